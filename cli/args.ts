@@ -1,0 +1,134 @@
+/**
+ * Command-line flags shared by `balance` and `run`, turned into a balance config.
+ * Values are handed to the zod schema as typed as we can make them, so its errors
+ * name the flag that was wrong.
+ */
+import { ZodError } from 'zod';
+import { BalanceConfigSchema, type BalanceConfig, type BalanceConfigInput } from '../shared/config';
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export const BALANCE_OPTIONS = {
+  total: { type: 'string' },
+  ratio: { type: 'string' },
+  stratify: { type: 'string' },
+  allocation: { type: 'string' },
+  'on-shortfall': { type: 'string' },
+  seed: { type: 'string' },
+  'no-dedup': { type: 'boolean' },
+  validation: { type: 'string' },
+  buckets: { type: 'string' },
+  'reasoning-models': { type: 'string' },
+  'max-message-chars': { type: 'string' },
+} as const;
+
+export const BALANCE_HELP = `Balance options:
+  --total N                 samples in the dataset (default 100000)
+  --ratio R                 share of reasoning (label 0): 0.5, 0.7 or "70:30" (default 0.5)
+  --stratify LIST           comma list of turnBucket, complexity, modelFamily, position
+                            (default turnBucket; none: --stratify "")
+  --allocation MODE         equal | proportional | inverse-frequency (default equal)
+  --on-shortfall MODE       shrink | upsample | fail (default shrink)
+  --seed S                  sampling seed (default 42)
+  --no-dedup                keep exact-duplicate user messages
+  --validation F            share of conversations held out in validation.jsonl (default 0)
+  --buckets SPEC            turn-count buckets, default "A:3-5,B:6-10,C:11-20"
+  --reasoning-models LIST   model-name prefixes that count as reasoning models
+  --max-message-chars N     longer user messages are quarantined (default 32000)`;
+
+const FLAG_OF: Record<string, string> = {
+  onShortfall: '--on-shortfall',
+  maxMessageChars: '--max-message-chars',
+  reasoningModels: '--reasoning-models',
+  dedup: '--no-dedup',
+};
+
+const num = (s: string) => (s.trim() !== '' && Number.isFinite(Number(s)) ? Number(s) : s);
+const list = (s: string) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+function parseBuckets(spec: string): unknown {
+  return list(spec).map((part) => {
+    const m = /^([^:]+):(\d+)-(\d+)$/.exec(part);
+    if (!m) throw new UsageError(`--buckets: "${part}" is not NAME:MIN-MAX (e.g. A:3-5)`);
+    return { name: m[1], min: Number(m[2]), max: Number(m[3]) };
+  });
+}
+
+/** Builds a validated balance config from parsed flags over `defaults`. */
+export function balanceConfigFromFlags(
+  values: Record<string, string | boolean | undefined>,
+  defaults: BalanceConfigInput = {},
+): BalanceConfig {
+  const input: Record<string, unknown> = { ...defaults };
+  const v = (k: string) => values[k] as string | undefined;
+  if (v('total') !== undefined) input.total = num(v('total')!);
+  if (v('ratio') !== undefined) input.ratio = num(v('ratio')!);
+  if (v('stratify') !== undefined) input.stratify = list(v('stratify')!);
+  if (v('allocation') !== undefined) input.allocation = v('allocation');
+  if (v('on-shortfall') !== undefined) input.onShortfall = v('on-shortfall');
+  if (v('seed') !== undefined) input.seed = num(v('seed')!);
+  if (values['no-dedup'] === true) input.dedup = false;
+  if (v('validation') !== undefined) input.validation = num(v('validation')!);
+  if (v('buckets') !== undefined) input.buckets = parseBuckets(v('buckets')!);
+  if (v('reasoning-models') !== undefined) input.reasoningModels = list(v('reasoning-models')!);
+  if (v('max-message-chars') !== undefined) input.maxMessageChars = num(v('max-message-chars')!);
+  try {
+    return BalanceConfigSchema.parse(input);
+  } catch (err) {
+    if (err instanceof ZodError) throw new UsageError(formatZodError(err));
+    throw err;
+  }
+}
+
+/** "--total: Too small: expected number to be >0" from a ZodError. */
+export function formatZodError(err: ZodError, flags = true): string {
+  return err.issues
+    .map((i) => {
+      const key = String(i.path[0] ?? '');
+      const name = flags ? (FLAG_OF[key] ?? `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`) : i.path.join('.');
+      const rest = flags && i.path.length > 1 ? ` (${i.path.slice(1).join('.')})` : '';
+      return `${name}${rest}: ${i.message}`;
+    })
+    .join('; ');
+}
+
+/** A required string flag, or a UsageError naming it. */
+export function required(values: Record<string, unknown>, name: string): string {
+  const v = values[name];
+  if (typeof v !== 'string' || v === '') throw new UsageError(`missing --${name}`);
+  return v;
+}
+
+/** A positive integer flag with a default. */
+export function positiveInt(values: Record<string, unknown>, name: string, fallback?: number): number {
+  const v = values[name];
+  if (v === undefined) {
+    if (fallback === undefined) throw new UsageError(`missing --${name}`);
+    return fallback;
+  }
+  const n = Number(v);
+  if (typeof v !== 'string' || !Number.isInteger(n) || n < 1) {
+    throw new UsageError(`--${name} must be a positive integer, got "${String(v)}"`);
+  }
+  return n;
+}
+
+/** A non-negative integer flag with a default. */
+export function nonNegativeInt(values: Record<string, unknown>, name: string, fallback: number): number {
+  const v = values[name];
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (typeof v !== 'string' || !Number.isInteger(n) || n < 0) {
+    throw new UsageError(`--${name} must be a non-negative integer, got "${String(v)}"`);
+  }
+  return n;
+}

@@ -1,0 +1,257 @@
+/**
+ * The `sft-balancer` command line: generate, balance, run, demo.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ensureDir, JsonlWriter, join } from '../adapters/output';
+import { InputFileError } from '../adapters/lines';
+import { BalanceError } from '../shared/errors';
+import { generateTelemetry } from '../shared/generate';
+import { createSignalsJudge } from '../shared/judge/signals';
+import { DEFAULT_HISTORY, PIPELINES, type Pipeline } from '../shared/samples';
+import {
+  BALANCE_HELP,
+  BALANCE_OPTIONS,
+  UsageError,
+  balanceConfigFromFlags,
+  nonNegativeInt,
+  positiveInt,
+  required,
+} from './args';
+import { balanceFile, runPipeline, type JobResult } from './jobs';
+import { Progress } from './progress';
+
+const COMMON = { help: { type: 'boolean', short: 'h' }, quiet: { type: 'boolean', short: 'q' } } as const;
+
+const USAGE = `sft-balancer: turn chat telemetry into a balanced SFT dataset for a model router.
+
+Usage: sft-balancer <command> [options]
+
+Commands:
+  generate   write synthetic telemetry (JSONL) for demos, tests and benchmarks
+  balance    balance an annotated JSONL file into train.jsonl + manifest.json
+  run        telemetry → samples → signals judge → balanced dataset, in one process
+  demo       generate telemetry and run the session pipeline on it
+
+Run "sft-balancer <command> --help" for a command's options.`;
+
+const HELP: Record<string, string> = {
+  generate: `Usage: sft-balancer generate (--conversations N | --rows N) --out FILE [--seed S] [--annotated]
+
+  --conversations N   conversations to generate
+  --rows N            stop after N rows instead
+  --out FILE          where to write (JSONL; ".gz" is not supported for output)
+  --seed S            generator seed (default 1)
+  --annotated         add the hidden label (0 reasoning, 1 non-reasoning): an annotated file
+  --incomplete F      share of conversations with a logged turn missing (default 0.05)
+  -q, --quiet         no progress on stderr`,
+  balance: `Usage: sft-balancer balance --input FILE --out DIR [options]
+
+Reads annotated rows (telemetry turn + label), writes DIR/train.jsonl, DIR/manifest.json,
+DIR/quarantine.jsonl and, with --validation, DIR/validation.jsonl.
+
+  --input FILE              annotated JSONL (".gz" is read gunzipped)
+  --out DIR                 output directory
+${BALANCE_HELP}
+  -q, --quiet               no progress on stderr`,
+  run: `Usage: sft-balancer run --input TELEMETRY --out DIR [--pipeline session|conversation] [options]
+
+Builds samples from telemetry, labels them with the offline signals judge, and balances.
+Writes annotated.jsonl and unlabeled.jsonl beside the dataset.
+
+  --input FILE              telemetry JSONL, one turn a line (".gz" is read gunzipped)
+  --out DIR                 output directory
+  --pipeline P              session (first turns, default) | conversation (every turn + history)
+  --history-turns N         previous turns carried as history (conversation; default ${DEFAULT_HISTORY.historyTurns})
+  --history-tokens N        token budget of the history (default ${DEFAULT_HISTORY.historyTokenBudget})
+  --batch-size N            samples per judge call (default 20)
+${BALANCE_HELP}
+  -q, --quiet               no progress on stderr
+
+Default --stratify is turnBucket for session and turnBucket,position for conversation.`,
+  demo: `Usage: sft-balancer demo [--conversations N] [--out DIR] [--pipeline P] [--total N]
+
+Generates telemetry into DIR/telemetry.jsonl and runs the pipeline on it (signals judge).
+  --conversations N   default 20000
+  --out DIR           default out/demo
+  --pipeline P        session (default) | conversation
+  --total N           dataset size (default 4000)
+  -q, --quiet         no progress on stderr`,
+};
+
+function parse(argv: string[], options: ParseArgsConfig['options']) {
+  try {
+    return parseArgs({ args: argv, options: { ...COMMON, ...options }, allowPositionals: false, strict: true })
+      .values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function pipelineOf(values: Record<string, unknown>): Pipeline {
+  const p = (values.pipeline as string | undefined) ?? 'session';
+  if (!(PIPELINES as readonly string[]).includes(p)) {
+    throw new UsageError(`--pipeline must be one of ${PIPELINES.join(', ')}, got "${p}"`);
+  }
+  return p as Pipeline;
+}
+
+function summarize(job: JobResult, outDir: string): void {
+  const m = job.manifest as {
+    selected: { total: number; byLabel: Record<string, number>; upsampled: number };
+    shortfalls: { classes: unknown[] };
+    quarantine: { total: number };
+    input: { duplicatesRemoved: number };
+  };
+  process.stdout.write(
+    `wrote ${m.selected.total} samples (reasoning ${m.selected.byLabel['0']}, non_reasoning ${m.selected.byLabel['1']}` +
+      `${m.selected.upsampled ? `, ${m.selected.upsampled} upsampled` : ''}) to ${join(outDir, 'train.jsonl')}\n` +
+      `  duplicates removed ${m.input.duplicatesRemoved}, quarantined ${m.quarantine.total}` +
+      `${m.shortfalls.classes.length ? `, class shortfall: see manifest` : ''}\n` +
+      `  manifest: ${job.manifestPath}\n`,
+  );
+}
+
+async function cmdGenerate(argv: string[]): Promise<number> {
+  const v = parse(argv, {
+    conversations: { type: 'string' },
+    rows: { type: 'string' },
+    out: { type: 'string' },
+    seed: { type: 'string' },
+    annotated: { type: 'boolean' },
+    incomplete: { type: 'string' },
+  });
+  if (v.help) return help('generate');
+  const out = required(v, 'out');
+  if (v.conversations === undefined && v.rows === undefined) throw new UsageError('give --conversations N or --rows N');
+  const incomplete = v.incomplete === undefined ? 0.05 : Number(v.incomplete);
+  if (!(incomplete >= 0 && incomplete <= 1)) throw new UsageError('--incomplete must be in [0, 1]');
+  const opts = {
+    seed: nonNegativeInt(v, 'seed', 1),
+    annotated: v.annotated === true,
+    incompleteShare: incomplete,
+    ...(v.conversations !== undefined ? { conversations: positiveInt(v, 'conversations') } : {}),
+    ...(v.rows !== undefined ? { rows: positiveInt(v, 'rows') } : {}),
+  };
+  const slash = out.lastIndexOf('/');
+  if (slash > 0) await ensureDir(out.slice(0, slash));
+  const writer = new JsonlWriter(out);
+  const progress = new Progress('generate', v.quiet === true);
+  let n = 0;
+  for (const turn of generateTelemetry(opts)) {
+    writer.write(turn);
+    if ((++n & 0x3fff) === 0) progress.update(n, opts.rows, 'rows');
+  }
+  const digest = await writer.close();
+  progress.done(`${digest.lines.toLocaleString('en-US')} rows → ${out}`);
+  if (v.quiet !== true) process.stdout.write(`${out}\t${digest.lines} rows\tsha256 ${digest.sha256}\n`);
+  return 0;
+}
+
+async function cmdBalance(argv: string[]): Promise<number> {
+  const v = parse(argv, { input: { type: 'string' }, out: { type: 'string' }, ...BALANCE_OPTIONS });
+  if (v.help) return help('balance');
+  const input = required(v, 'input');
+  const out = required(v, 'out');
+  const config = balanceConfigFromFlags(v);
+  const job = await balanceFile(input, out, config, { quiet: v.quiet === true });
+  summarize(job, out);
+  return 0;
+}
+
+const RUN_OPTIONS = {
+  input: { type: 'string' },
+  out: { type: 'string' },
+  pipeline: { type: 'string' },
+  'history-turns': { type: 'string' },
+  'history-tokens': { type: 'string' },
+  'batch-size': { type: 'string' },
+  ...BALANCE_OPTIONS,
+} as const;
+
+async function cmdRun(argv: string[]): Promise<number> {
+  const v = parse(argv, RUN_OPTIONS);
+  if (v.help) return help('run');
+  const input = required(v, 'input');
+  const out = required(v, 'out');
+  const pipeline = pipelineOf(v);
+  const config = balanceConfigFromFlags(v, {
+    stratify: pipeline === 'session' ? ['turnBucket'] : ['turnBucket', 'position'],
+  });
+  const job = await runPipeline(input, out, config, {
+    pipeline,
+    history: {
+      historyTurns: nonNegativeInt(v, 'history-turns', DEFAULT_HISTORY.historyTurns),
+      historyTokenBudget: nonNegativeInt(v, 'history-tokens', DEFAULT_HISTORY.historyTokenBudget),
+    },
+    judge: createSignalsJudge({ complexity: config.complexity, reasoningModels: config.reasoningModels }),
+    batchSize: positiveInt(v, 'batch-size', 20),
+    quiet: v.quiet === true,
+  });
+  summarize(job, out);
+  return 0;
+}
+
+async function cmdDemo(argv: string[]): Promise<number> {
+  const v = parse(argv, {
+    conversations: { type: 'string' },
+    out: { type: 'string' },
+    pipeline: { type: 'string' },
+    total: { type: 'string' },
+  });
+  if (v.help) return help('demo');
+  const out = (v.out as string | undefined) ?? 'out/demo';
+  const conversations = positiveInt(v, 'conversations', 20_000);
+  const pipeline = pipelineOf(v);
+  const telemetry = join(out, 'telemetry.jsonl');
+  const quiet = v.quiet === true ? ['--quiet'] : [];
+  await cmdGenerate(['--conversations', String(conversations), '--out', telemetry, '--seed', '1', ...quiet]);
+  return cmdRun([
+    '--input',
+    telemetry,
+    '--out',
+    join(out, 'dataset'),
+    '--pipeline',
+    pipeline,
+    '--total',
+    String(positiveInt(v, 'total', 4_000)),
+    ...quiet,
+  ]);
+}
+
+function help(command?: string): number {
+  process.stdout.write(`${(command && HELP[command]) ?? USAGE}\n`);
+  return 0;
+}
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
+  generate: cmdGenerate,
+  balance: cmdBalance,
+  run: cmdRun,
+  demo: cmdDemo,
+};
+
+/** Runs the CLI; returns the exit code (0 ok, 1 failed, 2 usage). */
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    return help(rest[0]);
+  }
+  const run = COMMANDS[command];
+  if (!run) {
+    process.stderr.write(`sft-balancer: unknown command "${command}"\n\n${USAGE}\n`);
+    return 2;
+  }
+  try {
+    return await run(rest);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`sft-balancer ${command}: ${err.message}\n(see sft-balancer ${command} --help)\n`);
+      return 2;
+    }
+    if (err instanceof InputFileError || err instanceof BalanceError) {
+      process.stderr.write(`sft-balancer ${command}: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * Data contracts: the shapes that cross a boundary (telemetry rows, annotated rows,
+ * dataset lines, the manifest). Types come from the schemas with z.infer.
+ *
+ * Telemetry turns are validated on the hot path by {@link checkTurn}, a hand-written
+ * twin of {@link TelemetryTurnSchema} that allocates nothing; zod explains a failure.
+ * test/shared/contracts.test.ts proves the two agree on a table of good and bad rows.
+ */
+import { z } from 'zod';
+
+export const LABEL_REASONING = 0 as const;
+export const LABEL_NON_REASONING = 1 as const;
+export const LabelSchema = z.union([z.literal(0), z.literal(1)]);
+export type Label = z.infer<typeof LabelSchema>;
+export const LABEL_NAMES = ['reasoning', 'non_reasoning'] as const;
+export type LabelName = (typeof LABEL_NAMES)[number];
+
+const ISO_TIMESTAMP =
+  /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/;
+
+/** True for an ISO-8601 date-time with a zone (Z or an offset) that names a real instant. */
+export function isIsoTimestamp(value: string): boolean {
+  return ISO_TIMESTAMP.test(value) && Number.isFinite(Date.parse(value));
+}
+
+/** Fields of a telemetry turn; anything else on a row is kept as metadata. */
+export const TURN_FIELDS = [
+  'conversationId',
+  'turnIndex',
+  'turnCount',
+  'userMessage',
+  'model',
+  'numRequests',
+  'turnDurationMs',
+  'promptTokenDelta',
+  'tools',
+  'timestamp',
+] as const;
+
+const finite = () => z.number().refine(Number.isFinite, 'must be a finite number');
+
+const turnShape = {
+  conversationId: z.string().min(1),
+  turnIndex: finite().pipe(z.number().int().min(1)),
+  turnCount: finite().pipe(z.number().int().min(1)),
+  userMessage: z.string(),
+  model: z.string().min(1),
+  numRequests: finite().pipe(z.number().int().min(0)),
+  turnDurationMs: finite().pipe(z.number().min(0)),
+  promptTokenDelta: finite().pipe(z.number().int()),
+  tools: z.array(z.string()),
+  timestamp: z.string().refine(isIsoTimestamp, 'must be an ISO-8601 timestamp with a zone'),
+};
+
+const withinCount = (t: { turnIndex: number; turnCount: number }) => t.turnIndex <= t.turnCount;
+const withinCountError = { message: 'turnIndex exceeds turnCount', path: ['turnIndex'] };
+
+export const TelemetryTurnSchema = z.looseObject(turnShape).refine(withinCount, withinCountError);
+export type TelemetryTurn = z.infer<typeof TelemetryTurnSchema>;
+
+/** Judge details an annotated row may carry along its label. */
+export const JudgeInfoSchema = z.object({
+  judge: z.string().optional(),
+  confidence: z.number().min(0).max(1).optional(),
+  rationale: z.string().optional(),
+});
+
+export const AnnotatedRowSchema = z
+  .looseObject({
+    ...turnShape,
+    label: LabelSchema,
+    sampleId: z.string().min(1).optional(),
+    /** Previous user messages, oldest first (conversation-aware pipeline). */
+    history: z.array(z.string()).optional(),
+  })
+  .refine(withinCount, withinCountError);
+export type AnnotatedRow = z.infer<typeof AnnotatedRowSchema>;
+
+/** The id a sample goes by when the row does not name one. */
+export function defaultSampleId(turn: Pick<TelemetryTurn, 'conversationId' | 'turnIndex'>): string {
+  return `${turn.conversationId}:${turn.turnIndex}`;
+}
+
+export const ChatMessageSchema = z.object({
+  role: z.enum(['system', 'user', 'assistant']),
+  content: z.string(),
+});
+
+export const DatasetLineSchema = z.looseObject({
+  id: z.string(),
+  label: LabelSchema,
+  labelName: z.enum(LABEL_NAMES),
+  messages: z.array(ChatMessageSchema).min(1),
+  strata: z.record(z.string(), z.string()),
+  weight: z.number().positive(),
+  conversationId: z.string(),
+  turnIndex: z.number().int(),
+  turnCount: z.number().int(),
+  model: z.string(),
+  numRequests: z.number().int(),
+  turnDurationMs: z.number(),
+  promptTokenDelta: z.number().int(),
+  tools: z.array(z.string()),
+  timestamp: z.string(),
+  upsampled: z.boolean().optional(),
+  duplicateOf: z.string().optional(),
+});
+export type DatasetLine = z.infer<typeof DatasetLineSchema>;
+
+/** Why a row was set aside. Stable codes: the manifest counts by them. */
+export type QuarantineReason =
+  | 'invalid_json'
+  | 'not_an_object'
+  | 'missing_field'
+  | 'wrong_type'
+  | 'out_of_range'
+  | 'non_finite_number'
+  | 'bad_timestamp'
+  | 'turn_index_exceeds_turn_count'
+  | 'message_too_long'
+  | 'invalid_label'
+  | 'duplicate_sample_id';
+
+export interface RowProblem {
+  reason: QuarantineReason;
+  field?: string;
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function checkInt(
+  row: Record<string, unknown>,
+  field: string,
+  min: number | null,
+): RowProblem | null {
+  const v = row[field];
+  if (v === undefined) return { reason: 'missing_field', field };
+  if (typeof v !== 'number') return { reason: 'wrong_type', field };
+  if (!Number.isFinite(v)) return { reason: 'non_finite_number', field };
+  if (!Number.isInteger(v)) return { reason: 'wrong_type', field };
+  if (min !== null && v < min) return { reason: 'out_of_range', field };
+  return null;
+}
+
+function checkString(row: Record<string, unknown>, field: string, nonEmpty: boolean): RowProblem | null {
+  const v = row[field];
+  if (v === undefined) return { reason: 'missing_field', field };
+  if (typeof v !== 'string') return { reason: 'wrong_type', field };
+  if (nonEmpty && v.length === 0) return { reason: 'out_of_range', field };
+  return null;
+}
+
+/**
+ * Validates a parsed telemetry turn without allocating; null when it is valid.
+ * Agrees with {@link TelemetryTurnSchema} (see the contracts test); `maxMessageChars`
+ * adds the size limit the schema does not know.
+ */
+export function checkTurn(value: unknown, maxMessageChars = Infinity): RowProblem | null {
+  if (!isObject(value)) return { reason: 'not_an_object' };
+  const row = value;
+  const p =
+    checkString(row, 'conversationId', true) ??
+    checkInt(row, 'turnIndex', 1) ??
+    checkInt(row, 'turnCount', 1) ??
+    checkString(row, 'userMessage', false) ??
+    checkString(row, 'model', true) ??
+    checkInt(row, 'numRequests', 0) ??
+    checkInt(row, 'promptTokenDelta', null);
+  if (p) return p;
+  const d = row.turnDurationMs;
+  if (d === undefined) return { reason: 'missing_field', field: 'turnDurationMs' };
+  if (typeof d !== 'number') return { reason: 'wrong_type', field: 'turnDurationMs' };
+  if (!Number.isFinite(d)) return { reason: 'non_finite_number', field: 'turnDurationMs' };
+  if (d < 0) return { reason: 'out_of_range', field: 'turnDurationMs' };
+  const tools = row.tools;
+  if (tools === undefined) return { reason: 'missing_field', field: 'tools' };
+  if (!Array.isArray(tools)) return { reason: 'wrong_type', field: 'tools' };
+  for (const t of tools) if (typeof t !== 'string') return { reason: 'wrong_type', field: 'tools' };
+  const ts = row.timestamp;
+  if (ts === undefined) return { reason: 'missing_field', field: 'timestamp' };
+  if (typeof ts !== 'string') return { reason: 'wrong_type', field: 'timestamp' };
+  if (!isIsoTimestamp(ts)) return { reason: 'bad_timestamp', field: 'timestamp' };
+  if ((row.turnIndex as number) > (row.turnCount as number))
+    return { reason: 'turn_index_exceeds_turn_count', field: 'turnIndex' };
+  if ((row.userMessage as string).length > maxMessageChars)
+    return { reason: 'message_too_long', field: 'userMessage' };
+  return null;
+}
+
+/** {@link checkTurn} plus the fields an annotated row adds. */
+export function checkAnnotated(value: unknown, maxMessageChars = Infinity): RowProblem | null {
+  const p = checkTurn(value, maxMessageChars);
+  if (p) return p;
+  const row = value as Record<string, unknown>;
+  if (row.label === undefined) return { reason: 'missing_field', field: 'label' };
+  if (row.label !== 0 && row.label !== 1) return { reason: 'invalid_label', field: 'label' };
+  const id = row.sampleId;
+  if (id !== undefined && (typeof id !== 'string' || id.length === 0))
+    return { reason: 'wrong_type', field: 'sampleId' };
+  const h = row.history;
+  if (h !== undefined) {
+    if (!Array.isArray(h)) return { reason: 'wrong_type', field: 'history' };
+    for (const m of h) if (typeof m !== 'string') return { reason: 'wrong_type', field: 'history' };
+  }
+  return null;
+}
+
+/** A readable sentence for a problem, from zod where it has one. */
+export function describeProblem(value: unknown, problem: RowProblem, annotated: boolean): string {
+  if (problem.reason === 'invalid_json') return 'line is not valid JSON';
+  if (problem.reason === 'message_too_long') return 'userMessage is longer than the configured limit';
+  if (problem.reason === 'duplicate_sample_id') return 'a row with this sampleId was already read';
+  const schema = annotated ? AnnotatedRowSchema : TelemetryTurnSchema;
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    if (issue) {
+      const path = issue.path.join('.');
+      return path ? `${path}: ${issue.message}` : issue.message;
+    }
+  }
+  return problem.field ? `${problem.field}: ${problem.reason}` : problem.reason;
+}
