@@ -22,7 +22,9 @@ export async function openInput(path: string): Promise<Readable> {
   } catch (cause) {
     const code = (cause as NodeJS.ErrnoException).code;
     throw new InputFileError(
-      code === 'ENOENT' ? `input file not found: ${path}` : `input file is not readable: ${path} (${code})`,
+      code === 'ENOENT'
+        ? `input file not found: ${path}`
+        : `input file is not readable: ${path} (${code})`,
       { cause },
     );
   }
@@ -31,7 +33,10 @@ export async function openInput(path: string): Promise<Readable> {
 }
 
 /** Calls `onLine(text, lineNumber)` for each line of a stream (1-based; CRLF tolerated). */
-export function forEachLine(stream: Readable, onLine: (line: string, lineNo: number) => void): Promise<number> {
+export function forEachLine(
+  stream: Readable,
+  onLine: (line: string, lineNo: number) => void,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const decoder = new StringDecoder('utf8');
     let carry = '';
@@ -53,20 +58,25 @@ export function forEachLine(stream: Readable, onLine: (line: string, lineNo: num
         stream.destroy(err as Error);
       }
     });
-    stream.on('error', (err) => reject(new InputFileError(`failed reading input: ${err.message}`, { cause: err })));
+    stream.on('error', (err) =>
+      reject(new InputFileError(`failed reading input: ${err.message}`, { cause: err })),
+    );
     stream.on('end', () => {
       try {
         const tail = carry + decoder.end();
         if (tail.length > 0) emit(tail);
         resolve(lineNo);
       } catch (err) {
-        reject(err as Error);
+        reject(err instanceof Error ? err : new Error(String(err)));
       }
     });
   });
 }
 
 /** Reads every line of a file at `path`. */
-export async function readFileLines(path: string, onLine: (line: string, lineNo: number) => void): Promise<number> {
+export async function readFileLines(
+  path: string,
+  onLine: (line: string, lineNo: number) => void,
+): Promise<number> {
   return forEachLine(await openInput(path), onLine);
 }

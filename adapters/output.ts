@@ -67,7 +67,11 @@ export async function writeJson(path: string, value: unknown): Promise<FileDiges
   const text = JSON.stringify(value, null, 2) + '\n';
   await writeFile(`${path}.tmp`, text);
   await rename(`${path}.tmp`, path);
-  return { sha256: createHash('sha256').update(text).digest('hex'), lines: 1, bytes: Buffer.byteLength(text) };
+  return {
+    sha256: createHash('sha256').update(text).digest('hex'),
+    lines: 1,
+    bytes: Buffer.byteLength(text),
+  };
 }
 
 export async function ensureDir(dir: string): Promise<void> {

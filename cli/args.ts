@@ -94,7 +94,9 @@ export function formatZodError(err: ZodError, flags = true): string {
   return err.issues
     .map((i) => {
       const key = String(i.path[0] ?? '');
-      const name = flags ? (FLAG_OF[key] ?? `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`) : i.path.join('.');
+      const name = flags
+        ? (FLAG_OF[key] ?? `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`)
+        : i.path.join('.');
       const rest = flags && i.path.length > 1 ? ` (${i.path.slice(1).join('.')})` : '';
       return `${name}${rest}: ${i.message}`;
     })
@@ -109,7 +111,11 @@ export function required(values: Record<string, unknown>, name: string): string 
 }
 
 /** A positive integer flag with a default. */
-export function positiveInt(values: Record<string, unknown>, name: string, fallback?: number): number {
+export function positiveInt(
+  values: Record<string, unknown>,
+  name: string,
+  fallback?: number,
+): number {
   const v = values[name];
   if (v === undefined) {
     if (fallback === undefined) throw new UsageError(`missing --${name}`);
@@ -117,18 +123,26 @@ export function positiveInt(values: Record<string, unknown>, name: string, fallb
   }
   const n = Number(v);
   if (typeof v !== 'string' || !Number.isInteger(n) || n < 1) {
-    throw new UsageError(`--${name} must be a positive integer, got "${String(v)}"`);
+    throw new UsageError(
+      `--${name} must be a positive integer, got "${typeof v === 'string' ? v : typeof v}"`,
+    );
   }
   return n;
 }
 
 /** A non-negative integer flag with a default. */
-export function nonNegativeInt(values: Record<string, unknown>, name: string, fallback: number): number {
+export function nonNegativeInt(
+  values: Record<string, unknown>,
+  name: string,
+  fallback: number,
+): number {
   const v = values[name];
   if (v === undefined) return fallback;
   const n = Number(v);
   if (typeof v !== 'string' || !Number.isInteger(n) || n < 0) {
-    throw new UsageError(`--${name} must be a non-negative integer, got "${String(v)}"`);
+    throw new UsageError(
+      `--${name} must be a non-negative integer, got "${typeof v === 'string' ? v : typeof v}"`,
+    );
   }
   return n;
 }

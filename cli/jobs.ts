@@ -1,7 +1,14 @@
 /**
  * File-based jobs behind the CLI: the core's steps wired to local files.
  */
-import { ensureDir, join, JsonlWriter, writeJson, writeJsonl, type FileDigest } from '../adapters/output';
+import {
+  ensureDir,
+  join,
+  JsonlWriter,
+  writeJson,
+  writeJsonl,
+  type FileDigest,
+} from '../adapters/output';
 import { readFileLines } from '../adapters/lines';
 import { annotateSamples } from '../shared/annotate';
 import { StreamingBalancer, type BalanceManifest, type QuarantineRecord } from '../shared/balance';
@@ -30,7 +37,10 @@ async function writeDataset(
   const outputs: Record<string, FileDigest> = {};
   outputs['train.jsonl'] = await writeJsonl(join(outDir, 'train.jsonl'), result.train);
   if (balancer.config.validation > 0) {
-    outputs['validation.jsonl'] = await writeJsonl(join(outDir, 'validation.jsonl'), result.validation);
+    outputs['validation.jsonl'] = await writeJsonl(
+      join(outDir, 'validation.jsonl'),
+      result.validation,
+    );
   }
   outputs['quarantine.jsonl'] = quarantineDigest;
   const manifest = { tool: TOOL, ...extra, ...result.manifest, outputs };
@@ -83,7 +93,12 @@ async function readTelemetry(
     try {
       value = JSON.parse(line);
     } catch {
-      onBad({ line: lineNo, reason: 'invalid_json', detail: 'line is not valid JSON', raw: line.slice(0, 500) });
+      onBad({
+        line: lineNo,
+        reason: 'invalid_json',
+        detail: 'line is not valid JSON',
+        raw: line.slice(0, 500),
+      });
       return;
     }
     const problem = checkTurn(value, config.maxMessageChars);
@@ -151,11 +166,16 @@ export async function runPipeline(
   const unlabeledDigest = await writeJsonl(join(outDir, 'unlabeled.jsonl'), annotated.unlabeled);
   for (const row of annotated.rows) balancer.offer(row);
   const unlabeledByCause: Record<string, number> = {};
-  for (const u of annotated.unlabeled) unlabeledByCause[u.error] = (unlabeledByCause[u.error] ?? 0) + 1;
+  for (const u of annotated.unlabeled)
+    unlabeledByCause[u.error] = (unlabeledByCause[u.error] ?? 0) + 1;
   const job = await writeDataset(outDir, balancer, quarantine, {
     command: 'run',
     source: input,
-    pipeline: { name: opts.pipeline, history: opts.pipeline === 'conversation' ? opts.history : null, assembly: stats },
+    pipeline: {
+      name: opts.pipeline,
+      history: opts.pipeline === 'conversation' ? opts.history : null,
+      assembly: stats,
+    },
     judge: {
       name: opts.judge.name,
       calls: annotated.calls,

@@ -20,7 +20,10 @@ import {
 import { balanceFile, runPipeline, type JobResult } from './jobs';
 import { Progress } from './progress';
 
-const COMMON = { help: { type: 'boolean', short: 'h' }, quiet: { type: 'boolean', short: 'q' } } as const;
+const COMMON = {
+  help: { type: 'boolean', short: 'h' },
+  quiet: { type: 'boolean', short: 'q' },
+} as const;
 
 const USAGE = `sft-balancer: turn chat telemetry into a balanced SFT dataset for a model router.
 
@@ -80,8 +83,12 @@ Generates telemetry into DIR/telemetry.jsonl and runs the pipeline on it (signal
 
 function parse(argv: string[], options: ParseArgsConfig['options']) {
   try {
-    return parseArgs({ args: argv, options: { ...COMMON, ...options }, allowPositionals: false, strict: true })
-      .values as Record<string, string | boolean | undefined>;
+    return parseArgs({
+      args: argv,
+      options: { ...COMMON, ...options },
+      allowPositionals: false,
+      strict: true,
+    }).values as Record<string, string | boolean | undefined>;
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
@@ -122,7 +129,8 @@ async function cmdGenerate(argv: string[]): Promise<number> {
   });
   if (v.help) return help('generate');
   const out = required(v, 'out');
-  if (v.conversations === undefined && v.rows === undefined) throw new UsageError('give --conversations N or --rows N');
+  if (v.conversations === undefined && v.rows === undefined)
+    throw new UsageError('give --conversations N or --rows N');
   const incomplete = v.incomplete === undefined ? 0.05 : Number(v.incomplete);
   if (!(incomplete >= 0 && incomplete <= 1)) throw new UsageError('--incomplete must be in [0, 1]');
   const opts = {
@@ -143,7 +151,8 @@ async function cmdGenerate(argv: string[]): Promise<number> {
   }
   const digest = await writer.close();
   progress.done(`${digest.lines.toLocaleString('en-US')} rows → ${out}`);
-  if (v.quiet !== true) process.stdout.write(`${out}\t${digest.lines} rows\tsha256 ${digest.sha256}\n`);
+  if (v.quiet !== true)
+    process.stdout.write(`${out}\t${digest.lines} rows\tsha256 ${digest.sha256}\n`);
   return 0;
 }
 
@@ -183,7 +192,10 @@ async function cmdRun(argv: string[]): Promise<number> {
       historyTurns: nonNegativeInt(v, 'history-turns', DEFAULT_HISTORY.historyTurns),
       historyTokenBudget: nonNegativeInt(v, 'history-tokens', DEFAULT_HISTORY.historyTokenBudget),
     },
-    judge: createSignalsJudge({ complexity: config.complexity, reasoningModels: config.reasoningModels }),
+    judge: createSignalsJudge({
+      complexity: config.complexity,
+      reasoningModels: config.reasoningModels,
+    }),
     batchSize: positiveInt(v, 'batch-size', 20),
     quiet: v.quiet === true,
   });
@@ -204,7 +216,15 @@ async function cmdDemo(argv: string[]): Promise<number> {
   const pipeline = pipelineOf(v);
   const telemetry = join(out, 'telemetry.jsonl');
   const quiet = v.quiet === true ? ['--quiet'] : [];
-  await cmdGenerate(['--conversations', String(conversations), '--out', telemetry, '--seed', '1', ...quiet]);
+  await cmdGenerate([
+    '--conversations',
+    String(conversations),
+    '--out',
+    telemetry,
+    '--seed',
+    '1',
+    ...quiet,
+  ]);
   return cmdRun([
     '--input',
     telemetry,
@@ -245,7 +265,9 @@ export async function main(argv: string[]): Promise<number> {
     return await run(rest);
   } catch (err) {
     if (err instanceof UsageError) {
-      process.stderr.write(`sft-balancer ${command}: ${err.message}\n(see sft-balancer ${command} --help)\n`);
+      process.stderr.write(
+        `sft-balancer ${command}: ${err.message}\n(see sft-balancer ${command} --help)\n`,
+      );
       return 2;
     }
     if (err instanceof InputFileError || err instanceof BalanceError) {

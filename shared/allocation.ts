@@ -51,7 +51,11 @@ export function waterLevel(
  * Integer quotas summing to min(n, Σ supply): q_i = min(supply_i, λ·w_i), rounded by
  * largest remainder (ties to the lower index) so the total is exact and deterministic.
  */
-export function allocate(n: number, supply: readonly number[], weight: readonly number[]): number[] {
+export function allocate(
+  n: number,
+  supply: readonly number[],
+  weight: readonly number[],
+): number[] {
   const { level, saturated } = waterLevel(n, supply, weight);
   if (level === Infinity) return supply.slice();
   const quota = supply.map((s, i) => (saturated[i] ? s : Math.floor(level * weight[i]!)));

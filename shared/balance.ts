@@ -30,7 +30,7 @@ import { InexactSelectionError, NoValidRowsError, ShortfallError } from './error
 import { FingerprintTable, GrowableColumns } from './fptable';
 import { hash64, seed32, unitHash } from './hash';
 import { MaxHeap, type HeapItem } from './heap';
-import { strataKey, strataOf, type Strata } from './strata';
+import { compileStrata, type CompiledStrata, type Strata } from './strata';
 
 /** A row set aside, with where it was and why. */
 export interface QuarantineRecord {
@@ -68,8 +68,10 @@ interface Cell {
   minEvictedTie: number;
 }
 
-const less = (a: { key: number; tie: number; id: string }, b: { key: number; tie: number; id: string }) =>
-  a.key < b.key || (a.key === b.key && (a.tie < b.tie || (a.tie === b.tie && a.id < b.id)));
+const less = (
+  a: { key: number; tie: number; id: string },
+  b: { key: number; tie: number; id: string },
+) => a.key < b.key || (a.key === b.key && (a.tie < b.tie || (a.tie === b.tie && a.id < b.id)));
 
 /** Candidates kept beyond the provable bound, to absorb dedup replacements. */
 const CAP_MARGIN = 64;
@@ -127,13 +129,17 @@ export interface BalanceResult {
   manifest: BalanceManifest;
 }
 
+/** The sampling key in [0, 1) from the two lanes of an id's hash (53 bits). */
+const keyOf = (hi: number, lo: number) => (hi * 2 ** 21 + (lo >>> 11)) / 2 ** 53;
+
 const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
 
 export class StreamingBalancer {
-  private readonly cells = new Map<string, Cell>();
+  /** Cells by label × stratum code: index label * strata.size + code. */
+  private readonly cells: (Cell | undefined)[] = [];
+  private readonly compiled: CompiledStrata;
   private readonly cellList: Cell[] = [];
   private readonly seedKey: number;
-  private readonly seedTie: number;
   private readonly seedSplit: number;
   private readonly targets: [number, number];
   private readonly sampleIds = new FingerprintTable();
@@ -150,9 +156,9 @@ export class StreamingBalancer {
   constructor(readonly config: BalanceConfig) {
     const s = seed32(config.seed);
     this.seedKey = s;
-    this.seedTie = (s ^ 0x85ebca6b) >>> 0;
     this.seedSplit = (s ^ 0xc2b2ae35) >>> 0;
     this.targets = classTargets(config.total, config.ratio);
+    this.compiled = compileStrata(config.stratify, config);
   }
 
   /** Rows seen so far (offered plus quarantined), for progress reports. */
@@ -176,7 +182,13 @@ export class StreamingBalancer {
     const problem = checkAnnotated(value, this.config.maxMessageChars);
     if (problem) return this.quarantine(lineNo, line, problem, value);
     const dup = this.offer(value as AnnotatedRow);
-    if (dup) return this.quarantine(lineNo, line, { reason: 'duplicate_sample_id', field: 'sampleId' }, value);
+    if (dup)
+      return this.quarantine(
+        lineNo,
+        line,
+        { reason: 'duplicate_sample_id', field: 'sampleId' },
+        value,
+      );
     return null;
   }
 
@@ -187,18 +199,20 @@ export class StreamingBalancer {
   offer(row: AnnotatedRow): boolean {
     this.offered++;
     const id = sampleIdOf(row);
-    const [idHi, idLo] = hash64(id, this.seedTie);
+    // One 64-bit hash of the id: 53 bits make the sampling key, the other 11 a
+    // tie-breaker, all 64 the fingerprint that catches a repeated sampleId.
+    const [idHi, idLo] = hash64(id, this.seedKey);
     if (!this.sampleIds.intern(idHi, idLo).isNew) return true;
     this.valid++;
-    const strata = strataOf(row, this.config.stratify, this.config);
-    if (strata === null) {
+    const code = this.compiled.code(row);
+    if (code < 0) {
       this.outOfStrata++;
       return false;
     }
-    const cell = this.cellFor(row.label, strata);
+    const cell = this.cells[row.label * this.compiled.size + code] ?? this.newCell(row.label, code);
     cell.rows++;
-    const key = unitHash(id, this.seedKey);
-    const tie = idHi;
+    const key = keyOf(idHi, idLo);
+    const tie = idLo & 0x7ff;
     let group = -1;
     if (this.config.dedup) {
       const [mHi, mLo] = hash64(row.userMessage, 0x2545f491);
@@ -227,7 +241,7 @@ export class StreamingBalancer {
       reps.cells[group] = cell.index;
     }
     cell.supply++;
-    this.insert(cell, { pos: -1, key, tie, id, row, cell, group });
+    this.insert(cell, key, tie, id, row, group);
     if (++this.sinceRecap >= RECAP_EVERY) this.recap();
     return false;
   }
@@ -260,51 +274,65 @@ export class StreamingBalancer {
     return n;
   }
 
-  private cellFor(label: Label, strata: Strata): Cell {
-    const sk = strataKey(strata, this.config.stratify);
-    const key = `${label}\u0000${sk}`;
-    let cell = this.cells.get(key);
-    if (!cell) {
-      cell = {
-        index: this.cellList.length,
-        label,
-        key: sk,
-        strata,
-        rows: 0,
-        supply: 0,
-        heap: new MaxHeap<Entry>((a, b) => less(a, b)),
-        cap: this.targets[label],
-        revoked: 0,
-        minEvictedKey: Infinity,
-        minEvictedTie: 0,
-      };
-      this.cells.set(key, cell);
-      this.cellList.push(cell);
-      this.recap();
-    }
+  private newCell(label: Label, code: number): Cell {
+    const cell: Cell = {
+      index: this.cellList.length,
+      label,
+      key: this.compiled.key(code),
+      strata: this.compiled.strata(code),
+      rows: 0,
+      supply: 0,
+      heap: new MaxHeap<Entry>(less),
+      cap: this.targets[label],
+      revoked: 0,
+      minEvictedKey: Infinity,
+      minEvictedTie: 0,
+    };
+    this.cells[label * this.compiled.size + code] = cell;
+    this.cellList.push(cell);
+    this.recap();
     return cell;
   }
 
-  private insert(cell: Cell, entry: Entry): void {
+  private insert(
+    cell: Cell,
+    key: number,
+    tie: number,
+    id: string,
+    row: AnnotatedRow,
+    group: number,
+  ): void {
     const heap = cell.heap;
     if (heap.size >= cell.cap + CAP_MARGIN + 2 * cell.revoked) {
-      const top = heap.peek();
-      if (!top || !less(entry, top)) {
-        this.noteEvicted(cell, entry);
+      const top = heap.peek()!;
+      if (!(
+        key < top.key ||
+        (key === top.key && (tie < top.tie || (tie === top.tie && id < top.id)))
+      )) {
+        this.noteEvicted(cell, key, tie);
         return;
       }
-      heap.pop();
+      // Reuse the evicted entry's object: fewer allocations on the hot path.
       if (top.group >= 0) this.retainedByGroup.delete(top.group);
-      this.noteEvicted(cell, top);
+      this.noteEvicted(cell, top.key, top.tie);
+      top.key = key;
+      top.tie = tie;
+      top.id = id;
+      top.row = row;
+      top.group = group;
+      heap.replaceTop(top);
+      if (group >= 0) this.retainedByGroup.set(group, top);
+      return;
     }
+    const entry: Entry = { pos: -1, key, tie, id, row, cell, group };
     heap.push(entry);
-    if (entry.group >= 0) this.retainedByGroup.set(entry.group, entry);
+    if (group >= 0) this.retainedByGroup.set(group, entry);
   }
 
-  private noteEvicted(cell: Cell, e: { key: number; tie: number }): void {
-    if (e.key < cell.minEvictedKey || (e.key === cell.minEvictedKey && e.tie < cell.minEvictedTie)) {
-      cell.minEvictedKey = e.key;
-      cell.minEvictedTie = e.tie;
+  private noteEvicted(cell: Cell, key: number, tie: number): void {
+    if (key < cell.minEvictedKey || (key === cell.minEvictedKey && tie < cell.minEvictedTie)) {
+      cell.minEvictedKey = key;
+      cell.minEvictedTie = tie;
     }
   }
 
@@ -326,7 +354,7 @@ export class StreamingBalancer {
         while (c.heap.size > limit) {
           const top = c.heap.pop()!;
           if (top.group >= 0) this.retainedByGroup.delete(top.group);
-          this.noteEvicted(c, top);
+          this.noteEvicted(c, top.key, top.tie);
         }
       }
     }
@@ -336,7 +364,9 @@ export class StreamingBalancer {
   finish(): BalanceResult {
     const cfg = this.config;
     const cellsOf = (label: Label) =>
-      this.cellList.filter((c) => c.label === label).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      this.cellList
+        .filter((c) => c.label === label)
+        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const available: [number, number] = [0, 0];
     for (const c of this.cellList) available[c.label] += c.supply;
     if (available[0] + available[1] === 0) {
@@ -388,7 +418,8 @@ export class StreamingBalancer {
     }
 
     const stratumShortfalls: StratumShortfall[] = [];
-    const picked: { entry: Entry; copyOf?: string; copyId?: string; key: number; tie: number }[] = [];
+    const picked: { entry: Entry; copyOf?: string; copyId?: string; key: number; tie: number }[] =
+      [];
     const selectedByLabelStratum: Record<string, Record<string, number>> = { '0': {}, '1': {} };
     let upsampled = 0;
     for (const label of [0, 1] as const) {
@@ -423,8 +454,8 @@ export class StreamingBalancer {
         for (let j = 0; j < missing; j++) {
           const src = classPicked[j % classPicked.length]!;
           const copyId = `${src.id}#dup${Math.floor(j / classPicked.length) + 1}`;
-          const [h, l] = hash64(copyId, this.seedTie);
-          picked.push({ entry: src, copyOf: src.id, copyId, key: unitHash(copyId, this.seedKey), tie: h ^ l });
+          const [h, l] = hash64(copyId, this.seedKey);
+          picked.push({ entry: src, copyOf: src.id, copyId, key: keyOf(h, l), tie: l & 0x7ff });
           selectedByLabelStratum[label]![src.cell.key]! += 1;
           upsampled++;
         }
@@ -434,14 +465,22 @@ export class StreamingBalancer {
     // Strategy 4: inverse-frequency weight of each stratum over the distinct input.
     const totalSupply = available[0] + available[1];
     const stratumSupply = new Map<string, number>();
-    for (const c of this.cellList) stratumSupply.set(c.key, (stratumSupply.get(c.key) ?? 0) + c.supply);
+    for (const c of this.cellList)
+      stratumSupply.set(c.key, (stratumSupply.get(c.key) ?? 0) + c.supply);
     const weights: Record<string, { share: number; weight: number }> = {};
     for (const k of [...stratumSupply.keys()].sort()) {
       const share = stratumSupply.get(k)! / totalSupply;
       weights[k] = { share: round6(share), weight: round6(1 / share) };
     }
 
-    picked.sort((a, b) => (less({ key: a.key, tie: a.tie, id: a.copyId ?? a.entry.id }, { key: b.key, tie: b.tie, id: b.copyId ?? b.entry.id }) ? -1 : 1));
+    picked.sort((a, b) =>
+      less(
+        { key: a.key, tie: a.tie, id: a.copyId ?? a.entry.id },
+        { key: b.key, tie: b.tie, id: b.copyId ?? b.entry.id },
+      )
+        ? -1
+        : 1,
+    );
     const train: DatasetLine[] = [];
     const validation: DatasetLine[] = [];
     const validationConversations = new Set<string>();
@@ -463,7 +502,8 @@ export class StreamingBalancer {
 
     const byLabelStratum: BalanceManifest['input']['byLabelStratum'] = { '0': {}, '1': {} };
     for (const label of [0, 1] as const)
-      for (const c of cellsOf(label)) byLabelStratum[label]![c.key] = { rows: c.rows, unique: c.supply };
+      for (const c of cellsOf(label))
+        byLabelStratum[label]![c.key] = { rows: c.rows, unique: c.supply };
     const selectedByLabel = { '0': 0, '1': 0 };
     for (const p of picked) selectedByLabel[String(p.entry.row.label) as '0' | '1']++;
     const quarantineByReason = Object.fromEntries(Object.entries(this.quarantineCounts).sort());
@@ -508,7 +548,8 @@ export class StreamingBalancer {
     const last = sorted[q - 1];
     const evictedBefore =
       last !== undefined &&
-      (cell.minEvictedKey < last.key || (cell.minEvictedKey === last.key && cell.minEvictedTie < last.tie));
+      (cell.minEvictedKey < last.key ||
+        (cell.minEvictedKey === last.key && cell.minEvictedTie < last.tie));
     if (last === undefined || evictedBefore) {
       throw new InexactSelectionError(
         `stratum ${LABEL_NAMES[cell.label]}/${cell.key}: deduplication replaced ${cell.revoked} retained ` +
@@ -523,7 +564,11 @@ export class StreamingBalancer {
  * The largest total T ≤ `total` whose exact split round(T·r) / T − round(T·r) fits
  * the available supply of each class.
  */
-export function shrinkTargets(total: number, ratio: number, available: readonly [number, number]): [number, number] {
+export function shrinkTargets(
+  total: number,
+  ratio: number,
+  available: readonly [number, number],
+): [number, number] {
   let t = total;
   if (ratio > 0) t = Math.min(t, Math.floor(available[0] / ratio) + 1);
   if (ratio < 1) t = Math.min(t, Math.floor(available[1] / (1 - ratio)) + 1);

@@ -32,6 +32,13 @@ export class MaxHeap<T extends HeapItem> {
     return top;
   }
 
+  /** Replaces the top with `item` (which must not be in a heap) and restores order. */
+  replaceTop(item: T): void {
+    this.items[0] = item;
+    item.pos = 0;
+    this.down(0);
+  }
+
   remove(item: T): void {
     if (item.pos >= 0 && this.items[item.pos] === item) this.removeAt(item.pos);
   }

@@ -69,7 +69,10 @@ export class ConversationAssembler {
     turns.set(turn.turnIndex, turn);
   }
 
-  samples(pipeline: Pipeline, history: HistoryOptions = DEFAULT_HISTORY): { samples: Sample[]; stats: AssemblyStats } {
+  samples(
+    pipeline: Pipeline,
+    history: HistoryOptions = DEFAULT_HISTORY,
+  ): { samples: Sample[]; stats: AssemblyStats } {
     const stats: AssemblyStats = {
       conversations: this.byConversation.size,
       complete: 0,
@@ -83,7 +86,8 @@ export class ConversationAssembler {
       const ordered = [...turns.values()].sort((a, b) => a.turnIndex - b.turnIndex);
       const count = ordered[0]!.turnCount;
       const complete =
-        ordered.length === count && ordered.every((t, i) => t.turnIndex === i + 1 && t.turnCount === count);
+        ordered.length === count &&
+        ordered.every((t, i) => t.turnIndex === i + 1 && t.turnCount === count);
       if (!complete) {
         stats.incomplete++;
         continue;
@@ -91,7 +95,12 @@ export class ConversationAssembler {
       stats.complete++;
       if (pipeline === 'session') {
         const first = ordered[0]!;
-        samples.push({ ...first, sampleId: defaultSampleId(first), history: [], position: 'early' });
+        samples.push({
+          ...first,
+          sampleId: defaultSampleId(first),
+          history: [],
+          position: 'early',
+        });
         continue;
       }
       const previous: string[] = [];

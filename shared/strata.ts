@@ -52,7 +52,10 @@ export function complexityTier(score: number, c: ComplexityConfig): ComplexityTi
 }
 
 /** Strategy 3: "reasoning" when the chosen model starts with a listed prefix, else "fast". */
-export function modelFamily(model: string, reasoningModels: readonly string[]): 'reasoning' | 'fast' {
+export function modelFamily(
+  model: string,
+  reasoningModels: readonly string[],
+): 'reasoning' | 'fast' {
   const m = model.toLowerCase();
   for (const p of reasoningModels) if (m.startsWith(p.toLowerCase())) return 'reasoning';
   return 'fast';
@@ -111,4 +114,92 @@ export function strataKey(strata: Strata, stratify: readonly StratifierName[]): 
     key += strata[stratify[i] as string];
   }
   return key;
+}
+
+/** The stratifiers of a config compiled to integer stratum codes, for the hot path. */
+export interface CompiledStrata {
+  /** Number of distinct codes (product of each stratifier's value count). */
+  readonly size: number;
+  /** A row's stratum code in [0, size), or -1 when it falls outside the strata. */
+  code(row: SignalRow): number;
+  strata(code: number): Strata;
+  key(code: number): string;
+}
+
+const TIERS: readonly ComplexityTier[] = ['low', 'medium', 'high'];
+const FAMILIES = ['reasoning', 'fast'] as const;
+const POSITIONS: readonly Position[] = ['early', 'mid', 'late'];
+
+export function compileStrata(
+  stratify: readonly StratifierName[],
+  cfg: Pick<BalanceConfig, 'buckets' | 'reasoningModels' | 'complexity'>,
+): CompiledStrata {
+  const values: string[][] = stratify.map((name) => {
+    switch (name) {
+      case 'turnBucket':
+        return cfg.buckets.map((b) => b.name);
+      case 'complexity':
+        return [...TIERS];
+      case 'modelFamily':
+        return [...FAMILIES];
+      case 'position':
+        return [...POSITIONS];
+    }
+  });
+  const familyCache = new Map<string, number>();
+  const digit = (name: StratifierName, row: SignalRow): number => {
+    switch (name) {
+      case 'turnBucket': {
+        const buckets = cfg.buckets;
+        for (let i = 0; i < buckets.length; i++) {
+          const b = buckets[i]!;
+          if (row.turnCount >= b.min && row.turnCount <= b.max) return i;
+        }
+        return -1;
+      }
+      case 'complexity':
+        return TIERS.indexOf(complexityTier(complexityScore(row, cfg.complexity), cfg.complexity));
+      case 'modelFamily': {
+        let f = familyCache.get(row.model);
+        if (f === undefined) {
+          f = modelFamily(row.model, cfg.reasoningModels) === 'reasoning' ? 0 : 1;
+          if (familyCache.size < 10_000) familyCache.set(row.model, f);
+        }
+        return f;
+      }
+      case 'position':
+        return POSITIONS.indexOf(turnPosition(row.turnIndex, row.turnCount));
+    }
+  };
+  const size = values.reduce((a, v) => a * v.length, 1);
+  const decode = (code: number): string[] => {
+    const out: string[] = new Array<string>(values.length);
+    for (let i = values.length - 1; i >= 0; i--) {
+      const n = values[i]!.length;
+      out[i] = values[i]![code % n]!;
+      code = Math.floor(code / n);
+    }
+    return out;
+  };
+  return {
+    size,
+    code(row) {
+      let code = 0;
+      for (let i = 0; i < stratify.length; i++) {
+        const d = digit(stratify[i]!, row);
+        if (d < 0) return -1;
+        code = code * values[i]!.length + d;
+      }
+      return code;
+    },
+    strata(code) {
+      const vals = decode(code);
+      const out: Strata = {};
+      stratify.forEach((name, i) => (out[name] = vals[i]!));
+      return out;
+    },
+    key(code) {
+      return stratify.length === 0 ? 'all' : decode(code).join('|');
+    },
+  };
 }
