@@ -1,0 +1,94 @@
+/**
+ * Starts a local Azurite (blob + queue) as a child process on free ports: used by
+ * the test setup and the local runner. Flags per ../PLATFORM notes: in-memory,
+ * `--skipApiVersionCheck` (the SDKs speak a newer API version than 3.35 knows).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { dirname, join } from 'node:path';
+
+/** Azurite's well-known development account (public, documented by Microsoft). */
+export const DEV_ACCOUNT = 'devstoreaccount1';
+export const DEV_KEY =
+  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+export interface AzuriteHandle {
+  blobEndpoint: string;
+  queueEndpoint: string;
+  /** A full connection string for these ports (UseDevelopmentStorage=true means 10000/10001 only). */
+  connectionString: string;
+  stop(): Promise<void>;
+}
+
+export function connectionStringFor(blobEndpoint: string, queueEndpoint: string): string {
+  return (
+    `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_KEY};` +
+    `BlobEndpoint=${blobEndpoint};QueueEndpoint=${queueEndpoint};`
+  );
+}
+
+/** Starts Azurite; resolves once both services listen. */
+export function startAzurite(
+  opts: { blobPort?: number; queuePort?: number; timeoutMs?: number } = {},
+): Promise<AzuriteHandle> {
+  const entry = join(dirname(require.resolve('azurite/package.json')), 'dist', 'src', 'azurite.js');
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [
+      entry,
+      '--inMemoryPersistence',
+      '--skipApiVersionCheck',
+      '--disableTelemetry',
+      '--loose',
+      '--blobHost',
+      '127.0.0.1',
+      '--queueHost',
+      '127.0.0.1',
+      '--tableHost',
+      '127.0.0.1',
+      '--blobPort',
+      String(opts.blobPort ?? 0),
+      '--queuePort',
+      String(opts.queuePort ?? 0),
+      '--tablePort',
+      '0',
+    ],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  return new Promise((resolve, reject) => {
+    let out = '';
+    let blob: string | undefined;
+    let queue: string | undefined;
+    const timer = setTimeout(() => {
+      child.kill();
+      reject(new Error(`Azurite did not start within ${opts.timeoutMs ?? 20_000} ms:\n${out}`));
+    }, opts.timeoutMs ?? 20_000);
+    const onData = (chunk: Buffer) => {
+      out += chunk.toString();
+      blob ??= /Blob service is successfully listening at (http:\/\/\S+)/.exec(out)?.[1];
+      queue ??= /Queue service is successfully listening at (http:\/\/\S+)/.exec(out)?.[1];
+      if (blob && queue) {
+        clearTimeout(timer);
+        child.stdout?.off('data', onData);
+        const blobEndpoint = `${blob}/${DEV_ACCOUNT}`;
+        const queueEndpoint = `${queue}/${DEV_ACCOUNT}`;
+        resolve({
+          blobEndpoint,
+          queueEndpoint,
+          connectionString: connectionStringFor(blobEndpoint, queueEndpoint),
+          stop: () =>
+            new Promise<void>((done) => {
+              if (child.exitCode !== null) return done();
+              child.once('exit', () => done());
+              child.kill('SIGTERM');
+            }),
+        });
+      }
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', (c: Buffer) => (out += c.toString()));
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (!(blob && queue)) reject(new Error(`Azurite exited (${code}) before listening:\n${out}`));
+    });
+  });
+}
