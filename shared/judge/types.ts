@@ -3,6 +3,7 @@
  * (signals, LLM, replay, panel) live behind it; the pipelines only see this.
  */
 import type { Label } from '../contracts';
+import type { JudgeStats } from './usage';
 
 export interface JudgeInput {
   sampleId: string;
@@ -27,4 +28,6 @@ export interface Judge {
   /** Recorded on every annotated row and in the manifest. */
   readonly name: string;
   judge(batch: readonly JudgeInput[]): Promise<Verdict[]>;
+  /** Calls, tokens, cost and cache hits so far (LLM judges), for the manifest. */
+  stats?(): JudgeStats;
 }
