@@ -1,0 +1,157 @@
+/**
+ * `createJudge(settings, deps)`: the one place that turns judge settings into a
+ * Judge, for the CLI and the functions alike. In Azure the OpenAI client
+ * authenticates with Entra ID (DefaultAzureCredential, i.e. the managed identity)
+ * unless an API key is configured.
+ */
+import {
+  DefaultAzureCredential,
+  getBearerTokenProvider,
+  type TokenCredential,
+} from '@azure/identity';
+import OpenAI, { AzureOpenAI } from 'openai';
+import { checkAnnotated, defaultSampleId, LabelSchema } from '../shared/contracts';
+import { judgeCacheKey } from '../shared/judge/cache-key';
+import { createPanelJudge } from '../shared/judge/panel';
+import { createReplayJudge, lookupBySampleId, type ReplayEntry } from '../shared/judge/replay';
+import { canonicalContent, RUBRIC_VERSION, sampleContent } from '../shared/judge/rubric';
+import type { JudgeSettings, OpenAIJudgeSettings } from '../shared/judge/settings';
+import { createSignalsJudge, type SignalsJudgeOptions } from '../shared/judge/signals';
+import type { Judge } from '../shared/judge/types';
+import { readFileLines } from './lines';
+import { blobVerdictCache, type TextBlobStore } from './judge-cache';
+import { createBatchExecutor } from './openai-batch';
+import { createOpenAIJudge, sha256Hex, type Clock } from './openai-judge';
+
+/** Entra ID scope of Azure OpenAI (Cognitive Services). */
+export const COGNITIVE_SERVICES_SCOPE = 'https://cognitiveservices.azure.com/.default';
+
+export interface JudgeDeps {
+  /** Entra credential for Azure OpenAI; DefaultAzureCredential when absent. */
+  credential?: TokenCredential;
+  /** Where verdicts are cached, by container name; no cache when absent. */
+  cacheStore?: (container: string) => TextBlobStore;
+  /** Options for the signals judge (complexity thresholds, reasoning models). */
+  signals?: SignalsJudgeOptions;
+  clock?: Clock;
+  randomHex?: () => string;
+}
+
+export class JudgeSettingsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'JudgeSettingsError';
+  }
+}
+
+/** The `openai` client for OpenAI or Azure OpenAI settings. */
+export function createOpenAIClient(s: OpenAIJudgeSettings, deps: JudgeDeps = {}): OpenAI {
+  const common = { maxRetries: 0, timeout: s.timeoutMs };
+  if (s.provider === 'openai') {
+    return new OpenAI({
+      ...common,
+      ...(s.apiKey ? { apiKey: s.apiKey } : {}),
+      ...(s.baseURL ? { baseURL: s.baseURL } : {}),
+    });
+  }
+  if (!s.endpoint && !s.baseURL)
+    throw new JudgeSettingsError('Azure OpenAI needs an endpoint (AZURE_OPENAI_ENDPOINT)');
+  const where = s.baseURL ? { baseURL: s.baseURL } : { endpoint: s.endpoint! };
+  if (s.apiKey)
+    return new AzureOpenAI({ ...common, ...where, apiVersion: s.apiVersion, apiKey: s.apiKey });
+  const credential = deps.credential ?? new DefaultAzureCredential();
+  return new AzureOpenAI({
+    ...common,
+    ...where,
+    apiVersion: s.apiVersion,
+    azureADTokenProvider: getBearerTokenProvider(credential, COGNITIVE_SERVICES_SCOPE),
+  });
+}
+
+/** Labels by sampleId from an annotated JSONL file (rows that fail validation are skipped). */
+export async function readReplayLabels(path: string): Promise<Map<string, ReplayEntry>> {
+  const labels = new Map<string, ReplayEntry>();
+  await readFileLines(path, (line) => {
+    if (line.trim() === '') return;
+    let row: unknown;
+    try {
+      row = JSON.parse(line);
+    } catch {
+      return;
+    }
+    if (checkAnnotated(row) !== null) return;
+    const r = row as {
+      sampleId?: string;
+      conversationId: string;
+      turnIndex: number;
+      label: unknown;
+      confidence?: unknown;
+      rationale?: unknown;
+    };
+    const e: ReplayEntry = { label: LabelSchema.parse(r.label) };
+    if (typeof r.confidence === 'number') e.confidence = r.confidence;
+    if (typeof r.rationale === 'string') e.rationale = r.rationale;
+    labels.set(r.sampleId ?? defaultSampleId(r), e);
+  });
+  return labels;
+}
+
+/** Builds the judge the settings describe. */
+export async function createJudge(settings: JudgeSettings, deps: JudgeDeps = {}): Promise<Judge> {
+  switch (settings.kind) {
+    case 'signals':
+      return createSignalsJudge({
+        ...deps.signals,
+        ...(settings.threshold !== undefined ? { threshold: settings.threshold } : {}),
+      });
+    case 'replay': {
+      if (settings.source) {
+        const labels = await readReplayLabels(settings.source);
+        return createReplayJudge(`replay:${settings.source}`, lookupBySampleId(labels));
+      }
+      if (!settings.cacheModel || !deps.cacheStore) {
+        throw new JudgeSettingsError(
+          'a replay judge needs a source file, or a cacheModel and a cache store',
+        );
+      }
+      const cache = blobVerdictCache(deps.cacheStore(settings.cacheContainer));
+      const model = settings.cacheModel;
+      const rubric = settings.rubricVersion ?? RUBRIC_VERSION;
+      return createReplayJudge(`replay-cache:${model}:${rubric}`, (batch) =>
+        Promise.all(
+          batch.map((s) =>
+            cache.get(judgeCacheKey(model, rubric, sha256Hex(canonicalContent(sampleContent(s))))),
+          ),
+        ),
+      );
+    }
+    case 'panel':
+      return createPanelJudge(await Promise.all(settings.judges.map((j) => createJudge(j, deps))));
+    case 'openai': {
+      const client = createOpenAIClient(settings, deps);
+      const cache =
+        settings.cache.enabled && deps.cacheStore
+          ? blobVerdictCache(deps.cacheStore(settings.cache.container))
+          : null;
+      return createOpenAIJudge({
+        client,
+        settings,
+        cache,
+        ...(deps.clock ? { clock: deps.clock } : {}),
+        ...(deps.randomHex ? { randomHex: deps.randomHex } : {}),
+        ...(settings.mode === 'batch'
+          ? {
+              executor: (meter) =>
+                createBatchExecutor({
+                  client,
+                  model: settings.model,
+                  settings,
+                  meter,
+                  ...(deps.clock ? { clock: deps.clock } : {}),
+                }),
+            }
+          : {}),
+      });
+    }
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * The OpenAI / Azure OpenAI judge: the core's LLM judge (shared/judge/llm.ts) with
+ * an executor that sends each request through the real `openai` SDK under the RPM
+ * and TPM budgets and a concurrency limit, honours 429 Retry-After, backs off with
+ * jitter on 5xx and timeouts, and enforces a per-request timeout. The SDK's own
+ * retries are off so every attempt is counted and paced here.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import OpenAI, { APIConnectionError, APIError } from 'openai';
+import type {
+  ChatCompletion,
+  ChatCompletionCreateParamsNonStreaming,
+} from 'openai/resources/chat/completions';
+import {
+  createLlmJudge,
+  JudgeConfigError,
+  mapLimit,
+  type Completion,
+  type JudgeRequest,
+  type RequestOutcome,
+  type RoundExecutor,
+} from '../shared/judge/llm';
+import { VERDICT_JSON_SCHEMA } from '../shared/judge/rubric';
+import type { OpenAIJudgeSettings } from '../shared/judge/settings';
+import { backoffDelay, classifyFailure, RateBudget, retryAfterMs } from '../shared/judge/throttle';
+import type { Judge } from '../shared/judge/types';
+import { UsageMeter, type JudgeStats, type TokenUsage } from '../shared/judge/usage';
+import type { VerdictCache } from '../shared/judge/cache-key';
+import { estimateTokens } from '../shared/samples';
+
+export interface Clock {
+  now(): number;
+  sleep(ms: number): Promise<void>;
+  /** Uniform in [0, 1): backoff jitter. */
+  random(): number;
+}
+
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  random: () => Math.random(),
+};
+
+export const sha256Hex = (text: string): string => createHash('sha256').update(text).digest('hex');
+export const randomHex = (): string => randomBytes(8).toString('hex');
+
+/** The Chat Completions body for one judge request (also a Batch API line's body). */
+export function chatBody(
+  req: JudgeRequest,
+  model: string,
+  settings: Pick<OpenAIJudgeSettings, 'logprobs' | 'seed'>,
+): ChatCompletionCreateParamsNonStreaming {
+  const body: ChatCompletionCreateParamsNonStreaming = {
+    model,
+    messages: [
+      { role: 'system', content: req.prompt.system },
+      { role: 'user', content: req.prompt.user },
+    ],
+    response_format: {
+      type: 'json_schema',
+      json_schema: VERDICT_JSON_SCHEMA as unknown as {
+        name: string;
+        strict: boolean;
+        schema: Record<string, unknown>;
+      },
+    },
+    temperature: 0,
+    max_completion_tokens: req.maxTokens,
+  };
+  if (settings.logprobs) {
+    body.logprobs = true;
+    body.top_logprobs = 2;
+  }
+  if (settings.seed !== undefined) body.seed = settings.seed;
+  return body;
+}
+
+/** The parts of a chat completion the judge uses. */
+export function completionOf(c: ChatCompletion): Completion {
+  const choice = c.choices[0];
+  const usage: TokenUsage | null = c.usage
+    ? {
+        promptTokens: c.usage.prompt_tokens,
+        cachedTokens: c.usage.prompt_tokens_details?.cached_tokens ?? 0,
+        completionTokens: c.usage.completion_tokens,
+      }
+    : null;
+  const logprobs =
+    choice?.logprobs?.content?.map((t) => ({
+      token: t.token,
+      logprob: t.logprob,
+      top: t.top_logprobs.map((a) => ({ token: a.token, logprob: a.logprob })),
+    })) ?? null;
+  return { text: choice?.message.content ?? null, logprobs, usage };
+}
+
+const describe = (err: unknown): string => {
+  if (err instanceof APIError && err.status !== undefined) {
+    return `HTTP ${err.status}${err.message ? `: ${err.message.slice(0, 200)}` : ''}`;
+  }
+  return err instanceof Error ? `${err.name}: ${err.message.slice(0, 200)}` : String(err);
+};
+
+export interface ChatExecutorOptions {
+  client: OpenAI;
+  model: string;
+  settings: OpenAIJudgeSettings;
+  meter: UsageMeter;
+  clock?: Clock;
+}
+
+/** Sends each request as one Chat Completions call, paced and retried. */
+export function createChatExecutor(opts: ChatExecutorOptions): RoundExecutor {
+  const clock = opts.clock ?? systemClock;
+  const s = opts.settings;
+  const budget = new RateBudget({ rpm: s.rpm, tpm: s.tpm }, clock.now());
+
+  async function send(req: JudgeRequest): Promise<RequestOutcome> {
+    const body = chatBody(req, opts.model, s);
+    const estimate =
+      estimateTokens(req.prompt.system) + estimateTokens(req.prompt.user) + req.maxTokens;
+    let last = 'no attempt made';
+    for (let attempt = 0; attempt <= s.maxRetries; attempt++) {
+      if (attempt > 0) opts.meter.retry();
+      const wait = budget.reserve(clock.now(), estimate);
+      if (wait > 0) await clock.sleep(wait);
+      try {
+        const res = await opts.client.chat.completions.create(body, {
+          timeout: s.timeoutMs,
+          maxRetries: 0,
+        });
+        const completion = completionOf(res);
+        opts.meter.call(completion.usage);
+        const used = completion.usage
+          ? completion.usage.promptTokens + completion.usage.completionTokens
+          : estimate;
+        budget.settle(clock.now(), estimate, used);
+        return { ok: true, completion };
+      } catch (err) {
+        opts.meter.call(null);
+        budget.settle(clock.now(), estimate, 0);
+        last = describe(err);
+        if (!(err instanceof APIError)) throw err; // a bug, not a provider failure
+        const apiErr = err as APIError<number | undefined, Headers | undefined>;
+        const status = err instanceof APIConnectionError ? undefined : apiErr.status;
+        const kind = classifyFailure(status);
+        if (kind === 'fatal') {
+          throw new JudgeConfigError(
+            `judge endpoint refused the call (${last}): check the model/deployment and credentials`,
+            {
+              cause: err,
+            },
+          );
+        }
+        if (kind === 'bad_request')
+          return { ok: false, kind: 'bad_request', cause: `judge call rejected: ${last}` };
+        if (attempt === s.maxRetries) break;
+        const backoff = backoffDelay(
+          attempt,
+          { baseMs: s.backoffBaseMs, maxMs: s.backoffMaxMs },
+          clock.random(),
+        );
+        if (kind === 'rate_limited') {
+          const hinted = retryAfterMs((name) => apiErr.headers?.get(name), clock.now());
+          budget.pauseUntil(clock.now() + (hinted ?? backoff));
+        } else {
+          await clock.sleep(backoff);
+        }
+      }
+    }
+    return {
+      ok: false,
+      kind: 'exhausted',
+      cause: `judge call failed after ${s.maxRetries + 1} attempts: ${last}`,
+    };
+  }
+
+  return { run: (requests) => mapLimit(requests, s.concurrency, send) };
+}
+
+export interface OpenAIJudgeOptions {
+  client: OpenAI;
+  settings: OpenAIJudgeSettings;
+  cache?: VerdictCache | null;
+  clock?: Clock;
+  /** Overrides the executor (the Batch API one, see adapters/openai-batch.ts). */
+  executor?: (meter: UsageMeter) => RoundExecutor;
+  randomHex?: () => string;
+}
+
+/** The LLM judge over one OpenAI or Azure OpenAI client. */
+export function createOpenAIJudge(opts: OpenAIJudgeOptions): Judge & { stats(): JudgeStats } {
+  const s = opts.settings;
+  const meter = new UsageMeter(s.prices);
+  const executor =
+    opts.executor?.(meter) ??
+    createChatExecutor({
+      client: opts.client,
+      model: s.model,
+      settings: s,
+      meter,
+      clock: opts.clock ?? systemClock,
+    });
+  return createLlmJudge({
+    name: `${s.provider}:${s.model}${s.mode === 'batch' ? ':batch' : ''}`,
+    model: s.cacheModel ?? s.model,
+    batchSize: s.batchSize,
+    maxVerdictAttempts: s.maxVerdictAttempts,
+    executor,
+    cache: opts.cache ?? null,
+    sha256: sha256Hex,
+    randomHex: opts.randomHex ?? randomHex,
+    meter,
+  });
+}
