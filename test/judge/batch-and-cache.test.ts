@@ -1,0 +1,154 @@
+/**
+ * Batch API mode through the real SDK (files, batches, failed lines resubmitted,
+ * files deleted) and the verdict cache in the real Azurite (hits on a second build,
+ * replay from the cache).
+ */
+import { BlobServiceClient } from '@azure/storage-blob';
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { containerBlobStore } from '../../adapters/judge-cache';
+import { createJudge } from '../../adapters/judge-factory';
+import type { Verdict } from '../../shared/judge/types';
+import {
+  oracleLabel,
+  samplesOf,
+  startFakeOpenAI,
+  type ChatBody,
+  type FakeOpenAI,
+} from './fake-openai';
+import { input, inputs, openaiSettings } from './helpers';
+
+let fake: FakeOpenAI;
+beforeEach(async () => {
+  fake = await startFakeOpenAI();
+});
+afterEach(async () => {
+  await fake.close();
+});
+
+const labels = (vs: Verdict[]) => vs.map((v) => v.label);
+const expected = (n: number) => inputs(n).map((s) => oracleLabel(s.userMessage));
+
+/** The JSONL request files the client uploaded, in order. */
+const uploads = () =>
+  fake.requests
+    .filter((r) => r.method === 'POST' && r.path.endsWith('/files'))
+    .map((r) =>
+      (r.body as Map<string, { text: string }>)
+        .get('file')!
+        .text.trim()
+        .split('\n')
+        .map(
+          (l) => JSON.parse(l) as { custom_id: string; method: string; url: string; body: unknown },
+        ),
+    );
+
+const batchSettings = (over: Record<string, unknown> = {}) =>
+  openaiSettings(fake.url, {
+    mode: 'batch',
+    batchSize: 2,
+    batch: { pollIntervalMs: 5, maxRounds: 3, ...over },
+  });
+
+describe('Batch API mode', () => {
+  it('submits, polls, downloads, resubmits only the failed lines, and deletes every file', async () => {
+    fake.batchLine = (customId, batchNumber) =>
+      batchNumber === 1 && customId === 'r2' ? 500 : 200;
+    const judge = await createJudge(batchSettings());
+    const vs = await judge.judge(inputs(6));
+    expect(labels(vs)).toEqual(expected(6));
+    expect(fake.batchesCreated).toBe(2);
+    const [first, second] = uploads();
+    expect(first!.map((l) => l.custom_id)).toEqual(['r1', 'r2', 'r3']);
+    expect(second!.map((l) => l.custom_id)).toEqual(['r2']);
+    expect(first![0]).toMatchObject({ method: 'POST', url: '/v1/chat/completions' });
+    expect(samplesOf(first![0]!.body as ChatBody).samples).toHaveLength(2);
+    expect(fake.files.size).toBe(0); // inputs, outputs and error files all deleted
+    const s = judge.stats!();
+    expect(s.batchCalls).toBe(4); // three lines, one of them twice
+    expect(s.labelled).toBe(6);
+  });
+
+  it('splits a round into files under the per-file request limit', async () => {
+    const judge = await createJudge(batchSettings({ maxRequestsPerFile: 2 }));
+    expect(labels(await judge.judge(inputs(6)))).toEqual(expected(6));
+    expect(uploads().map((f) => f.length)).toEqual([2, 1]);
+    expect(fake.batchesCreated).toBe(2);
+  });
+
+  it('records lines that keep failing unlabeled with the cause after the last round', async () => {
+    fake.batchLine = (customId) => (customId === 'r1' ? 503 : 200);
+    const judge = await createJudge(batchSettings({ maxRounds: 2 }));
+    const vs = await judge.judge(inputs(4));
+    expect(labels(vs)).toEqual([null, null, ...expected(4).slice(2)]);
+    expect(vs[0]!.label === null && vs[0]!.error).toMatch(/HTTP 503.*after 2 batch rounds/);
+    expect(fake.batchesCreated).toBe(2);
+  });
+});
+
+describe('verdict cache in blob storage', () => {
+  const store = () => {
+    const { connectionString } = inject('azurite');
+    const name = `judge-${randomUUID()}`;
+    return {
+      name,
+      service: BlobServiceClient.fromConnectionString(connectionString),
+      factory: (container: string) =>
+        containerBlobStore(
+          BlobServiceClient.fromConnectionString(connectionString).getContainerClient(
+            `${name}-${container}`.slice(0, 63),
+          ),
+        ),
+    };
+  };
+
+  it('a second build pays for nothing: every sample is a cache hit', async () => {
+    const s = store();
+    const settings = openaiSettings(fake.url, { batchSize: 3 });
+    const first = await createJudge(settings, { cacheStore: s.factory });
+    const a = await first.judge(inputs(7));
+    const calls = fake.chats().length;
+    expect(calls).toBe(3);
+    const second = await createJudge(settings, { cacheStore: s.factory });
+    const b = await second.judge(inputs(7));
+    expect(fake.chats()).toHaveLength(calls);
+    expect(b).toEqual(a);
+    expect(second.stats!()).toMatchObject({ cacheHits: 7, calls: 0, samplesJudged: 7 });
+  });
+
+  it('is keyed by model: another model misses', async () => {
+    const s = store();
+    await (await createJudge(openaiSettings(fake.url), { cacheStore: s.factory })).judge(inputs(2));
+    const other = await createJudge(openaiSettings(fake.url, { model: 'gpt-other' }), {
+      cacheStore: s.factory,
+    });
+    await other.judge(inputs(2));
+    expect(other.stats!().cacheHits).toBe(0);
+    expect(fake.chats()).toHaveLength(2);
+  });
+
+  it('never caches a failure', async () => {
+    const s = store();
+    fake.chat = () => ({ status: 500, json: { error: { message: 'down' } } });
+    const settings = openaiSettings(fake.url, { maxRetries: 0 });
+    await (await createJudge(settings, { cacheStore: s.factory })).judge(inputs(1));
+    const again = await createJudge(settings, { cacheStore: s.factory });
+    await again.judge(inputs(1));
+    expect(again.stats!().cacheHits).toBe(0);
+  });
+
+  it('replays labels from the cache without a call, and leaves unknown samples unlabeled', async () => {
+    const s = store();
+    const built = await (
+      await createJudge(openaiSettings(fake.url), { cacheStore: s.factory })
+    ).judge(inputs(2));
+    const calls = fake.chats().length;
+    const replay = await createJudge(
+      { kind: 'replay', cacheModel: 'gpt-test', cacheContainer: 'judge-cache' },
+      { cacheStore: s.factory },
+    );
+    const vs = await replay.judge([...inputs(2), input('new:1', 'something never judged')]);
+    expect(labels(vs)).toEqual([...labels(built), null]);
+    expect(fake.chats()).toHaveLength(calls);
+  });
+});
