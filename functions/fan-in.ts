@@ -1,0 +1,268 @@
+/**
+ * Fan-in (queue trigger on SFT_FANIN_QUEUE): when every batch is done or failed for
+ * good, one fan-in balances all batch results with the core's streaming balancer
+ * (order-independent: the dataset does not depend on which batch finished first)
+ * and writes datasets/{buildId}/train.jsonl, manifest.json and datasets/latest.json.
+ *
+ * Exactly one publishes: a lease on a claim blob admits one fan-in at a time (it
+ * lapses if its holder dies), outputs are deterministic overwrites, and a
+ * create-only outcome.json is the commit; a later delivery finds it and stops.
+ */
+import { createHash } from 'node:crypto';
+import type { InvocationContext } from '@azure/functions';
+import { StreamingBalancer, type QuarantineRecord } from '../shared/balance';
+import {
+  FaninMessageSchema,
+  LATEST_PATH,
+  LatestSchema,
+  buildPaths,
+  completionOf,
+  decidePublish,
+  sumBatches,
+  type BuildSpec,
+  type Outcome,
+} from '../shared/build';
+import type { AnnotatedRow, QuarantineReason } from '../shared/contracts';
+import { BalanceError } from '../shared/errors';
+import {
+  errorText,
+  getOutcome,
+  getPlan,
+  getSpec,
+  parseMessage,
+  readMarkers,
+  recordOutcome,
+} from './build-ops';
+import type { Deps } from './deps';
+
+const TOOL = { name: 'sft-balancer', version: '0.1.0' };
+
+const digest = (text: string) => {
+  const buf = Buffer.from(text, 'utf8');
+  let lines = 0;
+  for (let i = buf.indexOf(10); i !== -1; i = buf.indexOf(10, i + 1)) lines++;
+  return { sha256: createHash('sha256').update(buf).digest('hex'), lines, bytes: buf.length };
+};
+
+const jsonl = (items: readonly unknown[]) => {
+  const parts: string[] = [];
+  for (const x of items) parts.push(JSON.stringify(x) + '\n');
+  return parts.join('');
+};
+
+/** Points datasets/latest.json at this build unless a later build already took it. */
+export async function updateLatest(deps: Deps, outcome: Outcome): Promise<void> {
+  if (outcome.state !== 'succeeded') return;
+  const current = await deps.store.getJson(LATEST_PATH, LatestSchema);
+  if (current && current.buildId === outcome.buildId) return;
+  if (current && Date.parse(current.completedAt) > Date.parse(outcome.completedAt)) return;
+  const p = buildPaths(outcome.buildId);
+  await deps.store.put(
+    LATEST_PATH,
+    JSON.stringify(
+      {
+        buildId: outcome.buildId,
+        completedAt: outcome.completedAt,
+        train: p.train,
+        manifest: p.manifest,
+      },
+      null,
+      2,
+    ) + '\n',
+  );
+}
+
+function buildInfo(spec: BuildSpec) {
+  return {
+    id: spec.id,
+    createdBy: spec.createdBy,
+    source: spec.source,
+    ...(spec.window ? { window: spec.window } : {}),
+    minJudgedShare: spec.minJudgedShare,
+  };
+}
+
+/** Balances, writes the dataset and commits the outcome. Runs under the claim lease. */
+async function publish(
+  deps: Deps,
+  spec: BuildSpec,
+  context: InvocationContext,
+): Promise<Outcome | null> {
+  const id = spec.id;
+  const p = buildPaths(id);
+  const plan = (await getPlan(deps, id))!;
+  const { summaries, failures } = await readMarkers(deps, id);
+  const c = completionOf(
+    plan.shards.map((s) => s.id),
+    [
+      ...summaries.map((s) => ({ shardId: s.shardId, kind: 'done' as const })),
+      ...failures.map((f) => ({ shardId: f.shardId, kind: 'failed' as const })),
+    ],
+  );
+  if (!c.complete) {
+    context.log(`fan-in: build ${id} has ${c.pending} batch(es) pending; not yet`);
+    return null;
+  }
+  const done = summaries.filter((s) => c.doneIds.includes(s.shardId));
+  const failed = failures.filter((f) => c.failedIds.includes(f.shardId));
+  const sums = sumBatches(done);
+  const decision = decidePublish(done, failed, spec.minJudgedShare);
+  const batches = {
+    planned: c.planned,
+    done: c.done,
+    failed: c.failed,
+    failedShards: failed.map((f) => ({
+      shardId: f.shardId,
+      reason: f.reason,
+      samplesLost: f.samplesLost,
+      via: f.via,
+    })),
+    samplesLost: decision.samplesLost,
+    batchesWithUnknownLoss: decision.batchesWithUnknownLoss,
+    judgedShare: decision.judgedShare,
+    minJudgedShare: spec.minJudgedShare,
+  };
+  const common = {
+    tool: TOOL,
+    command: 'build',
+    build: buildInfo(spec),
+    pipeline: {
+      name: spec.pipeline,
+      history: spec.pipeline === 'conversation' ? spec.history : null,
+      assembly: sums.assembly,
+    },
+    judge: {
+      name: spec.judge.name,
+      calls: sums.judgeCalls,
+      batchSize: spec.judge.batchSize,
+      samplesJudged: sums.samples,
+      labelled: sums.labelled,
+      unlabeled: sums.unlabeled,
+      unlabeledByCause: sums.unlabeledByCause,
+    },
+    telemetry: { rows: sums.rows, validTurns: sums.turns, outsideWindow: sums.outsideWindow },
+    batches,
+  };
+  const fail = async (reason: string): Promise<Outcome> => {
+    await deps.store.put(
+      p.manifest,
+      JSON.stringify({ status: 'failed', reason, ...common, config: spec.config }, null, 2) + '\n',
+    );
+    const outcome: Outcome = {
+      buildId: id,
+      state: 'failed',
+      stage: 'fanin',
+      reason,
+      completedAt: deps.now().toISOString(),
+      judgedShare: decision.judgedShare,
+      samplesLost: decision.samplesLost,
+    };
+    await recordOutcome(deps, outcome);
+    return outcome;
+  };
+  if (!decision.publish) return fail(decision.reason ?? 'not enough samples were judged');
+
+  const balancer = new StreamingBalancer(spec.config);
+  for (const [reason, n] of Object.entries(sums.quarantineByReason))
+    for (let i = 0; i < (n ?? 0); i++) balancer.recordQuarantine(reason as QuarantineReason);
+  const quarantine: QuarantineRecord[] = [];
+  // Results stream in shard order, prefetching a few blobs ahead; order does not
+  // change the dataset, only how long this takes.
+  const ids = c.doneIds;
+  const fetch = (sid: string) =>
+    Promise.all([deps.store.get(p.rows(sid)), deps.store.get(p.quarantine(sid))]);
+  const ahead: Promise<[Buffer | null, Buffer | null]>[] = [];
+  for (let i = 0; i < Math.min(4, ids.length); i++) ahead.push(fetch(ids[i]!));
+  for (let i = 0; i < ids.length; i++) {
+    const [rows, q] = await ahead.shift()!;
+    if (i + 4 < ids.length) ahead.push(fetch(ids[i + 4]!));
+    if (rows === null)
+      throw new Error(`results of ${ids[i]} are missing although it is marked done`);
+    for (const line of rows.toString('utf8').split('\n')) {
+      if (line.length > 0) balancer.offer(JSON.parse(line) as AnnotatedRow);
+    }
+    for (const line of q?.toString('utf8').split('\n') ?? [])
+      if (line.length > 0) quarantine.push(JSON.parse(line) as QuarantineRecord);
+  }
+  let result;
+  try {
+    result = balancer.finish();
+  } catch (err) {
+    if (err instanceof BalanceError) return fail(errorText(err));
+    throw err;
+  }
+  quarantine.sort((a, b) => a.line - b.line);
+  const trainText = jsonl(result.train);
+  const quarantineText = jsonl(quarantine);
+  const outputs: Record<string, ReturnType<typeof digest>> = { 'train.jsonl': digest(trainText) };
+  await deps.store.put(p.train, trainText);
+  if (spec.config.validation > 0) {
+    const validationText = jsonl(result.validation);
+    outputs['validation.jsonl'] = digest(validationText);
+    await deps.store.put(p.validation, validationText);
+  }
+  outputs['quarantine.jsonl'] = digest(quarantineText);
+  await deps.store.put(p.datasetQuarantine, quarantineText);
+  deps.failpoint('fanin:written');
+  const manifest = { status: 'succeeded', ...common, ...result.manifest, outputs };
+  await deps.store.put(p.manifest, JSON.stringify(manifest, null, 2) + '\n');
+  const outcome: Outcome = {
+    buildId: id,
+    state: 'succeeded',
+    stage: 'fanin',
+    completedAt: deps.now().toISOString(),
+    judgedShare: decision.judgedShare,
+    samplesLost: decision.samplesLost,
+    selected: result.manifest.selected.total,
+  };
+  await recordOutcome(deps, outcome);
+  context.log(`fan-in: build ${id} published ${outcome.selected} samples`);
+  return (await getOutcome(deps, id)) ?? outcome;
+}
+
+export function createFanin(deps: Deps) {
+  return async function faninHandler(message: unknown, context: InvocationContext): Promise<void> {
+    const msg = parseMessage(FaninMessageSchema, message, context);
+    if (!msg) return;
+    const spec = await getSpec(deps, msg.buildId);
+    if (!spec) {
+      context.error(`fan-in: no build ${msg.buildId}; dropping the message`);
+      return;
+    }
+    const p = buildPaths(spec.id);
+    const existing = await getOutcome(deps, spec.id);
+    if (existing) {
+      await updateLatest(deps, existing); // an earlier fan-in may have stopped before this
+      return;
+    }
+    const plan = await getPlan(deps, spec.id);
+    if (!plan) return;
+    await deps.store.create(p.faninClaim, JSON.stringify({ buildId: spec.id }));
+    const seconds = deps.settings.faninLeaseSeconds;
+    const lease = await deps.store.acquireLease(p.faninClaim, seconds);
+    if (!lease) {
+      // Another fan-in holds the claim. Come back when its lease could have lapsed;
+      // a fresh message, so waiting does not use up this one's deliveries.
+      await deps.queues.send(deps.settings.queues.fanin, msg, { delaySeconds: seconds });
+      context.log(`fan-in: build ${spec.id} is claimed; retrying in ${seconds} s`);
+      return;
+    }
+    const renew = setInterval(
+      () => {
+        lease
+          .renew()
+          .catch((err: unknown) => context.warn(`fan-in: lease renewal failed: ${errorText(err)}`));
+      },
+      (seconds * 1000) / 3,
+    );
+    try {
+      if (await getOutcome(deps, spec.id)) return;
+      deps.failpoint('fanin:claimed');
+      const outcome = await publish(deps, spec, context);
+      if (outcome) await updateLatest(deps, outcome);
+    } finally {
+      clearInterval(renew);
+      await lease.release().catch(() => undefined);
+    }
+  };
+}

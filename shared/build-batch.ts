@@ -1,0 +1,111 @@
+/**
+ * One judge batch, pure: the lines of a shard in, samples, quarantined rows and
+ * annotated rows out. The judge comes in as an interface; the caller reads and
+ * writes the blobs.
+ */
+import { annotateSamples, type Unlabeled } from './annotate';
+import type { QuarantineRecord } from './balance';
+import { checkTurn, describeProblem, type AnnotatedRow, type TelemetryTurn } from './contracts';
+import { inWindow, parseShardLine, type BuildSpec } from './build';
+import type { Judge } from './judge/types';
+import { ConversationAssembler, type AssemblyStats, type Sample } from './samples';
+
+/** A telemetry line checked: the turn, or why it was set aside. Blank lines give null. */
+export function parseTelemetryLine(
+  line: string,
+  lineNo: number,
+  maxMessageChars: number,
+): { turn: TelemetryTurn } | { quarantine: QuarantineRecord } | null {
+  if (line.trim().length === 0) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return {
+      quarantine: {
+        line: lineNo,
+        reason: 'invalid_json',
+        detail: 'line is not valid JSON',
+        raw: line.slice(0, 500),
+      },
+    };
+  }
+  const problem = checkTurn(value, maxMessageChars);
+  if (problem) {
+    const rec: QuarantineRecord = {
+      line: lineNo,
+      reason: problem.reason,
+      detail: describeProblem(value, problem, false),
+      raw: line.slice(0, 500),
+    };
+    if (problem.field) rec.field = problem.field;
+    return { quarantine: rec };
+  }
+  return { turn: value as TelemetryTurn };
+}
+
+export interface PreparedShard {
+  rows: number;
+  turns: number;
+  outsideWindow: number;
+  quarantine: QuarantineRecord[];
+  samples: Sample[];
+  assembly: AssemblyStats;
+}
+
+/** Reads a shard's lines (`LINENO<TAB>RAW`), quarantines bad rows and builds samples. */
+export function prepareShard(lines: Iterable<string>, spec: BuildSpec): PreparedShard {
+  const assembler = new ConversationAssembler();
+  const quarantine: QuarantineRecord[] = [];
+  let rows = 0;
+  let turns = 0;
+  let outsideWindow = 0;
+  for (const text of lines) {
+    if (text.length === 0) continue;
+    const { lineNo, raw } = parseShardLine(text);
+    const r = parseTelemetryLine(raw, lineNo, spec.config.maxMessageChars);
+    if (r === null) continue;
+    rows++;
+    if ('quarantine' in r) {
+      quarantine.push(r.quarantine);
+      continue;
+    }
+    if (!inWindow(r.turn.timestamp, spec.window)) {
+      outsideWindow++;
+      continue;
+    }
+    turns++;
+    assembler.add(r.turn);
+  }
+  const { samples, stats } = assembler.samples(spec.pipeline, spec.history);
+  quarantine.sort((a, b) => a.line - b.line);
+  return { rows, turns, outsideWindow, quarantine, samples, assembly: stats };
+}
+
+export interface JudgedShard extends PreparedShard {
+  annotated: AnnotatedRow[];
+  unlabeled: Unlabeled[];
+  judgeCalls: number;
+}
+
+/** Judges a prepared shard. A judge that throws fails the batch (the queue retries it). */
+export async function judgeShard(
+  prepared: PreparedShard,
+  judge: Judge,
+  batchSize: number,
+): Promise<JudgedShard> {
+  const result = await annotateSamples(prepared.samples, judge, { batchSize });
+  return {
+    ...prepared,
+    annotated: result.rows,
+    unlabeled: result.unlabeled,
+    judgeCalls: result.calls,
+  };
+}
+
+/** Counts by key, keys sorted (stable JSON). */
+export function countBy<T>(items: readonly T[], key: (t: T) => string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const it of items) out[key(it)] = (out[key(it)] ?? 0) + 1;
+  return Object.fromEntries(Object.entries(out).sort());
+}

@@ -1,0 +1,105 @@
+/**
+ * Test harness: settings with unique container and queue names on the Azurite the
+ * global setup started, the real handlers, and the local queue host serving them.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inject } from 'vitest';
+import { LocalQueueHost, type HostEvent } from '../../adapters/queue-local-host';
+import { readQueueHostConfig, type QueueHostConfig } from '../../adapters/queue-host-config';
+import { getOutcome, startBuild } from '../../functions/build-ops';
+import { createDeps, type Deps } from '../../functions/deps';
+import { registrations, type QueueFunction } from '../../functions/registry';
+import { buildSpecOf, type BuildRequest, type BuildSpec, type Outcome } from '../../shared/build';
+import { generateTelemetry } from '../../shared/generate';
+import { loadSettings, type Settings } from '../../shared/settings';
+
+export function uniqueSettings(extra: Record<string, string> = {}): Settings {
+  const tag = randomUUID().slice(0, 8);
+  return loadSettings({
+    AzureWebJobsStorage: inject('azurite').connectionString,
+    SFT_CONTAINER: `t-${tag}`,
+    SFT_PLAN_QUEUE: `p-${tag}`,
+    SFT_SHARD_QUEUE: `s-${tag}`,
+    SFT_FANIN_QUEUE: `f-${tag}`,
+    SFT_SHARD_BYTES: '65536',
+    SFT_FANIN_LEASE_SECONDS: '15',
+    ...extra,
+  });
+}
+
+export function testDeps(extra: Record<string, string> = {}, overrides: Partial<Deps> = {}): Deps {
+  return createDeps(uniqueSettings(extra), overrides);
+}
+
+/** Writes generated telemetry to a temp file; returns its path. */
+export async function telemetryFile(conversations: number, seed = 3, extraLines: string[] = []) {
+  const dir = join(tmpdir(), `sftb-${randomUUID().slice(0, 8)}`);
+  await mkdir(dir, { recursive: true });
+  const lines: string[] = [];
+  for (const t of generateTelemetry({ conversations, seed })) lines.push(JSON.stringify(t));
+  lines.push(...extraLines);
+  const path = join(dir, 'telemetry.jsonl');
+  await writeFile(path, lines.join('\n') + '\n');
+  return { dir, path };
+}
+
+/** A fast host for tests: short leases and retry delays. */
+export function fastHostConfig(over: Partial<QueueHostConfig> = {}): QueueHostConfig {
+  return { ...readQueueHostConfig(), visibilityTimeout: 0, maxPollingInterval: 200, ...over };
+}
+
+export function specFor(
+  deps: Deps,
+  id: string,
+  request: BuildRequest,
+  source: BuildSpec['source'],
+): BuildSpec {
+  const s = deps.settings;
+  return buildSpecOf({
+    id,
+    createdAt: '2026-11-25T00:00:00.000Z',
+    createdBy: 'cli',
+    request,
+    defaults: s.defaults,
+    source,
+    judge: s.judge,
+    minJudgedShare: s.minJudgedShare,
+    shardBytes: s.shardBytes,
+    maxShards: s.maxShards,
+  });
+}
+
+export function queueFunctions(deps: Deps): QueueFunction[] {
+  return registrations(deps).filter((r): r is QueueFunction => r.kind === 'queue');
+}
+
+/** Starts a build, serves the queues until it has an outcome, stops. */
+export async function runBuild(
+  deps: Deps,
+  spec: BuildSpec,
+  opts: { config?: QueueHostConfig; timeoutMs?: number; events?: HostEvent[] } = {},
+): Promise<Outcome> {
+  await startBuild(deps, spec);
+  const host = new LocalQueueHost({
+    service: deps.clients.queues,
+    functions: queueFunctions(deps),
+    config: opts.config ?? fastHostConfig(),
+    leaseSeconds: 5,
+    onEvent: (e) => opts.events?.push(e),
+  });
+  host.start();
+  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  try {
+    for (;;) {
+      const outcome = await getOutcome(deps, spec.id);
+      if (outcome) return outcome;
+      if (Date.now() > deadline) throw new Error(`build ${spec.id} did not finish in time`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } finally {
+    await host.stop();
+  }
+}
