@@ -18,6 +18,7 @@ import {
   required,
 } from './args';
 import { balanceFile, runPipeline, type JobResult } from './jobs';
+import { runLocal } from './local-runner';
 import { Progress } from './progress';
 
 const COMMON = {
@@ -32,8 +33,8 @@ Usage: sft-balancer <command> [options]
 Commands:
   generate   write synthetic telemetry (JSONL) for demos, tests and benchmarks
   balance    balance an annotated JSONL file into train.jsonl + manifest.json
-  run        telemetry → samples → signals judge → balanced dataset, in one process
-  demo       generate telemetry and run the session pipeline on it
+  run        a build on the local Functions runner (Azurite queues and blobs); --in-process: one process
+  demo       generate telemetry and build a dataset from it with the local runner
 
 Run "sft-balancer <command> --help" for a command's options.`;
 
@@ -58,26 +59,38 @@ ${BALANCE_HELP}
   -q, --quiet               no progress on stderr`,
   run: `Usage: sft-balancer run --input TELEMETRY --out DIR [--pipeline session|conversation] [options]
 
-Builds samples from telemetry, labels them with the offline signals judge, and balances.
-Writes annotated.jsonl and unlabeled.jsonl beside the dataset.
+Builds a dataset the way the Azure Functions app does: starts an embedded Azurite (or uses
+--storage), uploads the telemetry, and serves the app's queue functions (plan → judge batches
+→ fan-in) with the Functions host's semantics from host.json; then downloads
+train.jsonl, manifest.json, quarantine.jsonl and status.json to DIR. Running the same
+command again against the same --storage resumes (or returns) the same build.
+Settings (SFT_*, see README) come from the environment.
 
-  --input FILE              telemetry JSONL, one turn a line (".gz" is read gunzipped)
+  --input FILE              telemetry JSONL, one turn a line
   --out DIR                 output directory
+  --storage CONN            storage connection string (default: an embedded Azurite)
+  --build-id ID             build id (default: derived from the input's sha256 and the settings)
+  --no-upload               read the input file in place instead of uploading it
+  --verbose                 log every function invocation
+  --in-process              no storage, no queues: the whole pipeline in this process
+                            (also writes annotated.jsonl and unlabeled.jsonl)
   --pipeline P              session (first turns, default) | conversation (every turn + history)
   --history-turns N         previous turns carried as history (conversation; default ${DEFAULT_HISTORY.historyTurns})
   --history-tokens N        token budget of the history (default ${DEFAULT_HISTORY.historyTokenBudget})
-  --batch-size N            samples per judge call (default 20)
+  --batch-size N            samples per judge call (--in-process; the runner uses SFT_JUDGE_BATCH_SIZE, default 20)
 ${BALANCE_HELP}
   -q, --quiet               no progress on stderr
 
 Default --stratify is turnBucket for session and turnBucket,position for conversation.`,
   demo: `Usage: sft-balancer demo [--conversations N] [--out DIR] [--pipeline P] [--total N]
 
-Generates telemetry into DIR/telemetry.jsonl and runs the pipeline on it (signals judge).
+Generates telemetry into DIR/telemetry.jsonl and builds a dataset from it in DIR/dataset with
+the local Functions runner on an embedded Azurite (signals judge).
   --conversations N   default 20000
   --out DIR           default out/demo
   --pipeline P        session (default) | conversation
   --total N           dataset size (default 4000)
+  --in-process        run the pipeline in one process instead of the runner
   -q, --quiet         no progress on stderr`,
 };
 
@@ -174,6 +187,11 @@ const RUN_OPTIONS = {
   'history-turns': { type: 'string' },
   'history-tokens': { type: 'string' },
   'batch-size': { type: 'string' },
+  storage: { type: 'string' },
+  'build-id': { type: 'string' },
+  'no-upload': { type: 'boolean' },
+  verbose: { type: 'boolean' },
+  'in-process': { type: 'boolean' },
   ...BALANCE_OPTIONS,
 } as const;
 
@@ -186,12 +204,29 @@ async function cmdRun(argv: string[]): Promise<number> {
   const config = balanceConfigFromFlags(v, {
     stratify: pipeline === 'session' ? ['turnBucket'] : ['turnBucket', 'position'],
   });
+  const history = {
+    historyTurns: nonNegativeInt(v, 'history-turns', DEFAULT_HISTORY.historyTurns),
+    historyTokenBudget: nonNegativeInt(v, 'history-tokens', DEFAULT_HISTORY.historyTokenBudget),
+  };
+  if (v['in-process'] !== true) {
+    const run = await runLocal({
+      input,
+      out,
+      pipeline,
+      history,
+      config,
+      ...(typeof v.storage === 'string' ? { storage: v.storage } : {}),
+      ...(typeof v['build-id'] === 'string' ? { buildId: v['build-id'] } : {}),
+      upload: v['no-upload'] !== true,
+      quiet: v.quiet === true,
+      verbose: v.verbose === true,
+    });
+    summarize(run, out);
+    return 0;
+  }
   const job = await runPipeline(input, out, config, {
     pipeline,
-    history: {
-      historyTurns: nonNegativeInt(v, 'history-turns', DEFAULT_HISTORY.historyTurns),
-      historyTokenBudget: nonNegativeInt(v, 'history-tokens', DEFAULT_HISTORY.historyTokenBudget),
-    },
+    history,
     judge: createSignalsJudge({
       complexity: config.complexity,
       reasoningModels: config.reasoningModels,
@@ -209,6 +244,7 @@ async function cmdDemo(argv: string[]): Promise<number> {
     out: { type: 'string' },
     pipeline: { type: 'string' },
     total: { type: 'string' },
+    'in-process': { type: 'boolean' },
   });
   if (v.help) return help('demo');
   const out = (v.out as string | undefined) ?? 'out/demo';
@@ -235,6 +271,7 @@ async function cmdDemo(argv: string[]): Promise<number> {
     '--total',
     String(positiveInt(v, 'total', 4_000)),
     ...quiet,
+    ...(v['in-process'] === true ? ['--in-process'] : []),
   ]);
 }
 

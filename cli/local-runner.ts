@@ -1,0 +1,220 @@
+/**
+ * The local runner behind `sft-balancer run`: the Functions app on this machine,
+ * without Core Tools. It starts an embedded Azurite (a child process) unless given
+ * --storage, uploads the telemetry, starts a build, serves the registered queue
+ * handlers with the host's semantics (adapters/queue-local-host.ts, settings from
+ * host.json), shows progress, and downloads the outputs.
+ *
+ * Re-running the same command against the same storage resumes the same build: its
+ * id derives from the input's sha256 and the build settings, and the queues hold
+ * whatever was in flight when the last runner stopped.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { resolve } from 'node:path';
+import { startAzurite, type AzuriteHandle } from '../adapters/azurite';
+import { ensureDir, join, writeJson } from '../adapters/output';
+import { InputFileError } from '../adapters/lines';
+import { LocalQueueHost } from '../adapters/queue-local-host';
+import { readQueueHostConfig } from '../adapters/queue-host-config';
+import {
+  getOutcome,
+  getPlan,
+  listMarkers,
+  readStatus,
+  resumeBuild,
+  startBuild,
+} from '../functions/build-ops';
+import { createDeps, type Deps } from '../functions/deps';
+import { registrations, type QueueFunction } from '../functions/registry';
+import { buildPaths, buildSpecOf, type BuildSpec, type Outcome } from '../shared/build';
+import type { BalanceConfig } from '../shared/config';
+import { BalanceError } from '../shared/errors';
+import { fingerprint } from '../shared/hash';
+import type { HistoryOptions, Pipeline } from '../shared/samples';
+import { loadSettings, type Settings } from '../shared/settings';
+import { Progress } from './progress';
+
+/** The build ended failed (min judged share, no rows, shortfall with `fail`...). */
+export class BuildFailedError extends BalanceError {}
+
+export interface LocalRunOptions {
+  input: string;
+  out: string;
+  pipeline: Pipeline;
+  history: HistoryOptions;
+  config: BalanceConfig;
+  /** A storage connection string; absent: an embedded Azurite for this run. */
+  storage?: string;
+  buildId?: string;
+  /** Upload the input to blob storage (default); false reads the local file in place. */
+  upload?: boolean;
+  quiet: boolean;
+  verbose?: boolean;
+  /** Settings come from here (default process.env); AzureWebJobsStorage is set by the runner. */
+  env?: Record<string, string | undefined>;
+}
+
+export interface LocalRunResult {
+  buildId: string;
+  outcome: Outcome;
+  manifest: Record<string, unknown>;
+  manifestPath: string;
+  resumed: boolean;
+}
+
+/** SFT_FAILPOINT=name[:n]: the process kills itself (SIGKILL) at the n-th pass of `name`. */
+export function failpointFrom(spec: string | undefined): (name: string) => void {
+  if (!spec) return () => {};
+  const [name, count] = spec.split(':');
+  let left = Number(count ?? 1);
+  return (point) => {
+    if (point !== name || --left > 0) return;
+    process.stderr.write(`failpoint ${point}: killing the runner\n`);
+    process.kill(process.pid, 'SIGKILL');
+  };
+}
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  try {
+    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }))
+      hash.update(chunk as Buffer);
+  } catch (cause) {
+    throw new InputFileError(`input file not found or unreadable: ${path}`, { cause });
+  }
+  return hash.digest('hex');
+}
+
+/** The id of a local build: the same input and settings give the same id. */
+export function localBuildId(sha: string, spec: BuildSpec): string {
+  const identity = {
+    sha,
+    pipeline: spec.pipeline,
+    history: spec.history,
+    config: spec.config,
+    judge: spec.judge,
+    window: spec.window ?? null,
+    minJudgedShare: spec.minJudgedShare,
+    shardBytes: spec.shardBytes,
+    maxShards: spec.maxShards,
+  };
+  return `local-${fingerprint(JSON.stringify(identity))}`;
+}
+
+const queueFunctions = (deps: Deps) =>
+  registrations(deps).filter((r): r is QueueFunction => r.kind === 'queue');
+
+export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
+  let azurite: AzuriteHandle | undefined;
+  const say = (text: string) => {
+    if (!opts.quiet) process.stderr.write(`${text}\n`);
+  };
+  try {
+    const sha = await sha256File(opts.input);
+    if (!opts.storage) {
+      azurite = await startAzurite();
+      say(`azurite: blob ${azurite.blobEndpoint}, queue ${azurite.queueEndpoint}`);
+    }
+    const env = opts.env ?? process.env;
+    const settings: Settings = loadSettings({
+      ...env,
+      AzureWebJobsStorage: opts.storage ?? azurite!.connectionString,
+    });
+    const deps = createDeps(settings, { failpoint: failpointFrom(env.SFT_FAILPOINT) });
+    await deps.store.ensureContainer();
+
+    const upload = opts.upload ?? true;
+    const sourcePath = `sources/${sha}.jsonl`;
+    if (upload && !(await deps.store.exists(sourcePath))) {
+      const started = Date.now();
+      await deps.store.uploadFile(sourcePath, opts.input);
+      say(
+        `upload: ${opts.input} → ${settings.container}/${sourcePath} (${Date.now() - started} ms)`,
+      );
+    }
+    const base = buildSpecOf({
+      id: 'pending',
+      createdAt: new Date().toISOString(),
+      createdBy: 'cli',
+      request: { pipeline: opts.pipeline },
+      defaults: {
+        ...settings.defaults,
+        historyTurns: opts.history.historyTurns,
+        historyTokens: opts.history.historyTokenBudget,
+      },
+      source: upload
+        ? { kind: 'blob', path: sourcePath }
+        : { kind: 'file', path: resolve(opts.input) },
+      judge: settings.judge,
+      minJudgedShare: settings.minJudgedShare,
+      shardBytes: settings.shardBytes,
+      maxShards: settings.maxShards,
+      config: opts.config,
+    });
+    const spec: BuildSpec = { ...base, id: opts.buildId ?? localBuildId(sha, base) };
+    deps.judgeFor(spec);
+    const created = await startBuild(deps, spec);
+    if (!created) say(`build ${spec.id}: exists, resuming (${await resumeBuild(deps, spec.id)})`);
+    else say(`build ${spec.id}: started (${spec.pipeline}, total ${spec.config.total})`);
+
+    const hostConfig = readQueueHostConfig();
+    const leaseSeconds = Number(env.SFT_RUNNER_LEASE_SECONDS ?? 30);
+    const host = new LocalQueueHost({
+      service: deps.clients.queues,
+      functions: queueFunctions(deps),
+      config: hostConfig,
+      leaseSeconds: Number.isFinite(leaseSeconds) && leaseSeconds >= 1 ? leaseSeconds : 30,
+      log: (level, fn, text) => {
+        if (opts.quiet) return;
+        if (opts.verbose || level === 'error' || level === 'warning')
+          process.stderr.write(`[${fn}] ${text}\n`);
+      },
+    });
+    const progress = new Progress(`build ${spec.id}`, opts.quiet);
+    host.start();
+    let outcome: Outcome | null = null;
+    try {
+      for (;;) {
+        outcome = await getOutcome(deps, spec.id);
+        if (outcome) break;
+        const plan = await getPlan(deps, spec.id);
+        if (plan) {
+          const markers = await listMarkers(deps, spec.id);
+          const failed = markers.filter((m) => m.kind === 'failed').length;
+          progress.update(
+            markers.length,
+            plan.shards.length,
+            `batches${failed ? `, ${failed} failed` : ''}`,
+          );
+        }
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    } finally {
+      await host.stop();
+    }
+    const status = await readStatus(deps, spec.id);
+    progress.done(
+      `${outcome.state}: ${status?.progress.judged ?? 0} batch(es) judged, ${status?.progress.failed ?? 0} failed` +
+        (outcome.reason ? ` (${outcome.reason})` : ''),
+    );
+
+    await ensureDir(opts.out);
+    const p = buildPaths(spec.id);
+    for (const name of await deps.store.list(p.datasetPrefix)) {
+      await deps.store.downloadToFile(name, join(opts.out, name.slice(p.datasetPrefix.length)));
+    }
+    await writeJson(join(opts.out, 'status.json'), status);
+    const manifestPath = join(opts.out, 'manifest.json');
+    const manifestBuf = await deps.store.get(p.manifest);
+    const manifest = manifestBuf
+      ? (JSON.parse(manifestBuf.toString('utf8')) as Record<string, unknown>)
+      : {};
+    if (outcome.state === 'failed') {
+      throw new BuildFailedError(`build ${spec.id} failed: ${outcome.reason ?? 'see status.json'}`);
+    }
+    return { buildId: spec.id, outcome, manifest, manifestPath, resumed: !created };
+  } finally {
+    await azurite?.stop();
+  }
+}
