@@ -169,6 +169,7 @@ export class FileSource implements TelemetrySource {
             ? 'line is not a JSON object'
             : describeProblem(value, problem, false),
         raw: line.length > 500 ? `${line.slice(0, 500)}…` : line,
+        ...(value !== undefined ? { row: value } : {}),
       });
     };
     const bad: BadLine[] = [];

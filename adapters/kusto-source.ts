@@ -301,6 +301,7 @@ export class KustoSource implements TelemetrySource {
           ...(problem.field !== undefined ? { field: problem.field } : {}),
           detail: describeProblem(obj, problem, false),
           raw: text.length > 500 ? `${text.slice(0, 500)}…` : text,
+          row: obj,
         });
         continue;
       }

@@ -138,6 +138,8 @@ export interface SourceQuarantineRecord extends QuarantineRecord {
   shard: number;
   /** Where the row came from: "kusto:<database>" or the file name. */
   origin: string;
+  /** The whole row as read, when it parsed (raw is cut at 500 characters). */
+  row?: unknown;
 }
 
 export interface ShardSink {

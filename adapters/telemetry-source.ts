@@ -1,0 +1,107 @@
+/**
+ * Builds the telemetry source the settings choose (kusto | file) with its real
+ * clients, and adapts any source to a stream of JSONL lines for a plan step that
+ * routes lines into its own shards.
+ */
+import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
+import { BlobClient, BlobServiceClient } from '@azure/storage-blob';
+import { FileSource } from './file-source';
+import { KustoSource } from './kusto-source';
+import {
+  shardSpecs,
+  type Selection,
+  type ShardLimits,
+  type ShardPlan,
+  type SourceQuarantineRecord,
+  type TelemetrySource,
+} from '../shared/source';
+import type { SourceSettings } from '../shared/source-settings';
+
+export interface SourceDeps {
+  /** Default: DefaultAzureCredential (managed identity in Azure, developer login locally). */
+  credential?: TokenCredential | null;
+  /** For `blob:CONTAINER/NAME`: the app's storage account. */
+  blobService?: BlobServiceClient;
+  maxMessageChars?: number;
+  runId?: string;
+}
+
+/** The source the settings name, with real clients. */
+export function createTelemetrySource(
+  settings: SourceSettings,
+  deps: SourceDeps = {},
+): TelemetrySource {
+  const credential = deps.credential === undefined ? new DefaultAzureCredential() : deps.credential;
+  if (settings.source === 'kusto') {
+    return new KustoSource({
+      ...settings.kusto,
+      credential,
+      ...(deps.maxMessageChars !== undefined ? { maxMessageChars: deps.maxMessageChars } : {}),
+      ...(deps.runId !== undefined ? { runId: deps.runId } : {}),
+    });
+  }
+  const loc = settings.file;
+  switch (loc.kind) {
+    case 'path':
+      return FileSource.fromPath(loc.path, deps.maxMessageChars);
+    case 'url':
+      if (credential === null) throw new Error(`reading ${loc.url} needs a credential`);
+      return FileSource.fromBlob(new BlobClient(loc.url, credential), deps.maxMessageChars);
+    case 'container':
+      if (!deps.blobService)
+        throw new Error(`blob:${loc.container}/${loc.name} needs the app's blob service client`);
+      return FileSource.fromBlob(
+        deps.blobService.getContainerClient(loc.container).getBlobClient(loc.name),
+        deps.maxMessageChars,
+      );
+  }
+}
+
+export interface SelectedLines {
+  readonly name: string;
+  /** Plans the selection (once) and returns the bytes it selected. */
+  size(): Promise<number>;
+  /** Selected rows as JSONL lines, a shard at a time, numbered from 1. */
+  lines(): AsyncIterable<{ line: string; lineNo: number }[]>;
+  /** The plan, once `size` or `lines` has run. */
+  readonly plan: ShardPlan | undefined;
+}
+
+/**
+ * A source's selection as JSONL lines: every selected row, valid or not (a row the
+ * source quarantined is passed on as its raw JSON, so the consumer's own validation
+ * sets it aside and counts it; nothing is dropped here).
+ */
+export function selectedLines(
+  source: TelemetrySource,
+  selection: Selection,
+  limits?: Partial<ShardLimits>,
+): SelectedLines {
+  let plan: ShardPlan | undefined;
+  const ensurePlan = async () => (plan ??= await source.planShards(selection, limits));
+  return {
+    name: `${source.kind}:${selection.query}`,
+    get plan() {
+      return plan;
+    },
+    async size() {
+      return (await ensurePlan()).totals.bytes;
+    },
+    async *lines() {
+      const p = await ensurePlan();
+      let lineNo = 0;
+      for (const spec of shardSpecs(p)) {
+        const batch: { line: string; lineNo: number }[] = [];
+        await source.readShard(spec, {
+          onTurn: (t) => batch.push({ line: JSON.stringify(t), lineNo: ++lineNo }),
+          onQuarantine: (q: SourceQuarantineRecord) =>
+            batch.push({
+              line: q.row !== undefined ? JSON.stringify(q.row) : q.raw,
+              lineNo: ++lineNo,
+            }),
+        });
+        yield batch;
+      }
+    },
+  };
+}
