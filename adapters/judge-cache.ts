@@ -46,6 +46,25 @@ export function containerBlobStore(container: ContainerClient): TextBlobStore {
   };
 }
 
+/** A TextBlobStore over the build's BlobStore (adapters/blob-store.ts) for one container. */
+export function fromBuildBlobStore(store: {
+  ensureContainer(): Promise<void>;
+  get(path: string): Promise<Buffer | null>;
+  put(path: string, data: string): Promise<void>;
+}): TextBlobStore {
+  let ensured: Promise<void> | null = null;
+  return {
+    async get(name) {
+      return (await store.get(name))?.toString('utf8') ?? null;
+    },
+    async put(name, text) {
+      ensured ??= store.ensureContainer();
+      await ensured;
+      await store.put(name, text);
+    },
+  };
+}
+
 /** A TextBlobStore in a local directory (written through a temp file and renamed). */
 export function directoryBlobStore(root: string): TextBlobStore {
   return {

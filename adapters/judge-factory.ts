@@ -96,8 +96,12 @@ export async function readReplayLabels(path: string): Promise<Map<string, Replay
   return labels;
 }
 
-/** Builds the judge the settings describe. */
-export async function createJudge(settings: JudgeSettings, deps: JudgeDeps = {}): Promise<Judge> {
+/**
+ * Builds the judge the settings describe. Synchronous so a functions host can call it
+ * from its judge table; a replay file is read on the first `judge` call. Build one
+ * judge per process and reuse it: its RPM/TPM budget lives in the instance.
+ */
+export function createJudge(settings: JudgeSettings, deps: JudgeDeps = {}): Judge {
   switch (settings.kind) {
     case 'signals':
       return createSignalsJudge({
@@ -106,8 +110,12 @@ export async function createJudge(settings: JudgeSettings, deps: JudgeDeps = {})
       });
     case 'replay': {
       if (settings.source) {
-        const labels = await readReplayLabels(settings.source);
-        return createReplayJudge(`replay:${settings.source}`, lookupBySampleId(labels));
+        const source = settings.source;
+        let labels: Promise<Map<string, ReplayEntry>> | null = null;
+        return createReplayJudge(`replay:${source}`, async (batch) => {
+          labels ??= readReplayLabels(source);
+          return lookupBySampleId(await labels)(batch);
+        });
       }
       if (!settings.cacheModel || !deps.cacheStore) {
         throw new JudgeSettingsError(
@@ -126,29 +134,24 @@ export async function createJudge(settings: JudgeSettings, deps: JudgeDeps = {})
       );
     }
     case 'panel':
-      return createPanelJudge(await Promise.all(settings.judges.map((j) => createJudge(j, deps))));
+      return createPanelJudge(settings.judges.map((j) => createJudge(j, deps)));
     case 'openai': {
       const client = createOpenAIClient(settings, deps);
       const cache =
         settings.cache.enabled && deps.cacheStore
           ? blobVerdictCache(deps.cacheStore(settings.cache.container))
           : null;
+      const clock = deps.clock ? { clock: deps.clock } : {};
       return createOpenAIJudge({
         client,
         settings,
         cache,
-        ...(deps.clock ? { clock: deps.clock } : {}),
+        ...clock,
         ...(deps.randomHex ? { randomHex: deps.randomHex } : {}),
         ...(settings.mode === 'batch'
           ? {
               executor: (meter) =>
-                createBatchExecutor({
-                  client,
-                  model: settings.model,
-                  settings,
-                  meter,
-                  ...(deps.clock ? { clock: deps.clock } : {}),
-                }),
+                createBatchExecutor({ client, model: settings.model, settings, meter, ...clock }),
             }
           : {}),
       });

@@ -17,6 +17,8 @@ import {
   positiveInt,
   required,
 } from './args';
+import { cmdAnnotate } from './annotate';
+import { cmdCalibrate } from './calibrate';
 import { balanceFile, runPipeline, type JobResult } from './jobs';
 import { runLocal } from './local-runner';
 import { Progress } from './progress';
@@ -35,6 +37,8 @@ Commands:
   balance    balance an annotated JSONL file into train.jsonl + manifest.json
   run        a build on the local Functions runner (Azurite queues and blobs); --in-process: one process
   demo       generate telemetry and build a dataset from it with the local runner
+  annotate   label telemetry samples with a judge (signals, OpenAI/Azure OpenAI, replay, panel)
+  calibrate  compare a judge with a human-labelled file (accuracy, kappa, per stratum)
 
 Run "sft-balancer <command> --help" for a command's options.`;
 
@@ -170,12 +174,20 @@ async function cmdGenerate(argv: string[]): Promise<number> {
 }
 
 async function cmdBalance(argv: string[]): Promise<number> {
-  const v = parse(argv, { input: { type: 'string' }, out: { type: 'string' }, ...BALANCE_OPTIONS });
+  const v = parse(argv, {
+    input: { type: 'string' },
+    out: { type: 'string' },
+    threads: { type: 'string' },
+    ...BALANCE_OPTIONS,
+  });
   if (v.help) return help('balance');
   const input = required(v, 'input');
   const out = required(v, 'out');
   const config = balanceConfigFromFlags(v);
-  const job = await balanceFile(input, out, config, { quiet: v.quiet === true });
+  const job = await balanceFile(input, out, config, {
+    quiet: v.quiet === true,
+    ...(v.threads !== undefined ? { threads: positiveInt(v, 'threads') } : {}),
+  });
   summarize(job, out);
   return 0;
 }
@@ -285,6 +297,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   balance: cmdBalance,
   run: cmdRun,
   demo: cmdDemo,
+  annotate: cmdAnnotate,
+  calibrate: cmdCalibrate,
 };
 
 /** Runs the CLI; returns the exit code (0 ok, 1 failed, 2 usage). */

@@ -54,7 +54,7 @@ describe('Batch API mode', () => {
   it('submits, polls, downloads, resubmits only the failed lines, and deletes every file', async () => {
     fake.batchLine = (customId, batchNumber) =>
       batchNumber === 1 && customId === 'r2' ? 500 : 200;
-    const judge = await createJudge(batchSettings());
+    const judge = createJudge(batchSettings());
     const vs = await judge.judge(inputs(6));
     expect(labels(vs)).toEqual(expected(6));
     expect(fake.batchesCreated).toBe(2);
@@ -70,7 +70,7 @@ describe('Batch API mode', () => {
   });
 
   it('splits a round into files under the per-file request limit', async () => {
-    const judge = await createJudge(batchSettings({ maxRequestsPerFile: 2 }));
+    const judge = createJudge(batchSettings({ maxRequestsPerFile: 2 }));
     expect(labels(await judge.judge(inputs(6)))).toEqual(expected(6));
     expect(uploads().map((f) => f.length)).toEqual([2, 1]);
     expect(fake.batchesCreated).toBe(2);
@@ -78,7 +78,7 @@ describe('Batch API mode', () => {
 
   it('records lines that keep failing unlabeled with the cause after the last round', async () => {
     fake.batchLine = (customId) => (customId === 'r1' ? 503 : 200);
-    const judge = await createJudge(batchSettings({ maxRounds: 2 }));
+    const judge = createJudge(batchSettings({ maxRounds: 2 }));
     const vs = await judge.judge(inputs(4));
     expect(labels(vs)).toEqual([null, null, ...expected(4).slice(2)]);
     expect(vs[0]!.label === null && vs[0]!.error).toMatch(/HTTP 503.*after 2 batch rounds/);
@@ -105,11 +105,11 @@ describe('verdict cache in blob storage', () => {
   it('a second build pays for nothing: every sample is a cache hit', async () => {
     const s = store();
     const settings = openaiSettings(fake.url, { batchSize: 3 });
-    const first = await createJudge(settings, { cacheStore: s.factory });
+    const first = createJudge(settings, { cacheStore: s.factory });
     const a = await first.judge(inputs(7));
     const calls = fake.chats().length;
     expect(calls).toBe(3);
-    const second = await createJudge(settings, { cacheStore: s.factory });
+    const second = createJudge(settings, { cacheStore: s.factory });
     const b = await second.judge(inputs(7));
     expect(fake.chats()).toHaveLength(calls);
     expect(b).toEqual(a);
@@ -118,8 +118,8 @@ describe('verdict cache in blob storage', () => {
 
   it('is keyed by model: another model misses', async () => {
     const s = store();
-    await (await createJudge(openaiSettings(fake.url), { cacheStore: s.factory })).judge(inputs(2));
-    const other = await createJudge(openaiSettings(fake.url, { model: 'gpt-other' }), {
+    await createJudge(openaiSettings(fake.url), { cacheStore: s.factory }).judge(inputs(2));
+    const other = createJudge(openaiSettings(fake.url, { model: 'gpt-other' }), {
       cacheStore: s.factory,
     });
     await other.judge(inputs(2));
@@ -131,19 +131,19 @@ describe('verdict cache in blob storage', () => {
     const s = store();
     fake.chat = () => ({ status: 500, json: { error: { message: 'down' } } });
     const settings = openaiSettings(fake.url, { maxRetries: 0 });
-    await (await createJudge(settings, { cacheStore: s.factory })).judge(inputs(1));
-    const again = await createJudge(settings, { cacheStore: s.factory });
+    await createJudge(settings, { cacheStore: s.factory }).judge(inputs(1));
+    const again = createJudge(settings, { cacheStore: s.factory });
     await again.judge(inputs(1));
     expect(again.stats!().cacheHits).toBe(0);
   });
 
   it('replays labels from the cache without a call, and leaves unknown samples unlabeled', async () => {
     const s = store();
-    const built = await (
-      await createJudge(openaiSettings(fake.url), { cacheStore: s.factory })
-    ).judge(inputs(2));
+    const built = await createJudge(openaiSettings(fake.url), { cacheStore: s.factory }).judge(
+      inputs(2),
+    );
     const calls = fake.chats().length;
-    const replay = await createJudge(
+    const replay = createJudge(
       { kind: 'replay', cacheModel: 'gpt-test', cacheContainer: 'judge-cache' },
       { cacheStore: s.factory },
     );

@@ -211,7 +211,11 @@ export async function startFakeOpenAI(chat: ChatResponder = oracle): Promise<Fak
     files,
     deletedFiles: [],
     batchesCreated: 0,
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
   };
 
   const runBatch = async (batch: any) => {
