@@ -13,6 +13,7 @@ import {
   type KustoResponseDataSet,
 } from 'azure-kusto-data';
 import type { TokenCredential } from '@azure/identity';
+import { z } from 'zod';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -69,6 +70,17 @@ export interface KustoSourceOptions {
 }
 
 const APP = 'sft-balancer';
+
+export const SignalProfileSchema = z.object({
+  signal: z.enum(['numRequests', 'turnDurationMs', 'toolDiversity', 'promptTokenDelta']),
+  n: z.number().int(),
+  p10: z.number(),
+  p25: z.number(),
+  p50: z.number(),
+  p75: z.number(),
+  p90: z.number(),
+});
+export type SignalProfile = z.infer<typeof SignalProfileSchema>;
 
 /** Finds queries/ next to the code, whether run from source or from dist/. */
 export function defaultQueriesDir(): string {
@@ -236,6 +248,34 @@ export class KustoSource implements TelemetrySource {
       }));
     };
     return planShardCounts('kusto', selection, limits, counter, thresholds);
+  }
+
+  /**
+   * Percentiles of the complexity signals over first turns of complete conversations
+   * (queries/sft_complexity_signal_profile.kql), to set the balance config's
+   * `complexity` thresholds from the data; `shardCount`/`shard` sample a part.
+   */
+  async profileSignals(
+    window: Selection['window'],
+    shardCount = 1,
+    shard = -1,
+  ): Promise<SignalProfile[]> {
+    const text = withTable(
+      readFileSync(join(this.opts.queriesDir, 'sft_complexity_signal_profile.kql'), 'utf8'),
+      this.opts.table,
+    );
+    const params = queryParameters(
+      { query: 'sft_session_router_first_turns', window },
+      shardCount,
+      shard,
+    );
+    const res = await this.run(
+      'profileSignals',
+      text,
+      params,
+      (cause) => new SourceQueryError('the profile query was truncated', { cause }),
+    );
+    return primaryRows(res).map((r) => SignalProfileSchema.parse(r));
   }
 
   async readShard(specInput: ShardSpec, sink: ShardSink): Promise<ShardReadStats> {

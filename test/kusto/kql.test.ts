@@ -91,6 +91,20 @@ describe('queries/*.kql under Kusto’s language service', () => {
     },
   );
 
+  it('the complexity signal profile declares the session parameters and yields percentiles per signal', () => {
+    const q = text('sft_complexity_signal_profile.kql');
+    expect(declared(q)).toEqual(QUERY_PARAMETERS.sft_session_router_first_turns);
+    expect(analyze(q).columns).toEqual([
+      'signal:string',
+      'n:long',
+      'p10:real',
+      'p25:real',
+      'p50:real',
+      'p75:real',
+      'p90:real',
+    ]);
+  });
+
   it('the stratified threshold query analyzes and yields each bucket’s last pick', () => {
     const a = analyze(thresholdQuery(text('sft_stratified_by_turn_count.kql')));
     expect(a.diagnostics).toEqual([]);

@@ -279,6 +279,31 @@ describe('KustoSource against a local Kusto v2 endpoint (real azure-kusto-data c
     expect(server.requests).toHaveLength(1);
   });
 
+  it('profiles the complexity signals on a sample shard', async () => {
+    reset(() => ({
+      status: 200,
+      body: v2Frames(
+        ['signal:string', 'n:long', 'p10:real', 'p25:real', 'p50:real', 'p75:real', 'p90:real'].map(
+          (c) => {
+            const [ColumnName, ColumnType] = c.split(':');
+            return { ColumnName: ColumnName!, ColumnType: ColumnType! };
+          },
+        ),
+        [['numRequests', 1200, 0, 1, 2, 5, 11]],
+      ),
+    }));
+    const profile = await source().profileSignals(session.window, 16, 0);
+    expect(profile).toEqual([
+      { signal: 'numRequests', n: 1200, p10: 0, p25: 1, p50: 2, p75: 5, p90: 11 },
+    ]);
+    const req = server.requests[0]!;
+    expect(req.body.csl).toContain('sft_complexity_signal_profile');
+    expect(req.body.properties?.Parameters).toMatchObject({
+      shardCount: 'long(16)',
+      shard: 'long(0)',
+    });
+  });
+
   it('plans shards by counting first: grows the shard count until every shard is well under the limits', async () => {
     const TOTAL = 600_000;
     reset((req) => {
