@@ -91,7 +91,12 @@ export function createBlobStore(service: BlobServiceClient, container: string): 
     },
     async list(prefix) {
       const names: string[] = [];
-      for await (const item of c.listBlobsFlat({ prefix })) names.push(item.name);
+      try {
+        for await (const item of c.listBlobsFlat({ prefix })) names.push(item.name);
+      } catch (err) {
+        if (statusOf(err) === 404) return []; // no container yet: nothing in it
+        throw err;
+      }
       return names;
     },
     async size(path) {

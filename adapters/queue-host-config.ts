@@ -4,7 +4,7 @@
  * limit and visibility timeout, so the runner behaves as the Functions host does.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 
 const timeSpan = z
@@ -32,10 +32,17 @@ const HostJsonSchema = z.looseObject({
     .optional(),
 });
 
-/** host.json at the package root, from source (adapters/) or compiled (dist/adapters/). */
-export function hostJsonPath(): string {
-  const fromSource = join(__dirname, '..', 'host.json');
-  return existsSync(fromSource) ? fromSource : join(__dirname, '..', '..', 'host.json');
+/**
+ * host.json of the app: SFT_HOST_JSON if set, else the nearest one above this module
+ * (adapters/ from source, dist/adapters/ compiled).
+ */
+export function hostJsonPath(env: Record<string, string | undefined> = process.env): string {
+  if (env.SFT_HOST_JSON) return env.SFT_HOST_JSON;
+  for (let dir = dirname(__dirname); ; dir = dirname(dir)) {
+    const candidate = join(dir, 'host.json');
+    if (existsSync(candidate)) return candidate;
+    if (dirname(dir) === dir) throw new Error(`host.json not found above ${__dirname}`);
+  }
 }
 
 /** Reads extensions.queues of host.json. */
