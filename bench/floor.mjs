@@ -1,27 +1,39 @@
-// The floor: read a JSONL file and JSON.parse every line, nothing else.
+// The floor: read a JSONL file and JSON.parse every line, nothing else. It splits
+// bytes the way the fastest reader we know does (the one adapters/lines.ts uses),
+// so the ratio measures the balancer's own work, not a slower reader.
 import { createReadStream } from 'node:fs';
-import { StringDecoder } from 'node:string_decoder';
 
 const path = process.argv[2];
-const decoder = new StringDecoder('utf8');
-let carry = '';
-let n = 0;
+let rows = 0;
 let checksum = 0;
-const stream = createReadStream(path, { highWaterMark: 1 << 20 });
-stream.on('data', (chunk) => {
-  const text = carry + decoder.write(chunk);
-  let start = 0;
-  for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
-    const line = text.slice(start, nl);
-    start = nl + 1;
-    if (line.length === 0) continue;
-    const row = JSON.parse(line);
-    n++;
-    checksum += row.turnIndex ?? 0;
-  }
-  carry = text.slice(start);
-});
-stream.on('end', () => {
-  if (carry.trim()) (JSON.parse(carry), n++);
-  process.stdout.write(`${n} rows parsed (checksum ${checksum})\n`);
-});
+let pending = null;
+const parse = (buf, start, end) => {
+  if (end <= start) return;
+  const row = JSON.parse(buf.toString('utf8', start, end));
+  rows++;
+  checksum += row.turnIndex ?? 0;
+};
+createReadStream(path, { highWaterMark: 1 << 20 })
+  .on('data', (chunk) => {
+    let start = 0;
+    if (pending) {
+      const nl = chunk.indexOf(10);
+      if (nl === -1) {
+        pending = Buffer.concat([pending, chunk]);
+        return;
+      }
+      const joined = Buffer.concat([pending, chunk.subarray(0, nl)]);
+      pending = null;
+      parse(joined, 0, joined.length);
+      start = nl + 1;
+    }
+    for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
+      parse(chunk, start, nl);
+      start = nl + 1;
+    }
+    if (start < chunk.length) pending = chunk.subarray(start);
+  })
+  .on('end', () => {
+    if (pending) parse(pending, 0, pending.length);
+    process.stdout.write(`${rows} rows parsed (checksum ${checksum})\n`);
+  });

@@ -9,9 +9,15 @@ import {
   writeJsonl,
   type FileDigest,
 } from '../adapters/output';
-import { readFileLines } from '../adapters/lines';
+import { loadRanges, readFileLines } from '../adapters/lines';
+import { balanceFileParallel } from '../adapters/parallel-balance';
 import { annotateSamples } from '../shared/annotate';
-import { StreamingBalancer, type BalanceManifest, type QuarantineRecord } from '../shared/balance';
+import {
+  StreamingBalancer,
+  type BalanceManifest,
+  type BalanceResult,
+  type QuarantineRecord,
+} from '../shared/balance';
 import { checkTurn, describeProblem, type TelemetryTurn } from '../shared/contracts';
 import type { BalanceConfig } from '../shared/config';
 import type { Judge } from '../shared/judge/types';
@@ -31,9 +37,10 @@ async function writeDataset(
   balancer: StreamingBalancer,
   quarantine: JsonlWriter,
   extra: Record<string, unknown>,
+  finish: () => Promise<BalanceResult> = () => Promise.resolve(balancer.finish()),
 ): Promise<JobResult> {
   const quarantineDigest = await quarantine.close();
-  const result = balancer.finish();
+  const result = await finish();
   const outputs: Record<string, FileDigest> = {};
   outputs['train.jsonl'] = await writeJsonl(join(outDir, 'train.jsonl'), result.train);
   if (balancer.config.validation > 0) {
@@ -54,20 +61,23 @@ export async function balanceFile(
   input: string,
   outDir: string,
   config: BalanceConfig,
-  opts: { quiet: boolean },
+  opts: { quiet: boolean; threads?: number },
 ): Promise<JobResult> {
   await ensureDir(outDir);
-  const balancer = new StreamingBalancer(config);
   const quarantine = new JsonlWriter(join(outDir, 'quarantine.jsonl'));
   const progress = new Progress('balance', opts.quiet);
-  await readFileLines(input, (line, lineNo) => {
-    const q = balancer.addLine(line, lineNo);
-    if (q) quarantine.write(q);
-    if ((lineNo & 0x3fff) === 0) progress.update(lineNo, undefined, 'rows read');
+  const balancer = await balanceFileParallel(input, config, {
+    ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+    onQuarantine: (q) => quarantine.write(q),
+    onProgress: (rows) => progress.update(rows, undefined, 'rows read'),
   });
   const p = balancer.progress;
   progress.done(`${p.rows.toLocaleString('en-US')} rows read, ${p.quarantined} quarantined`);
-  return writeDataset(outDir, balancer, quarantine, { command: 'balance', source: input });
+  return writeDataset(outDir, balancer, quarantine, { command: 'balance', source: input }, () =>
+    input.endsWith('.gz')
+      ? Promise.resolve(balancer.finish())
+      : balancer.finishWith((ranges) => loadRanges(input, ranges)),
+  );
 }
 
 export interface RunOptions {

@@ -29,7 +29,7 @@ import { sampleIdOf, toDatasetLine } from './dataset';
 import { InexactSelectionError, NoValidRowsError, ShortfallError } from './errors';
 import { FingerprintTable, GrowableColumns } from './fptable';
 import { hash64, seed32, unitHash } from './hash';
-import { MaxHeap, type HeapItem } from './heap';
+import { before, CandidateBuffer, type Candidate } from './candidates';
 import { compileStrata, type CompiledStrata, type Strata } from './strata';
 
 /** A row set aside, with where it was and why. */
@@ -41,42 +41,6 @@ export interface QuarantineRecord {
   /** The start of the offending line, for a human to look at. */
   raw: string;
 }
-
-interface Entry extends HeapItem {
-  key: number;
-  tie: number;
-  id: string;
-  row: AnnotatedRow;
-  cell: Cell;
-  group: number;
-}
-
-interface Cell {
-  index: number;
-  label: Label;
-  key: string;
-  strata: Strata;
-  /** Rows seen (after exclusion by stratum, before dedup). */
-  rows: number;
-  /** Distinct rows available: what allocation works with. */
-  supply: number;
-  heap: MaxHeap<Entry>;
-  cap: number;
-  /** Retained entries removed because a duplicate with a smaller key replaced them. */
-  revoked: number;
-  minEvictedKey: number;
-  minEvictedTie: number;
-}
-
-const less = (
-  a: { key: number; tie: number; id: string },
-  b: { key: number; tie: number; id: string },
-) => a.key < b.key || (a.key === b.key && (a.tie < b.tie || (a.tie === b.tie && a.id < b.id)));
-
-/** Candidates kept beyond the provable bound, to absorb dedup replacements. */
-const CAP_MARGIN = 64;
-/** Rows between recomputations of the per-cell bounds (stale bounds are safe: higher). */
-const RECAP_EVERY = 4096;
 
 export interface ClassShortfall {
   label: Label;
@@ -134,8 +98,94 @@ const keyOf = (hi: number, lo: number) => (hi * 2 ** 21 + (lo >>> 11)) / 2 ** 53
 
 const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
 
+interface Entry extends Candidate {
+  /**
+   * Where the row is: parsed, as its JSONL line, or only as the byte range of that
+   * line in the input (`at`, `len`), read again if selected. Ranges keep memory and
+   * garbage collection small: candidates then hold no row text at all.
+   */
+  row: AnnotatedRow | null;
+  line: string | null;
+  at: number;
+  len: number;
+  cell: Cell;
+  group: number;
+}
+
+interface Cell {
+  index: number;
+  /** label × strata.size + stratum code: the same slot in every balancer of a config. */
+  slot: number;
+  label: Label;
+  key: string;
+  strata: Strata;
+  /** Rows seen (after exclusion by stratum, before dedup). */
+  rows: number;
+  /** Distinct rows available: what allocation works with. */
+  supply: number;
+  candidates: CandidateBuffer<Entry>;
+  cap: number;
+  /** Retained entries removed because a duplicate with a smaller key replaced them. */
+  revoked: number;
+}
+
+/**
+ * A balancer's state as plain data (typed arrays and plain objects): what a worker
+ * sends back so that balancers over parts of the input merge into one.
+ */
+export interface BalancerSnapshot {
+  offered: number;
+  valid: number;
+  outOfStrata: number;
+  duplicatesRemoved: number;
+  quarantine: Record<string, number>;
+  sampleIds: { hi: Uint32Array; lo: Uint32Array };
+  /** Dedup groups by id: fingerprint and representative (key, tie, cell slot). */
+  groups: {
+    hi: Uint32Array;
+    lo: Uint32Array;
+    key: Float64Array;
+    tie: Uint32Array;
+    slot: Int32Array;
+  } | null;
+  cells: {
+    slot: number;
+    rows: number;
+    supply: number;
+    revoked: number;
+    minDropped: { key: number; tie: number; id: string } | null;
+    candidates: {
+      key: number;
+      tie: number;
+      id: string;
+      group: number;
+      row: AnnotatedRow | null;
+      line: string | null;
+      at: number;
+      len: number;
+    }[];
+  }[];
+}
+
+/** Reads the lines at the given byte ranges of the input, in the order asked. */
+export type RangeLoader = (ranges: readonly { at: number; len: number }[]) => Promise<string[]>;
+
+/** Two parts of the input named the same sampleId: merging cannot decide, balance in one pass. */
+export class MergeConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MergeConflictError';
+  }
+}
+
+/** Candidates kept beyond the provable bound, to absorb dedup replacements. */
+const CAP_MARGIN = 64;
+/** Rows between recomputations of the per-cell bounds (stale bounds are safe: higher). */
+const RECAP_EVERY = 4096;
+const MESSAGE_SEED = 0x2545f491;
+
 export class StreamingBalancer {
-  /** Cells by label × stratum code: index label * strata.size + code. */
+  /** Cells by slot: label × strata.size + stratum code. */
   private readonly cells: (Cell | undefined)[] = [];
   private readonly compiled: CompiledStrata;
   private readonly cellList: Cell[] = [];
@@ -145,7 +195,8 @@ export class StreamingBalancer {
   private readonly sampleIds = new FingerprintTable();
   private readonly groups = new FingerprintTable();
   private readonly reps = new GrowableColumns();
-  private readonly retainedByGroup = new Map<number, Entry>();
+  /** The retained entry of each dedup group, by group id (undefined once dropped). */
+  private readonly groupEntry: (Entry | undefined)[] = [];
   private sinceRecap = 0;
   private offered = 0;
   private valid = 0;
@@ -169,9 +220,10 @@ export class StreamingBalancer {
 
   /**
    * Parses, validates and offers one JSONL line. Returns the quarantine record when
-   * the line is set aside (the caller writes it), null otherwise. Blank lines are skipped.
+   * the line is set aside (the caller writes it), null otherwise. Blank lines are
+   * skipped. The line itself is what a retained candidate keeps, not the parsed object.
    */
-  addLine(line: string, lineNo: number): QuarantineRecord | null {
+  addLine(line: string, lineNo: number, at = -1, len = 0): QuarantineRecord | null {
     if (line.length === 0 || line.trim().length === 0) return null;
     let value: unknown;
     try {
@@ -181,14 +233,14 @@ export class StreamingBalancer {
     }
     const problem = checkAnnotated(value, this.config.maxMessageChars);
     if (problem) return this.quarantine(lineNo, line, problem, value);
-    const dup = this.offer(value as AnnotatedRow);
-    if (dup)
+    if (this.add(value as AnnotatedRow, line, at, len)) {
       return this.quarantine(
         lineNo,
         line,
         { reason: 'duplicate_sample_id', field: 'sampleId' },
         value,
       );
+    }
     return null;
   }
 
@@ -197,54 +249,90 @@ export class StreamingBalancer {
    * Returns true when its sampleId was seen before (the row is then ignored).
    */
   offer(row: AnnotatedRow): boolean {
+    return this.add(row, null, -1, 0);
+  }
+
+  private add(row: AnnotatedRow, line: string | null, at: number, len: number): boolean {
     this.offered++;
     const id = sampleIdOf(row);
     // One 64-bit hash of the id: 53 bits make the sampling key, the other 11 a
     // tie-breaker, all 64 the fingerprint that catches a repeated sampleId.
     const [idHi, idLo] = hash64(id, this.seedKey);
-    if (!this.sampleIds.intern(idHi, idLo).isNew) return true;
+    if (this.sampleIds.intern(idHi, idLo) >= 0) return true;
     this.valid++;
     const code = this.compiled.code(row);
     if (code < 0) {
       this.outOfStrata++;
       return false;
     }
-    const cell = this.cells[row.label * this.compiled.size + code] ?? this.newCell(row.label, code);
+    const slot = row.label * this.compiled.size + code;
+    const cell = this.cells[slot] ?? this.newCell(slot);
     cell.rows++;
     const key = keyOf(idHi, idLo);
     const tie = idLo & 0x7ff;
     let group = -1;
     if (this.config.dedup) {
-      const [mHi, mLo] = hash64(row.userMessage, 0x2545f491);
-      const g = this.groups.intern(mHi, mLo);
-      group = g.id;
-      const reps = this.reps;
-      if (!g.isNew) {
+      const [mHi, mLo] = hash64(row.userMessage, MESSAGE_SEED);
+      const r = this.groups.intern(mHi, mLo);
+      if (r >= 0) {
+        group = r;
         this.duplicatesRemoved++;
-        const rk = reps.keys[group]!;
-        const rt = reps.ties[group]!;
-        if (key > rk || (key === rk && tie >= rt)) return false;
-        // The newcomer sorts first: it becomes the group's representative.
-        const old = this.cellList[reps.cells[group]!]!;
-        old.supply--;
-        const retained = this.retainedByGroup.get(group);
-        if (retained) {
-          old.heap.remove(retained);
-          this.retainedByGroup.delete(group);
-          old.revoked++;
-        }
+        if (!this.takeOver(group, key, tie)) return false;
       } else {
-        reps.ensure(group);
+        group = -r - 1;
+        this.reps.ensure(group);
       }
-      reps.keys[group] = key;
-      reps.ties[group] = tie;
-      reps.cells[group] = cell.index;
+      this.reps.keys[group] = key;
+      this.reps.ties[group] = tie;
+      this.reps.cells[group] = cell.index;
     }
     cell.supply++;
-    this.insert(cell, key, tie, id, row, group);
+    if (cell.candidates.admits({ key, tie, id })) {
+      this.keep(cell, {
+        key,
+        tie,
+        id,
+        dead: false,
+        row: line === null ? row : null,
+        line: at < 0 ? line : null,
+        at,
+        len,
+        cell,
+        group,
+      });
+    }
     if (++this.sinceRecap >= RECAP_EVERY) this.recap();
     return false;
   }
+
+  /**
+   * A duplicate of group `group` arrived with (key, tie): when it sorts before the
+   * group's representative it takes over (the old one leaves its cell) and true is
+   * returned; otherwise it is the duplicate.
+   */
+  private takeOver(group: number, key: number, tie: number): boolean {
+    const reps = this.reps;
+    const rk = reps.keys[group]!;
+    if (key > rk || (key === rk && tie >= reps.ties[group]!)) return false;
+    const old = this.cellList[reps.cells[group]!]!;
+    old.supply--;
+    const retained = this.groupEntry[group];
+    if (retained) {
+      retained.dead = true;
+      this.groupEntry[group] = undefined;
+      old.revoked++;
+    }
+    return true;
+  }
+
+  private keep(cell: Cell, entry: Entry): void {
+    if (entry.group >= 0) this.groupEntry[entry.group] = entry;
+    cell.candidates.add(entry, cell.cap + CAP_MARGIN + 2 * cell.revoked, this.onDrop);
+  }
+
+  private readonly onDrop = (e: Entry): void => {
+    if (e.group >= 0 && this.groupEntry[e.group] === e) this.groupEntry[e.group] = undefined;
+  };
 
   /** Counts a row the caller quarantined itself (e.g. an unreadable line upstream). */
   recordQuarantine(reason: QuarantineReason): void {
@@ -257,7 +345,7 @@ export class StreamingBalancer {
     problem: { reason: QuarantineReason; field?: string },
     value: unknown,
   ): QuarantineRecord {
-    this.quarantineCounts[problem.reason] = (this.quarantineCounts[problem.reason] ?? 0) + 1;
+    this.recordQuarantine(problem.reason);
     const rec: QuarantineRecord = {
       line: lineNo,
       reason: problem.reason,
@@ -274,66 +362,26 @@ export class StreamingBalancer {
     return n;
   }
 
-  private newCell(label: Label, code: number): Cell {
+  private newCell(slot: number): Cell {
+    const size = this.compiled.size;
+    const label: Label = slot >= size ? 1 : 0;
+    const code = slot - label * size;
     const cell: Cell = {
       index: this.cellList.length,
+      slot,
       label,
       key: this.compiled.key(code),
       strata: this.compiled.strata(code),
       rows: 0,
       supply: 0,
-      heap: new MaxHeap<Entry>(less),
+      candidates: new CandidateBuffer<Entry>(),
       cap: this.targets[label],
       revoked: 0,
-      minEvictedKey: Infinity,
-      minEvictedTie: 0,
     };
-    this.cells[label * this.compiled.size + code] = cell;
+    this.cells[slot] = cell;
     this.cellList.push(cell);
     this.recap();
     return cell;
-  }
-
-  private insert(
-    cell: Cell,
-    key: number,
-    tie: number,
-    id: string,
-    row: AnnotatedRow,
-    group: number,
-  ): void {
-    const heap = cell.heap;
-    if (heap.size >= cell.cap + CAP_MARGIN + 2 * cell.revoked) {
-      const top = heap.peek()!;
-      if (!(
-        key < top.key ||
-        (key === top.key && (tie < top.tie || (tie === top.tie && id < top.id)))
-      )) {
-        this.noteEvicted(cell, key, tie);
-        return;
-      }
-      // Reuse the evicted entry's object: fewer allocations on the hot path.
-      if (top.group >= 0) this.retainedByGroup.delete(top.group);
-      this.noteEvicted(cell, top.key, top.tie);
-      top.key = key;
-      top.tie = tie;
-      top.id = id;
-      top.row = row;
-      top.group = group;
-      heap.replaceTop(top);
-      if (group >= 0) this.retainedByGroup.set(group, top);
-      return;
-    }
-    const entry: Entry = { pos: -1, key, tie, id, row, cell, group };
-    heap.push(entry);
-    if (group >= 0) this.retainedByGroup.set(group, entry);
-  }
-
-  private noteEvicted(cell: Cell, key: number, tie: number): void {
-    if (key < cell.minEvictedKey || (key === cell.minEvictedKey && tie < cell.minEvictedTie)) {
-      cell.minEvictedKey = key;
-      cell.minEvictedTie = tie;
-    }
   }
 
   /** Recomputes each cell's retention bound from the supply seen so far. */
@@ -348,20 +396,156 @@ export class StreamingBalancer {
         const { level } = waterLevel(n, supply, allocationWeights('equal', supply));
         if (level !== Infinity) bound = Math.min(n, Math.ceil(level));
       }
-      for (const c of cells) {
-        c.cap = bound;
-        const limit = c.cap + CAP_MARGIN + 2 * c.revoked;
-        while (c.heap.size > limit) {
-          const top = c.heap.pop()!;
-          if (top.group >= 0) this.retainedByGroup.delete(top.group);
-          this.noteEvicted(c, top.key, top.tie);
-        }
-      }
+      for (const c of cells) c.cap = bound;
     }
   }
 
-  /** Selects, weights and splits: the dataset and its manifest. */
+  /** This balancer's state as plain data, to merge into another over the rest of the input. */
+  snapshot(): BalancerSnapshot {
+    let groups: BalancerSnapshot['groups'] = null;
+    if (this.config.dedup) {
+      const { hi, lo } = this.groups.export();
+      const n = hi.length;
+      const slot = new Int32Array(n);
+      for (let g = 0; g < n; g++) slot[g] = this.cellList[this.reps.cells[g]!]!.slot;
+      groups = { hi, lo, key: this.reps.keys.slice(0, n), tie: this.reps.ties.slice(0, n), slot };
+    }
+    return {
+      offered: this.offered,
+      valid: this.valid,
+      outOfStrata: this.outOfStrata,
+      duplicatesRemoved: this.duplicatesRemoved,
+      quarantine: { ...this.quarantineCounts },
+      sampleIds: this.sampleIds.export(),
+      groups,
+      cells: this.cellList.map((c) => {
+        c.candidates.compact(c.cap + CAP_MARGIN + 2 * c.revoked, this.onDrop);
+        return {
+          slot: c.slot,
+          rows: c.rows,
+          supply: c.supply,
+          revoked: c.revoked,
+          minDropped: c.candidates.minDropped,
+          candidates: c.candidates.items.map((e) => ({
+            key: e.key,
+            tie: e.tie,
+            id: e.id,
+            group: e.group,
+            row: e.row,
+            line: e.line,
+            at: e.at,
+            len: e.len,
+          })),
+        };
+      }),
+    };
+  }
+
+  /**
+   * Folds in the snapshot of a balancer (same config) that saw another part of the
+   * input. The result is what one balancer over both parts would hold, so the dataset
+   * is the same bytes. Throws MergeConflictError when both parts hold a sampleId.
+   */
+  merge(part: BalancerSnapshot): void {
+    const { hi, lo } = part.sampleIds;
+    for (let i = 0; i < hi.length; i++) {
+      if (this.sampleIds.intern(hi[i]!, lo[i]!) >= 0) {
+        throw new MergeConflictError('the same sampleId occurs in two parts of the input');
+      }
+    }
+    this.offered += part.offered;
+    this.valid += part.valid;
+    this.outOfStrata += part.outOfStrata;
+    this.duplicatesRemoved += part.duplicatesRemoved;
+    for (const [reason, n] of Object.entries(part.quarantine)) {
+      this.quarantineCounts[reason] = (this.quarantineCounts[reason] ?? 0) + n;
+    }
+    const byPartGroup = new Map<number, Entry>();
+    for (const pc of part.cells) {
+      const cell = this.cells[pc.slot] ?? this.newCell(pc.slot);
+      cell.rows += pc.rows;
+      cell.supply += pc.supply;
+      cell.revoked += pc.revoked;
+      cell.candidates.noteDropped(pc.minDropped);
+      for (const c of pc.candidates) {
+        const entry: Entry = {
+          key: c.key,
+          tie: c.tie,
+          id: c.id,
+          dead: false,
+          row: c.row,
+          line: c.line,
+          at: c.at,
+          len: c.len,
+          cell,
+          group: -1,
+        };
+        cell.candidates.items.push(entry);
+        if (c.group >= 0) byPartGroup.set(c.group, entry);
+      }
+    }
+    const groups = part.groups;
+    if (groups) {
+      for (let g = 0; g < groups.hi.length; g++) {
+        const r = this.groups.intern(groups.hi[g]!, groups.lo[g]!);
+        const key = groups.key[g]!;
+        const tie = groups.tie[g]!;
+        const cell = this.cells[groups.slot[g]!]!;
+        const entry = byPartGroup.get(g);
+        let id: number;
+        if (r >= 0) {
+          id = r;
+          this.duplicatesRemoved++;
+          if (!this.takeOver(id, key, tie)) {
+            // The part's representative loses to ours: it leaves the part's cell.
+            cell.supply--;
+            if (entry) {
+              entry.dead = true;
+              cell.revoked++;
+            }
+            continue;
+          }
+        } else {
+          id = -r - 1;
+          this.reps.ensure(id);
+        }
+        this.reps.keys[id] = key;
+        this.reps.ties[id] = tie;
+        this.reps.cells[id] = cell.index;
+        if (entry) {
+          entry.group = id;
+          this.groupEntry[id] = entry;
+        }
+      }
+    }
+    this.recap();
+  }
+
+  /**
+   * Selects, weights and splits: the dataset and its manifest. Every selected row
+   * must be in memory (rows offered, or lines added without a byte range); use
+   * {@link finishWith} when candidates were kept as byte ranges.
+   */
   finish(): BalanceResult {
+    const sel = this.select();
+    if (sel.picked.some((p) => p.entry.row === null && p.entry.line === null)) {
+      throw new Error('selected rows were kept as byte ranges: call finishWith(loader)');
+    }
+    return this.build(sel);
+  }
+
+  /** {@link finish}, reading the selected rows kept as byte ranges through `load`. */
+  async finishWith(load: RangeLoader): Promise<BalanceResult> {
+    const sel = this.select();
+    const pending = [...new Set(sel.picked.map((p) => p.entry))]
+      .filter((e) => e.row === null && e.line === null)
+      .sort((a, b) => a.at - b.at);
+    const lines = await load(pending.map((e) => ({ at: e.at, len: e.len })));
+    pending.forEach((e, i) => (e.line = lines[i] ?? null));
+    return this.build(sel);
+  }
+
+  private select() {
     const cfg = this.config;
     const cellsOf = (label: Label) =>
       this.cellList
@@ -418,8 +602,8 @@ export class StreamingBalancer {
     }
 
     const stratumShortfalls: StratumShortfall[] = [];
-    const picked: { entry: Entry; copyOf?: string; copyId?: string; key: number; tie: number }[] =
-      [];
+    /** Selected rows and upsampled copies (a copy has its own id and key). */
+    const picked: { entry: Entry; id: string; key: number; tie: number; copyOf?: string }[] = [];
     const selectedByLabelStratum: Record<string, Record<string, number>> = { '0': {}, '1': {} };
     let upsampled = 0;
     for (const label of [0, 1] as const) {
@@ -446,22 +630,46 @@ export class StreamingBalancer {
           });
         }
       });
-      for (const e of classPicked) picked.push({ entry: e, key: e.key, tie: e.tie });
+      for (const e of classPicked) picked.push({ entry: e, id: e.id, key: e.key, tie: e.tie });
       // Upsampling: the seed's sampling with replacement, made deterministic and visible.
       const missing = deliver[label] - real;
       if (missing > 0 && classPicked.length > 0) {
-        classPicked.sort((a, b) => (less(a, b) ? -1 : 1));
+        classPicked.sort((a, b) => (before(a, b) ? -1 : 1));
         for (let j = 0; j < missing; j++) {
           const src = classPicked[j % classPicked.length]!;
           const copyId = `${src.id}#dup${Math.floor(j / classPicked.length) + 1}`;
           const [h, l] = hash64(copyId, this.seedKey);
-          picked.push({ entry: src, copyOf: src.id, copyId, key: keyOf(h, l), tie: l & 0x7ff });
+          picked.push({ entry: src, id: copyId, key: keyOf(h, l), tie: l & 0x7ff, copyOf: src.id });
           selectedByLabelStratum[label]![src.cell.key]! += 1;
           upsampled++;
         }
       }
     }
 
+    return {
+      available,
+      deliver,
+      classShortfalls,
+      stratumShortfalls,
+      picked,
+      selectedByLabelStratum,
+      upsampled,
+      cellsOf,
+    };
+  }
+
+  private build(sel: ReturnType<StreamingBalancer['select']>): BalanceResult {
+    const cfg = this.config;
+    const {
+      available,
+      classShortfalls,
+      stratumShortfalls,
+      picked,
+      selectedByLabelStratum,
+      upsampled,
+      cellsOf,
+    } = sel;
+    const [n0, n1] = this.targets;
     // Strategy 4: inverse-frequency weight of each stratum over the distinct input.
     const totalSupply = available[0] + available[1];
     const stratumSupply = new Map<string, number>();
@@ -473,28 +681,22 @@ export class StreamingBalancer {
       weights[k] = { share: round6(share), weight: round6(1 / share) };
     }
 
-    picked.sort((a, b) =>
-      less(
-        { key: a.key, tie: a.tie, id: a.copyId ?? a.entry.id },
-        { key: b.key, tie: b.tie, id: b.copyId ?? b.entry.id },
-      )
-        ? -1
-        : 1,
-    );
+    picked.sort((a, b) => (before(a, b) ? -1 : 1));
     const train: DatasetLine[] = [];
     const validation: DatasetLine[] = [];
     const validationConversations = new Set<string>();
     for (const p of picked) {
       const e = p.entry;
-      const line = toDatasetLine(e.row, {
-        id: p.copyId ?? e.id,
+      const row = (e.row ??= JSON.parse(e.line!) as AnnotatedRow);
+      const line = toDatasetLine(row, {
+        id: p.id,
         strata: e.cell.strata,
         weight: weights[e.cell.key]!.weight,
         ...(p.copyOf !== undefined ? { duplicateOf: p.copyOf } : {}),
       });
-      if (cfg.validation > 0 && unitHash(e.row.conversationId, this.seedSplit) < cfg.validation) {
+      if (cfg.validation > 0 && unitHash(row.conversationId, this.seedSplit) < cfg.validation) {
         validation.push(line);
-        validationConversations.add(e.row.conversationId);
+        validationConversations.add(row.conversationId);
       } else {
         train.push(line);
       }
@@ -505,7 +707,7 @@ export class StreamingBalancer {
       for (const c of cellsOf(label))
         byLabelStratum[label]![c.key] = { rows: c.rows, unique: c.supply };
     const selectedByLabel = { '0': 0, '1': 0 };
-    for (const p of picked) selectedByLabel[String(p.entry.row.label) as '0' | '1']++;
+    for (const p of picked) selectedByLabel[p.entry.cell.label === 0 ? '0' : '1']++;
     const quarantineByReason = Object.fromEntries(Object.entries(this.quarantineCounts).sort());
     return {
       train,
@@ -541,16 +743,13 @@ export class StreamingBalancer {
     };
   }
 
-  /** The q smallest keys of a cell, after proving no evicted row belonged among them. */
+  /** The q smallest keys of a cell, after proving no dropped row belonged among them. */
   private selectFrom(cell: Cell, q: number): Entry[] {
     if (q === 0) return [];
-    const sorted = cell.heap.sorted();
+    const sorted = cell.candidates.sorted();
     const last = sorted[q - 1];
-    const evictedBefore =
-      last !== undefined &&
-      (cell.minEvictedKey < last.key ||
-        (cell.minEvictedKey === last.key && cell.minEvictedTie < last.tie));
-    if (last === undefined || evictedBefore) {
+    const dropped = cell.candidates.minDropped;
+    if (last === undefined || (dropped !== null && before(dropped, last))) {
       throw new InexactSelectionError(
         `stratum ${LABEL_NAMES[cell.label]}/${cell.key}: deduplication replaced ${cell.revoked} retained ` +
           `sample(s), more than the streaming margin absorbs; rerun with --no-dedup or dedupe the input first`,

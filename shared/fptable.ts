@@ -23,8 +23,11 @@ export class FingerprintTable {
     return this.count;
   }
 
-  /** The id of the fingerprint, inserting it if new: `{ id, isNew }`. */
-  intern(hi: number, lo: number): { id: number; isNew: boolean } {
+  /**
+   * The id of a fingerprint, inserting it if new. Returns the id when it was already
+   * present, and -(id + 1) when this call inserted it (no object allocated per call).
+   */
+  intern(hi: number, lo: number): number {
     if (this.count * 2 >= this.ids.length) this.grow();
     let i = (hi ^ Math.imul(lo, 0x9e3779b1)) & this.mask;
     for (;;) {
@@ -33,11 +36,24 @@ export class FingerprintTable {
         this.hi[i] = hi;
         this.lo[i] = lo;
         this.ids[i] = this.count;
-        return { id: this.count++, isNew: true };
+        return -++this.count;
       }
-      if (this.hi[i] === hi && this.lo[i] === lo) return { id, isNew: false };
+      if (this.hi[i] === hi && this.lo[i] === lo) return id;
       i = (i + 1) & this.mask;
     }
+  }
+
+  /** The fingerprints by id: hi[id], lo[id] (for merging tables across workers). */
+  export(): { hi: Uint32Array; lo: Uint32Array } {
+    const hi = new Uint32Array(this.count);
+    const lo = new Uint32Array(this.count);
+    for (let j = 0; j < this.ids.length; j++) {
+      const id = this.ids[j]!;
+      if (id < 0) continue;
+      hi[id] = this.hi[j]!;
+      lo[id] = this.lo[j]!;
+    }
+    return { hi, lo };
   }
 
   private grow(): void {

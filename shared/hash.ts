@@ -6,15 +6,26 @@
  * cryptographic one. cyrb53's two 32-bit lanes give that in one pass over the string.
  */
 
-/** Two 32-bit lanes of cyrb53 over `text`, seeded by `seed` (a 32-bit integer). */
+/** Two 32-bit lanes of a cyrb53-style hash of `text`, seeded by `seed` (a 32-bit integer). */
 export function hash64(text: string, seed = 0): [number, number] {
   let h1 = 0xdeadbeef ^ seed;
   let h2 = 0x41c6ce57 ^ seed;
-  for (let i = 0; i < text.length; i++) {
-    const ch = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ ch, 2654435761);
-    h2 = Math.imul(h2 ^ ch, 1597334677);
+  const n = text.length;
+  // Two UTF-16 units a step: half the multiplications of cyrb53's one-unit loop.
+  let i = 0;
+  for (; i + 1 < n; i += 2) {
+    const w = text.charCodeAt(i) | (text.charCodeAt(i + 1) << 16);
+    h1 = Math.imul(h1 ^ w, 2654435761);
+    h2 = Math.imul(h2 ^ w, 1597334677);
   }
+  if (i < n) {
+    const w = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ w, 2654435761);
+    h2 = Math.imul(h2 ^ w, 1597334677);
+  }
+  // The length tells "a" from "a\u0000", which pack to the same last word.
+  h1 ^= n;
+  h2 ^= n;
   h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507);
   h1 ^= Math.imul(h2 ^ (h2 >>> 13), 3266489909);
   h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507);
