@@ -151,7 +151,14 @@ export function createJudge(settings: JudgeSettings, deps: JudgeDeps = {}): Judg
         ...(settings.mode === 'batch'
           ? {
               executor: (meter) =>
-                createBatchExecutor({ client, model: settings.model, settings, meter, ...clock }),
+                createBatchExecutor({
+                  client,
+                  model: settings.model,
+                  settings,
+                  meter,
+                  ...clock,
+                  state: deps.cacheStore ? deps.cacheStore(settings.cache.container) : null,
+                }),
             }
           : {}),
       });

@@ -3,11 +3,15 @@
  * round of judge requests becomes JSONL files split under the provider's limits,
  * uploaded, submitted, polled, downloaded; only failed or expired lines are
  * resubmitted, and every file is deleted afterwards (Azure allows 500 per resource).
+ * With a state store, submitted job ids are saved before the wait, so a run that dies
+ * while waiting resumes the same jobs when it is started again on the same samples.
  */
-import OpenAI, { toFile } from 'openai';
+import OpenAI, { APIError, toFile } from 'openai';
 import type { Batch } from 'openai/resources/batches';
 import {
   BATCH_LIMITS,
+  BatchStateSchema,
+  type BatchState,
   readBatchOutput,
   splitBatchFiles,
   TERMINAL_BATCH_STATES,
@@ -16,7 +20,9 @@ import type { JudgeRequest, RequestOutcome, RoundExecutor } from '../shared/judg
 import type { OpenAIJudgeSettings } from '../shared/judge/settings';
 import type { UsageMeter } from '../shared/judge/usage';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
-import { chatBody, completionOf, systemClock, type Clock } from './openai-judge';
+import { classifyFailure } from '../shared/judge/throttle';
+import type { TextBlobStore } from './judge-cache';
+import { chatBody, completionOf, sha256Hex, systemClock, type Clock } from './openai-judge';
 
 export interface BatchExecutorOptions {
   client: OpenAI;
@@ -24,15 +30,16 @@ export interface BatchExecutorOptions {
   settings: OpenAIJudgeSettings;
   meter: UsageMeter;
   clock?: Clock;
+  /** Where submitted jobs are remembered for a resume; none = no resume. */
+  state?: TextBlobStore | null;
   /** Called with each batch's id and status as it is polled. */
   onStatus?: (batch: Pick<Batch, 'id' | 'status' | 'request_counts'>) => void;
 }
 
-/** What one Batch API submission left behind: its results and the files to delete. */
-interface Submission {
-  inputFileId: string;
-  batch: Batch;
-}
+type Submission = BatchState['submissions'][number];
+
+const isTerminal = (b: Batch) => (TERMINAL_BATCH_STATES as readonly string[]).includes(b.status);
+const keyOf = (r: JudgeRequest) => r.contentKeys.join(',');
 
 export function createBatchExecutor(opts: BatchExecutorOptions): RoundExecutor {
   const clock = opts.clock ?? systemClock;
@@ -43,15 +50,14 @@ export function createBatchExecutor(opts: BatchExecutorOptions): RoundExecutor {
   // Azure's batch lines name the deployment path without the /v1 prefix.
   const url = s.provider === 'azure' ? '/chat/completions' : '/v1/chat/completions';
 
-  async function submit(lines: string[], round: number, part: number): Promise<Submission> {
+  async function submit(
+    lines: string[],
+    name: string,
+  ): Promise<{ inputFileId: string; batch: Batch }> {
     const file = await opts.client.files.create({
-      file: await toFile(
-        Buffer.from(lines.join('\n') + '\n', 'utf8'),
-        `judge-r${round}-p${part}.jsonl`,
-        {
-          type: 'application/jsonl',
-        },
-      ),
+      file: await toFile(Buffer.from(lines.join('\n') + '\n', 'utf8'), name, {
+        type: 'application/jsonl',
+      }),
       purpose: 'batch',
     });
     const batch = await opts.client.batches.create({
@@ -62,20 +68,26 @@ export function createBatchExecutor(opts: BatchExecutorOptions): RoundExecutor {
     return { inputFileId: file.id, batch };
   }
 
-  async function waitFor(sub: Submission): Promise<Batch> {
+  /** Polls until the job ends; transient polling errors are waited out, not fatal. */
+  async function waitFor(first: Batch): Promise<Batch> {
     const started = clock.now();
-    let b = sub.batch;
-    while (!(TERMINAL_BATCH_STATES as readonly string[]).includes(b.status)) {
-      if (clock.now() - started > s.batch.maxWaitMs) {
+    let b = first;
+    let cancelled = false;
+    while (!isTerminal(b)) {
+      if (!cancelled && clock.now() - started > s.batch.maxWaitMs) {
         b = await opts.client.batches.cancel(b.id);
-        while (!(TERMINAL_BATCH_STATES as readonly string[]).includes(b.status)) {
-          await clock.sleep(s.batch.pollIntervalMs);
-          b = await opts.client.batches.retrieve(b.id);
-        }
-        break;
+        cancelled = true;
+        continue;
       }
       await clock.sleep(s.batch.pollIntervalMs);
-      b = await opts.client.batches.retrieve(b.id);
+      try {
+        b = await opts.client.batches.retrieve(b.id);
+      } catch (err) {
+        const status = err instanceof APIError ? (err.status as number | undefined) : undefined;
+        const kind = err instanceof APIError ? classifyFailure(status) : 'fatal';
+        if (kind === 'transient' || kind === 'rate_limited') continue;
+        throw err;
+      }
       opts.onStatus?.(b);
     }
     return b;
@@ -96,11 +108,79 @@ export function createBatchExecutor(opts: BatchExecutorOptions): RoundExecutor {
     }
   }
 
+  async function loadState(path: string): Promise<BatchState> {
+    const text = await opts.state!.get(path);
+    if (text === null) return { submissions: [] };
+    const parsed = BatchStateSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : { submissions: [] };
+  }
+
   async function run(requests: readonly JudgeRequest[]): Promise<RequestOutcome[]> {
     const byId = new Map(requests.map((r) => [r.id, r]));
+    const byKey = new Map(requests.map((r) => [keyOf(r), r]));
     const outcomes = new Map<string, RequestOutcome>();
     const lastCause = new Map<string, string>();
-    let pending = requests.map((r) => r.id);
+    const statePath = opts.state
+      ? `batch-state/${sha256Hex(JSON.stringify([opts.model, url, requests.map(keyOf)]))}.json`
+      : null;
+    const state: BatchState = statePath ? await loadState(statePath) : { submissions: [] };
+    const save = async () => {
+      if (statePath) await opts.state!.put(statePath, JSON.stringify(state));
+    };
+
+    /** Reads a finished job's lines into outcomes (by content key) and deletes its files. */
+    const collect = async (sub: Submission, b: Batch) => {
+      let text = '';
+      try {
+        text = (await download(b.output_file_id)) + '\n' + (await download(b.error_file_id));
+      } catch {
+        // Output gone (already read by an earlier run): its lines are simply resubmitted.
+      }
+      for (const line of readBatchOutput(text)) {
+        const key = sub.lines[line.customId];
+        const req = key === undefined ? undefined : byKey.get(key);
+        if (!req || outcomes.has(req.id)) continue;
+        if (line.ok) {
+          const completion = completionOf(line.body as ChatCompletion);
+          opts.meter.call(completion.usage, true);
+          outcomes.set(req.id, { ok: true, completion });
+        } else if (!line.retry) {
+          opts.meter.call(null, true);
+          outcomes.set(req.id, { ok: false, kind: 'bad_request', cause: line.cause });
+        } else {
+          opts.meter.call(null, true);
+          lastCause.set(req.id, line.cause);
+        }
+      }
+      if (b.status !== 'completed') {
+        const why = b.errors?.data?.[0]?.message;
+        for (const key of Object.values(sub.lines)) {
+          const req = byKey.get(key);
+          if (req && !outcomes.has(req.id) && !lastCause.has(req.id))
+            lastCause.set(req.id, `batch ${b.status}${why ? `: ${why}` : ''}`);
+        }
+      }
+      await Promise.all([
+        remove(sub.inputFileId),
+        remove(b.output_file_id),
+        remove(b.error_file_id),
+      ]);
+    };
+
+    // Jobs an earlier run submitted for these same requests: wait for them, do not pay again.
+    for (const sub of state.submissions) {
+      let b: Batch;
+      try {
+        b = await opts.client.batches.retrieve(sub.batchId);
+      } catch (err) {
+        if (err instanceof APIError && err.status === 404) continue;
+        throw err;
+      }
+      await collect(sub, await waitFor(b));
+    }
+    state.submissions = [];
+
+    let pending = requests.filter((r) => !outcomes.has(r.id)).map((r) => r.id);
     for (let round = 1; round <= s.batch.maxRounds && pending.length > 0; round++) {
       const lines = pending.map((id) =>
         JSON.stringify({
@@ -111,41 +191,29 @@ export function createBatchExecutor(opts: BatchExecutorOptions): RoundExecutor {
         }),
       );
       const files = splitBatchFiles(lines, maxRequests, maxBytes);
-      const subs = await Promise.all(files.map((f, i) => submit(f, round, i + 1)));
-      const done = await Promise.all(subs.map(waitFor));
-      for (const [i, b] of done.entries()) {
-        const text = (await download(b.output_file_id)) + '\n' + (await download(b.error_file_id));
-        for (const line of readBatchOutput(text)) {
-          if (!byId.has(line.customId) || outcomes.has(line.customId)) continue;
-          if (line.ok) {
-            const completion = completionOf(line.body as ChatCompletion);
-            opts.meter.call(completion.usage, true);
-            outcomes.set(line.customId, { ok: true, completion });
-          } else if (!line.retry) {
-            opts.meter.call(null, true);
-            outcomes.set(line.customId, { ok: false, kind: 'bad_request', cause: line.cause });
-          } else {
-            opts.meter.call(null, true);
-            lastCause.set(line.customId, line.cause);
-          }
-        }
-        if (b.status !== 'completed') {
-          const why = b.errors?.data?.[0]?.message;
-          for (const id of pending) {
-            if (!outcomes.has(id) && !lastCause.has(id))
-              lastCause.set(id, `batch ${b.status}${why ? `: ${why}` : ''}`);
-          }
-        }
-        await Promise.all([
-          remove(subs[i]!.inputFileId),
-          remove(b.output_file_id),
-          remove(b.error_file_id),
-        ]);
+      const subs: [Submission, Batch][] = [];
+      let at = 0;
+      for (const [i, file] of files.entries()) {
+        const ids = pending.slice(at, at + file.length);
+        at += file.length;
+        const { inputFileId, batch } = await submit(file, `judge-r${round}-p${i + 1}.jsonl`);
+        const sub: Submission = {
+          batchId: batch.id,
+          inputFileId,
+          lines: Object.fromEntries(ids.map((id) => [id, keyOf(byId.get(id)!)])),
+        };
+        state.submissions.push(sub);
+        await save();
+        subs.push([sub, batch]);
       }
+      const done = await Promise.all(subs.map(([, b]) => waitFor(b)));
+      for (const [i, b] of done.entries()) await collect(subs[i]![0], b);
+      state.submissions = [];
       pending = pending.filter((id) => !outcomes.has(id));
       if (pending.length > 0 && round < s.batch.maxRounds)
         pending.forEach(() => opts.meter.retry());
     }
+    await save();
     return requests.map(
       (r) =>
         outcomes.get(r.id) ?? {

@@ -100,3 +100,20 @@ export function readBatchOutput(text: string): BatchLineResult[] {
 }
 
 export const TERMINAL_BATCH_STATES = ['completed', 'failed', 'expired', 'cancelled'] as const;
+
+/**
+ * What a Batch API run has submitted, saved before waiting so a process that dies
+ * during the (up to 24 h) wait reattaches to its jobs instead of paying again. Lines
+ * map the job's custom ids to the request's content keys (the sample hashes in
+ * prompt order), which do not depend on the run that made them.
+ */
+export const BatchStateSchema = z.object({
+  submissions: z.array(
+    z.object({
+      batchId: z.string(),
+      inputFileId: z.string(),
+      lines: z.record(z.string(), z.string()),
+    }),
+  ),
+});
+export type BatchState = z.infer<typeof BatchStateSchema>;

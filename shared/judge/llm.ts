@@ -27,6 +27,12 @@ export interface JudgeRequest {
   id: string;
   prompt: JudgePrompt;
   maxTokens: number;
+  /**
+   * Content hashes of the request's samples, in prompt order: what the request is
+   * about, independent of its random delimiter (a resumed Batch API job is matched
+   * by it).
+   */
+  contentKeys: string[];
 }
 
 export interface Completion {
@@ -155,6 +161,7 @@ export function createLlmJudge(opts: LlmJudgeOptions): Judge & { stats(): JudgeS
         id: `r${++seq}`,
         prompt: prompt(g.map((h) => contentOf.get(h)!)),
         maxTokens: maxCompletionTokens(g.length, opts.completionTokensPerSample),
+        contentKeys: g,
       }));
       for (const g of groups) for (const h of g) attempts.set(h, (attempts.get(h) ?? 0) + 1);
       const outcomes = await opts.executor.run(requests);

@@ -86,6 +86,47 @@ describe('Batch API mode', () => {
   });
 });
 
+describe('Batch API resume', () => {
+  it('waits out a transient polling error', async () => {
+    let polls = 0;
+    const judge = createJudge(batchSettings(), {
+      clock: {
+        now: () => Date.now(),
+        random: () => 0.5,
+        sleep: (ms) => {
+          // The first poll fails with a 503; later ones succeed.
+          fake.failRetrieve = ++polls === 1 ? 503 : null;
+          return new Promise((r) => setTimeout(r, ms));
+        },
+      },
+    });
+    expect(labels(await judge.judge(inputs(2)))).toEqual(expected(2));
+    expect(polls).toBeGreaterThan(1);
+  });
+
+  it('a run that dies while waiting is resumed on its submitted job, not paid again', async () => {
+    const { connectionString } = inject('azurite');
+    const service = BlobServiceClient.fromConnectionString(connectionString);
+    const name = `judge-${randomUUID()}`;
+    const cacheStore = (c: string) =>
+      containerBlobStore(service.getContainerClient(`${name}-${c}`));
+    fake.failRetrieve = 403; // the first run's polling fails for good: it dies
+    const first = createJudge(batchSettings(), { cacheStore });
+    await expect(first.judge(inputs(4))).rejects.toThrow();
+    expect(fake.batchesCreated).toBe(1);
+    fake.failRetrieve = null;
+    const second = createJudge(batchSettings(), { cacheStore });
+    expect(labels(await second.judge(inputs(4)))).toEqual(expected(4));
+    expect(fake.batchesCreated).toBe(1); // reattached, nothing submitted again
+    expect(fake.files.size).toBe(0);
+    // And the verdicts are cached now: a third run makes no request at all.
+    const before = fake.requests.length;
+    const third = createJudge(batchSettings(), { cacheStore });
+    expect(labels(await third.judge(inputs(4)))).toEqual(expected(4));
+    expect(fake.requests.length).toBe(before);
+  });
+});
+
 describe('verdict cache in blob storage', () => {
   const store = () => {
     const { connectionString } = inject('azurite');

@@ -150,6 +150,8 @@ export interface FakeOpenAI {
   files: Map<string, { filename: string; purpose: string; text: string }>;
   deletedFiles: string[];
   batchesCreated: number;
+  /** When set, GET /batches/:id answers with this HTTP status (a polling failure). */
+  failRetrieve: number | null;
   close(): Promise<void>;
 }
 
@@ -211,6 +213,7 @@ export async function startFakeOpenAI(chat: ChatResponder = oracle): Promise<Fak
     files,
     deletedFiles: [],
     batchesCreated: 0,
+    failRetrieve: null,
     close: () =>
       new Promise((resolve) => {
         server.close(() => resolve());
@@ -348,6 +351,8 @@ export async function startFakeOpenAI(chat: ChatResponder = oracle): Promise<Fak
       }
       m = /^\/batches\/([^/]+)$/.exec(p);
       if (m && req.method === 'GET') {
+        if (fake.failRetrieve !== null)
+          return send(res, { status: fake.failRetrieve, json: { error: { message: 'injected' } } });
         const batch = batches.get(m[1]!);
         if (!batch)
           return send(res, { status: 404, json: { error: { message: 'no such batch' } } });
