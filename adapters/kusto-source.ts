@@ -265,10 +265,11 @@ export class KustoSource implements TelemetrySource {
       this.opts.table,
     );
     const params = queryParameters(
-      { query: 'sft_session_router_first_turns', window },
+      { query: 'sft_session_router_first_turns', window, turns: 'first' },
       shardCount,
       shard,
     );
+    delete params.allTurns; // the profile declares no such parameter
     const res = await this.run(
       'profileSignals',
       text,

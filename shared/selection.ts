@@ -8,7 +8,8 @@
  * - a conversation is complete when its distinct (turnIndex, turnCount) pairs number
  *   turnCount and all agree on turnCount, and is in the window when its first turn is
  *   in [window.start, window.end);
- * - session query: the turnIndex = 1 rows of complete conversations; stratified query:
+ * - session query: the turnIndex = 1 rows of complete conversations (every row with
+ *   turns = 'all'); stratified query:
  *   every row of the complete conversations whose turnCount lies in a bucket, at most
  *   `cap` per bucket, taken in (sampleKey, conversationId) order, above a threshold
  *   when one is given;
@@ -188,7 +189,13 @@ export class Selector<T> {
     if (key.turnCount > c.maxCount) c.maxCount = key.turnCount;
     if (key.turnIndex === 1 && (c.firstAt === null || compareInstant(at, c.firstAt) < 0))
       c.firstAt = at;
-    if (this.selection.query === 'sft_session_router_first_turns' && key.turnIndex !== 1) return;
+    const sel = this.selection;
+    if (
+      sel.query === 'sft_session_router_first_turns' &&
+      sel.turns === 'first' &&
+      key.turnIndex !== 1
+    )
+      return;
     c.rowCount++;
     c.bytes += bytes;
     if (this.opts.keepRows) c.rows.push({ key, at, seq: this.seq++, payload, bytes });

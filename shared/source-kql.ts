@@ -51,6 +51,7 @@ export const QUERY_PARAMETERS: Record<QueryName, Record<string, string>> = {
     maxConversationSpan: 'timespan',
     shardCount: 'long',
     shard: 'long',
+    allTurns: 'bool',
   },
   sft_stratified_by_turn_count: {
     windowStart: 'datetime',
@@ -80,6 +81,8 @@ export function queryParameters(
     shardCount: kqlLong(shardCount),
     shard: kqlLong(shard),
   };
+  if (selection.query === 'sft_session_router_first_turns')
+    p.allTurns = selection.turns === 'all' ? 'bool(true)' : 'bool(false)';
   if (selection.query === 'sft_stratified_by_turn_count') {
     p.seed = String(selection.seed);
     p.buckets = kqlDynamic(

@@ -36,7 +36,7 @@ export const WindowSchema = z
     /** ...and before this one. */
     end: isoInstant,
     /** Later turns are read up to `end` + this; a longer conversation counts as incomplete. */
-    maxConversationSpanMs: z.number().int().positive().default(86_400_000),
+    maxConversationSpanMs: z.number().int().min(0).default(86_400_000),
   })
   .refine((w) => Date.parse(w.start) < Date.parse(w.end), 'window start must be before its end');
 export type Window = z.infer<typeof WindowSchema>;
@@ -62,7 +62,12 @@ const noOverlap = (buckets: readonly CappedBucket[]) =>
   buckets.every((a, i) => buckets.every((b, j) => j <= i || a.max < b.min || b.max < a.min));
 
 export const SelectionSchema = z.discriminatedUnion('query', [
-  z.object({ query: z.literal('sft_session_router_first_turns'), window: WindowSchema }),
+  z.object({
+    query: z.literal('sft_session_router_first_turns'),
+    window: WindowSchema,
+    /** 'all': every turn of the selected conversations (for consumers that assemble them). */
+    turns: z.enum(['first', 'all']).default('first'),
+  }),
   z.object({
     query: z.literal('sft_stratified_by_turn_count'),
     window: WindowSchema,

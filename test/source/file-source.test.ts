@@ -118,6 +118,22 @@ describe('FileSource: the selection of the KQL over a JSONL export', () => {
     expect(stats.turns).toBe(5);
   });
 
+  it("session query with turns = 'all': every turn of the same conversations", async () => {
+    const all = parseSelection({ query: 'sft_session_router_first_turns', window, turns: 'all' });
+    const { turns } = await readAll(source, one(all));
+    expect(turns.map((t) => `${t.conversationId}:${t.turnIndex}`)).toEqual([
+      'a:1',
+      'a:2',
+      'a:3',
+      'd:1',
+      'd:1',
+      'd:2',
+      'g:1',
+      'g:2',
+      'h:1',
+    ]);
+  });
+
   it('lines with no usable key are quarantined once, by shard 0, with their reason and line number', async () => {
     const q0 = (await readAll(source, { ...one(session), shardCount: 2, index: 0 })).quarantined;
     const q1 = (await readAll(source, { ...one(session), shardCount: 2, index: 1 })).quarantined;

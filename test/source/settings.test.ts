@@ -72,6 +72,7 @@ describe('source settings', () => {
       },
       selection: {
         query: 'sft_session_router_first_turns',
+        turns: 'first',
         window: {
           start: '2026-11-18T00:00:00.000Z',
           end: '2026-11-25T00:00:00.000Z',
