@@ -165,3 +165,20 @@ export function createJudge(settings: JudgeSettings, deps: JudgeDeps = {}): Judg
     }
   }
 }
+
+const shared = new Map<string, Judge>();
+
+/**
+ * One judge per distinct settings for the life of the process, so every invocation
+ * on a Functions instance shares its RPM/TPM budget, client and connection pool.
+ * For a functions judge table: `registerJudge('openai', () => sharedJudge(settings, deps))`.
+ */
+export function sharedJudge(settings: JudgeSettings, deps: JudgeDeps = {}): Judge {
+  const key = JSON.stringify(settings);
+  let judge = shared.get(key);
+  if (!judge) {
+    judge = createJudge(settings, deps);
+    shared.set(key, judge);
+  }
+  return judge;
+}
