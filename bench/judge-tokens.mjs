@@ -50,10 +50,25 @@ const verdictTokens = (k) =>
   );
 
 const results = {};
-for (const pipeline of ['session', 'conversation']) {
-  const { samples } = assembler.samples(pipeline);
-  const contents = samples.map(sampleContent);
-  results[pipeline] = { samples: samples.length, byK: {} };
+// Synthetic messages are short; real ones are often longer. "session-long" repeats each
+// first-turn message to at least 1,600 characters (~400 tokens) to show that case too.
+const lengthen = (c) => {
+  let m = c.message;
+  while (m.length < 1600) m += ` ${c.message}`;
+  return { ...c, message: m };
+};
+for (const pipeline of ['session', 'conversation', 'session-long']) {
+  const { samples } = assembler.samples(pipeline === 'session-long' ? 'session' : pipeline);
+  const contents = samples
+    .map(sampleContent)
+    .map((c) => (pipeline === 'session-long' ? lengthen(c) : c));
+  const dataTokens =
+    contents.reduce((n, c) => n + countTokens(JSON.stringify(c)), 0) / contents.length;
+  results[pipeline] = {
+    samples: samples.length,
+    meanSampleTokens: +dataTokens.toFixed(1),
+    byK: {},
+  };
   for (const k of KS) {
     let prompt = 0;
     let cached = 0;
@@ -100,7 +115,7 @@ const out = {
 };
 for (const [pipeline, r] of Object.entries(results)) {
   process.stdout.write(
-    `\n${pipeline} pipeline: ${r.samples} samples (rubric ${rubricTokens} tokens, schema ${schemaTokens})\n`,
+    `\n${pipeline}: ${r.samples} samples, ~${r.meanSampleTokens} tokens of sample JSON each (rubric ${rubricTokens} tokens, schema ${schemaTokens})\n`,
   );
   process.stdout.write(
     '     K  requests/sample  prompt tok/sample  cached/sample  completion/sample  $/1k samples (4o-mini)\n',
