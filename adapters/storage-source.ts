@@ -4,10 +4,10 @@
  * This is the plan step's seam: the Kusto source (issue 5) can plug in here with
  * the same two methods (size to decide the shard count, lines to route them).
  */
-import { stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { access, constants, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { InputFileError, openInput } from './lines';
 import type { BlobStore } from './blob-store';
 import type { SourceRef } from '../shared/settings';
 
@@ -67,15 +67,12 @@ export function fileSource(path: string): LineSource {
       }
     },
     async *lines() {
-      let stream: Readable;
       try {
-        stream = await openInput(path);
-      } catch (err) {
-        if (err instanceof InputFileError)
-          throw new SourceNotFoundError(err.message, { cause: err });
-        throw err;
+        await access(path, constants.R_OK);
+      } catch (cause) {
+        throw new SourceNotFoundError(`telemetry file not readable: ${path}`, { cause });
       }
-      yield* lineBatches(stream);
+      yield* lineBatches(createReadStream(path, { highWaterMark: 1 << 20 }));
     },
   };
 }

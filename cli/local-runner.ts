@@ -107,6 +107,7 @@ const queueFunctions = (deps: Deps) =>
 
 export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
   let azurite: AzuriteHandle | undefined;
+  const t0 = Date.now();
   const say = (text: string) => {
     if (!opts.quiet) process.stderr.write(`${text}\n`);
   };
@@ -168,7 +169,7 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
       log: (level, fn, text) => {
         if (opts.quiet) return;
         if (opts.verbose || level === 'error' || level === 'warning')
-          process.stderr.write(`[${fn}] ${text}\n`);
+          process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1)} s] [${fn}] ${text}\n`);
       },
     });
     const progress = new Progress(`build ${spec.id}`, opts.quiet);

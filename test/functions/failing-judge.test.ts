@@ -1,0 +1,130 @@
+/**
+ * A batch whose judge always fails: retried by the queue up to maxDequeueCount,
+ * then recorded failed with the samples it cost; the build completes or fails by
+ * the minimum judged share, and the status and manifest both say so.
+ */
+import { describe, expect, it } from 'vitest';
+import type { HostEvent } from '../../adapters/queue-local-host';
+import { readStatus } from '../../functions/build-ops';
+import { createDeps } from '../../functions/deps';
+import {
+  BatchFailureSchema,
+  buildPaths,
+  shardCount,
+  shardIndexOf,
+  shardIdOf,
+} from '../../shared/build';
+import { createSignalsJudge } from '../../shared/judge/signals';
+import type { Judge } from '../../shared/judge/types';
+import { runBuild, specFor, telemetryFile, uniqueSettings } from './harness';
+
+/** The signals judge, except that it throws for every batch of one shard. */
+function failingFor(shard: number, shards: number): Judge {
+  const signals = createSignalsJudge();
+  return {
+    name: 'flaky',
+    judge: (batch) => {
+      const conversationId = batch[0]!.sampleId.split(':')[0]!;
+      if (shardIndexOf(conversationId, shards) === shard)
+        return Promise.reject(new Error('judge endpoint unavailable (503)'));
+      return signals.judge(batch);
+    },
+  };
+}
+
+async function build(minShare: string) {
+  const t = await telemetryFile(400, 21);
+  const { size } = await import('node:fs/promises').then((fs) => fs.stat(t.path));
+  const settings = uniqueSettings({ SFT_MIN_JUDGED_SHARE: minShare });
+  const shards = shardCount(size, settings.shardBytes, settings.maxShards);
+  const deps = createDeps(settings, { judgeFor: () => failingFor(1, shards) });
+  const spec = specFor(
+    deps,
+    `flaky-${minShare.replace('.', '')}`,
+    { total: 100 },
+    { kind: 'file', path: t.path },
+  );
+  const events: HostEvent[] = [];
+  const outcome = await runBuild(deps, spec, { events });
+  const p = buildPaths(spec.id);
+  const failure = await deps.store.getJson(p.failed(shardIdOf(1)), BatchFailureSchema);
+  const manifest = JSON.parse((await deps.store.get(p.manifest))!.toString('utf8'));
+  const status = (await readStatus(deps, spec.id))!;
+  return { deps, spec, outcome, events, failure, manifest, status, shards };
+}
+
+describe('a batch whose judge always fails', () => {
+  it('is retried to maxDequeueCount, recorded failed, and the build publishes above the minimum share', async () => {
+    const r = await build('0.5');
+    const attempts = r.events.filter((e) => e.fn === 'judgeBatch' && e.kind === 'failed');
+    expect(attempts.map((e) => e.dequeueCount)).toEqual([1, 2, 3, 4]);
+    expect(r.failure).toMatchObject({ shardId: 's00001', attempts: 5, via: 'retries-exhausted' });
+    expect(r.failure!.samplesLost).toBeGreaterThan(0);
+    expect(r.failure!.reason).toMatch(/judge endpoint unavailable \(503\)/);
+
+    expect(r.outcome).toMatchObject({ state: 'succeeded', samplesLost: r.failure!.samplesLost });
+    expect(r.manifest.status).toBe('succeeded');
+    expect(r.manifest.batches).toMatchObject({
+      planned: r.shards,
+      done: r.shards - 1,
+      failed: 1,
+      samplesLost: r.failure!.samplesLost,
+      failedShards: [{ shardId: 's00001', samplesLost: r.failure!.samplesLost }],
+    });
+    expect(r.manifest.batches.judgedShare).toBeLessThan(1);
+    expect(r.status).toMatchObject({
+      state: 'succeeded',
+      progress: { failed: 1, pending: 0 },
+      counts: { samplesLost: r.failure!.samplesLost },
+    });
+    expect(r.status.errors[0]).toMatchObject({ shardId: 's00001', stage: 'judge' });
+  });
+
+  it('fails the build below the minimum judged share; status and manifest say why', async () => {
+    const r = await build('0.99');
+    expect(r.outcome.state).toBe('failed');
+    expect(r.outcome.reason).toMatch(/judged share .* is below the minimum 0\.99/);
+    expect(r.manifest).toMatchObject({ status: 'failed', batches: { failed: 1 } });
+    expect(r.manifest.reason).toBe(r.outcome.reason);
+    expect(r.status.state).toBe('failed');
+    expect(r.status.errors.map((e) => e.stage)).toEqual(['judge', 'fanin']);
+    expect(r.status.outputs).toEqual({
+      manifest:
+        r.deps.store.url(buildPaths(r.spec.id).manifest) === ''
+          ? ''
+          : buildPaths(r.spec.id).manifest,
+    });
+    expect(await r.deps.store.exists(buildPaths(r.spec.id).train)).toBe(false);
+    expect(await r.deps.store.exists('datasets/latest.json')).toBe(false);
+  });
+});
+
+describe('a shard message on the poison queue', () => {
+  it('becomes a failed marker with the samples its shard held', async () => {
+    const { InvocationContext } = await import('@azure/functions');
+    const { createPlanBuild } = await import('../../functions/plan-build');
+    const { createShardPoison } = await import('../../functions/stage-poison');
+    const { startBuild, getPlan } = await import('../../functions/build-ops');
+    const t = await telemetryFile(100, 22);
+    const deps = createDeps(uniqueSettings());
+    const spec = specFor(deps, 'poisoned', { total: 20 }, { kind: 'file', path: t.path });
+    const ctx = new InvocationContext({
+      invocationId: 'x',
+      functionName: 'x',
+      triggerMetadata: { dequeueCount: 1 },
+    });
+    await startBuild(deps, spec);
+    await createPlanBuild(deps)({ kind: 'plan', buildId: spec.id }, ctx);
+    const plan = (await getPlan(deps, spec.id))!;
+    await createShardPoison(deps)(
+      { kind: 'shard', buildId: spec.id, shardId: plan.shards[0]!.id },
+      ctx,
+    );
+    const failure = await deps.store.getJson(
+      buildPaths(spec.id).failed(plan.shards[0]!.id),
+      BatchFailureSchema,
+    );
+    expect(failure).toMatchObject({ via: 'poison-queue', attempts: 5 });
+    expect(failure!.samplesLost).toBeGreaterThan(0);
+  });
+});
