@@ -9,13 +9,14 @@ import { FileSource } from './file-source';
 import { KustoSource } from './kusto-source';
 import {
   shardSpecs,
+  type QueryName,
   type Selection,
   type ShardLimits,
   type ShardPlan,
   type SourceQuarantineRecord,
   type TelemetrySource,
 } from '../shared/source';
-import type { SourceSettings } from '../shared/source-settings';
+import { loadSourceSettings, type SourceSettings } from '../shared/source-settings';
 
 export interface SourceDeps {
   /** Default: DefaultAzureCredential (managed identity in Azure, developer login locally). */
@@ -101,6 +102,71 @@ export function selectedLines(
             }),
         });
         yield batch;
+      }
+    },
+  };
+}
+
+const PERMANENT = new Set([
+  'SourceSettingsError',
+  'SourceQueryError',
+  'ShardPlanError',
+  'ShardTruncatedError',
+  'KustoAuthenticationError',
+]);
+
+/**
+ * The plan step's Kusto source (`SFT_SOURCE=kusto:QUERY`): the query's selection over
+ * the SFT_KUSTO_* settings and window, as JSONL lines. The build's workers assemble
+ * conversations themselves, so the session query is read with every turn of the
+ * conversations it selects (their first turns are what the session pipeline keeps).
+ * Permanent failures (settings, a rejected query, a plan that cannot fit, a cut shard)
+ * come out through `permanent`, so the build fails with the reason instead of
+ * retrying; throttling that outlasts the retries is rethrown for the queue.
+ */
+export function kustoLineSource(
+  query: QueryName,
+  permanent: (message: string, cause: unknown) => Error,
+  env: Record<string, string | undefined> = process.env,
+  deps: SourceDeps = {},
+): SelectedLines {
+  let inner: SelectedLines | undefined;
+  const open = () => {
+    if (!inner) {
+      const settings = loadSourceSettings({
+        ...env,
+        SFT_TELEMETRY_SOURCE: 'kusto',
+        SFT_QUERY: query,
+      });
+      const selection: Selection =
+        settings.selection.query === 'sft_session_router_first_turns'
+          ? { ...settings.selection, turns: 'all' }
+          : settings.selection;
+      inner = selectedLines(createTelemetrySource(settings, deps), selection);
+    }
+    return inner;
+  };
+  const wrap = (err: unknown): unknown =>
+    err instanceof Error && PERMANENT.has(err.name)
+      ? permanent(`kusto:${query}: ${err.message}`, err)
+      : err;
+  return {
+    name: `kusto:${query}`,
+    get plan() {
+      return inner?.plan;
+    },
+    async size() {
+      try {
+        return await open().size();
+      } catch (err) {
+        throw wrap(err);
+      }
+    },
+    async *lines() {
+      try {
+        yield* open().lines();
+      } catch (err) {
+        throw wrap(err);
       }
     },
   };

@@ -6,7 +6,11 @@ import { join } from 'node:path';
 import { describe, expect, inject, it } from 'vitest';
 import { FileSource } from '../../adapters/file-source';
 import { KustoSource } from '../../adapters/kusto-source';
-import { createTelemetrySource, selectedLines } from '../../adapters/telemetry-source';
+import {
+  createTelemetrySource,
+  kustoLineSource,
+  selectedLines,
+} from '../../adapters/telemetry-source';
 import { checkTurn } from '../../shared/contracts';
 import { generateTelemetry } from '../../shared/generate';
 import {
@@ -217,6 +221,70 @@ describe('createTelemetrySource and selectedLines', () => {
         server.requests.every((r) => r.body.csl.startsWith("let Telemetry = ['TurnsV2'];\n")),
       ).toBe(true);
       (source as KustoSource).close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('kustoLineSource (the plan step’s seam): whole conversations for the session query; permanent errors mapped', async () => {
+    class PermanentForTest extends Error {}
+    const permanent = (message: string, cause: unknown) => new PermanentForTest(message, { cause });
+    const columns = TELEMETRY_COLUMNS.map((c) => ({ ColumnName: c.name, ColumnType: c.type }));
+    const turn = JSON.parse(rows[0]!) as Record<string, unknown>;
+    let reject = false;
+    const server = await startV2Server((req) =>
+      reject
+        ? {
+            status: 400,
+            body: {
+              error: {
+                code: 'General_BadRequest',
+                message: 'bad',
+                '@message': 'SEM0100: no table',
+              },
+            },
+          }
+        : req.body.csl.includes('summarize rows = count()')
+          ? {
+              status: 200,
+              body: v2Frames(
+                [
+                  { ColumnName: 'shardIndex', ColumnType: 'long' },
+                  { ColumnName: 'rows', ColumnType: 'long' },
+                  { ColumnName: 'bytes', ColumnType: 'long' },
+                ],
+                [[0, 1, 300]],
+              ),
+            }
+          : { status: 200, body: v2Frames(columns, [TELEMETRY_COLUMNS.map((c) => turn[c.name])]) },
+    );
+    try {
+      const env = { SFT_KUSTO_CLUSTER_URI: server.url, SFT_KUSTO_DATABASE: 'db1', ...window };
+      const src = kustoLineSource('sft_session_router_first_turns', permanent, env, {
+        credential: null,
+      });
+      expect(await src.size()).toBe(300);
+      const lines = [];
+      for await (const batch of src.lines()) lines.push(...batch);
+      expect(lines).toHaveLength(1);
+      expect(
+        server.requests.every((r) => r.body.properties!.Parameters!.allTurns === 'bool(true)'),
+      ).toBe(true);
+
+      reject = true;
+      const failing = kustoLineSource('sft_session_router_first_turns', permanent, env, {
+        credential: null,
+      });
+      await expect(failing.size()).rejects.toThrow(PermanentForTest);
+      const unset = kustoLineSource(
+        'sft_stratified_by_turn_count',
+        permanent,
+        {},
+        { credential: null },
+      );
+      await expect(unset.size()).rejects.toThrow(
+        /kusto:sft_stratified_by_turn_count: SFT_TELEMETRY_SOURCE=kusto needs SFT_KUSTO_CLUSTER_URI/,
+      );
     } finally {
       await server.close();
     }
