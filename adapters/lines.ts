@@ -3,7 +3,7 @@
  * This is the hot loop of `balance`, so it splits buffers itself rather than use readline.
  */
 import { createReadStream } from 'node:fs';
-import { access, constants, open } from 'node:fs/promises';
+import { access, constants, open, stat } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 
@@ -14,11 +14,13 @@ export class InputFileError extends Error {
   }
 }
 
-/** Opens a file for reading, gunzipping `*.gz`; a missing or unreadable file is an InputFileError. */
-export async function openInput(
-  path: string,
-  range?: { start: number; end: number },
-): Promise<Readable> {
+/** The size of a readable input file; a missing or unreadable file is an InputFileError. */
+export async function inputSize(path: string): Promise<number> {
+  await checkReadable(path);
+  return (await stat(path)).size;
+}
+
+async function checkReadable(path: string): Promise<void> {
   try {
     await access(path, constants.R_OK);
   } catch (cause) {
@@ -30,6 +32,14 @@ export async function openInput(
       { cause },
     );
   }
+}
+
+/** Opens a file for reading, gunzipping `*.gz`; a missing or unreadable file is an InputFileError. */
+export async function openInput(
+  path: string,
+  range?: { start: number; end: number },
+): Promise<Readable> {
+  await checkReadable(path);
   const raw = createReadStream(path, { highWaterMark: 1 << 20, ...range });
   return path.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
 }

@@ -4,20 +4,23 @@
  * threads), and the parts merged. Because a row's sampling key depends only on the
  * seed and its id, the merged result is the dataset one pass would give, byte for byte.
  */
-import { open, stat } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { MergeConflictError, StreamingBalancer, type QuarantineRecord } from '../shared/balance';
 import type { BalanceConfig } from '../shared/config';
 import type { WorkerResult, WorkerTask } from './balance-worker';
-import { readFileLines } from './lines';
+import { inputSize, readFileLines } from './lines';
 
 /** Parts smaller than this are not worth a thread. */
 const MIN_PART_BYTES = 16 << 20;
 
 export interface ParallelOptions {
   threads?: number;
+  /** Parts smaller than this are not worth a thread (default 16 MiB). */
+  minPartBytes?: number;
   onQuarantine: (q: QuarantineRecord) => void;
   onProgress?: (rows: number) => void;
 }
@@ -49,9 +52,21 @@ export async function partStarts(path: string, size: number, parts: number): Pro
   return starts;
 }
 
-function runWorker(task: WorkerTask): Promise<WorkerResult> {
+/**
+ * The compiled worker script: beside this module in dist/, or in dist/ when this
+ * module runs from TypeScript source (under vitest). Null when not built.
+ */
+export function workerScript(): string | null {
+  const candidates = [
+    join(__dirname, 'balance-worker.js'),
+    join(__dirname, '..', 'dist', 'adapters', 'balance-worker.js'),
+  ];
+  return candidates.find((p) => existsSync(p)) ?? null;
+}
+
+function runWorker(script: string, task: WorkerTask): Promise<WorkerResult> {
   return new Promise((resolve, reject) => {
-    const worker = new Worker(join(__dirname, 'balance-worker.js'), { workerData: task });
+    const worker = new Worker(script, { workerData: task });
     worker.once('message', (m: WorkerResult) => resolve(m));
     worker.once('error', reject);
     worker.once('exit', (code) => {
@@ -86,21 +101,22 @@ export async function balanceFileParallel(
   opts: ParallelOptions,
 ): Promise<StreamingBalancer> {
   if (path.endsWith('.gz')) return balanceSerial(path, config, opts, false);
-  const { size } = await stat(path);
+  const size = await inputSize(path);
   const wanted = Math.max(
     1,
     Math.min(
       opts.threads ?? Math.min(availableParallelism(), 4),
-      Math.floor(size / MIN_PART_BYTES),
+      Math.floor(size / (opts.minPartBytes ?? MIN_PART_BYTES)),
     ),
   );
-  if (wanted <= 1) return balanceSerial(path, config, opts, true);
+  const script = workerScript();
+  if (wanted <= 1 || script === null) return balanceSerial(path, config, opts, true);
   const starts = await partStarts(path, size, wanted);
   const ends = starts.slice(1).map((s) => s - 1);
   ends.push(size - 1);
   const workers = starts
     .slice(1)
-    .map((start, i) => runWorker({ path, start, end: ends[i + 1]!, config }));
+    .map((start, i) => runWorker(script, { path, start, end: ends[i + 1]!, config }));
   const main = new StreamingBalancer(config);
   const ownQuarantine: QuarantineRecord[] = [];
   const firstLines = await readFileLines(

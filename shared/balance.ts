@@ -212,6 +212,13 @@ export class StreamingBalancer {
     this.compiled = compileStrata(config.stratify, config);
   }
 
+  /** Candidates held right now, over all cells: what memory grows with. */
+  get candidateCount(): number {
+    let n = 0;
+    for (const c of this.cellList) n += c.candidates.items.length;
+    return n;
+  }
+
   /** Rows seen so far (offered plus quarantined), for progress reports. */
   get progress(): { rows: number; valid: number; quarantined: number } {
     const quarantined = this.quarantinedTotal();
