@@ -268,7 +268,7 @@ describe('determinism and order independence', () => {
   });
 
   it.each([1, 2, 3])('gives the same bytes for a shuffled copy (shuffle %i)', (s) => {
-    const cfg = { total: 1200, ratio: 0.7, stratify: ['turnBucket', 'complexity'] } as const;
+    const cfg: BalanceConfigInput = { total: 1200, ratio: 0.7, stratify: ['turnBucket', 'complexity'] };
     expect(bytes(balance(shuffled(ROWS, s), cfg))).toBe(bytes(balance(ROWS, cfg)));
   });
 
