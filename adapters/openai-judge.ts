@@ -48,7 +48,7 @@ export const randomHex = (): string => randomBytes(8).toString('hex');
 export function chatBody(
   req: JudgeRequest,
   model: string,
-  settings: Pick<OpenAIJudgeSettings, 'logprobs' | 'seed'>,
+  settings: Pick<OpenAIJudgeSettings, 'logprobs' | 'seed' | 'temperature'>,
 ): ChatCompletionCreateParamsNonStreaming {
   const body: ChatCompletionCreateParamsNonStreaming = {
     model,
@@ -64,9 +64,9 @@ export function chatBody(
         schema: Record<string, unknown>;
       },
     },
-    temperature: 0,
     max_completion_tokens: req.maxTokens,
   };
+  if (settings.temperature !== null) body.temperature = settings.temperature;
   if (settings.logprobs) {
     body.logprobs = true;
     body.top_logprobs = 2;

@@ -48,7 +48,10 @@ export const OpenAIJudgeSettingsSchema = z.object({
   backoffBaseMs: int(1).default(500),
   backoffMaxMs: int(1).default(30_000),
   maxVerdictAttempts: int(1).default(3),
+  /** Ask for token logprobs (confidence); reasoning models (o-series, gpt-5) refuse them. */
   logprobs: z.boolean().default(true),
+  /** 0 for repeatable verdicts; null omits it (reasoning models accept only their default). */
+  temperature: z.number().min(0).max(2).nullable().default(0),
   seed: z.coerce.number().int().optional(),
   prices: PricesSchema.default(PricesSchema.parse({})),
   /** Verdict cache in blob storage; the container comes from the storage settings. */

@@ -16,7 +16,7 @@ import {
   type ChatBody,
   type FakeOpenAI,
 } from './fake-openai';
-import { input, inputs, openaiSettings } from './helpers';
+import { input, inputs, openaiSettings, staticCredential } from './helpers';
 
 let fake: FakeOpenAI;
 beforeEach(async () => {
@@ -67,6 +67,41 @@ describe('Batch API mode', () => {
     const s = judge.stats!();
     expect(s.batchCalls).toBe(4); // three lines, one of them twice
     expect(s.labelled).toBe(6);
+  });
+
+  it('speaks Azure Global Batch: /openai paths, api-version, deployment as the model, Entra token', async () => {
+    const judge = createJudge(
+      {
+        ...batchSettings(),
+        provider: 'azure',
+        baseURL: undefined,
+        apiKey: undefined,
+        endpoint: fake.url,
+        model: 'gpt-4o-mini-batch',
+      },
+      { credential: staticCredential('entra-batch') },
+    );
+    expect(labels(await judge.judge(inputs(4)))).toEqual(expected(4));
+    const create = fake.requests.find((r) => r.method === 'POST' && r.path.endsWith('/batches'))!;
+    expect(create.path).toBe('/openai/batches');
+    expect(create.query.get('api-version')).toBe('2024-10-21');
+    expect(create.headers.authorization).toBe('Bearer entra-batch');
+    expect((create.body as { endpoint: string }).endpoint).toBe('/chat/completions');
+    const [file] = uploads();
+    expect(file![0]).toMatchObject({
+      url: '/chat/completions',
+      body: { model: 'gpt-4o-mini-batch' },
+    });
+    expect(fake.files.size).toBe(0);
+  });
+
+  it('omits temperature and logprobs when configured (reasoning models refuse them)', async () => {
+    const judge = createJudge(openaiSettings(fake.url, { temperature: null, logprobs: false }));
+    const vs = await judge.judge(inputs(2));
+    const body = fake.chats()[0]!.body as Record<string, unknown>;
+    expect(body).not.toHaveProperty('temperature');
+    expect(body).not.toHaveProperty('logprobs');
+    expect(vs.every((v) => v.label !== null && v.confidence === undefined)).toBe(true);
   });
 
   it('splits a round into files under the per-file request limit', async () => {
