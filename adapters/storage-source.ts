@@ -10,6 +10,7 @@ import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { BlobStore } from './blob-store';
 import type { SourceRef } from '../shared/settings';
+import { kustoLineSource } from './telemetry-source';
 
 export interface SourceLine {
   line: string;
@@ -97,5 +98,10 @@ export function openSource(
   ref: SourceRef,
   storeFor: (container?: string) => BlobStore,
 ): LineSource {
+  if (ref.kind === 'kusto')
+    return kustoLineSource(
+      ref.path,
+      (message, cause) => new SourceNotFoundError(message, { cause }),
+    );
   return ref.kind === 'file' ? fileSource(ref.path) : blobSource(storeFor(ref.container), ref.path);
 }

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { ALLOCATIONS, SHORTFALL_MODES, STRATIFIERS } from './config';
 import { PIPELINES } from './samples';
+import { QUERY_NAMES } from './source';
 
 /** Names a container or queue may take: lowercase letters, digits and single hyphens. */
 const storageName = (max: number) =>
@@ -37,12 +38,16 @@ export const SourceRefSchema = z.discriminatedUnion('kind', [
     container: storageName(63).optional(),
   }),
   z.object({ kind: z.literal('file'), path: z.string().min(1).max(4096) }),
+  /** `kusto:QUERY`: queries/QUERY.kql with the SFT_KUSTO_* settings (shared/source-settings.ts). */
+  z.object({ kind: z.literal('kusto'), path: z.enum(QUERY_NAMES) }),
 ]);
 export type SourceRef = z.infer<typeof SourceRefSchema>;
 
 /** Parses `blob:telemetry/x.jsonl` or `file:/data/x.jsonl` (a bare path is a blob name). */
 export function parseSourceRef(text: string): SourceRef {
   if (text.startsWith('file:')) return { kind: 'file', path: text.slice(5) };
+  // The query name is checked by SourceRefSchema, which every caller applies.
+  if (text.startsWith('kusto:')) return { kind: 'kusto', path: text.slice(6) } as SourceRef;
   return { kind: 'blob', path: text.startsWith('blob:') ? text.slice(5) : text };
 }
 
@@ -223,7 +228,8 @@ export const SETTINGS_DOC: Record<string, string> = {
   SFT_SHARD_QUEUE: 'shard queue, one message per batch (default sft-shards)',
   SFT_FANIN_QUEUE: 'fan-in queue (default sft-fanin)',
   SFT_SCHEDULE: 'NCRONTAB of the scheduled build (default `0 0 3 * * 1`, Mondays 03:00 UTC)',
-  SFT_SOURCE: 'telemetry source of scheduled builds: `blob:PATH` or `file:PATH`',
+  SFT_SOURCE:
+    'telemetry source of scheduled builds: `blob:PATH`, `file:PATH` or `kusto:QUERY` (queries/QUERY.kql, SFT_KUSTO_* settings)',
   SFT_PIPELINE: 'default pipeline: session | conversation',
   SFT_TOTAL: 'default dataset size (100000)',
   SFT_RATIO: 'default share of reasoning, in (0, 1) (0.5)',

@@ -3,7 +3,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, inject, it, vi } from 'vitest';
+import { openSource, SourceNotFoundError } from '../../adapters/storage-source';
+import { loadSettings, SettingsError } from '../../shared/settings';
 import { FileSource } from '../../adapters/file-source';
 import { KustoSource } from '../../adapters/kusto-source';
 import {
@@ -287,6 +289,29 @@ describe('createTelemetrySource and selectedLines', () => {
       );
     } finally {
       await server.close();
+    }
+  });
+
+  it('the build settings accept SFT_SOURCE=kusto:QUERY and the plan step opens it as a Kusto line source', async () => {
+    const CONN = 'UseDevelopmentStorage=true';
+    const s = loadSettings({
+      AzureWebJobsStorage: CONN,
+      SFT_SOURCE: 'kusto:sft_stratified_by_turn_count',
+    });
+    expect(s.source).toEqual({ kind: 'kusto', path: 'sft_stratified_by_turn_count' });
+    expect(() =>
+      loadSettings({ AzureWebJobsStorage: CONN, SFT_SOURCE: 'kusto:drop_everything' }),
+    ).toThrow(SettingsError);
+    const opened = openSource(s.source, () => {
+      throw new Error('a Kusto source needs no blob store');
+    });
+    expect(opened.name).toBe('kusto:sft_stratified_by_turn_count');
+    // No SFT_KUSTO_* settings here: a permanent failure the plan step records, not a retry.
+    vi.stubEnv('SFT_KUSTO_CLUSTER_URI', '');
+    try {
+      await expect(opened.size()).rejects.toBeInstanceOf(SourceNotFoundError);
+    } finally {
+      vi.unstubAllEnvs();
     }
   });
 });
