@@ -66,8 +66,9 @@ export interface LocalRunResult {
 /** SFT_FAILPOINT=name[:n]: the process kills itself (SIGKILL) at the n-th pass of `name`. */
 export function failpointFrom(spec: string | undefined): (name: string) => void {
   if (!spec) return () => {};
-  const [name, count] = spec.split(':');
-  let left = Number(count ?? 1);
+  const m = /^(.*?)(?::(\d+))?$/.exec(spec)!;
+  const name = m[1];
+  let left = Number(m[2] ?? 1);
   return (point) => {
     if (point !== name || --left > 0) return;
     process.stderr.write(`failpoint ${point}: killing the runner\n`);
