@@ -21,7 +21,8 @@ import type { Judge } from '../shared/judge/types';
 import { readFileLines } from './lines';
 import { blobVerdictCache, type TextBlobStore } from './judge-cache';
 import { createBatchExecutor } from './openai-batch';
-import { createOpenAIJudge, sha256Hex, type Clock } from './openai-judge';
+import { createChatExecutor, createOpenAIJudge, sha256Hex, type Clock } from './openai-judge';
+import type { RoundExecutor } from '../shared/judge/llm';
 
 /** Entra ID scope of Azure OpenAI (Cognitive Services). */
 export const COGNITIVE_SERVICES_SCOPE = 'https://cognitiveservices.azure.com/.default';
@@ -35,6 +36,8 @@ export interface JudgeDeps {
   signals?: SignalsJudgeOptions;
   clock?: Clock;
   randomHex?: () => string;
+  /** How an OpenAI judge gets its executor (pooledJudge shares them). */
+  executorFor?: (settings: OpenAIJudgeSettings, deps: JudgeDeps) => RoundExecutor;
 }
 
 export class JudgeSettingsError extends Error {
@@ -136,49 +139,56 @@ export function createJudge(settings: JudgeSettings, deps: JudgeDeps = {}): Judg
     case 'panel':
       return createPanelJudge(settings.judges.map((j) => createJudge(j, deps)));
     case 'openai': {
-      const client = createOpenAIClient(settings, deps);
       const cache =
         settings.cache.enabled && deps.cacheStore
           ? blobVerdictCache(deps.cacheStore(settings.cache.container))
           : null;
-      const clock = deps.clock ? { clock: deps.clock } : {};
       return createOpenAIJudge({
-        client,
         settings,
+        executor: (deps.executorFor ?? createExecutor)(settings, deps),
         cache,
-        ...clock,
         ...(deps.randomHex ? { randomHex: deps.randomHex } : {}),
-        ...(settings.mode === 'batch'
-          ? {
-              executor: (meter) =>
-                createBatchExecutor({
-                  client,
-                  model: settings.model,
-                  settings,
-                  meter,
-                  ...clock,
-                  state: deps.cacheStore ? deps.cacheStore(settings.cache.container) : null,
-                }),
-            }
-          : {}),
       });
     }
   }
 }
 
-const shared = new Map<string, Judge>();
+/** The executor the settings call for: one call per request, or Batch API jobs. */
+export function createExecutor(settings: OpenAIJudgeSettings, deps: JudgeDeps = {}): RoundExecutor {
+  const client = createOpenAIClient(settings, deps);
+  const clock = deps.clock ? { clock: deps.clock } : {};
+  if (settings.mode === 'batch') {
+    return createBatchExecutor({
+      client,
+      model: settings.model,
+      settings,
+      ...clock,
+      state: deps.cacheStore ? deps.cacheStore(settings.cache.container) : null,
+    });
+  }
+  return createChatExecutor({ client, model: settings.model, settings, ...clock });
+}
+
+const pool = new Map<string, RoundExecutor>();
 
 /**
- * One judge per distinct settings for the life of the process, so every invocation
- * on a Functions instance shares its RPM/TPM budget, client and connection pool.
- * For a functions judge table: `registerJudge('openai', () => sharedJudge(settings, deps))`.
+ * A judge whose client, RPM/TPM budget and concurrency limit are shared with every
+ * other pooled judge of the same settings in this process, while its stats are its
+ * own. A functions host calls it per shard: the shard's manifest gets that shard's
+ * calls and tokens, and concurrent shards on one instance stay inside one budget
+ * (set the budget per instance: the provider's limit over the maximum instance count).
  */
-export function sharedJudge(settings: JudgeSettings, deps: JudgeDeps = {}): Judge {
-  const key = JSON.stringify(settings);
-  let judge = shared.get(key);
-  if (!judge) {
-    judge = createJudge(settings, deps);
-    shared.set(key, judge);
-  }
-  return judge;
+export function pooledJudge(settings: JudgeSettings, deps: JudgeDeps = {}): Judge {
+  return createJudge(settings, {
+    ...deps,
+    executorFor: (s, d) => {
+      const key = JSON.stringify(s);
+      let executor = pool.get(key);
+      if (!executor) {
+        executor = createExecutor(s, d);
+        pool.set(key, executor);
+      }
+      return executor;
+    },
+  });
 }

@@ -18,7 +18,6 @@ import {
 } from '../shared/judge/batch';
 import type { JudgeRequest, RequestOutcome, RoundExecutor } from '../shared/judge/llm';
 import type { OpenAIJudgeSettings } from '../shared/judge/settings';
-import type { UsageMeter } from '../shared/judge/usage';
 import type { ChatCompletion } from 'openai/resources/chat/completions';
 import { classifyFailure } from '../shared/judge/throttle';
 import type { TextBlobStore } from './judge-cache';
@@ -28,7 +27,6 @@ export interface BatchExecutorOptions {
   client: OpenAI;
   model: string;
   settings: OpenAIJudgeSettings;
-  meter: UsageMeter;
   clock?: Clock;
   /** Where submitted jobs are remembered for a resume; none = no resume. */
   state?: TextBlobStore | null;
@@ -120,6 +118,8 @@ export function createBatchExecutor(opts: BatchExecutorOptions): RoundExecutor {
     const byKey = new Map(requests.map((r) => [keyOf(r), r]));
     const outcomes = new Map<string, RequestOutcome>();
     const lastCause = new Map<string, string>();
+    /** Lines answered per request (a failed line that is resubmitted counts again). */
+    const callsOf = new Map<string, number>();
     const statePath = opts.state
       ? `batch-state/${sha256Hex(JSON.stringify([opts.model, url, requests.map(keyOf)]))}.json`
       : null;
@@ -140,15 +140,20 @@ export function createBatchExecutor(opts: BatchExecutorOptions): RoundExecutor {
         const key = sub.lines[line.customId];
         const req = key === undefined ? undefined : byKey.get(key);
         if (!req || outcomes.has(req.id)) continue;
+        const calls = (callsOf.get(req.id) ?? 0) + 1;
+        callsOf.set(req.id, calls);
         if (line.ok) {
           const completion = completionOf(line.body as ChatCompletion);
-          opts.meter.call(completion.usage, true);
-          outcomes.set(req.id, { ok: true, completion });
+          outcomes.set(req.id, { ok: true, completion, calls, batch: true });
         } else if (!line.retry) {
-          opts.meter.call(null, true);
-          outcomes.set(req.id, { ok: false, kind: 'bad_request', cause: line.cause });
+          outcomes.set(req.id, {
+            ok: false,
+            kind: 'bad_request',
+            cause: line.cause,
+            calls,
+            batch: true,
+          });
         } else {
-          opts.meter.call(null, true);
           lastCause.set(req.id, line.cause);
         }
       }
@@ -210,8 +215,6 @@ export function createBatchExecutor(opts: BatchExecutorOptions): RoundExecutor {
       for (const [i, b] of done.entries()) await collect(subs[i]![0], b);
       state.submissions = [];
       pending = pending.filter((id) => !outcomes.has(id));
-      if (pending.length > 0 && round < s.batch.maxRounds)
-        pending.forEach(() => opts.meter.retry());
     }
     await save();
     return requests.map(
@@ -220,6 +223,8 @@ export function createBatchExecutor(opts: BatchExecutorOptions): RoundExecutor {
           ok: false,
           kind: 'exhausted',
           cause: `${lastCause.get(r.id) ?? 'batch line missing from the output'} (after ${s.batch.maxRounds} batch rounds)`,
+          calls: callsOf.get(r.id) ?? 0,
+          batch: true,
         },
     );
   }

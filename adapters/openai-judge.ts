@@ -14,7 +14,6 @@ import type {
 import {
   createLlmJudge,
   JudgeConfigError,
-  mapLimit,
   type Completion,
   type JudgeRequest,
   type RequestOutcome,
@@ -22,7 +21,13 @@ import {
 } from '../shared/judge/llm';
 import { VERDICT_JSON_SCHEMA } from '../shared/judge/rubric';
 import type { OpenAIJudgeSettings } from '../shared/judge/settings';
-import { backoffDelay, classifyFailure, RateBudget, retryAfterMs } from '../shared/judge/throttle';
+import {
+  backoffDelay,
+  classifyFailure,
+  RateBudget,
+  retryAfterMs,
+  Semaphore,
+} from '../shared/judge/throttle';
 import type { Judge } from '../shared/judge/types';
 import { UsageMeter, type JudgeStats, type TokenUsage } from '../shared/judge/usage';
 import type { VerdictCache } from '../shared/judge/cache-key';
@@ -105,39 +110,42 @@ export interface ChatExecutorOptions {
   client: OpenAI;
   model: string;
   settings: OpenAIJudgeSettings;
-  meter: UsageMeter;
   clock?: Clock;
 }
 
-/** Sends each request as one Chat Completions call, paced and retried. */
+/**
+ * Sends each request as one Chat Completions call, paced and retried. The RPM/TPM
+ * budget and the concurrency limit belong to the executor, so every judge sharing it
+ * (see pooledJudge) shares them.
+ */
 export function createChatExecutor(opts: ChatExecutorOptions): RoundExecutor {
   const clock = opts.clock ?? systemClock;
   const s = opts.settings;
   const budget = new RateBudget({ rpm: s.rpm, tpm: s.tpm }, clock.now());
+  const slots = new Semaphore(s.concurrency);
 
   async function send(req: JudgeRequest): Promise<RequestOutcome> {
     const body = chatBody(req, opts.model, s);
     const estimate =
       estimateTokens(req.prompt.system) + estimateTokens(req.prompt.user) + req.maxTokens;
     let last = 'no attempt made';
+    let calls = 0;
     for (let attempt = 0; attempt <= s.maxRetries; attempt++) {
-      if (attempt > 0) opts.meter.retry();
       const wait = budget.reserve(clock.now(), estimate);
       if (wait > 0) await clock.sleep(wait);
       try {
+        calls++;
         const res = await opts.client.chat.completions.create(body, {
           timeout: s.timeoutMs,
           maxRetries: 0,
         });
         const completion = completionOf(res);
-        opts.meter.call(completion.usage);
         const used = completion.usage
           ? completion.usage.promptTokens + completion.usage.completionTokens
           : estimate;
         budget.settle(clock.now(), estimate, used);
-        return { ok: true, completion };
+        return { ok: true, completion, calls };
       } catch (err) {
-        opts.meter.call(null);
         budget.settle(clock.now(), estimate, 0);
         last = describe(err);
         if (!(err instanceof APIError)) throw err; // a bug, not a provider failure
@@ -153,7 +161,7 @@ export function createChatExecutor(opts: ChatExecutorOptions): RoundExecutor {
           );
         }
         if (kind === 'bad_request')
-          return { ok: false, kind: 'bad_request', cause: `judge call rejected: ${last}` };
+          return { ok: false, kind: 'bad_request', cause: `judge call rejected: ${last}`, calls };
         if (attempt === s.maxRetries) break;
         const backoff = backoffDelay(
           attempt,
@@ -172,44 +180,36 @@ export function createChatExecutor(opts: ChatExecutorOptions): RoundExecutor {
       ok: false,
       kind: 'exhausted',
       cause: `judge call failed after ${s.maxRetries + 1} attempts: ${last}`,
+      calls,
     };
   }
 
-  return { run: (requests) => mapLimit(requests, s.concurrency, send) };
+  return { run: (requests) => Promise.all(requests.map((r) => slots.run(() => send(r)))) };
 }
 
 export interface OpenAIJudgeOptions {
-  client: OpenAI;
   settings: OpenAIJudgeSettings;
+  /** How requests reach the model: createChatExecutor, or the Batch API's executor. */
+  executor: RoundExecutor;
   cache?: VerdictCache | null;
-  clock?: Clock;
-  /** Overrides the executor (the Batch API one, see adapters/openai-batch.ts). */
-  executor?: (meter: UsageMeter) => RoundExecutor;
   randomHex?: () => string;
 }
 
-/** The LLM judge over one OpenAI or Azure OpenAI client. */
+/**
+ * An LLM judge with its own stats over an executor that may be shared: several judges
+ * on one executor share its client, rate budget and concurrency, but count apart.
+ */
 export function createOpenAIJudge(opts: OpenAIJudgeOptions): Judge & { stats(): JudgeStats } {
   const s = opts.settings;
-  const meter = new UsageMeter(s.prices);
-  const executor =
-    opts.executor?.(meter) ??
-    createChatExecutor({
-      client: opts.client,
-      model: s.model,
-      settings: s,
-      meter,
-      clock: opts.clock ?? systemClock,
-    });
   return createLlmJudge({
     name: `${s.provider}:${s.model}${s.mode === 'batch' ? ':batch' : ''}`,
     model: s.cacheModel ?? s.model,
     batchSize: s.batchSize,
     maxVerdictAttempts: s.maxVerdictAttempts,
-    executor,
+    executor: opts.executor,
     cache: opts.cache ?? null,
     sha256: sha256Hex,
     randomHex: opts.randomHex ?? randomHex,
-    meter,
+    meter: new UsageMeter(s.prices),
   });
 }

@@ -41,13 +41,19 @@ export interface Completion {
   usage: TokenUsage | null;
 }
 
-export type RequestOutcome =
+export type RequestOutcome = (
   | { ok: true; completion: Completion }
   /**
    * `bad_request`: the provider refused this request's content (400, content filter);
    * its samples are re-asked alone. `exhausted`: retries ran out; recorded unlabeled.
    */
-  | { ok: false; kind: 'bad_request' | 'exhausted'; cause: string };
+  | { ok: false; kind: 'bad_request' | 'exhausted'; cause: string }
+) & {
+  /** Calls made for this request, failed ones included (retries = calls - 1). */
+  calls: number;
+  /** Made through the Batch API (priced at its discount). */
+  batch?: boolean;
+};
 
 /** Sends a round of requests; resolves with one outcome per request, in order. */
 export interface RoundExecutor {
@@ -179,6 +185,12 @@ export function createLlmJudge(opts: LlmJudgeOptions): Judge & { stats(): JudgeS
           for (const h of group) failed.set(h, 'judge call failed: no outcome for the request');
           return;
         }
+        for (let c = 1; c < outcome.calls; c++) {
+          opts.meter.call(null, outcome.batch);
+          opts.meter.retry();
+        }
+        if (outcome.calls > 0)
+          opts.meter.call(outcome.ok ? outcome.completion.usage : null, outcome.batch);
         if (!outcome.ok) {
           if (outcome.kind === 'bad_request' && group.length > 1) {
             for (const h of group) retryAlone(h, outcome.cause);

@@ -157,3 +157,24 @@ export function classifyFailure(status: number | undefined): FailureKind {
   if (status === 401 || status === 403 || status === 404) return 'fatal';
   return 'bad_request';
 }
+
+/** At most `limit` tasks at once, across every caller that shares the semaphore. */
+export class Semaphore {
+  private active = 0;
+  private readonly waiting: (() => void)[] = [];
+
+  constructor(private readonly limit: number) {
+    if (!(limit >= 1)) throw new RangeError(`concurrency must be at least 1, got ${limit}`);
+  }
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await task();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}

@@ -6,7 +6,8 @@
 import { BlobServiceClient } from '@azure/storage-blob';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { containerBlobStore } from '../../adapters/judge-cache';
+import { createBlobStore } from '../../adapters/blob-store';
+import { containerBlobStore, fromBuildBlobStore } from '../../adapters/judge-cache';
 import { createJudge } from '../../adapters/judge-factory';
 import type { Verdict } from '../../shared/judge/types';
 import {
@@ -211,6 +212,18 @@ describe('verdict cache in blob storage', () => {
     const again = createJudge(settings, { cacheStore: s.factory });
     await again.judge(inputs(1));
     expect(again.stats!().cacheHits).toBe(0);
+  });
+
+  it("works over the build's BlobStore", async () => {
+    const service = BlobServiceClient.fromConnectionString(inject('azurite').connectionString);
+    const prefix = `jb-${randomUUID()}`;
+    const cacheStore = (c: string) =>
+      fromBuildBlobStore(createBlobStore(service, `${prefix}-${c}`.slice(0, 63)));
+    const settings = openaiSettings(fake.url, { batchSize: 4 });
+    await createJudge(settings, { cacheStore }).judge(inputs(3));
+    const b = createJudge(settings, { cacheStore });
+    await b.judge(inputs(3));
+    expect(b.stats!()).toMatchObject({ cacheHits: 3, calls: 0 });
   });
 
   it('replays labels from the cache without a call, and leaves unknown samples unlabeled', async () => {

@@ -21,6 +21,7 @@ import {
   parseDuration,
   RateBudget,
   retryAfterMs,
+  Semaphore,
   TokenBucket,
 } from '../../shared/judge/throttle';
 import type { Judge } from '../../shared/judge/types';
@@ -191,6 +192,21 @@ describe('throttle math', () => {
   ])('reads %j as %s ms', (headers, ms) => {
     const h = headers as Record<string, string>;
     expect(retryAfterMs((n) => h[n], 1_000)).toBe(ms);
+  });
+
+  it('a semaphore holds every caller to the limit', async () => {
+    const sem = new Semaphore(2);
+    let active = 0;
+    let peak = 0;
+    const task = () =>
+      sem.run(async () => {
+        active++;
+        peak = Math.max(peak, active);
+        await new Promise((r) => setTimeout(r, 5));
+        active--;
+      });
+    await Promise.all([task(), task(), task(), task(), task()]);
+    expect(peak).toBe(2);
   });
 
   it('parses provider durations', () => {

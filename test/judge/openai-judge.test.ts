@@ -4,7 +4,7 @@
  * injection, Azure + Entra ID, accounting.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createJudge } from '../../adapters/judge-factory';
+import { createJudge, pooledJudge } from '../../adapters/judge-factory';
 import { JudgeConfigError } from '../../shared/judge/llm';
 import { RUBRIC } from '../../shared/judge/rubric';
 import type { Verdict } from '../../shared/judge/types';
@@ -265,6 +265,28 @@ describe('failures and throughput', () => {
     await judge.judge(inputs(3));
     expect(clock.sleeps.length).toBeGreaterThanOrEqual(1);
     expect(clock.sleeps.every((ms) => ms > 0 && ms <= 60_000)).toBe(true);
+  });
+});
+
+describe('pooled judges', () => {
+  it('share one RPM budget but keep their own stats', async () => {
+    const clock = virtualClock();
+    // A model name of its own, so this pool is not shared with any other test.
+    const settings = openaiSettings(fake.url, {
+      batchSize: 1,
+      rpm: 2,
+      concurrency: 1,
+      model: 'pooled-rpm',
+    });
+    const a = pooledJudge(settings, { clock });
+    const b = pooledJudge(settings, { clock });
+    expect(b).not.toBe(a);
+    await a.judge(inputs(2, 'a'));
+    expect(clock.sleeps).toEqual([]);
+    await b.judge(inputs(1, 'b'));
+    expect(clock.sleeps).toEqual([30_000]); // a used the minute's two requests
+    expect(a.stats!().calls).toBe(2);
+    expect(b.stats!().calls).toBe(1);
   });
 });
 
