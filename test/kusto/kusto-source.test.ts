@@ -254,6 +254,23 @@ describe('KustoSource against a local Kusto v2 endpoint (real azure-kusto-data c
     expect(server.requests).toHaveLength(1); // a truncation is not retried
   });
 
+  it('a truncation reported only inside the rows (the SDK does not throw) is caught too', async () => {
+    reset(() => ({
+      status: 200,
+      body: v2Frames(COLUMNS, [row('c1'), row('c2'), row('c3'), row('c4')], {
+        partialFailure: TRUNCATION_ERROR,
+        flagged: false,
+      }),
+    }));
+    const { turns, sink } = collect();
+    const err = await source()
+      .readShard(spec, sink)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ShardTruncatedError);
+    expect((err as Error).message).toMatch(/^shard 3 of 8:/);
+    expect(turns).toHaveLength(0);
+  });
+
   it('fewer rows than the plan counted is treated as a cut result', async () => {
     reset(() => ok([row('c1')]));
     const err = await source()

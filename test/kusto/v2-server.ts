@@ -57,9 +57,15 @@ export const TRUNCATION_ERROR = {
 export function v2Frames(
   columns: Column[],
   rows: unknown[],
-  opts: { crid?: string; partialFailure?: typeof TRUNCATION_ERROR } = {},
+  opts: {
+    crid?: string;
+    partialFailure?: typeof TRUNCATION_ERROR;
+    /** false: the failure only inside the rows (as with deferpartialqueryfailures off and no status). */
+    flagged?: boolean;
+  } = {},
 ): unknown[] {
   const failure = opts.partialFailure;
+  const flagged = failure !== undefined && opts.flagged !== false;
   const qciRow = (level: number, name: string, payload: string) => [
     '2026-01-01T00:00:00Z',
     opts.crid ?? 'test',
@@ -102,11 +108,11 @@ export function v2Frames(
       TableKind: 'QueryCompletionInformation',
       TableName: 'QueryCompletionInformation',
       Columns: QCI_COLUMNS,
-      Rows: failure
+      Rows: flagged
         ? [qciRow(2, 'Error', JSON.stringify(failure))]
         : [qciRow(4, 'Info', '{"Count":1,"Text":"Query completed successfully"}')],
     },
-    failure
+    flagged
       ? {
           FrameType: 'DataSetCompletion',
           HasErrors: true,
