@@ -19,7 +19,7 @@ import type { JudgeSettings, OpenAIJudgeSettings } from '../shared/judge/setting
 import { createSignalsJudge, type SignalsJudgeOptions } from '../shared/judge/signals';
 import type { Judge } from '../shared/judge/types';
 import { readFileLines } from './lines';
-import { blobVerdictCache, type TextBlobStore } from './judge-cache';
+import { blobVerdictCache, fromBuildBlobStore, type TextBlobStore } from './judge-cache';
 import { createBatchExecutor } from './openai-batch';
 import { createChatExecutor, createOpenAIJudge, sha256Hex, type Clock } from './openai-judge';
 import type { RoundExecutor } from '../shared/judge/llm';
@@ -191,4 +191,19 @@ export function pooledJudge(settings: JudgeSettings, deps: JudgeDeps = {}): Judg
       return executor;
     },
   });
+}
+
+/**
+ * An entry for the functions' judge table (functions/judges.ts):
+ * `registerJudge('openai', llmJudgeFactory(judgeSettingsFromEnv(process.env), deps.storeFor))`.
+ * Each shard gets a pooled judge (its own stats, the instance's shared limits) whose
+ * verdict cache lives in the build storage account, container `settings.cache.container`.
+ */
+export function llmJudgeFactory(
+  settings: JudgeSettings,
+  storeFor: (container: string) => Parameters<typeof fromBuildBlobStore>[0],
+  deps: JudgeDeps = {},
+): () => Judge {
+  const cacheStore = (container: string) => fromBuildBlobStore(storeFor(container));
+  return () => pooledJudge(settings, { ...deps, cacheStore });
 }

@@ -7,8 +7,8 @@ import { BlobServiceClient } from '@azure/storage-blob';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createBlobStore } from '../../adapters/blob-store';
-import { containerBlobStore, fromBuildBlobStore } from '../../adapters/judge-cache';
-import { createJudge } from '../../adapters/judge-factory';
+import { containerBlobStore } from '../../adapters/judge-cache';
+import { createJudge, llmJudgeFactory } from '../../adapters/judge-factory';
 import type { Verdict } from '../../shared/judge/types';
 import {
   oracleLabel,
@@ -214,15 +214,16 @@ describe('verdict cache in blob storage', () => {
     expect(again.stats!().cacheHits).toBe(0);
   });
 
-  it("works over the build's BlobStore", async () => {
+  it("works over the build's BlobStore, as the functions' judge table entry", async () => {
     const service = BlobServiceClient.fromConnectionString(inject('azurite').connectionString);
     const prefix = `jb-${randomUUID()}`;
-    const cacheStore = (c: string) =>
-      fromBuildBlobStore(createBlobStore(service, `${prefix}-${c}`.slice(0, 63)));
-    const settings = openaiSettings(fake.url, { batchSize: 4 });
-    await createJudge(settings, { cacheStore }).judge(inputs(3));
-    const b = createJudge(settings, { cacheStore });
+    const storeFor = (c: string) => createBlobStore(service, `${prefix}-${c}`.slice(0, 63));
+    const factory = llmJudgeFactory(openaiSettings(fake.url, { batchSize: 4 }), storeFor);
+    const a = factory();
+    await a.judge(inputs(3));
+    const b = factory();
     await b.judge(inputs(3));
+    expect(a.stats!()).toMatchObject({ calls: 1, cacheHits: 0 });
     expect(b.stats!()).toMatchObject({ cacheHits: 3, calls: 0 });
   });
 
