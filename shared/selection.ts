@@ -56,6 +56,9 @@ export function compareInstant(a: Instant, b: Instant): number {
   return a[0] - b[0] || a[1] - b[1];
 }
 
+/** 2^21: a (turnIndex, turnCount) pair below it packs into one exact number. */
+const PAIR_BASE = 2_097_152;
+
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isInteger(v) && v >= 1;
 
 /**
@@ -98,7 +101,8 @@ interface Candidate<T> {
 }
 
 interface ConversationState<T> {
-  pairs: Set<string>;
+  /** Distinct (turnIndex, turnCount) pairs, packed in a number when both are small. */
+  pairs: Set<number | string>;
   minCount: number;
   maxCount: number;
   firstAt: Instant | null;
@@ -184,7 +188,11 @@ export class Selector<T> {
       };
       this.byConversation.set(key.conversationId, c);
     }
-    c.pairs.add(`${key.turnIndex}:${key.turnCount}`);
+    c.pairs.add(
+      key.turnIndex < PAIR_BASE && key.turnCount < PAIR_BASE
+        ? key.turnIndex * PAIR_BASE + key.turnCount
+        : `${key.turnIndex}:${key.turnCount}`,
+    );
     if (key.turnCount < c.minCount) c.minCount = key.turnCount;
     if (key.turnCount > c.maxCount) c.maxCount = key.turnCount;
     if (key.turnIndex === 1 && (c.firstAt === null || compareInstant(at, c.firstAt) < 0))
