@@ -6,7 +6,6 @@
  */
 import { createReadStream } from 'node:fs';
 import { access, constants, stat } from 'node:fs/promises';
-import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import type { BlobStore } from './blob-store';
 import type { SourceRef } from '../shared/settings';
@@ -22,6 +21,11 @@ export interface LineSource {
   readonly name: string;
   /** Bytes of the source: decides the shard count. */
   size(): Promise<number>;
+  /**
+   * The raw JSONL bytes, a chunk at a time, when the source is a byte stream: the
+   * plan then splits and routes lines without decoding them.
+   */
+  chunks?(): AsyncIterable<Buffer>;
   /** The lines (1-based numbers, CRLF tolerated), a chunk at a time. */
   lines(): AsyncIterable<SourceLine[]>;
 }
@@ -35,14 +39,12 @@ export class SourceNotFoundError extends Error {
 }
 
 /** Splits a byte stream into line batches, one per chunk. */
-export async function* lineBatches(
-  stream: Readable | NodeJS.ReadableStream,
-): AsyncGenerator<SourceLine[]> {
+export async function* lineBatches(stream: AsyncIterable<Buffer>): AsyncGenerator<SourceLine[]> {
   const decoder = new StringDecoder('utf8');
   let carry = '';
   let lineNo = 0;
   const clean = (t: string) => (t.endsWith('\r') ? t.slice(0, -1) : t);
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
+  for await (const chunk of stream) {
     const text = carry + decoder.write(chunk);
     const out: SourceLine[] = [];
     let start = 0;
@@ -67,13 +69,16 @@ export function fileSource(path: string): LineSource {
         throw new SourceNotFoundError(`telemetry file not found: ${path}`, { cause });
       }
     },
-    async *lines() {
+    async *chunks() {
       try {
         await access(path, constants.R_OK);
       } catch (cause) {
         throw new SourceNotFoundError(`telemetry file not readable: ${path}`, { cause });
       }
-      yield* lineBatches(createReadStream(path, { highWaterMark: 1 << 20 }));
+      yield* createReadStream(path, { highWaterMark: 1 << 20 });
+    },
+    lines() {
+      return lineBatches(this.chunks!());
     },
   };
 }
@@ -87,10 +92,24 @@ export function blobSource(store: BlobStore, path: string): LineSource {
         throw new SourceNotFoundError(`telemetry blob not found: ${store.container}/${path}`);
       return n;
     },
-    async *lines() {
-      yield* lineBatches(await store.stream(path));
+    async *chunks() {
+      yield* (await store.stream(path)) as AsyncIterable<Buffer>;
+    },
+    lines() {
+      return lineBatches(this.chunks!());
     },
   };
+}
+
+/** The bytes of a source: its own chunks, or its lines joined (numbered 1, 2, ... as lines gives them). */
+export async function* sourceBytes(source: LineSource): AsyncGenerator<Buffer> {
+  if (source.chunks) {
+    yield* source.chunks();
+    return;
+  }
+  for await (const batch of source.lines()) {
+    yield Buffer.from(batch.map((l) => l.line + '\n').join(''), 'utf8');
+  }
 }
 
 /** Opens a source reference; blobs in another container go through `storeFor`. */

@@ -2,13 +2,16 @@
  * GET /api/builds/{id}: state, progress per stage, counts so far, errors, and the
  * outputs once the build has ended; 404 for an unknown id.
  */
-import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import { BuildIdSchema } from '../shared/build';
 import { readStatus } from './build-ops';
 import type { Deps } from './deps';
 
 export function createBuildStatus(deps: Deps) {
-  return async function buildStatusHandler(request: HttpRequest): Promise<HttpResponseInit> {
+  return async function buildStatusHandler(
+    request: HttpRequest,
+    _context: InvocationContext,
+  ): Promise<HttpResponseInit> {
     const id = request.params.id ?? '';
     const notFound = { status: 404, jsonBody: { error: 'not_found', message: `no build "${id}"` } };
     if (!BuildIdSchema.safeParse(id).success) return notFound;

@@ -12,11 +12,11 @@ import {
   routeLine,
   shardCount,
   shardIdOf,
-  shardLine,
+  shardIndexOf,
   type BuildSpec,
   type PlanRecord,
 } from '../shared/build';
-import { SourceNotFoundError } from '../adapters/storage-source';
+import { SourceNotFoundError, sourceBytes } from '../adapters/storage-source';
 import {
   errorText,
   getOutcome,
@@ -34,6 +34,57 @@ const FLUSH_BYTES = 1 << 20;
 /** Blocks being staged at once. */
 const STAGE_WIDTH = 8;
 
+const ID_PREFIX = Buffer.from('{"conversationId":"');
+const ID_KEY = Buffer.from('"conversationId"');
+
+/**
+ * {@link routeLine} on the raw bytes of a line: the common case (the id first, no
+ * escapes, named once) is read without decoding the line; anything else is decoded
+ * and routed as a string, so both give the same shard.
+ */
+export function routeBytes(
+  buf: Buffer,
+  start: number,
+  end: number,
+  lineNo: number,
+  shards: number,
+): number {
+  const idStart = start + ID_PREFIX.length;
+  if (end > idStart && buf.compare(ID_PREFIX, 0, ID_PREFIX.length, start, idStart) === 0) {
+    const rest = buf.subarray(idStart, end);
+    const q = rest.indexOf(0x22);
+    if (q > 0 && rest.subarray(0, q).indexOf(0x5c) === -1 && rest.indexOf(ID_KEY, q) === -1) {
+      return shardIndexOf(buf.toString('utf8', idStart, idStart + q), shards);
+    }
+  }
+  return routeLine(buf.toString('utf8', start, end), lineNo, shards);
+}
+
+/** One shard's pending bytes: `LINENO<TAB>RAW\n` lines, copied once. */
+class ShardBuffer {
+  data = Buffer.allocUnsafe(FLUSH_BYTES + (64 << 10));
+  length = 0;
+
+  append(lineNo: number, src: Buffer, start: number, end: number): void {
+    const need = 12 + end - start;
+    if (this.length + need > this.data.length) {
+      const grown = Buffer.allocUnsafe(Math.max(this.data.length * 2, this.length + need));
+      this.data.copy(grown, 0, 0, this.length);
+      this.data = grown;
+    }
+    this.length += this.data.write(`${lineNo}\t`, this.length, 'latin1');
+    this.length += src.copy(this.data, this.length, start, end);
+    this.data[this.length++] = 0x0a;
+  }
+
+  take(): Buffer {
+    const out = this.data.subarray(0, this.length);
+    this.data = Buffer.allocUnsafe(FLUSH_BYTES + (64 << 10));
+    this.length = 0;
+    return out;
+  }
+}
+
 /** Streams the source into shard blobs; returns the plan (not yet written). */
 export async function writeShards(deps: Deps, spec: BuildSpec): Promise<PlanRecord> {
   const source = deps.openSource(spec.source);
@@ -42,16 +93,13 @@ export async function writeShards(deps: Deps, spec: BuildSpec): Promise<PlanReco
   const p = buildPaths(spec.id);
   const ids = Array.from({ length: n }, (_, i) => shardIdOf(i));
   const writers = ids.map((id) => deps.store.blockWriter(p.shard(id)));
-  const buffers: string[][] = ids.map(() => []);
-  const buffered = new Array<number>(n).fill(0);
+  const buffers = ids.map(() => new ShardBuffer());
   const rows = new Array<number>(n).fill(0);
   const sizes = new Array<number>(n).fill(0);
   const inFlight = new Set<Promise<void>>();
   let failure: Error | undefined;
   const stage = async (k: number) => {
-    const data = Buffer.from(buffers[k]!.join(''), 'utf8');
-    buffers[k] = [];
-    buffered[k] = 0;
+    const data = buffers[k]!.take();
     sizes[k]! += data.length;
     const job = writers[k]!.stage(data).catch((err: unknown) => {
       failure ??= err instanceof Error ? err : new Error(String(err));
@@ -61,20 +109,43 @@ export async function writeShards(deps: Deps, spec: BuildSpec): Promise<PlanReco
     if (inFlight.size >= STAGE_WIDTH) await Promise.race(inFlight);
   };
   let total = 0;
-  for await (const batch of source.lines()) {
-    for (const { line, lineNo } of batch) {
-      if (line.length === 0) continue;
-      const k = routeLine(line, lineNo, n);
-      const text = shardLine(lineNo, line) + '\n';
-      buffers[k]!.push(text);
-      buffered[k]! += text.length;
-      rows[k]!++;
-      total++;
-      if (buffered[k]! >= FLUSH_BYTES) await stage(k);
+  let lineNo = 0;
+  const full: number[] = [];
+  const take = (buf: Buffer, start: number, end: number) => {
+    lineNo++;
+    if (end > start && buf[end - 1] === 0x0d) end--;
+    if (end === start) return;
+    const k = routeBytes(buf, start, end, lineNo, n);
+    const b = buffers[k]!;
+    b.append(lineNo, buf, start, end);
+    rows[k]!++;
+    total++;
+    if (b.length >= FLUSH_BYTES) full.push(k);
+  };
+  let carry: Buffer | null = null;
+  for await (const chunk of sourceBytes(source)) {
+    let pos = 0;
+    if (carry) {
+      const nl = chunk.indexOf(0x0a);
+      if (nl === -1) {
+        carry = Buffer.concat([carry, chunk]);
+        continue;
+      }
+      const first = Buffer.concat([carry, chunk.subarray(0, nl)]);
+      take(first, 0, first.length);
+      pos = nl + 1;
+      carry = null;
     }
+    for (let nl = chunk.indexOf(0x0a, pos); nl !== -1; nl = chunk.indexOf(0x0a, pos)) {
+      take(chunk, pos, nl);
+      pos = nl + 1;
+    }
+    if (pos < chunk.length) carry = Buffer.from(chunk.subarray(pos));
+    while (full.length > 0) await stage(full.pop()!);
     if (failure !== undefined) throw failure;
   }
-  for (let k = 0; k < n; k++) if (buffered[k]! > 0) await stage(k);
+  if (carry) take(carry, 0, carry.length);
+  for (let k = 0; k < n; k++) if (buffers[k]!.length > 0) await stage(k);
   await Promise.all(inFlight);
   if (failure !== undefined) throw failure;
   await pool(writers, 16, (w) => w.commit());

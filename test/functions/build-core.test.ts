@@ -16,6 +16,7 @@ import {
   type BatchSummary,
 } from '../../shared/build';
 import { parseBalanceConfig } from '../../shared/config';
+import { routeBytes } from '../../functions/plan-build';
 
 describe('conversationIdOf', () => {
   const CASES: [string, string, string | null][] = [
@@ -206,5 +207,25 @@ describe('reduceStatus', () => {
     expect(failed.state).toBe('failed');
     expect(failed.errors).toContainEqual({ stage: 'fanin', reason: 'too few' });
     expect(failed.outputs).toEqual({ manifest: 'datasets/b-test/manifest.json' });
+  });
+});
+
+describe('routeBytes (the plan reads raw bytes)', () => {
+  it('routes every line to the shard routeLine gives for its text', () => {
+    const lines = [
+      '{"conversationId":"conv-1","turnIndex":1}',
+      '{"conversationId":"conv-ü-2","userMessage":"naïve ☃"}',
+      '{"conversationId":"c\\"3","turnIndex":1}',
+      '{"conversationId":"a","x":1,"conversationId":"b"}',
+      '{"turnIndex":2,"conversationId":"conv-1"}',
+      '{"conversationId":"conv-4"',
+      'not json',
+      '{"conversationId":',
+    ];
+    for (const [i, line] of lines.entries()) {
+      const buf = Buffer.from(`xx${line}yy`, 'utf8');
+      const end = buf.length - 2;
+      expect(routeBytes(buf, 2, end, i + 1, 13)).toBe(routeLine(line, i + 1, 13));
+    }
   });
 });

@@ -3,9 +3,13 @@
  * then recorded failed with the samples it cost; the build completes or fails by
  * the minimum judged share, and the status and manifest both say so.
  */
+import { stat } from 'node:fs/promises';
+import { InvocationContext } from '@azure/functions';
 import { describe, expect, it } from 'vitest';
+import { createPlanBuild } from '../../functions/plan-build';
+import { createShardPoison } from '../../functions/stage-poison';
+import { getPlan, readStatus, startBuild } from '../../functions/build-ops';
 import type { HostEvent } from '../../adapters/queue-local-host';
-import { readStatus } from '../../functions/build-ops';
 import { createDeps } from '../../functions/deps';
 import {
   BatchFailureSchema,
@@ -34,7 +38,7 @@ function failingFor(shard: number, shards: number): Judge {
 
 async function build(minShare: string) {
   const t = await telemetryFile(400, 21);
-  const { size } = await import('node:fs/promises').then((fs) => fs.stat(t.path));
+  const { size } = await stat(t.path);
   const settings = uniqueSettings({ SFT_MIN_JUDGED_SHARE: minShare });
   const shards = shardCount(size, settings.shardBytes, settings.maxShards);
   const deps = createDeps(settings, { judgeFor: () => failingFor(1, shards) });
@@ -101,10 +105,6 @@ describe('a batch whose judge always fails', () => {
 
 describe('a shard message on the poison queue', () => {
   it('becomes a failed marker with the samples its shard held', async () => {
-    const { InvocationContext } = await import('@azure/functions');
-    const { createPlanBuild } = await import('../../functions/plan-build');
-    const { createShardPoison } = await import('../../functions/stage-poison');
-    const { startBuild, getPlan } = await import('../../functions/build-ops');
     const t = await telemetryFile(100, 22);
     const deps = createDeps(uniqueSettings());
     const spec = specFor(deps, 'poisoned', { total: 20 }, { kind: 'file', path: t.path });
