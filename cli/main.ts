@@ -17,10 +17,7 @@ import {
   positiveInt,
   required,
 } from './args';
-import { cmdAnnotate } from './annotate';
-import { cmdCalibrate } from './calibrate';
 import { balanceFile, runPipeline, type JobResult } from './jobs';
-import { runLocal } from './local-runner';
 import { Progress } from './progress';
 
 const COMMON = {
@@ -59,6 +56,7 @@ DIR/quarantine.jsonl and, with --validation, DIR/validation.jsonl.
 
   --input FILE              annotated JSONL (".gz" is read gunzipped)
   --out DIR                 output directory
+  --threads N               cores to use (default: up to 4; the output is the same for any N)
 ${BALANCE_HELP}
   -q, --quiet               no progress on stderr`,
   run: `Usage: sft-balancer run --input TELEMETRY --out DIR [--pipeline session|conversation] [options]
@@ -221,6 +219,8 @@ async function cmdRun(argv: string[]): Promise<number> {
     historyTokenBudget: nonNegativeInt(v, 'history-tokens', DEFAULT_HISTORY.historyTokenBudget),
   };
   if (v['in-process'] !== true) {
+    // Loaded on use: the storage SDKs cost start-up time every other command would pay.
+    const { runLocal } = await import('./local-runner.js');
     const run = await runLocal({
       input,
       out,
@@ -297,8 +297,9 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   balance: cmdBalance,
   run: cmdRun,
   demo: cmdDemo,
-  annotate: cmdAnnotate,
-  calibrate: cmdCalibrate,
+  // Loaded on use: the judge modules pull in the openai and Azure SDKs.
+  annotate: async (argv) => (await import('./annotate.js')).cmdAnnotate(argv),
+  calibrate: async (argv) => (await import('./calibrate.js')).cmdCalibrate(argv),
 };
 
 /** Runs the CLI; returns the exit code (0 ok, 1 failed, 2 usage). */

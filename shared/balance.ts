@@ -294,7 +294,7 @@ export class StreamingBalancer {
       this.reps.cells[group] = cell.index;
     }
     cell.supply++;
-    if (cell.candidates.admits({ key, tie, id })) {
+    if (cell.candidates.admits(key, tie, id)) {
       this.keep(cell, {
         key,
         tie,

@@ -66,9 +66,12 @@ export class CandidateBuffer<T extends Candidate> {
   /** The smallest candidate ever dropped: nothing at or above it can be selected. */
   minDropped: Ordered | null = null;
 
-  /** False when `c` sorts at or after a dropped candidate, so it can never be selected. */
-  admits(c: Ordered): boolean {
-    return this.minDropped === null || before(c, this.minDropped);
+  /** False when (key, tie, id) sorts at or after a dropped candidate: it can never be selected. */
+  admits(key: number, tie: number, id: string): boolean {
+    const d = this.minDropped;
+    return (
+      d === null || key < d.key || (key === d.key && (tie < d.tie || (tie === d.tie && id < d.id)))
+    );
   }
 
   /** Records that a candidate at `c` was dropped elsewhere (a merged part's buffer). */
