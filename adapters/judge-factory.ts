@@ -36,6 +36,8 @@ export interface JudgeDeps {
   signals?: SignalsJudgeOptions;
   clock?: Clock;
   randomHex?: () => string;
+  /** Told each Batch API job's status as it is polled (progress for long waits). */
+  onBatchStatus?: (batch: { id: string; status: string; request_counts?: unknown }) => void;
   /** How an OpenAI judge gets its executor (pooledJudge shares them). */
   executorFor?: (settings: OpenAIJudgeSettings, deps: JudgeDeps) => RoundExecutor;
 }
@@ -164,6 +166,7 @@ export function createExecutor(settings: OpenAIJudgeSettings, deps: JudgeDeps = 
       settings,
       ...clock,
       state: deps.cacheStore ? deps.cacheStore(settings.cache.container) : null,
+      ...(deps.onBatchStatus ? { onStatus: deps.onBatchStatus } : {}),
     });
   }
   return createChatExecutor({ client, model: settings.model, settings, ...clock });

@@ -167,7 +167,18 @@ export async function judgeFromFlags(
 ): Promise<{ judge: Judge; settings: JudgeSettings; chunk: number }> {
   const settings = await judgeSettingsFromFlags(v);
   const cacheStore = cacheStoreFromFlags(v);
-  const judge = createJudge(settings, cacheStore ? { cacheStore } : {});
+  const quiet = v.quiet === true;
+  const judge = createJudge(settings, {
+    ...(cacheStore ? { cacheStore } : {}),
+    ...(quiet
+      ? {}
+      : {
+          onBatchStatus: (b: { id: string; status: string; request_counts?: unknown }) =>
+            process.stderr.write(
+              `batch ${b.id}: ${b.status} ${JSON.stringify(b.request_counts ?? {})}\n`,
+            ),
+        }),
+  });
   return { judge, settings, chunk: chunkFor(settings) };
 }
 

@@ -234,7 +234,13 @@ export function createLlmJudge(opts: LlmJudgeOptions): Judge & { stats(): JudgeS
     if (cache && toPut.length > 0) {
       await mapLimit(toPut, limit, async (h) => {
         const d = decided.get(h)!;
-        await cache.put(keyOf(h), { ...d, model: opts.model, rubricVersion });
+        try {
+          await cache.put(keyOf(h), { ...d, model: opts.model, rubricVersion });
+        } catch {
+          // The verdict is already paid for and returned; a failed cache write only
+          // means a later rebuild asks again. Counted, not fatal.
+          opts.meter.cacheWriteError();
+        }
       });
     }
 

@@ -37,6 +37,8 @@ export interface JudgeStats {
   completionTokens: number;
   estimatedCost: number;
   batchCalls: number;
+  /** Verdicts that could not be written to the cache (they were still returned). */
+  cacheWriteErrors: number;
 }
 
 export function emptyStats(): JudgeStats {
@@ -53,6 +55,7 @@ export function emptyStats(): JudgeStats {
     completionTokens: 0,
     estimatedCost: 0,
     batchCalls: 0,
+    cacheWriteErrors: 0,
   };
 }
 
@@ -85,6 +88,10 @@ export class UsageMeter {
 
   retry(): void {
     this.s.retries++;
+  }
+
+  cacheWriteError(): void {
+    this.s.cacheWriteErrors++;
   }
 
   samples(judged: number, labelled: number, cacheHits: number, reasked: number): void {

@@ -204,6 +204,16 @@ describe('verdict cache in blob storage', () => {
     expect(fake.chats()).toHaveLength(2);
   });
 
+  it('returns verdicts even when the cache cannot be written, and counts the failures', async () => {
+    const broken = () => ({
+      get: () => Promise.resolve(null),
+      put: () => Promise.reject(new Error('storage unavailable')),
+    });
+    const judge = createJudge(openaiSettings(fake.url), { cacheStore: broken });
+    expect(labels(await judge.judge(inputs(3)))).toEqual(expected(3));
+    expect(judge.stats!().cacheWriteErrors).toBe(3);
+  });
+
   it('never caches a failure', async () => {
     const s = store();
     fake.chat = () => ({ status: 500, json: { error: { message: 'down' } } });
