@@ -134,7 +134,8 @@ export function classifyKustoError(err: unknown): Failure {
   }
   if (status === undefined && e.code !== undefined && TRANSIENT_CODES.has(e.code))
     return { kind: 'retry' };
-  if (TRUNCATION.test(errorText(err))) return { kind: 'truncated' };
+  // A truncation arrives after 200 OK, as a partial failure; an HTTP error never is one.
+  if (status === undefined && TRUNCATION.test(errorText(err))) return { kind: 'truncated' };
   return { kind: 'permanent' };
 }
 
@@ -285,7 +286,8 @@ export class KustoSource implements TelemetrySource {
     const truncated = (
       cause: unknown,
       why = 'Kusto truncated the result (over 500,000 rows or 64 MB); plan more shards',
-    ) => new ShardTruncatedError(index, shardCount, why, { cause });
+    ) =>
+      new ShardTruncatedError(index, shardCount, why, cause === undefined ? undefined : { cause });
     const res = await this.run(
       `readShard.${index}of${shardCount}`,
       this.text(spec.selection.query),
@@ -311,11 +313,11 @@ export class KustoSource implements TelemetrySource {
               `shard ${index} of ${shardCount}: Kusto reported ${JSON.stringify(row)}`,
             );
     if (raw.length >= KUSTO_MAX_ROWS)
-      throw truncated(null, `${raw.length} rows: at Kusto's row limit, presumed cut`);
+      throw truncated(undefined, `${raw.length} rows: at Kusto's row limit, presumed cut`);
     if (spec.expectedRows !== undefined && raw.length !== spec.expectedRows)
       throw raw.length < spec.expectedRows
         ? truncated(
-            null,
+            undefined,
             `${raw.length} rows, the plan counted ${spec.expectedRows}: the result was cut`,
           )
         : new ShardPlanError(
