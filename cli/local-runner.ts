@@ -9,6 +9,7 @@
  * id derives from the input's sha256 and the build settings, and the queues hold
  * whatever was in flight when the last runner stopped.
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
@@ -51,6 +52,8 @@ export interface LocalRunOptions {
   upload?: boolean;
   quiet: boolean;
   verbose?: boolean;
+  /** Host instances serving the queues (this process plus N-1 forked ones); default 1. */
+  instances?: number;
   /** Settings come from here (default process.env); AzureWebJobsStorage is set by the runner. */
   env?: Record<string, string | undefined>;
 }
@@ -153,6 +156,7 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
       shardBytes: settings.shardBytes,
       maxShards: settings.maxShards,
       config: opts.config,
+      redact: settings.redact,
     });
     const spec: BuildSpec = { ...base, id: opts.buildId ?? localBuildId(sha, base) };
     deps.judgeFor(spec);
@@ -175,6 +179,20 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
     });
     const progress = new Progress(`build ${spec.id}`, opts.quiet);
     host.start();
+    const workers: ChildProcess[] = [];
+    for (let i = 1; i < (opts.instances ?? 1); i++) {
+      workers.push(
+        fork(join(__dirname, 'local-runner-worker.js'), [], {
+          env: {
+            ...env,
+            AzureWebJobsStorage:
+              settings.storage.kind === 'connectionString' ? settings.storage.connectionString : '',
+            SFT_FAILPOINT: '',
+          },
+          stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+        }),
+      );
+    }
     let outcome: Outcome | null = null;
     try {
       for (;;) {
@@ -193,7 +211,17 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
         await new Promise((r) => setTimeout(r, 250));
       }
     } finally {
-      await host.stop();
+      await Promise.all([
+        host.stop(),
+        ...workers.map(
+          (w) =>
+            new Promise<void>((done) => {
+              if (w.exitCode !== null) return done();
+              w.once('exit', () => done());
+              w.send('stop');
+            }),
+        ),
+      ]);
     }
     const status = await readStatus(deps, spec.id);
     progress.done(

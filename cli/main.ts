@@ -73,6 +73,7 @@ Settings (SFT_*, see README) come from the environment.
   --storage CONN            storage connection string (default: an embedded Azurite)
   --build-id ID             build id (default: derived from the input's sha256 and the settings)
   --no-upload               read the input file in place instead of uploading it
+  --instances N             host instances serving the queues (default 1; scale-out on one machine)
   --verbose                 log every function invocation
   --in-process              no storage, no queues: the whole pipeline in this process
                             (also writes annotated.jsonl and unlabeled.jsonl)
@@ -200,6 +201,7 @@ const RUN_OPTIONS = {
   storage: { type: 'string' },
   'build-id': { type: 'string' },
   'no-upload': { type: 'boolean' },
+  instances: { type: 'string' },
   verbose: { type: 'boolean' },
   'in-process': { type: 'boolean' },
   ...BALANCE_OPTIONS,
@@ -230,6 +232,7 @@ async function cmdRun(argv: string[]): Promise<number> {
       ...(typeof v.storage === 'string' ? { storage: v.storage } : {}),
       ...(typeof v['build-id'] === 'string' ? { buildId: v['build-id'] } : {}),
       upload: v['no-upload'] !== true,
+      instances: positiveInt(v, 'instances', 1),
       quiet: v.quiet === true,
       verbose: v.verbose === true,
     });
