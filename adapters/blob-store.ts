@@ -50,7 +50,9 @@ export function createBlobStore(service: BlobServiceClient, container: string): 
       ? JSON_TYPE
       : p.endsWith('.jsonl')
         ? { blobContentType: 'application/x-ndjson' }
-        : {};
+        : p.endsWith('.html')
+          ? { blobContentType: 'text/html; charset=utf-8' }
+          : {};
   const store: BlobStore = {
     container,
     async ensureContainer() {

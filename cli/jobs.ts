@@ -18,12 +18,16 @@ import {
   type BalanceResult,
   type QuarantineRecord,
 } from '../shared/balance';
-import { checkTurn, describeProblem, type TelemetryTurn } from '../shared/contracts';
+import type { TelemetryTurn } from '../shared/contracts';
+import { parseTelemetryLine } from '../shared/build-batch';
+import { Redactor } from '../shared/redact';
 import type { BalanceConfig } from '../shared/config';
 import type { Judge } from '../shared/judge/types';
 import { ConversationAssembler, type HistoryOptions, type Pipeline } from '../shared/samples';
 import { Progress } from './progress';
 import { NoValidRowsError } from '../shared/errors';
+import { writeReport } from '../adapters/report';
+import { profileRows, type Profile } from '../shared/report/profile';
 
 const TOOL = { name: 'sft-balancer', version: '0.1.0' };
 
@@ -38,6 +42,7 @@ async function writeDataset(
   quarantine: JsonlWriter,
   extra: Record<string, unknown>,
   finish: () => Promise<BalanceResult> = () => Promise.resolve(balancer.finish()),
+  more: { before?: Profile; outputs?: Record<string, FileDigest> } = {},
 ): Promise<JobResult> {
   const quarantineDigest = await quarantine.close();
   const result = await finish();
@@ -50,9 +55,14 @@ async function writeDataset(
     );
   }
   outputs['quarantine.jsonl'] = quarantineDigest;
-  const manifest = { tool: TOOL, ...extra, ...result.manifest, outputs };
+  Object.assign(outputs, more.outputs);
+  const before = more.before;
+  const after = profileRows(balancer.config, [...result.train, ...result.validation]);
+  const profile = { ...(before ? { before } : {}), after };
+  const manifest = { tool: TOOL, ...extra, ...result.manifest, profile, outputs };
   const manifestPath = join(outDir, 'manifest.json');
   await writeJson(manifestPath, manifest);
+  await writeReport(outDir, manifest);
   return { manifest, manifestPath };
 }
 
@@ -86,44 +96,28 @@ export interface RunOptions {
   judge: Judge;
   batchSize: number;
   quiet: boolean;
+  /** Redact secrets and personal data before judging and writing (default on). */
+  redact?: boolean;
 }
 
-/** Reads and validates telemetry turns, quarantining bad ones. */
+/**
+ * Reads and validates telemetry turns, quarantining bad ones; the same check and
+ * redaction as the functions' judge batch (parseTelemetryLine).
+ */
 async function readTelemetry(
   input: string,
   config: BalanceConfig,
   onTurn: (t: TelemetryTurn) => void,
   onBad: (q: QuarantineRecord) => void,
   progress: Progress,
+  redactor: Redactor,
 ): Promise<void> {
   await readFileLines(input, (line, lineNo) => {
-    if (line.trim().length === 0) return;
     if ((lineNo & 0x3fff) === 0) progress.update(lineNo, undefined, 'rows read');
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      onBad({
-        line: lineNo,
-        reason: 'invalid_json',
-        detail: 'line is not valid JSON',
-        raw: line.slice(0, 500),
-      });
-      return;
-    }
-    const problem = checkTurn(value, config.maxMessageChars);
-    if (problem) {
-      const rec: QuarantineRecord = {
-        line: lineNo,
-        reason: problem.reason,
-        detail: describeProblem(value, problem, false),
-        raw: line.slice(0, 500),
-      };
-      if (problem.field) rec.field = problem.field;
-      onBad(rec);
-      return;
-    }
-    onTurn(value as TelemetryTurn);
+    const r = parseTelemetryLine(line, lineNo, config.maxMessageChars, redactor);
+    if (r === null) return;
+    if ('quarantine' in r) onBad(r.quarantine);
+    else onTurn(r.turn);
   });
 }
 
@@ -139,6 +133,7 @@ export async function runPipeline(
   const quarantine = new JsonlWriter(join(outDir, 'quarantine.jsonl'));
   const assembler = new ConversationAssembler();
   const readProgress = new Progress('read', opts.quiet);
+  const redactor = new Redactor({ enabled: opts.redact ?? true });
   let turns = 0;
   await readTelemetry(
     input,
@@ -152,6 +147,7 @@ export async function runPipeline(
       quarantine.write(q);
     },
     readProgress,
+    redactor,
   );
   const { samples, stats } = assembler.samples(opts.pipeline, opts.history);
   readProgress.done(
@@ -178,28 +174,36 @@ export async function runPipeline(
   const unlabeledByCause: Record<string, number> = {};
   for (const u of annotated.unlabeled)
     unlabeledByCause[u.error] = (unlabeledByCause[u.error] ?? 0) + 1;
-  const job = await writeDataset(outDir, balancer, quarantine, {
-    command: 'run',
-    source: input,
-    pipeline: {
-      name: opts.pipeline,
-      history: opts.pipeline === 'conversation' ? opts.history : null,
-      assembly: stats,
+  const job = await writeDataset(
+    outDir,
+    balancer,
+    quarantine,
+    {
+      command: 'run',
+      source: input,
+      pipeline: {
+        name: opts.pipeline,
+        history: opts.pipeline === 'conversation' ? opts.history : null,
+        assembly: stats,
+      },
+      redaction: redactor.summary(),
+      judge: {
+        name: opts.judge.name,
+        calls: annotated.calls,
+        batchSize: opts.batchSize,
+        samplesJudged: samples.length,
+        labelled: annotated.rows.length,
+        unlabeled: annotated.unlabeled.length,
+        unlabeledByCause,
+        ...(opts.judge.stats ? { stats: opts.judge.stats() } : {}),
+      },
     },
-    judge: {
-      name: opts.judge.name,
-      calls: annotated.calls,
-      batchSize: opts.batchSize,
-      samplesJudged: samples.length,
-      labelled: annotated.rows.length,
-      unlabeled: annotated.unlabeled.length,
-      unlabeledByCause,
+    undefined,
+    {
+      before: profileRows(config, annotated.rows),
+      outputs: { 'annotated.jsonl': annotatedDigest, 'unlabeled.jsonl': unlabeledDigest },
     },
-  });
-  const outputs = job.manifest.outputs as Record<string, FileDigest>;
-  outputs['annotated.jsonl'] = annotatedDigest;
-  outputs['unlabeled.jsonl'] = unlabeledDigest;
-  await writeJson(job.manifestPath, job.manifest);
+  );
   return job;
 }
 

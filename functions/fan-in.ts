@@ -24,6 +24,7 @@ import {
 } from '../shared/build';
 import type { AnnotatedRow, QuarantineReason } from '../shared/contracts';
 import { BalanceError } from '../shared/errors';
+import { redactionSummary } from '../shared/redact';
 import {
   errorText,
   getOutcome,
@@ -34,6 +35,8 @@ import {
   recordOutcome,
 } from './build-ops';
 import type { Deps } from './deps';
+import { renderReport, REPORT_FILE } from '../adapters/report';
+import { ProfileBuilder, profileRows } from '../shared/report/profile';
 
 const TOOL = { name: 'sft-balancer', version: '0.1.0' };
 
@@ -141,6 +144,7 @@ async function publish(
       unlabeledByCause: sums.unlabeledByCause,
     },
     telemetry: { rows: sums.rows, validTurns: sums.turns, outsideWindow: sums.outsideWindow },
+    redaction: redactionSummary(spec.redact, sums.redactions),
     batches,
   };
   const fail = async (reason: string): Promise<Outcome> => {
@@ -166,6 +170,7 @@ async function publish(
   for (const [reason, n] of Object.entries(sums.quarantineByReason))
     for (let i = 0; i < (n ?? 0); i++) balancer.recordQuarantine(reason as QuarantineReason);
   const quarantine: QuarantineRecord[] = [];
+  const before = new ProfileBuilder(spec.config);
   // Results stream in shard order, prefetching a few blobs ahead; order does not
   // change the dataset, only how long this takes.
   const ids = c.doneIds;
@@ -179,7 +184,10 @@ async function publish(
     if (rows === null)
       throw new Error(`results of ${ids[i]} are missing although it is marked done`);
     for (const line of rows.toString('utf8').split('\n')) {
-      if (line.length > 0) balancer.offer(JSON.parse(line) as AnnotatedRow);
+      if (line.length === 0) continue;
+      const row = JSON.parse(line) as AnnotatedRow;
+      before.add(row);
+      balancer.offer(row);
     }
     for (const line of q?.toString('utf8').split('\n') ?? [])
       if (line.length > 0) quarantine.push(JSON.parse(line) as QuarantineRecord);
@@ -204,8 +212,13 @@ async function publish(
   outputs['quarantine.jsonl'] = digest(quarantineText);
   await deps.store.put(p.datasetQuarantine, quarantineText);
   deps.failpoint('fanin:written');
-  const manifest = { status: 'succeeded', ...common, ...result.manifest, outputs };
+  const profile = {
+    before: before.snapshot(),
+    after: profileRows(spec.config, [...result.train, ...result.validation]),
+  };
+  const manifest = { status: 'succeeded', ...common, ...result.manifest, profile, outputs };
   await deps.store.put(p.manifest, JSON.stringify(manifest, null, 2) + '\n');
+  await deps.store.put(`${p.datasetPrefix}${REPORT_FILE}`, await renderReport(manifest));
   const outcome: Outcome = {
     buildId: id,
     state: 'succeeded',
