@@ -167,6 +167,11 @@ export interface BalancerSnapshot {
   }[];
 }
 
+/** Receives each dataset line as it is made, with the file it belongs in. */
+export type DatasetSink = (line: DatasetLine, split: 'train' | 'validation') => void;
+
+type Selection = ReturnType<StreamingBalancer['select']>;
+
 /** Reads the lines at the given byte ranges of the input, in the order asked. */
 export type RangeLoader = (ranges: readonly { at: number; len: number }[]) => Promise<string[]>;
 
@@ -534,22 +539,33 @@ export class StreamingBalancer {
    * {@link finishWith} when candidates were kept as byte ranges.
    */
   finish(): BalanceResult {
-    const sel = this.select();
-    if (sel.picked.some((p) => p.entry.row === null && p.entry.line === null)) {
-      throw new Error('selected rows were kept as byte ranges: call finishWith(loader)');
-    }
-    return this.build(sel);
+    return this.build(this.select());
   }
 
   /** {@link finish}, reading the selected rows kept as byte ranges through `load`. */
   async finishWith(load: RangeLoader): Promise<BalanceResult> {
     const sel = this.select();
+    await this.loadPicked(sel, load);
+    return this.build(sel);
+  }
+
+  /**
+   * {@link finishWith} that hands each dataset line to `sink` as it is made instead
+   * of collecting them (the result's train and validation arrays stay empty): memory
+   * then holds the selected rows' text, not a hundred thousand objects.
+   */
+  async finishInto(sink: DatasetSink, load?: RangeLoader): Promise<BalanceResult> {
+    const sel = this.select();
+    if (load) await this.loadPicked(sel, load);
+    return this.build(sel, sink);
+  }
+
+  private async loadPicked(sel: Selection, load: RangeLoader): Promise<void> {
     const pending = [...new Set(sel.picked.map((p) => p.entry))]
       .filter((e) => e.row === null && e.line === null)
       .sort((a, b) => a.at - b.at);
     const lines = await load(pending.map((e) => ({ at: e.at, len: e.len })));
     pending.forEach((e, i) => (e.line = lines[i] ?? null));
-    return this.build(sel);
   }
 
   private select() {
@@ -665,7 +681,7 @@ export class StreamingBalancer {
     };
   }
 
-  private build(sel: ReturnType<StreamingBalancer['select']>): BalanceResult {
+  private build(sel: Selection, sink?: DatasetSink): BalanceResult {
     const cfg = this.config;
     const {
       available,
@@ -692,9 +708,15 @@ export class StreamingBalancer {
     const train: DatasetLine[] = [];
     const validation: DatasetLine[] = [];
     const validationConversations = new Set<string>();
+    let trainCount = 0;
+    let validationCount = 0;
     for (const p of picked) {
       const e = p.entry;
-      const row = (e.row ??= JSON.parse(e.line!) as AnnotatedRow);
+      if (e.row === null && e.line === null) {
+        throw new Error('selected rows were kept as byte ranges: finish with a loader');
+      }
+      // Parsed on the spot and not kept: an upsampled copy parses its source again.
+      const row = e.row ?? (JSON.parse(e.line!) as AnnotatedRow);
       const line = toDatasetLine(row, {
         id: p.id,
         strata: e.cell.strata,
@@ -702,10 +724,14 @@ export class StreamingBalancer {
         ...(p.copyOf !== undefined ? { duplicateOf: p.copyOf } : {}),
       });
       if (cfg.validation > 0 && unitHash(row.conversationId, this.seedSplit) < cfg.validation) {
-        validation.push(line);
+        validationCount++;
         validationConversations.add(row.conversationId);
+        if (sink) sink(line, 'validation');
+        else validation.push(line);
       } else {
-        train.push(line);
+        trainCount++;
+        if (sink) sink(line, 'train');
+        else train.push(line);
       }
     }
 
@@ -742,8 +768,8 @@ export class StreamingBalancer {
         shortfalls: { classes: classShortfalls, strata: stratumShortfalls },
         weights,
         split: {
-          train: train.length,
-          validation: validation.length,
+          train: trainCount,
+          validation: validationCount,
           validationConversations: validationConversations.size,
         },
       },
