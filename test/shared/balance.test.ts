@@ -170,7 +170,7 @@ describe('deduplication', () => {
       row({
         conversationId: `c${i}`,
         turnCount: 3 + (i % 15),
-        label: (i % 3 === 0 ? 0 : 1),
+        label: i % 3 === 0 ? 0 : 1,
         userMessage: `m${i % 37}`,
       }),
     );
@@ -268,7 +268,11 @@ describe('determinism and order independence', () => {
   });
 
   it.each([1, 2, 3])('gives the same bytes for a shuffled copy (shuffle %i)', (s) => {
-    const cfg: BalanceConfigInput = { total: 1200, ratio: 0.7, stratify: ['turnBucket', 'complexity'] };
+    const cfg: BalanceConfigInput = {
+      total: 1200,
+      ratio: 0.7,
+      stratify: ['turnBucket', 'complexity'],
+    };
     expect(bytes(balance(shuffled(ROWS, s), cfg))).toBe(bytes(balance(ROWS, cfg)));
   });
 
@@ -303,6 +307,25 @@ describe('merging parts (what worker threads and a distributed fan-in do)', () =
     a.offer(ROWS[0]!);
     b.offer(ROWS[0]!);
     expect(() => a.merge(b.snapshot())).toThrow(/sampleId/);
+  });
+});
+
+describe('streaming the dataset out', () => {
+  it('finishInto hands the sink exactly the lines finish returns, split alike', async () => {
+    const cfg = parseBalanceConfig({ total: 900, validation: 0.2 });
+    const a = new StreamingBalancer(cfg);
+    const b = new StreamingBalancer(cfg);
+    for (const r of ROWS) {
+      a.offer(r);
+      b.offer(r);
+    }
+    const whole = a.finish();
+    const got: Record<string, string[]> = { train: [], validation: [] };
+    const streamed = await b.finishInto((line, split) => got[split]!.push(JSON.stringify(line)));
+    expect(got.train).toEqual(whole.train.map((l) => JSON.stringify(l)));
+    expect(got.validation).toEqual(whole.validation.map((l) => JSON.stringify(l)));
+    expect(streamed.train).toEqual([]);
+    expect(streamed.manifest).toEqual(whole.manifest);
   });
 });
 
