@@ -87,19 +87,24 @@ export class CandidateBuffer<T extends Candidate> {
     if (this.items.length >= cap + (cap >> 1) + 16) this.compact(cap, onDrop);
   }
 
-  /** Keeps the `cap` smallest live candidates, dropping the rest. */
+  /** Keeps the `cap` smallest live candidates, dropping the rest (in place: no new arrays). */
   compact(cap: number, onDrop: (c: T) => void): void {
-    let live = this.items.filter((c) => !c.dead);
-    if (live.length > cap) {
-      selectSmallest(live, cap);
-      const dropped = live.slice(cap);
-      live = live.slice(0, cap);
-      for (const d of dropped) {
+    const items = this.items;
+    let n = 0;
+    for (let i = 0; i < items.length; i++) {
+      const c = items[i]!;
+      if (!c.dead) items[n++] = c;
+    }
+    items.length = n;
+    if (n > cap) {
+      selectSmallest(items, cap);
+      for (let i = cap; i < n; i++) {
+        const d = items[i]!;
         this.noteDropped(d);
         onDrop(d);
       }
+      items.length = cap;
     }
-    this.items = live;
   }
 
   /** The live candidates in ascending order. */
