@@ -18,8 +18,17 @@ import {
 } from '../shared/source';
 import { loadSourceSettings, type SourceSettings } from '../shared/source-settings';
 
+/** A local Kusto (the Kustainer emulator, a test server): plain http on loopback, no auth. */
+function isLoopbackHttp(uri: string): boolean {
+  const u = new URL(uri);
+  return u.protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(u.hostname);
+}
+
 export interface SourceDeps {
-  /** Default: DefaultAzureCredential (managed identity in Azure, developer login locally). */
+  /**
+   * Default: DefaultAzureCredential (managed identity in Azure, developer login
+   * locally); none for a loopback http Kusto such as the Kustainer emulator.
+   */
   credential?: TokenCredential | null;
   /** For `blob:CONTAINER/NAME`: the app's storage account. */
   blobService?: BlobServiceClient;
@@ -32,8 +41,13 @@ export function createTelemetrySource(
   settings: SourceSettings,
   deps: SourceDeps = {},
 ): TelemetrySource {
-  const credential = deps.credential === undefined ? new DefaultAzureCredential() : deps.credential;
   if (settings.source === 'kusto') {
+    const credential =
+      deps.credential !== undefined
+        ? deps.credential
+        : isLoopbackHttp(settings.kusto.clusterUri)
+          ? null
+          : new DefaultAzureCredential();
     return new KustoSource({
       ...settings.kusto,
       credential,
@@ -41,6 +55,7 @@ export function createTelemetrySource(
       ...(deps.runId !== undefined ? { runId: deps.runId } : {}),
     });
   }
+  const credential = deps.credential === undefined ? new DefaultAzureCredential() : deps.credential;
   const loc = settings.file;
   switch (loc.kind) {
     case 'path':

@@ -1,0 +1,144 @@
+/**
+ * The Kusto source wired into the Functions build: a full session build with
+ * SFT_SOURCE=kusto:sft_session_router_first_turns, served by a local Kusto v2
+ * endpoint that evaluates the query's selection (shared/selection.ts, the KQL's
+ * TypeScript mirror) over generated telemetry, through the real plan step, queues
+ * and blobs (Azurite). The dataset must equal the in-process `run` of the same
+ * telemetry file.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { runPipeline } from '../../cli/jobs';
+import { getPlan } from '../../functions/build-ops';
+import { judgeFor } from '../../functions/judges';
+import { buildPaths } from '../../shared/build';
+import { fileShardOf, Selector, type SelectionKey } from '../../shared/selection';
+import { parseSelection } from '../../shared/source';
+import { TELEMETRY_COLUMNS } from '../../shared/source-schema';
+import { runBuild, specFor, telemetryFile, testDeps } from '../functions/harness';
+import { startV2Server, v2Frames, type RecordedRequest, type V2Server } from '../kusto/v2-server';
+
+/** Undoes shared/source-kql.ts's literals: datetime(...), time(d.hh:mm:ss.fff), long(n), bool(b). */
+function unliteral(params: Record<string, string>) {
+  const inner = (v: string) => v.slice(v.indexOf('(') + 1, -1);
+  const span = /^(\d+)\.(\d\d):(\d\d):(\d\d)\.(\d\d\d)$/.exec(inner(params.maxConversationSpan!))!;
+  const [d, h, m, s, ms] = span.slice(1).map(Number) as [number, number, number, number, number];
+  return {
+    start: inner(params.windowStart!),
+    end: inner(params.windowEnd!),
+    spanMs: (((d * 24 + h) * 60 + m) * 60 + s) * 1000 + ms,
+    shardCount: Number(inner(params.shardCount!)),
+    shard: Number(inner(params.shard!)),
+    allTurns: inner(params.allTurns!) === 'true',
+  };
+}
+
+/** A Kusto that answers the session query and its count query by the TypeScript mirror. */
+function emulate(rows: Record<string, unknown>[]) {
+  return (req: RecordedRequest) => {
+    const p = unliteral(req.body.properties!.Parameters!);
+    const selection = parseSelection({
+      query: 'sft_session_router_first_turns',
+      window: { start: p.start, end: p.end, maxConversationSpanMs: p.spanMs },
+      turns: p.allTurns ? 'all' : 'first',
+    });
+    const selector = new Selector<Record<string, unknown>>(selection, {
+      shardCount: p.shard < 0 ? 1 : p.shardCount,
+      shard: p.shard < 0 ? -1 : p.shard,
+      keepRows: true,
+    });
+    for (const r of rows) selector.add(r as unknown as SelectionKey, r, JSON.stringify(r).length);
+    const selected = selector.finish().conversations;
+    if (req.body.csl.includes('summarize rows = count()')) {
+      const counts = new Map<number, [number, number]>();
+      for (const c of selected) {
+        const k = fileShardOf(c.conversationId, p.shardCount);
+        const [n, b] = counts.get(k) ?? [0, 0];
+        counts.set(k, [n + c.rowCount, b + c.bytes]);
+      }
+      return {
+        status: 200,
+        body: v2Frames(
+          ['shardIndex', 'rows', 'bytes'].map((n) => ({ ColumnName: n, ColumnType: 'long' })),
+          [...counts].map(([k, [n, b]]) => [k, n, b]),
+        ),
+      };
+    }
+    return {
+      status: 200,
+      body: v2Frames(
+        TELEMETRY_COLUMNS.map((c) => ({ ColumnName: c.name, ColumnType: c.type })),
+        selected.flatMap((c) => c.rows.map((r) => TELEMETRY_COLUMNS.map((col) => r[col.name]))),
+      ),
+    };
+  };
+}
+
+describe('a session build reading Kusto (SFT_SOURCE=kusto:...)', () => {
+  let server: V2Server;
+  let t: { dir: string; path: string };
+
+  beforeAll(async () => {
+    t = await telemetryFile(250, 9);
+    const rows = (await readFile(t.path, 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    server = await startV2Server(emulate(rows));
+    vi.stubEnv('SFT_KUSTO_CLUSTER_URI', server.url);
+    vi.stubEnv('SFT_KUSTO_DATABASE', 'telemetry');
+    vi.stubEnv('SFT_WINDOW_START', '2026-10-01T00:00:00Z');
+    vi.stubEnv('SFT_WINDOW_END', '2026-11-01T00:00:00Z');
+  });
+  afterAll(async () => {
+    vi.unstubAllEnvs();
+    await server.close();
+  });
+
+  it('publishes the dataset the in-process run of the same telemetry gives', async () => {
+    const deps = testDeps();
+    await deps.store.ensureContainer();
+    const spec = specFor(
+      deps,
+      'kusto-session',
+      { pipeline: 'session', total: 80, ratio: 0.6 },
+      { kind: 'kusto', path: 'sft_session_router_first_turns' },
+    );
+    const outcome = await runBuild(deps, spec);
+    expect(outcome).toMatchObject({ state: 'succeeded', stage: 'fanin', samplesLost: 0 });
+    // The plan step asked Kusto: counts first (every shard), then each Kusto shard with whole conversations.
+    const params = server.requests.map((r) => r.body.properties!.Parameters!);
+    expect(params[0]).toMatchObject({ shard: 'long(-1)', allTurns: 'bool(true)' });
+    expect(params.some((x) => x.shard === 'long(0)')).toBe(true);
+
+    const p = buildPaths(spec.id);
+    expect((await getPlan(deps, spec.id))!.shards.length).toBeGreaterThanOrEqual(1);
+    const train = (await deps.store.get(p.train))!.toString('utf8');
+    await runPipeline(t.path, join(t.dir, 'inproc'), spec.config, {
+      pipeline: 'session',
+      history: spec.history,
+      judge: judgeFor(spec),
+      batchSize: spec.judge.batchSize,
+      quiet: true,
+    });
+    expect(train.length).toBeGreaterThan(0);
+    // Kusto returns the table's declared columns only (the queries project them), so the
+    // generator's extra fields (clientVersion, language) are not carried into metadata;
+    // everything else is byte-identical.
+    const inproc = await readFile(join(t.dir, 'inproc', 'train.jsonl'), 'utf8');
+    const withoutExtras = inproc
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const row = JSON.parse(line) as { metadata: Record<string, unknown> };
+        expect(Object.keys(row.metadata)).toEqual(
+          expect.arrayContaining(['clientVersion', 'language']),
+        );
+        delete row.metadata.clientVersion;
+        delete row.metadata.language;
+        return JSON.stringify(row);
+      });
+    expect(train.split('\n').filter(Boolean)).toEqual(withoutExtras);
+  });
+});
