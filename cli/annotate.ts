@@ -18,6 +18,7 @@ import { readFileLines } from '../adapters/lines';
 import { ensureDir, join, writeJson, writeJsonl } from '../adapters/output';
 import { annotateSamples } from '../shared/annotate';
 import { checkTurn, type TelemetryTurn } from '../shared/contracts';
+import { Redactor, type RedactionSummary } from '../shared/redact';
 import { RUBRIC_VERSION } from '../shared/judge/rubric';
 import { JudgeSettingsSchema, type JudgeSettings } from '../shared/judge/settings';
 import type { Judge } from '../shared/judge/types';
@@ -200,13 +201,15 @@ export function publicSettings(s: JudgeSettings): unknown {
   ) as unknown;
 }
 
-/** Valid telemetry turns of a file; bad lines are counted, not fatal. */
+/** Valid telemetry turns of a file, redacted; bad lines are counted, not fatal. */
 async function readSamples(
   input: string,
   pipeline: Pipeline,
   history: { historyTurns: number; historyTokenBudget: number },
-): Promise<{ samples: Sample[]; bad: number; turns: number }> {
+  redact = true,
+): Promise<{ samples: Sample[]; bad: number; turns: number; redaction: RedactionSummary }> {
   const assembler = new ConversationAssembler();
+  const redactor = new Redactor({ enabled: redact });
   let bad = 0;
   let turns = 0;
   await readFileLines(input, (line) => {
@@ -223,9 +226,14 @@ async function readSamples(
       return;
     }
     turns++;
-    assembler.add(value as TelemetryTurn);
+    assembler.add(redactor.turn(value as TelemetryTurn));
   });
-  return { samples: assembler.samples(pipeline, history).samples, bad, turns };
+  return {
+    samples: assembler.samples(pipeline, history).samples,
+    bad,
+    turns,
+    redaction: redactor.summary(),
+  };
 }
 
 const baseOf = (out: string) => (out.endsWith('.jsonl') ? out.slice(0, -'.jsonl'.length) : out);
@@ -241,6 +249,8 @@ with the cause) and FILE.judge.json (judge, rubric version, calls, tokens, cost,
   --pipeline P              session (first turns, default) | conversation (every turn + history)
   --history-turns N         previous turns carried as history (default ${DEFAULT_HISTORY.historyTurns})
   --history-tokens N        token budget of the history (default ${DEFAULT_HISTORY.historyTokenBudget})
+  --no-redact               send e-mails, phones, IPs, keys and tokens to the judge as they are
+                            (redacted into [EMAIL], [AWS_ACCESS_KEY], ... by default)
 ${JUDGE_HELP}
   -q, --quiet               no progress on stderr`;
 
@@ -274,6 +284,7 @@ async function annotate(argv: string[]): Promise<number> {
     pipeline: { type: 'string' },
     'history-turns': { type: 'string' },
     'history-tokens': { type: 'string' },
+    'no-redact': { type: 'boolean' },
     ...JUDGE_OPTIONS,
   });
   if (v.help) {
@@ -292,7 +303,12 @@ async function annotate(argv: string[]): Promise<number> {
   if (v['batch-size'] !== undefined) positiveInt(v, 'batch-size');
   const { judge, settings, chunk } = await judgeFromFlags(v);
   const quiet = v.quiet === true;
-  const { samples, bad, turns } = await readSamples(input, pipeline, history);
+  const { samples, bad, turns, redaction } = await readSamples(
+    input,
+    pipeline,
+    history,
+    v['no-redact'] !== true,
+  );
   const progress = new Progress(`annotate (${judge.name})`, quiet);
   const result = await annotateSamples(samples, judge, {
     batchSize: Math.min(chunk, Math.max(1, samples.length)),
@@ -312,6 +328,7 @@ async function annotate(argv: string[]): Promise<number> {
     source: input,
     pipeline: { name: pipeline, history: pipeline === 'conversation' ? history : null },
     input: { turns, invalidLines: bad, samples: samples.length },
+    redaction,
     judge: {
       name: judge.name,
       rubricVersion: RUBRIC_VERSION,

@@ -77,6 +77,8 @@ Settings (SFT_*, see README) come from the environment.
   --verbose                 log every function invocation
   --in-process              no storage, no queues: the whole pipeline in this process
                             (also writes annotated.jsonl and unlabeled.jsonl)
+  --no-redact               keep e-mails, phones, IPs, keys and tokens in user text (redacted
+                            by default; same as SFT_REDACT=false)
   --pipeline P              session (first turns, default) | conversation (every turn + history)
   --history-turns N         previous turns carried as history (conversation; default ${DEFAULT_HISTORY.historyTurns})
   --history-tokens N        token budget of the history (default ${DEFAULT_HISTORY.historyTokenBudget})
@@ -204,6 +206,7 @@ const RUN_OPTIONS = {
   instances: { type: 'string' },
   verbose: { type: 'boolean' },
   'in-process': { type: 'boolean' },
+  'no-redact': { type: 'boolean' },
   ...BALANCE_OPTIONS,
 } as const;
 
@@ -235,6 +238,7 @@ async function cmdRun(argv: string[]): Promise<number> {
       instances: positiveInt(v, 'instances', 1),
       quiet: v.quiet === true,
       verbose: v.verbose === true,
+      ...(v['no-redact'] === true ? { env: { ...process.env, SFT_REDACT: 'false' } } : {}),
     });
     summarize(run, out);
     return 0;
@@ -248,6 +252,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     }),
     batchSize: positiveInt(v, 'batch-size', 20),
     quiet: v.quiet === true,
+    redact: v['no-redact'] !== true,
   });
   summarize(job, out);
   return 0;

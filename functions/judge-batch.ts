@@ -128,6 +128,7 @@ export function createJudgeBatch(deps: Deps) {
       unlabeled: judged.unlabeled.length,
       unlabeledByCause: countBy(judged.unlabeled, (u) => u.error),
       judgeCalls: judged.judgeCalls,
+      redactions: judged.redactions,
       attempt,
     };
     await deps.store.create(p.done(shardId), JSON.stringify(summary, null, 2));

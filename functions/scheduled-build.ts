@@ -27,6 +27,7 @@ export function createScheduledBuild(deps: Deps) {
       minJudgedShare: s.minJudgedShare,
       shardBytes: s.shardBytes,
       maxShards: s.maxShards,
+      redact: s.redact,
     });
     const created = await startBuild(deps, spec);
     context.log(

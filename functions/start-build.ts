@@ -88,6 +88,7 @@ export function createStartBuild(deps: Deps) {
       minJudgedShare: s.minJudgedShare,
       shardBytes: s.shardBytes,
       maxShards: s.maxShards,
+      redact: s.redact,
     });
     deps.judgeFor(spec); // an unknown judge is a configuration error: fail before queuing
     await startBuild(deps, spec);

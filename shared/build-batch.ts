@@ -9,14 +9,21 @@ import { checkTurn, describeProblem, type AnnotatedRow, type TelemetryTurn } fro
 import { inWindow, parseShardLine, type BuildSpec } from './build';
 import type { Judge } from './judge/types';
 import { ConversationAssembler, type AssemblyStats, type Sample } from './samples';
+import { Redactor, type RedactionCounts } from './redact';
 
-/** A telemetry line checked: the turn, or why it was set aside. Blank lines give null. */
+/**
+ * A telemetry line checked: the turn, or why it was set aside. Blank lines give null.
+ * With a redactor, a valid turn comes back redacted and a quarantined line's raw text
+ * is redacted before it is cut to 500 characters (so no half-cut secret survives).
+ */
 export function parseTelemetryLine(
   line: string,
   lineNo: number,
   maxMessageChars: number,
+  redactor?: Redactor,
 ): { turn: TelemetryTurn } | { quarantine: QuarantineRecord } | null {
   if (line.trim().length === 0) return null;
+  const rawOf = () => (redactor ? redactor.text(line) : line).slice(0, 500);
   let value: unknown;
   try {
     value = JSON.parse(line);
@@ -26,7 +33,7 @@ export function parseTelemetryLine(
         line: lineNo,
         reason: 'invalid_json',
         detail: 'line is not valid JSON',
-        raw: line.slice(0, 500),
+        raw: rawOf(),
       },
     };
   }
@@ -36,12 +43,13 @@ export function parseTelemetryLine(
       line: lineNo,
       reason: problem.reason,
       detail: describeProblem(value, problem, false),
-      raw: line.slice(0, 500),
+      raw: rawOf(),
     };
     if (problem.field) rec.field = problem.field;
     return { quarantine: rec };
   }
-  return { turn: value as TelemetryTurn };
+  const turn = value as TelemetryTurn;
+  return { turn: redactor ? redactor.turn(turn) : turn };
 }
 
 export interface PreparedShard {
@@ -51,19 +59,22 @@ export interface PreparedShard {
   quarantine: QuarantineRecord[];
   samples: Sample[];
   assembly: AssemblyStats;
+  /** What redaction replaced, by kind (empty when it is off). */
+  redactions: RedactionCounts;
 }
 
 /** Reads a shard's lines (`LINENO<TAB>RAW`), quarantines bad rows and builds samples. */
 export function prepareShard(lines: Iterable<string>, spec: BuildSpec): PreparedShard {
   const assembler = new ConversationAssembler();
   const quarantine: QuarantineRecord[] = [];
+  const redactor = new Redactor({ enabled: spec.redact });
   let rows = 0;
   let turns = 0;
   let outsideWindow = 0;
   for (const text of lines) {
     if (text.length === 0) continue;
     const { lineNo, raw } = parseShardLine(text);
-    const r = parseTelemetryLine(raw, lineNo, spec.config.maxMessageChars);
+    const r = parseTelemetryLine(raw, lineNo, spec.config.maxMessageChars, redactor);
     if (r === null) continue;
     rows++;
     if ('quarantine' in r) {
@@ -79,7 +90,15 @@ export function prepareShard(lines: Iterable<string>, spec: BuildSpec): Prepared
   }
   const { samples, stats } = assembler.samples(spec.pipeline, spec.history);
   quarantine.sort((a, b) => a.line - b.line);
-  return { rows, turns, outsideWindow, quarantine, samples, assembly: stats };
+  return {
+    rows,
+    turns,
+    outsideWindow,
+    quarantine,
+    samples,
+    assembly: stats,
+    redactions: redactor.summary().byKind,
+  };
 }
 
 export interface JudgedShard extends PreparedShard {

@@ -100,6 +100,8 @@ export const BuildSpecSchema = z.object({
   minJudgedShare: z.number().min(0).max(1),
   shardBytes: z.number().int().positive(),
   maxShards: z.number().int().positive(),
+  /** Secrets and personal data replaced by placeholders at the source step (shared/redact.ts). */
+  redact: z.boolean().default(true),
 });
 export type BuildSpec = z.infer<typeof BuildSpecSchema>;
 
@@ -133,6 +135,8 @@ export function buildSpecOf(args: {
   shardBytes: number;
   maxShards: number;
   config?: BalanceConfig;
+  /** Redaction at the source step; on unless turned off (SFT_REDACT=false). */
+  redact?: boolean;
 }): BuildSpec {
   const { request: r, defaults: d } = args;
   const pipeline = r.pipeline ?? d.pipeline;
@@ -159,6 +163,7 @@ export function buildSpecOf(args: {
     minJudgedShare: args.minJudgedShare,
     shardBytes: args.shardBytes,
     maxShards: args.maxShards,
+    redact: args.redact ?? true,
   };
   if (r.window) spec.window = r.window;
   return spec;
@@ -305,6 +310,8 @@ export const BatchSummarySchema = z.object({
   unlabeled: z.number().int().min(0),
   unlabeledByCause: countMap,
   judgeCalls: z.number().int().min(0),
+  /** Redactions by kind at the source step (absent in markers written before redaction). */
+  redactions: countMap.optional(),
   /** Delivery that did the work: informative only, never part of the dataset. */
   attempt: z.number().int().min(1),
 });
@@ -368,6 +375,7 @@ export function sumBatches(summaries: readonly BatchSummary[]) {
   };
   const quarantineByReason: Record<string, number> = {};
   const unlabeledByCause: Record<string, number> = {};
+  const redactions: Record<string, number> = {};
   let rows = 0;
   let turns = 0;
   let outsideWindow = 0;
@@ -393,6 +401,8 @@ export function sumBatches(summaries: readonly BatchSummary[]) {
       quarantineByReason[k] = (quarantineByReason[k] ?? 0) + v;
     for (const [k, v] of Object.entries(s.unlabeledByCause))
       unlabeledByCause[k] = (unlabeledByCause[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(s.redactions ?? {}))
+      redactions[k] = (redactions[k] ?? 0) + v;
   }
   const sorted = (r: Record<string, number>) => Object.fromEntries(Object.entries(r).sort());
   return {
@@ -407,6 +417,7 @@ export function sumBatches(summaries: readonly BatchSummary[]) {
     unlabeled,
     unlabeledByCause: sorted(unlabeledByCause),
     judgeCalls,
+    redactions: sorted(redactions),
   };
 }
 

@@ -102,6 +102,11 @@ const EnvSchema = z
     /** Must equal host.json extensions.queues.maxDequeueCount (a test checks). */
     SFT_MAX_DEQUEUE_COUNT: intFrom(1, 100).default(5),
     SFT_MAX_BODY_BYTES: intFrom(256, 1024 * 1024).default(16 * 1024),
+    /** Redaction of secrets and personal data at the source step: on unless `false`. */
+    SFT_REDACT: z
+      .enum(['true', 'false', '1', '0', 'on', 'off'])
+      .default('true')
+      .transform((v) => v === 'true' || v === '1' || v === 'on'),
     /** Lease on the fan-in claim blob; a crashed fan-in is taken over after it lapses (15-60). */
     SFT_FANIN_LEASE_SECONDS: intFrom(15, 60).default(15),
   })
@@ -152,6 +157,8 @@ export interface Settings {
   maxDequeueCount: number;
   maxBodyBytes: number;
   faninLeaseSeconds: number;
+  /** Redact secrets and personal data before judging and writing (shared/redact.ts). */
+  redact: boolean;
 }
 
 export class SettingsError extends Error {
@@ -212,6 +219,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     minJudgedShare: e.SFT_MIN_JUDGED_SHARE,
     maxDequeueCount: e.SFT_MAX_DEQUEUE_COUNT,
     maxBodyBytes: e.SFT_MAX_BODY_BYTES,
+    redact: e.SFT_REDACT,
     faninLeaseSeconds: e.SFT_FANIN_LEASE_SECONDS,
   };
 }
@@ -248,5 +256,7 @@ export const SETTINGS_DOC: Record<string, string> = {
   SFT_MAX_DEQUEUE_COUNT:
     'deliveries before a batch is recorded failed; = host.json maxDequeueCount (5)',
   SFT_MAX_BODY_BYTES: 'largest accepted POST /api/builds body (16384)',
+  SFT_REDACT:
+    'redact e-mails, phones, IPs, keys and tokens before judging and writing: true (default) | false',
   SFT_FANIN_LEASE_SECONDS: 'lease on the fan-in claim, 15-60 (15)',
 };
