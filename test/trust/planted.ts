@@ -94,7 +94,7 @@ export function plantedCorpus(perKind: number, seed = 11): Planted[] {
         kind: 'IP_ADDRESS',
         text:
           i % 2 === 0
-            ? `${rng.int(11, 223)}.${rng.int(0, 255)}.${rng.int(0, 255)}.${rng.int(1, 254)}`
+            ? `${rng.int(11, 126)}.${rng.int(0, 255)}.${rng.int(0, 255)}.${rng.int(1, 254)}`
             : `2001:db8:${str(HEX, 4)}::${str(HEX, 3)}${i % 10}`,
         secret: '',
       },
