@@ -9,7 +9,8 @@ import { LabelSchema, type Label } from '../contracts';
 export const VerdictItemSchema = z.object({
   id: z.string().min(1),
   label: LabelSchema,
-  rationale: z.string().max(600),
+  /** Cosmetic: an over-long rationale is cut, not worth a re-ask. */
+  rationale: z.string().transform((r) => (r.length > 300 ? `${r.slice(0, 299)}…` : r)),
 });
 export type VerdictItem = z.infer<typeof VerdictItemSchema>;
 

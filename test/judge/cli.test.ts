@@ -75,6 +75,41 @@ describe('sft-balancer annotate', () => {
     expect(await readFile(out2, 'utf8')).toBe(await readFile(out, 'utf8'));
   });
 
+  it('annotates through the Batch API with a --judge-config', async () => {
+    const config = join(dir, 'batch.json');
+    await writeFile(
+      config,
+      JSON.stringify({
+        kind: 'openai',
+        model: 'gpt-test',
+        baseURL: `${fake.url}/v1`,
+        apiKey: 'k',
+        mode: 'batch',
+        batchSize: 8,
+        batch: { pollIntervalMs: 5 },
+      }),
+    );
+    const out = join(dir, 'b1', 'annotated.jsonl');
+    expect(
+      await cmdAnnotate([
+        '--input',
+        telemetry,
+        '--out',
+        out,
+        '--judge-config',
+        config,
+        '--no-cache',
+        '-q',
+      ]),
+    ).toBe(0);
+    expect(await readJsonl(out)).toHaveLength(30);
+    expect(fake.batchesCreated).toBe(1); // the whole run is one job
+    const summary = await readJson(join(dir, 'b1', 'annotated.judge.json'));
+    expect(summary.judge.name).toBe('openai:gpt-test:batch');
+    expect(summary.judge.usage.batchCalls).toBe(summary.judge.usage.calls);
+    expect(JSON.stringify(summary)).not.toContain('"apiKey"');
+  });
+
   it('exits 1 with the reason when the endpoint refuses the credentials', async () => {
     fake.chat = () => ({ status: 401, json: { error: { message: 'bad key' } } });
     const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);

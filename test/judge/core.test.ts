@@ -111,6 +111,19 @@ describe('parseVerdicts', () => {
     for (const [id, re] of Object.entries(problems)) expect(r.problems.get(id)).toMatch(re);
   });
 
+  it('cuts an over-long rationale instead of rejecting the verdict', () => {
+    const r = parseVerdicts(
+      JSON.stringify({ verdicts: [{ id: 's1', label: 1, rationale: 'x'.repeat(1000) }] }),
+      ['s1'],
+    );
+    expect(r.ok.get('s1')?.rationale).toHaveLength(300);
+  });
+
+  it('rejects a verdict without a rationale', () => {
+    const r = parseVerdicts(JSON.stringify({ verdicts: [{ id: 's1', label: 1 }] }), ['s1']);
+    expect(r.problems.get('s1')).toMatch(/rationale/);
+  });
+
   it('rejects text that is not JSON, or empty', () => {
     expect(parseVerdicts('{"verdicts": [', ids).fatal).toMatch(/not JSON/);
     expect(parseVerdicts('', ids).fatal).toMatch(/empty/);
