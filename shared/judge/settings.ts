@@ -104,7 +104,8 @@ export type JudgeSettingsInput = z.input<typeof JudgeSettingsSchema>;
  * Judge settings from environment variables (app settings in Azure):
  * `JUDGE_SETTINGS` (a JSON object, e.g. for a panel), else `JUDGE_KIND` (default
  * signals) with `JUDGE_PROVIDER`, `JUDGE_MODEL`, `JUDGE_BASE_URL`,
- * `AZURE_OPENAI_ENDPOINT`, `AZURE_OPENAI_API_VERSION`, `JUDGE_API_KEY`, `JUDGE_MODE`,
+ * `AZURE_OPENAI_ENDPOINT`, `AZURE_OPENAI_API_VERSION`, `JUDGE_API_KEY` (else
+ * `AZURE_OPENAI_API_KEY` / `OPENAI_API_KEY` by provider), `JUDGE_MODE`,
  * `JUDGE_BATCH_SIZE`, `JUDGE_CONCURRENCY`, `JUDGE_RPM`, `JUDGE_TPM`,
  * `JUDGE_TIMEOUT_MS`, `JUDGE_MAX_RETRIES`, `JUDGE_CACHE_CONTAINER`,
  * `JUDGE_PRICE_INPUT` / `_CACHED_INPUT` / `_OUTPUT` (per million tokens).
@@ -132,7 +133,10 @@ export function judgeSettingsFromEnv(
       baseURL: env.JUDGE_BASE_URL,
       endpoint: env.AZURE_OPENAI_ENDPOINT,
       apiVersion: env.AZURE_OPENAI_API_VERSION,
-      apiKey: env.JUDGE_API_KEY,
+      // A key only when one is configured; Azure without one uses Entra ID.
+      apiKey:
+        env.JUDGE_API_KEY ??
+        (env.JUDGE_PROVIDER === 'azure' ? env.AZURE_OPENAI_API_KEY : env.OPENAI_API_KEY),
       mode: env.JUDGE_MODE,
       batchSize: env.JUDGE_BATCH_SIZE,
       concurrency: env.JUDGE_CONCURRENCY,

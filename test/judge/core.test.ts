@@ -423,6 +423,25 @@ describe('settings', () => {
     expect(judgeSettingsFromEnv({}).kind).toBe('signals');
   });
 
+  it("takes the provider's own key variable when no JUDGE_API_KEY is set", () => {
+    const base = { JUDGE_KIND: 'openai', JUDGE_MODEL: 'm' };
+    const azure = judgeSettingsFromEnv({
+      ...base,
+      JUDGE_PROVIDER: 'azure',
+      AZURE_OPENAI_API_KEY: 'az',
+      OPENAI_API_KEY: 'oa',
+    });
+    expect(azure.kind === 'openai' && azure.apiKey).toBe('az');
+    const openai = judgeSettingsFromEnv({
+      ...base,
+      AZURE_OPENAI_API_KEY: 'az',
+      OPENAI_API_KEY: 'oa',
+    });
+    expect(openai.kind === 'openai' && openai.apiKey).toBe('oa');
+    const both = judgeSettingsFromEnv({ ...base, JUDGE_API_KEY: 'j', OPENAI_API_KEY: 'oa' });
+    expect(both.kind === 'openai' && both.apiKey).toBe('j');
+  });
+
   it('takes a panel as JSON', () => {
     const s = judgeSettingsFromEnv({
       JUDGE_SETTINGS: JSON.stringify({
