@@ -22,7 +22,6 @@ import {
   type Outcome,
   type PlanRecord,
 } from '../shared/build';
-import { poisonQueueOf } from '../shared/settings';
 import type { Deps } from './deps';
 
 /** A message that can never succeed (bad shape): logged and dropped, not retried. */
@@ -189,5 +188,3 @@ export async function readStatus(deps: Deps, buildId: string): Promise<BuildStat
   ]);
   return reduceStatus({ spec, plan, outcome, ...markers });
 }
-
-export const poisonOf = poisonQueueOf;

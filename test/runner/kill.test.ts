@@ -81,7 +81,7 @@ describe('the runner killed mid-build and started again', () => {
       train: await readFile(join(out, 'train.jsonl')),
       manifest: await readFile(join(out, 'manifest.json')),
     };
-  }, 120_000);
+  }, 240_000);
 
   afterAll(async () => {
     await rm(DIST, { recursive: true, force: true });
