@@ -48,6 +48,15 @@ export function createBatchExecutor(opts: BatchExecutorOptions): RoundExecutor {
   // Azure's batch lines name the deployment path without the /v1 prefix.
   const url = s.provider === 'azure' ? '/chat/completions' : '/v1/chat/completions';
 
+  // Azure allows 500 files per resource: files a dead run leaves behind expire.
+  const expiry = <K extends string>(key: K) =>
+    s.batch.fileExpirySeconds > 0
+      ? ({ [key]: { anchor: 'created_at', seconds: s.batch.fileExpirySeconds } } as Record<
+          K,
+          { anchor: 'created_at'; seconds: number }
+        >)
+      : {};
+
   async function submit(
     lines: string[],
     name: string,
@@ -57,11 +66,13 @@ export function createBatchExecutor(opts: BatchExecutorOptions): RoundExecutor {
         type: 'application/jsonl',
       }),
       purpose: 'batch',
+      ...expiry('expires_after'),
     });
     const batch = await opts.client.batches.create({
       input_file_id: file.id,
       endpoint: url as '/v1/chat/completions',
       completion_window: s.batch.completionWindow,
+      ...expiry('output_expires_after'),
     });
     return { inputFileId: file.id, batch };
   }

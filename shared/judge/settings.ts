@@ -17,6 +17,11 @@ export const BatchApiSettingsSchema = z.object({
   /** Rounds of resubmitting failed or expired lines. */
   maxRounds: int(1).default(3),
   completionWindow: z.literal('24h').default('24h'),
+  /**
+   * Files the provider deletes by itself after this many seconds (3600..2592000), in
+   * case a run dies before its own clean-up; 0 sends no expiry.
+   */
+  fileExpirySeconds: z.union([z.literal(0), int(3_600).max(2_592_000)]).default(1_209_600),
 });
 
 export const OpenAIJudgeSettingsSchema = z.object({

@@ -65,6 +65,15 @@ describe('Batch API mode', () => {
     expect(first![0]).toMatchObject({ method: 'POST', url: '/v1/chat/completions' });
     expect(samplesOf(first![0]!.body as ChatBody).samples).toHaveLength(2);
     expect(fake.files.size).toBe(0); // inputs, outputs and error files all deleted
+    // Files a dead run would leave behind expire by themselves (two weeks by default).
+    const upload = fake.requests.find((r) => r.method === 'POST' && r.path.endsWith('/files'))!;
+    const parts = upload.body as Map<string, { text: string }>;
+    expect(parts.get('expires_after[anchor]')?.text).toBe('created_at');
+    expect(parts.get('expires_after[seconds]')?.text).toBe('1209600');
+    const create = fake.requests.find((r) => r.method === 'POST' && r.path.endsWith('/batches'))!;
+    expect(create.body).toMatchObject({
+      output_expires_after: { anchor: 'created_at', seconds: 1209600 },
+    });
     const s = judge.stats!();
     expect(s.batchCalls).toBe(4); // three lines, one of them twice
     expect(s.labelled).toBe(6);
