@@ -2,11 +2,34 @@
  * POST /api/builds: starts a build with the configured defaults, overridden by the
  * body. 202 with the build id and its status URL (also in Location); 400 naming the
  * bad field; 413 over the size limit.
+ *
+ * An `Idempotency-Key` header makes a retried start safe: the build id derives from
+ * the key, so a repeat (or a concurrent duplicate) finds the build the first one
+ * created and answers 200 with the same id; the same key with a different request
+ * is refused with 409.
  */
+import { createHash } from 'node:crypto';
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { BuildRequestSchema, buildSpecOf, newBuildId, type BuildRequest } from '../shared/build';
-import { startBuild } from './build-ops';
+import {
+  BuildRequestSchema,
+  buildSpecOf,
+  newBuildId,
+  type BuildRequest,
+  type BuildSpec,
+} from '../shared/build';
+import { getSpec, startBuild } from './build-ops';
 import type { Deps } from './deps';
+
+/** What a caller may use as an idempotency key (a UUID, a ULID, a job name). */
+const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{8,128}$/;
+
+/** The build id of an idempotency key: the same key, the same build. */
+export const idempotentBuildId = (key: string): string =>
+  `k-${createHash('sha256').update(key).digest('hex').slice(0, 40)}`;
+
+/** The parts of a spec a request decides (not its creation time). */
+const requested = (s: BuildSpec) =>
+  JSON.stringify([s.pipeline, s.history, s.config, s.source, s.window ?? null, s.judge, s.redact]);
 
 interface FieldIssue {
   field: string;
@@ -73,12 +96,20 @@ export function createStartBuild(deps: Deps) {
     request: HttpRequest,
     context: InvocationContext,
   ): Promise<HttpResponseInit> {
+    const key = request.headers.get('idempotency-key');
+    if (key !== null && !IDEMPOTENCY_KEY.test(key))
+      return badRequest('invalid_request', [
+        {
+          field: 'Idempotency-Key',
+          message: 'must be 8-128 letters, digits or . _ : -',
+        },
+      ]);
     const parsed = await parseBuildRequest(request, deps.settings.maxBodyBytes);
     if (!parsed.ok) return parsed.response;
     const s = deps.settings;
     const now = deps.now();
     const spec = buildSpecOf({
-      id: newBuildId(now, deps.randomId()),
+      id: key !== null ? idempotentBuildId(key) : newBuildId(now, deps.randomId()),
       createdAt: now.toISOString(),
       createdBy: 'http',
       request: parsed.value,
@@ -91,8 +122,27 @@ export function createStartBuild(deps: Deps) {
       redact: s.redact,
     });
     deps.judgeFor(spec); // an unknown judge is a configuration error: fail before queuing
-    await startBuild(deps, spec);
+    const created = await startBuild(deps, spec);
     const statusUrl = new URL(`/api/builds/${spec.id}`, request.url).href;
+    if (!created) {
+      const existing = await getSpec(deps, spec.id);
+      if (!existing || requested(existing) !== requested(spec)) {
+        return {
+          status: 409,
+          jsonBody: {
+            error: 'idempotency_key_reused',
+            message: 'Idempotency-Key: already used for a different request',
+            issues: [{ field: 'Idempotency-Key', message: 'already used for a different request' }],
+          },
+        };
+      }
+      context.log(`build ${spec.id} already started under this idempotency key`);
+      return {
+        status: 200,
+        headers: { Location: statusUrl },
+        jsonBody: { buildId: spec.id, statusUrl, replayed: true },
+      };
+    }
     context.log(`build ${spec.id} started (${spec.pipeline}, total ${spec.config.total})`);
     return {
       status: 202,
