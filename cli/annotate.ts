@@ -75,6 +75,7 @@ AZURE_OPENAI_API_KEY (azure; without one, Entra ID through DefaultAzureCredentia
 const COMMON = {
   help: { type: 'boolean', short: 'h' },
   quiet: { type: 'boolean', short: 'q' },
+  json: { type: 'boolean' },
 } as const;
 
 export type Flags = Record<string, string | boolean | undefined>;
@@ -252,7 +253,8 @@ with the cause) and FILE.judge.json (judge, rubric version, calls, tokens, cost,
   --no-redact               send e-mails, phones, IPs, keys and tokens to the judge as they are
                             (redacted into [EMAIL], [AWS_ACCESS_KEY], ... by default)
 ${JUDGE_HELP}
-  -q, --quiet               no progress on stderr`;
+  -q, --quiet               no progress on stderr
+  --json                    print the summary (the .judge.json content) as JSON on stdout`;
 
 /**
  * Runs a judging command; a misconfigured judge (bad key, unknown deployment, missing
@@ -309,7 +311,9 @@ async function annotate(argv: string[]): Promise<number> {
     history,
     v['no-redact'] !== true,
   );
-  const progress = new Progress(`annotate (${judge.name})`, quiet);
+  const progress = new Progress(`annotate (${judge.name})`, quiet, {
+    ...(judge.stats ? { spend: () => judge.stats?.() } : {}),
+  });
   const result = await annotateSamples(samples, judge, {
     batchSize: Math.min(chunk, Math.max(1, samples.length)),
     onProgress: (done, total) => progress.update(done, total),
@@ -343,6 +347,10 @@ async function annotate(argv: string[]): Promise<number> {
     outputs: { [out]: annotated, [`${base}.unlabeled.jsonl`]: unlabeled },
   };
   await writeJson(`${base}.judge.json`, summary);
+  if (v.json === true) {
+    process.stdout.write(JSON.stringify(summary) + '\n');
+    return 0;
+  }
   const u = judge.stats?.();
   process.stdout.write(
     `labelled ${result.rows.length} of ${samples.length} samples → ${out}` +

@@ -160,7 +160,10 @@ export async function runPipeline(
       `no samples: ${turns} valid turns in ${stats.conversations} conversations, ${stats.incomplete} of them incomplete`,
     );
   }
-  const judgeProgress = new Progress(`judge (${opts.judge.name})`, opts.quiet);
+  const judge = opts.judge;
+  const judgeProgress = new Progress(`judge (${judge.name})`, opts.quiet, {
+    ...(judge.stats ? { spend: () => judge.stats?.() } : {}),
+  });
   const annotated = await annotateSamples(samples, opts.judge, {
     batchSize: opts.batchSize,
     onProgress: (done, total) => judgeProgress.update(done, total),

@@ -18,14 +18,7 @@ import { ensureDir, join, writeJson } from '../adapters/output';
 import { InputFileError } from '../adapters/lines';
 import { LocalQueueHost } from '../adapters/queue-local-host';
 import { readQueueHostConfig } from '../adapters/queue-host-config';
-import {
-  getOutcome,
-  getPlan,
-  listMarkers,
-  readStatus,
-  resumeBuild,
-  startBuild,
-} from '../functions/build-ops';
+import { getOutcome, readStatus, resumeBuild, startBuild } from '../functions/build-ops';
 import { createDeps, type Deps } from '../functions/deps';
 import { registrations, type QueueFunction } from '../functions/registry';
 import { buildPaths, buildSpecOf, type BuildSpec, type Outcome } from '../shared/build';
@@ -195,18 +188,22 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
     }
     let outcome: Outcome | null = null;
     try {
-      for (;;) {
+      for (let tick = 0; ; tick++) {
         outcome = await getOutcome(deps, spec.id);
         if (outcome) break;
-        const plan = await getPlan(deps, spec.id);
-        if (plan) {
-          const markers = await listMarkers(deps, spec.id);
-          const failed = markers.filter((m) => m.kind === 'failed').length;
-          progress.update(
-            markers.length,
-            plan.shards.length,
-            `batches${failed ? `, ${failed} failed` : ''}`,
-          );
+        // The progress line reads the status document GET /api/builds/{id} serves (the
+        // same per-stage counters), once a second and only when it is drawn.
+        if (progress.active && tick % 4 === 0) {
+          const status = await readStatus(deps, spec.id);
+          if (status && status.progress.planned !== null) {
+            const { judged, failed, planned } = status.progress;
+            progress.update(
+              judged + failed,
+              planned,
+              `batches · ${status.state} · ${status.counts.labelled.toLocaleString('en-US')} labelled` +
+                (failed ? ` · ${failed} failed` : ''),
+            );
+          }
         }
         await new Promise((r) => setTimeout(r, 250));
       }

@@ -23,6 +23,7 @@ import { Progress } from './progress';
 const COMMON = {
   help: { type: 'boolean', short: 'h' },
   quiet: { type: 'boolean', short: 'q' },
+  json: { type: 'boolean' },
 } as const;
 
 const USAGE = `sft-balancer: turn chat telemetry into a balanced SFT dataset for a model router.
@@ -48,7 +49,8 @@ const HELP: Record<string, string> = {
   --seed S            generator seed (default 1)
   --annotated         add the hidden label (0 reasoning, 1 non-reasoning): an annotated file
   --incomplete F      share of conversations with a logged turn missing (default 0.05)
-  -q, --quiet         no progress on stderr`,
+  -q, --quiet         no progress on stderr
+  --json              print the summary as JSON on stdout`,
   balance: `Usage: sft-balancer balance --input FILE --out DIR [options]
 
 Reads annotated rows (telemetry turn + label), writes DIR/train.jsonl, DIR/manifest.json,
@@ -58,7 +60,8 @@ DIR/quarantine.jsonl and, with --validation, DIR/validation.jsonl.
   --out DIR                 output directory
   --threads N               cores to use (default: up to 4; the output is the same for any N)
 ${BALANCE_HELP}
-  -q, --quiet               no progress on stderr`,
+  -q, --quiet               no progress on stderr
+  --json                    print the summary as JSON on stdout`,
   run: `Usage: sft-balancer run --input TELEMETRY --out DIR [--pipeline session|conversation] [options]
 
 Builds a dataset the way the Azure Functions app does: starts an embedded Azurite (or uses
@@ -85,6 +88,7 @@ Settings (SFT_*, see README) come from the environment.
   --batch-size N            samples per judge call (--in-process; the runner uses SFT_JUDGE_BATCH_SIZE, default 20)
 ${BALANCE_HELP}
   -q, --quiet               no progress on stderr
+  --json                    print the summary as JSON on stdout
 
 Default --stratify is turnBucket for session and turnBucket,position for conversation.`,
   demo: `Usage: sft-balancer demo [--conversations N] [--out DIR] [--pipeline P] [--total N]
@@ -96,7 +100,8 @@ the local Functions runner on an embedded Azurite (signals judge).
   --pipeline P        session (default) | conversation
   --total N           dataset size (default 4000)
   --in-process        run the pipeline in one process instead of the runner
-  -q, --quiet         no progress on stderr`,
+  -q, --quiet         no progress on stderr
+  --json              print the summary as JSON on stdout`,
 };
 
 function parse(argv: string[], options: ParseArgsConfig['options']) {
@@ -120,13 +125,30 @@ function pipelineOf(values: Record<string, unknown>): Pipeline {
   return p as Pipeline;
 }
 
-function summarize(job: JobResult, outDir: string): void {
+function summarize(job: JobResult, outDir: string, json = false): void {
   const m = job.manifest as {
     selected: { total: number; byLabel: Record<string, number>; upsampled: number };
     shortfalls: { classes: unknown[] };
     quarantine: { total: number };
     input: { duplicatesRemoved: number };
+    judge?: unknown;
   };
+  if (json) {
+    process.stdout.write(
+      JSON.stringify({
+        out: outDir,
+        train: join(outDir, 'train.jsonl'),
+        manifest: job.manifestPath,
+        report: join(outDir, 'report.html'),
+        selected: m.selected,
+        quarantined: m.quarantine.total,
+        duplicatesRemoved: m.input.duplicatesRemoved,
+        shortfalls: m.shortfalls,
+        ...(m.judge ? { judge: m.judge } : {}),
+      }) + '\n',
+    );
+    return;
+  }
   process.stdout.write(
     `wrote ${m.selected.total} samples (reasoning ${m.selected.byLabel['0']}, non_reasoning ${m.selected.byLabel['1']}` +
       `${m.selected.upsampled ? `, ${m.selected.upsampled} upsampled` : ''}) to ${join(outDir, 'train.jsonl')}\n` +
@@ -169,7 +191,12 @@ async function cmdGenerate(argv: string[]): Promise<number> {
   }
   const digest = await writer.close();
   progress.done(`${digest.lines.toLocaleString('en-US')} rows → ${out}`);
-  if (v.quiet !== true)
+  if (v.json === true)
+    process.stdout.write(
+      JSON.stringify({ out, rows: digest.lines, bytes: digest.bytes, sha256: digest.sha256 }) +
+        '\n',
+    );
+  else if (v.quiet !== true)
     process.stdout.write(`${out}\t${digest.lines} rows\tsha256 ${digest.sha256}\n`);
   return 0;
 }
@@ -189,7 +216,7 @@ async function cmdBalance(argv: string[]): Promise<number> {
     quiet: v.quiet === true,
     ...(v.threads !== undefined ? { threads: positiveInt(v, 'threads') } : {}),
   });
-  summarize(job, out);
+  summarize(job, out, v.json === true);
   return 0;
 }
 
@@ -240,7 +267,7 @@ async function cmdRun(argv: string[]): Promise<number> {
       verbose: v.verbose === true,
       ...(v['no-redact'] === true ? { env: { ...process.env, SFT_REDACT: 'false' } } : {}),
     });
-    summarize(run, out);
+    summarize(run, out, v.json === true);
     return 0;
   }
   const job = await runPipeline(input, out, config, {
@@ -254,7 +281,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     quiet: v.quiet === true,
     redact: v['no-redact'] !== true,
   });
-  summarize(job, out);
+  summarize(job, out, v.json === true);
   return 0;
 }
 
@@ -280,6 +307,7 @@ async function cmdDemo(argv: string[]): Promise<number> {
     '--seed',
     '1',
     ...quiet,
+    ...(v.json === true && v.quiet !== true ? ['--quiet'] : []), // stdout: the run's JSON only
   ]);
   return cmdRun([
     '--input',
@@ -291,6 +319,7 @@ async function cmdDemo(argv: string[]): Promise<number> {
     '--total',
     String(positiveInt(v, 'total', 4_000)),
     ...quiet,
+    ...(v.json === true ? ['--json'] : []),
     ...(v['in-process'] === true ? ['--in-process'] : []),
   ]);
 }
