@@ -28,6 +28,8 @@ import { Progress } from './progress';
 import { NoValidRowsError } from '../shared/errors';
 import { writeReport } from '../adapters/report';
 import { profileRows, type Profile } from '../shared/report/profile';
+import type { WaveSettingsInput } from '../shared/waves';
+import { judgeWaves } from '../shared/waves-judge';
 
 const TOOL = { name: 'sft-balancer', version: '0.1.0' };
 
@@ -98,6 +100,8 @@ export interface RunOptions {
   quiet: boolean;
   /** Redact secrets and personal data before judging and writing (default on). */
   redact?: boolean;
+  /** Yield-aware judging in waves (shared/waves.ts) instead of judging every sample. */
+  waves?: WaveSettingsInput;
 }
 
 /**
@@ -164,19 +168,30 @@ export async function runPipeline(
   const judgeProgress = new Progress(`judge (${judge.name})`, opts.quiet, {
     ...(judge.stats ? { spend: () => judge.stats?.() } : {}),
   });
-  const annotated = await annotateSamples(samples, opts.judge, {
-    batchSize: opts.batchSize,
-    onProgress: (done, total) => judgeProgress.update(done, total),
-  });
+  // Waves judge only what the dataset needs; otherwise every sample is judged.
+  const waves = opts.waves
+    ? await judgeWaves(samples, config, opts.judge, opts.waves, {
+        batchSize: opts.batchSize,
+        onProgress: (done, wave) => judgeProgress.update(done, undefined, `judged, wave ${wave}`),
+      })
+    : null;
+  const annotated =
+    waves?.annotated ??
+    (await annotateSamples(samples, opts.judge, {
+      batchSize: opts.batchSize,
+      onProgress: (done, total) => judgeProgress.update(done, total),
+    }));
   judgeProgress.done(
-    `${annotated.rows.length.toLocaleString('en-US')} labelled, ${annotated.unlabeled.length} unlabeled, ${annotated.calls} calls`,
+    `${annotated.rows.length.toLocaleString('en-US')} labelled, ${annotated.unlabeled.length} unlabeled, ${annotated.calls} calls` +
+      (waves ? ` in ${waves.planner.history.length} waves (${waves.planner.state})` : ''),
   );
   const annotatedDigest = await writeJsonl(join(outDir, 'annotated.jsonl'), annotated.rows);
   const unlabeledDigest = await writeJsonl(join(outDir, 'unlabeled.jsonl'), annotated.unlabeled);
-  for (const row of annotated.rows) balancer.offer(row);
+  for (const row of waves ? waves.offered : annotated.rows) balancer.offer(row);
   const unlabeledByCause: Record<string, number> = {};
   for (const u of annotated.unlabeled)
     unlabeledByCause[u.error] = (unlabeledByCause[u.error] ?? 0) + 1;
+  const wavesExtra: Record<string, unknown> = {};
   const job = await writeDataset(
     outDir,
     balancer,
@@ -194,14 +209,26 @@ export async function runPipeline(
         name: opts.judge.name,
         calls: annotated.calls,
         batchSize: opts.batchSize,
-        samplesJudged: samples.length,
+        samplesJudged: waves ? waves.planner.judged : samples.length,
         labelled: annotated.rows.length,
         unlabeled: annotated.unlabeled.length,
         unlabeledByCause,
         ...(opts.judge.stats ? { stats: opts.judge.stats() } : {}),
       },
+      waves: wavesExtra,
     },
-    undefined,
+    waves
+      ? () => {
+          // The wave report needs the delivered rows: filled in once they are known.
+          const result = balancer.finish();
+          const delivered = [...result.train, ...result.validation];
+          Object.assign(
+            wavesExtra,
+            waves.planner.report(delivered.map((l) => ({ id: l.id, label: l.label }))),
+          );
+          return Promise.resolve(result);
+        }
+      : undefined,
     {
       before: profileRows(config, annotated.rows),
       outputs: { 'annotated.jsonl': annotatedDigest, 'unlabeled.jsonl': unlabeledDigest },

@@ -7,6 +7,8 @@ import { InputFileError } from '../adapters/lines';
 import { BalanceError } from '../shared/errors';
 import { generateTelemetry } from '../shared/generate';
 import { createSignalsJudge } from '../shared/judge/signals';
+import { JudgeSettingsSchema } from '../shared/judge/settings';
+import { WaveSettingsSchema, type WaveSettingsInput } from '../shared/waves';
 import { DEFAULT_HISTORY, PIPELINES, type Pipeline } from '../shared/samples';
 import {
   BALANCE_HELP,
@@ -86,6 +88,13 @@ Settings (SFT_*, see README) come from the environment.
   --history-turns N         previous turns carried as history (conversation; default ${DEFAULT_HISTORY.historyTurns})
   --history-tokens N        token budget of the history (default ${DEFAULT_HISTORY.historyTokenBudget})
   --batch-size N            samples per judge call (--in-process; the runner uses SFT_JUDGE_BATCH_SIZE, default 20)
+  --replay FILE             judge: labels from an annotated file (--in-process; default the signals judge)
+  --waves                   yield-aware judging (--in-process): judge in waves only what the balance
+                            needs; manifest.waves has calls and yields per wave, targets, bin mix
+  --judge-budget N          with --waves: judge at most N samples; when it runs out the dataset is
+                            balanced from what was judged (--on-shortfall decides; default shrink)
+  --explore F               with --waves: exploration floor in [0, 1] (default 0.3; 1 = no signal bias)
+  --max-waves N             with --waves: at most N waves (default 20)
 ${BALANCE_HELP}
   -q, --quiet               no progress on stderr
   --json                    print the summary as JSON on stdout
@@ -234,8 +243,33 @@ const RUN_OPTIONS = {
   verbose: { type: 'boolean' },
   'in-process': { type: 'boolean' },
   'no-redact': { type: 'boolean' },
+  waves: { type: 'boolean' },
+  'judge-budget': { type: 'string' },
+  explore: { type: 'string' },
+  'max-waves': { type: 'string' },
+  replay: { type: 'string' },
   ...BALANCE_OPTIONS,
 } as const;
+
+/** Wave settings from the run flags, or undefined without --waves. */
+function waveSettingsOf(v: Record<string, unknown>): WaveSettingsInput | undefined {
+  const flags = ['judge-budget', 'explore', 'max-waves'].filter((f) => v[f] !== undefined);
+  if (v.waves !== true) {
+    if (flags.length > 0) throw new UsageError(`--${flags[0]} needs --waves`);
+    return undefined;
+  }
+  if (v['in-process'] !== true) throw new UsageError('--waves needs --in-process');
+  const input: WaveSettingsInput = {};
+  if (v['judge-budget'] !== undefined) input.maxJudged = positiveInt(v, 'judge-budget');
+  if (v['max-waves'] !== undefined) input.maxWaves = positiveInt(v, 'max-waves');
+  if (v.explore !== undefined) input.explore = Number(v.explore);
+  const parsed = WaveSettingsSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new UsageError(`--${String(issue.path[0] ?? 'waves')}: ${issue.message}`);
+  }
+  return input;
+}
 
 async function cmdRun(argv: string[]): Promise<number> {
   const v = parse(argv, RUN_OPTIONS);
@@ -250,6 +284,9 @@ async function cmdRun(argv: string[]): Promise<number> {
     historyTurns: nonNegativeInt(v, 'history-turns', DEFAULT_HISTORY.historyTurns),
     historyTokenBudget: nonNegativeInt(v, 'history-tokens', DEFAULT_HISTORY.historyTokenBudget),
   };
+  const waves = waveSettingsOf(v);
+  if (v.replay !== undefined && v['in-process'] !== true)
+    throw new UsageError('--replay needs --in-process');
   if (v['in-process'] !== true) {
     // Loaded on use: the storage SDKs cost start-up time every other command would pay.
     const { runLocal } = await import('./local-runner.js');
@@ -270,13 +307,20 @@ async function cmdRun(argv: string[]): Promise<number> {
     summarize(run, out, v.json === true);
     return 0;
   }
+  const replay = typeof v.replay === 'string' ? v.replay : undefined;
   const job = await runPipeline(input, out, config, {
     pipeline,
     history,
-    judge: createSignalsJudge({
-      complexity: config.complexity,
-      reasoningModels: config.reasoningModels,
-    }),
+    judge: replay
+      ? // Loaded on use: the judge factory pulls in the openai and Azure SDKs.
+        (await import('../adapters/judge-factory.js')).createJudge(
+          JudgeSettingsSchema.parse({ kind: 'replay', source: replay }),
+        )
+      : createSignalsJudge({
+          complexity: config.complexity,
+          reasoningModels: config.reasoningModels,
+        }),
+    ...(waves ? { waves } : {}),
     batchSize: positiveInt(v, 'batch-size', 20),
     quiet: v.quiet === true,
     redact: v['no-redact'] !== true,
