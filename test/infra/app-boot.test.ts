@@ -35,7 +35,7 @@ describe('functions/index.ts on the deployed app settings', () => {
     for (const k of Object.keys(process.env))
       if (/^(SFT_|JUDGE_|AzureWebJobsStorage|AZURE_)/.test(k)) delete process.env[k];
     Object.assign(process.env, d.appSettings);
-    await import('../../functions/index');
+    await import('../../functions/index.js');
   });
 
   afterAll(() => {
