@@ -123,6 +123,8 @@ var queueNames = [
 // judge batches at once; an instance whose share is below one request a minute per
 // such batch would only hold messages while its limiter waits, so the cap is also
 // lowered until every instance gets at least that (effectiveInstanceCount).
+// Only the judgeBatch queue function calls the judge; Flex scales each queue function
+// on its own, and no function of the app gets more than maximumInstanceCount.
 var hostQueues = loadJsonContent('../host.json').extensions.queues
 var judgeBatchesPerInstance = int(hostQueues.batchSize) + int(hostQueues.newBatchThreshold)
 var deploymentRpm = openAiCapacity * 6
