@@ -479,7 +479,12 @@ export function quarantineChart(m: ReportManifest): ChartResult {
       mark: { type: 'bar', color: '#e45756' },
       encoding: {
         y: { field: 'reason', type: 'nominal', title: null, sort: '-x' },
-        x: { field: 'count', type: 'quantitative', title: 'rows' },
+        x: {
+          field: 'count',
+          type: 'quantitative',
+          title: 'rows',
+          axis: { tickMinStep: 1, format: 'd' },
+        },
         description: { field: 'description', type: 'nominal' },
       },
     },
