@@ -1,0 +1,139 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../../cli/main';
+import { generateTelemetry } from '../../shared/generate';
+
+const dir = mkdtempSync(join(tmpdir(), 'sftb-waves-'));
+const telemetry = join(dir, 'telemetry.jsonl');
+
+interface Manifest {
+  judge: { calls: number; samplesJudged: number };
+  selected: {
+    total: number;
+    byLabel: Record<string, number>;
+    byLabelStratum: Record<string, Record<string, number>>;
+  };
+  shortfalls: { classes: { action: string }[] };
+  waves: {
+    outcome: string;
+    judged: number;
+    waves: { wave: number; judged: number; requests: number }[];
+    strata: { label: number; stratum: string; target: number; quota: number; delivered: number }[];
+    binMix: { label: number; tv: number }[];
+  };
+}
+
+const manifest = (out: string) =>
+  JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as Manifest;
+
+function quietly() {
+  vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+}
+
+afterEach(() => vi.restoreAllMocks());
+
+beforeAll(() => {
+  // Known labels: the generated file is its own replay source (the judge reads `label`).
+  const rows = [...generateTelemetry({ conversations: 6_000, seed: 11, annotated: true })];
+  writeFileSync(telemetry, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+});
+
+const run = (out: string, ...extra: string[]) =>
+  main([
+    'run',
+    '--in-process',
+    '--quiet',
+    '--input',
+    telemetry,
+    '--out',
+    out,
+    '--replay',
+    telemetry,
+    '--total',
+    '1000',
+    ...extra,
+  ]);
+
+describe('run --in-process --waves', () => {
+  it('meets every quota with fewer judge calls than judging every sample', async () => {
+    quietly();
+    const all = join(dir, 'all');
+    const waves = join(dir, 'waves');
+    expect(await run(all, '--ratio', '70:30')).toBe(0);
+    expect(await run(waves, '--ratio', '70:30', '--waves')).toBe(0);
+    const a = manifest(all);
+    const w = manifest(waves);
+    expect(w.waves.outcome).toBe('quotas-met');
+    expect(w.selected.total).toBe(1_000);
+    expect(w.selected.byLabel).toEqual({ '0': 700, '1': 300 });
+    expect(w.judge.samplesJudged).toBe(w.waves.judged);
+    expect(w.judge.samplesJudged).toBeLessThan(a.judge.samplesJudged / 2);
+    // Calls per wave add up to the judge's requests.
+    expect(w.waves.waves.reduce((s, x) => s + x.requests, 0)).toBe(w.judge.calls);
+    // Achieved strata beside the target: each quota delivered, and near the full run's.
+    for (const s of w.waves.strata) {
+      expect(w.selected.byLabelStratum[s.label]![s.stratum]).toBe(s.delivered);
+      expect(s.delivered).toBe(s.quota);
+      const full = a.selected.byLabelStratum[s.label]![s.stratum]!;
+      expect(Math.abs(s.delivered - full)).toBeLessThanOrEqual(15);
+    }
+    expect(w.waves.binMix.map((m) => m.label)).toEqual([0, 1]);
+  });
+
+  it('gives the same bytes on a second run', async () => {
+    quietly();
+    const a = join(dir, 'det-a');
+    const b = join(dir, 'det-b');
+    expect(await run(a, '--waves')).toBe(0);
+    expect(await run(b, '--waves')).toBe(0);
+    expect(readFileSync(join(b, 'train.jsonl'))).toEqual(readFileSync(join(a, 'train.jsonl')));
+  });
+
+  it('stops at the judge budget and balances what was judged (shrink)', async () => {
+    quietly();
+    const out = join(dir, 'budget');
+    expect(await run(out, '--waves', '--judge-budget', '400')).toBe(0);
+    const m = manifest(out);
+    expect(m.waves.outcome).toBe('budget-exhausted');
+    expect(m.judge.samplesJudged).toBe(400);
+    expect(m.selected.total).toBeLessThan(1_000);
+    expect(m.selected.byLabel['0']).toBe(m.selected.byLabel['1']);
+    expect(m.shortfalls.classes.map((c) => c.action)).toContain('shrunk');
+  });
+
+  it('a budget with --on-shortfall fail fails the run', async () => {
+    quietly();
+    const code = await run(
+      join(dir, 'fail'),
+      '--waves',
+      '--judge-budget',
+      '400',
+      '--on-shortfall',
+      'fail',
+    );
+    expect(code).toBe(1);
+  });
+
+  /** [flags, message] */
+  const USAGE: [string[], RegExp][] = [
+    [['--judge-budget', '10'], /--judge-budget needs --waves/],
+    [['--waves', '--explore', '2'], /--explore/],
+  ];
+  it.each(USAGE)('%j is a usage error', async (flags, message) => {
+    const err: string[] = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
+    expect(await run(join(dir, 'usage'), ...flags)).toBe(2);
+    expect(err.join('')).toMatch(message);
+  });
+
+  it('--waves needs --in-process', async () => {
+    const err: string[] = [];
+    vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
+    const code = await main(['run', '--input', telemetry, '--out', join(dir, 'x'), '--waves']);
+    expect(code).toBe(2);
+    expect(err.join('')).toMatch(/--waves needs --in-process/);
+  });
+});
