@@ -57,9 +57,29 @@ const jsonl = (p) =>
 
 if (!existsSync(telemetry)) {
   log(`generating ${conversations} conversations (annotated) → ${telemetry}`);
-  execFileSync('node', [cli, 'generate', '--conversations', String(conversations), '--annotated', '--seed', '7', '--out', telemetry, '--quiet']);
+  execFileSync('node', [
+    cli,
+    'generate',
+    '--conversations',
+    String(conversations),
+    '--annotated',
+    '--seed',
+    '7',
+    '--out',
+    telemetry,
+    '--quiet',
+  ]);
 }
-const common = ['--in-process', '--quiet', '--input', telemetry, '--replay', telemetry, '--total', String(total)];
+const common = [
+  '--in-process',
+  '--quiet',
+  '--input',
+  telemetry,
+  '--replay',
+  telemetry,
+  '--total',
+  String(total),
+];
 
 // Baseline: judge every sample first, then balance (the seed's pipeline).
 const allDir = join(work, 'all');
@@ -75,18 +95,44 @@ for (const ratio of ratios) {
   // The exact targets of a full judging at this ratio: balance over every true label.
   const exactDir = join(work, `exact-${ratio}`);
   rmSync(exactDir, { recursive: true, force: true });
-  measure(['balance', '--input', annotatedAll, '--out', exactDir, '--total', String(total), '--ratio', String(ratio), '--quiet']);
+  measure([
+    'balance',
+    '--input',
+    annotatedAll,
+    '--out',
+    exactDir,
+    '--total',
+    String(total),
+    '--ratio',
+    String(ratio),
+    '--quiet',
+  ]);
   const exact = manifestOf(exactDir);
   const dir = join(work, `waves-${ratio}`);
   rmSync(dir, { recursive: true, force: true });
   log(`waves at ratio ${ratio}`);
-  const r = measure(['run', ...common, '--out', dir, '--ratio', String(ratio), '--waves', ...(values.explore ? ['--explore', values.explore] : [])]);
+  const r = measure([
+    'run',
+    ...common,
+    '--out',
+    dir,
+    '--ratio',
+    String(ratio),
+    '--waves',
+    ...(values.explore ? ['--explore', values.explore] : []),
+  ]);
   const m = manifestOf(dir);
   const cuts = m.waves.bins.cuts;
   // True population bin mix per class (in-strata samples, judged or not) vs delivered.
-  const inStrata = new Set(Object.keys(m.waves.cells.reduce((a, c) => ({ ...a, [c.stratum]: 1 }), {})));
-  const bucketOf = (t) => exact.config.buckets.find((b) => t.turnCount >= b.min && t.turnCount <= b.max)?.name;
-  const signals = { complexity: exact.config.complexity, reasoningModels: exact.config.reasoningModels };
+  const inStrata = new Set(
+    Object.keys(m.waves.cells.reduce((a, c) => ({ ...a, [c.stratum]: 1 }), {})),
+  );
+  const bucketOf = (t) =>
+    exact.config.buckets.find((b) => t.turnCount >= b.min && t.turnCount <= b.max)?.name;
+  const signals = {
+    complexity: exact.config.complexity,
+    reasoningModels: exact.config.reasoningModels,
+  };
   const binById = new Map();
   const pop = [new Array(cuts.length + 1).fill(0), new Array(cuts.length + 1).fill(0)];
   for (const t of truthRows) {
