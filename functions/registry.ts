@@ -2,7 +2,12 @@
  * Every function of the app, as data: functions/index.ts registers them with the
  * Functions host, and the local runner serves the same list from Azurite's queues.
  */
-import type { HttpHandler, StorageQueueHandler, TimerHandler } from '@azure/functions';
+import type {
+  HttpHandler,
+  InvocationContext,
+  StorageQueueHandler,
+  TimerHandler,
+} from '@azure/functions';
 import { poisonQueueOf } from '../shared/settings';
 import { createBuildStatus } from './build-status';
 import type { Deps } from './deps';
@@ -12,6 +17,7 @@ import { createPlanBuild } from './plan-build';
 import { createScheduledBuild } from './scheduled-build';
 import { createShardPoison, createStagePoison } from './stage-poison';
 import { createStartBuild } from './start-build';
+import { withStructuredLogs } from './logging';
 
 export interface QueueFunction {
   kind: 'queue';
@@ -38,7 +44,7 @@ export type FunctionRegistration = QueueFunction | HttpFunction | TimerFunction;
 /** The app's functions, bound to `deps`. */
 export function registrations(deps: Deps): FunctionRegistration[] {
   const q = deps.settings.queues;
-  return [
+  const list: FunctionRegistration[] = [
     {
       kind: 'timer',
       name: 'scheduledBuild',
@@ -83,4 +89,12 @@ export function registrations(deps: Deps): FunctionRegistration[] {
       handler: createStagePoison(deps, 'fanin'),
     },
   ];
+  // Every line a handler logs carries its build id and batch id (functions/logging.ts).
+  return list.map(
+    (r) =>
+      ({
+        ...r,
+        handler: withStructuredLogs(r.handler as (t: unknown, c: InvocationContext) => unknown),
+      }) as FunctionRegistration,
+  );
 }
