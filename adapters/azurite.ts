@@ -26,16 +26,20 @@ export function connectionStringFor(blobEndpoint: string, queueEndpoint: string)
   );
 }
 
-/** Starts Azurite; resolves once both services listen. */
+/**
+ * Starts Azurite; resolves once both services listen. In memory by default; with
+ * `location` it keeps its data in that directory, so a stop and a start on the same
+ * ports and directory is a restart that loses nothing (the fault tests use this).
+ */
 export function startAzurite(
-  opts: { blobPort?: number; queuePort?: number; timeoutMs?: number } = {},
+  opts: { blobPort?: number; queuePort?: number; timeoutMs?: number; location?: string } = {},
 ): Promise<AzuriteHandle> {
   const entry = join(dirname(require.resolve('azurite/package.json')), 'dist', 'src', 'azurite.js');
   const child: ChildProcess = spawn(
     process.execPath,
     [
       entry,
-      '--inMemoryPersistence',
+      ...(opts.location !== undefined ? ['--location', opts.location] : ['--inMemoryPersistence']),
       '--skipApiVersionCheck',
       '--disableTelemetry',
       '--loose',

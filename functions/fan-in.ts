@@ -22,7 +22,8 @@ import {
   type BuildSpec,
   type Outcome,
 } from '../shared/build';
-import type { AnnotatedRow, QuarantineReason } from '../shared/contracts';
+import { checkAnnotated, type AnnotatedRow, type QuarantineReason } from '../shared/contracts';
+import { judgeShard } from '../shared/build-batch';
 import { BalanceError } from '../shared/errors';
 import { redactionSummary } from '../shared/redact';
 import {
@@ -35,6 +36,7 @@ import {
   recordOutcome,
 } from './build-ops';
 import type { Deps } from './deps';
+import { readShard } from './judge-batch';
 import { renderReport, REPORT_FILE } from '../adapters/report';
 import { ProfileBuilder, profileRows } from '../shared/report/profile';
 
@@ -110,7 +112,7 @@ async function publish(
   const failed = failures.filter((f) => c.failedIds.includes(f.shardId));
   const sums = sumBatches(done);
   const decision = decidePublish(done, failed, spec.minJudgedShare);
-  const batches = {
+  const batches: Record<string, unknown> = {
     planned: c.planned,
     done: c.done,
     failed: c.failed,
@@ -178,20 +180,33 @@ async function publish(
     Promise.all([deps.store.get(p.rows(sid)), deps.store.get(p.quarantine(sid))]);
   const ahead: Promise<[Buffer | null, Buffer | null]>[] = [];
   for (let i = 0; i < Math.min(4, ids.length); i++) ahead.push(fetch(ids[i]!));
+  const rejudged: { shardId: string; cause: string }[] = [];
   for (let i = 0; i < ids.length; i++) {
+    const sid = ids[i]!;
     const [rows, q] = await ahead.shift()!;
     if (i + 4 < ids.length) ahead.push(fetch(ids[i + 4]!));
-    if (rows === null)
-      throw new Error(`results of ${ids[i]} are missing although it is marked done`);
-    for (const line of rows.toString('utf8').split('\n')) {
-      if (line.length === 0) continue;
-      const row = JSON.parse(line) as AnnotatedRow;
+    let results = parseResults(rows, q);
+    if (typeof results === 'string') {
+      // A missing or corrupt results blob: judge the shard again (the verdict cache
+      // makes that cheap) rather than publish without it or fail the build.
+      const cause = results;
+      context.warn(`fan-in: results of ${sid} ${cause}; judging the shard again`);
+      try {
+        results = await rejudge(deps, spec, sid);
+      } catch (err) {
+        return fail(
+          `results of ${sid} ${cause}, and judging the shard again failed: ${errorText(err)}`,
+        );
+      }
+      rejudged.push({ shardId: sid, cause });
+    }
+    for (const row of results.rows) {
       before.add(row);
       balancer.offer(row);
     }
-    for (const line of q?.toString('utf8').split('\n') ?? [])
-      if (line.length > 0) quarantine.push(JSON.parse(line) as QuarantineRecord);
+    quarantine.push(...results.quarantine);
   }
+  if (rejudged.length > 0) batches.rejudged = rejudged;
   let result;
   try {
     result = balancer.finish();
@@ -231,6 +246,57 @@ async function publish(
   await recordOutcome(deps, outcome);
   context.log(`fan-in: build ${id} published ${outcome.selected} samples`);
   return (await getOutcome(deps, id)) ?? outcome;
+}
+
+/**
+ * A batch's committed results, checked line by line; a string naming the first
+ * problem when a blob is missing or a line is not what the batch writes.
+ */
+function parseResults(
+  rows: Buffer | null,
+  q: Buffer | null,
+): { rows: AnnotatedRow[]; quarantine: QuarantineRecord[] } | string {
+  if (rows === null) return 'are missing although the batch is marked done';
+  const out = { rows: [] as AnnotatedRow[], quarantine: [] as QuarantineRecord[] };
+  const lines = rows.toString('utf8').split('\n');
+  for (let n = 0; n < lines.length; n++) {
+    if (lines[n]!.length === 0) continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(lines[n]!);
+    } catch {
+      return `are corrupt: line ${n + 1} is not JSON`;
+    }
+    const problem = checkAnnotated(v);
+    if (problem) return `are corrupt: line ${n + 1} is not an annotated row (${problem.reason})`;
+    out.rows.push(v as AnnotatedRow);
+  }
+  const qLines = q?.toString('utf8').split('\n') ?? [];
+  for (let n = 0; n < qLines.length; n++) {
+    if (qLines[n]!.length === 0) continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(qLines[n]!);
+    } catch {
+      return `are corrupt: quarantine line ${n + 1} is not JSON`;
+    }
+    const r = v as Partial<QuarantineRecord> | null;
+    if (typeof r?.line !== 'number' || typeof r.reason !== 'string')
+      return `are corrupt: quarantine line ${n + 1} is not a quarantine record`;
+    out.quarantine.push(v as QuarantineRecord);
+  }
+  return out;
+}
+
+/** Judges a shard again and rewrites its results (deterministic names: an overwrite). */
+async function rejudge(deps: Deps, spec: BuildSpec, shardId: string) {
+  const p = buildPaths(spec.id);
+  const prepared = await readShard(deps, spec, shardId);
+  if (!prepared) throw new Error(`shard blob ${p.shard(shardId)} is missing`);
+  const judged = await judgeShard(prepared, deps.judgeFor(spec), spec.judge.batchSize);
+  await deps.store.put(p.rows(shardId), jsonl(judged.annotated));
+  await deps.store.put(p.quarantine(shardId), jsonl(judged.quarantine));
+  return { rows: judged.annotated, quarantine: judged.quarantine };
 }
 
 export function createFanin(deps: Deps) {
