@@ -233,7 +233,15 @@ async function publish(
   };
   const manifest = { status: 'succeeded', ...common, ...result.manifest, profile, outputs };
   await deps.store.put(p.manifest, JSON.stringify(manifest, null, 2) + '\n');
-  await deps.store.put(`${p.datasetPrefix}${REPORT_FILE}`, await renderReport(manifest));
+  // The report is a view of the manifest: failing to draw it must not cost the dataset
+  // (a storage error writing it is transient and retried like any other).
+  let report: string | null = null;
+  try {
+    report = await renderReport(manifest);
+  } catch (err) {
+    context.error(`fan-in: build ${id}: report.html not drawn: ${errorText(err)}`);
+  }
+  if (report !== null) await deps.store.put(`${p.datasetPrefix}${REPORT_FILE}`, report);
   const outcome: Outcome = {
     buildId: id,
     state: 'succeeded',
