@@ -1,5 +1,10 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { renderReport } from '../../adapters/report';
+import { balanceFile } from '../../cli/jobs';
+import { parseBalanceConfig } from '../../shared/config';
 import { conversationRows, manifestOf } from './fixture';
 
 describe('renderReport (vega → SVG)', () => {
@@ -30,5 +35,37 @@ describe('renderReport (vega → SVG)', () => {
 
   it('rejects a manifest without the balancer sections', async () => {
     await expect(renderReport({ selected: { total: 1 } })).rejects.toThrow();
+  });
+});
+
+describe('balance writes report.html', () => {
+  it('beside manifest.json, drawn from exactly what manifest.json holds, the same on a rerun', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'report-balance-'));
+    const input = join(dir, 'annotated.jsonl');
+    await writeFile(
+      input,
+      conversationRows(300)
+        .map((r) => JSON.stringify(r))
+        .join('\n') + '\n{"broken"\n',
+    );
+    const config = parseBalanceConfig({
+      total: 200,
+      ratio: 0.5,
+      stratify: ['turnBucket'],
+      seed: 1,
+    });
+    const read = async (out: string) => {
+      await balanceFile(input, out, config, { quiet: true, threads: 1 });
+      return {
+        manifest: JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')),
+        html: await readFile(join(out, 'report.html'), 'utf8'),
+      };
+    };
+    const a = await read(join(dir, 'a'));
+    const b = await read(join(dir, 'b'));
+    expect(a.manifest.profile.after.rows).toBe(a.manifest.selected.total);
+    expect(a.html).toBe(await renderReport(a.manifest));
+    expect(b.html).toBe(a.html);
+    expect(a.html).toContain('data-key="input.quarantined" data-value="1"');
   });
 });
