@@ -13,6 +13,7 @@ import {
   shardCount,
   shardIdOf,
   shardIndexOf,
+  sourceTooLarge,
   type BuildSpec,
   type PlanRecord,
 } from '../shared/build';
@@ -85,10 +86,20 @@ class ShardBuffer {
   }
 }
 
+/** A source over the shard limits (SFT_MAX_SHARDS × SFT_SHARD_BYTES × 4): the build fails. */
+export class SourceTooLargeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SourceTooLargeError';
+  }
+}
+
 /** Streams the source into shard blobs; returns the plan (not yet written). */
 export async function writeShards(deps: Deps, spec: BuildSpec): Promise<PlanRecord> {
   const source = deps.openSource(spec.source);
   const bytes = await source.size();
+  const tooLarge = sourceTooLarge(bytes, spec.shardBytes, spec.maxShards);
+  if (tooLarge !== null) throw new SourceTooLargeError(tooLarge);
   const n = shardCount(bytes, spec.shardBytes, spec.maxShards);
   const p = buildPaths(spec.id);
   const ids = Array.from({ length: n }, (_, i) => shardIdOf(i));
@@ -176,7 +187,7 @@ export function createPlanBuild(deps: Deps) {
       try {
         plan = await writeShards(deps, spec);
       } catch (err) {
-        if (!(err instanceof SourceNotFoundError)) throw err;
+        if (!(err instanceof SourceNotFoundError || err instanceof SourceTooLargeError)) throw err;
         await recordOutcome(deps, {
           buildId: spec.id,
           state: 'failed',

@@ -219,6 +219,27 @@ export function parseMarkerName(name: string): { shardId: string; kind: 'done' |
 
 export const shardIdOf = (index: number) => `s${String(index).padStart(5, '0')}`;
 
+/**
+ * How far past its target a shard may grow (when the source needs more than the
+ * maximum number of shards) before a build refuses the source: a judge batch reads
+ * its whole shard, so an unbounded shard is a memory fault, not a slow batch.
+ */
+export const MAX_SHARD_OVERSIZE = 4;
+
+/** Null when a source of `bytes` fits the shard limits; otherwise why a build refuses it. */
+export function sourceTooLarge(
+  bytes: number,
+  shardBytes: number,
+  maxShards: number,
+): string | null {
+  const limit = shardBytes * maxShards * MAX_SHARD_OVERSIZE;
+  if (bytes <= limit) return null;
+  return (
+    `the source is ${bytes} bytes, more than ${maxShards} shard(s) of at most ` +
+    `${MAX_SHARD_OVERSIZE} × ${shardBytes} bytes hold (${limit}); raise SFT_MAX_SHARDS or SFT_SHARD_BYTES`
+  );
+}
+
 /** Shards for a source of `bytes`: about `target` bytes each, at least one, at most `max`. */
 export function shardCount(bytes: number, target: number, max: number): number {
   return Math.min(max, Math.max(1, Math.ceil(bytes / target)));
