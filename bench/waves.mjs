@@ -31,6 +31,7 @@ const root = join(import.meta.dirname, '..');
 const require = createRequire(import.meta.url);
 const { signalsScore } = require(join(root, 'dist/shared/judge/signals.js'));
 const { binOf } = require(join(root, 'dist/shared/waves.js'));
+const { seed32, unitHash } = require(join(root, 'dist/shared/hash.js'));
 const work = join(root, '.bench', 'waves');
 mkdirSync(work, { recursive: true });
 const cli = join(root, 'bin', 'sft-balancer.js');
@@ -135,12 +136,21 @@ for (const ratio of ratios) {
   };
   const binById = new Map();
   const pop = [new Array(cuts.length + 1).fill(0), new Array(cuts.length + 1).fill(0)];
+  // The population the balance draws from: one row per distinct message (the
+  // smallest key wins, as the balancer's dedup keeps), in the strata.
+  const seedKey = seed32(exact.config.seed);
+  const rep = new Map();
   for (const t of truthRows) {
     if (!inStrata.has(bucketOf(t))) continue;
+    const k = unitHash(t.sampleId, seedKey);
+    const cur = rep.get(t.userMessage);
+    if (!cur || k < cur.k) rep.set(t.userMessage, { k, t });
+  }
+  for (const { t } of rep.values()) {
     const b = binOf(signalsScore(t, signals), cuts);
-    binById.set(t.sampleId, b);
     pop[t.label][b]++;
   }
+  for (const t of truthRows) binById.set(t.sampleId, binOf(signalsScore(t, signals), cuts));
   const mix = (dataset) => {
     const del = [new Array(cuts.length + 1).fill(0), new Array(cuts.length + 1).fill(0)];
     for (const l of dataset) del[l.label][binById.get(l.id)]++;
