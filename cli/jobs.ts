@@ -16,6 +16,7 @@ import {
   StreamingBalancer,
   type BalanceManifest,
   type BalanceResult,
+  type RangeLoader,
   type QuarantineRecord,
 } from '../shared/balance';
 import type { TelemetryTurn } from '../shared/contracts';
@@ -27,7 +28,7 @@ import { ConversationAssembler, type HistoryOptions, type Pipeline } from '../sh
 import { Progress } from './progress';
 import { NoValidRowsError } from '../shared/errors';
 import { writeReport } from '../adapters/report';
-import { profileRows, type Profile } from '../shared/report/profile';
+import { ProfileBuilder, profileRows, type Profile } from '../shared/report/profile';
 import type { WaveSettingsInput } from '../shared/waves';
 import { judgeWaves } from '../shared/waves-judge';
 
@@ -43,23 +44,40 @@ async function writeDataset(
   balancer: StreamingBalancer,
   quarantine: JsonlWriter,
   extra: Record<string, unknown>,
-  finish: () => Promise<BalanceResult> = () => Promise.resolve(balancer.finish()),
-  more: { before?: Profile; outputs?: Record<string, FileDigest> } = {},
+  finish?: () => Promise<BalanceResult>,
+  more: { before?: Profile; outputs?: Record<string, FileDigest>; load?: RangeLoader } = {},
 ): Promise<JobResult> {
   const quarantineDigest = await quarantine.close();
-  const result = await finish();
   const outputs: Record<string, FileDigest> = {};
-  outputs['train.jsonl'] = await writeJsonl(join(outDir, 'train.jsonl'), result.train);
-  if (balancer.config.validation > 0) {
-    outputs['validation.jsonl'] = await writeJsonl(
-      join(outDir, 'validation.jsonl'),
-      result.validation,
-    );
+  let result: BalanceResult;
+  let after: Profile;
+  if (finish) {
+    result = await finish();
+    outputs['train.jsonl'] = await writeJsonl(join(outDir, 'train.jsonl'), result.train);
+    if (balancer.config.validation > 0) {
+      outputs['validation.jsonl'] = await writeJsonl(
+        join(outDir, 'validation.jsonl'),
+        result.validation,
+      );
+    }
+    after = profileRows(balancer.config, [...result.train, ...result.validation]);
+  } else {
+    // Streamed: each line is written and profiled as it is made, never all held at once.
+    const train = new JsonlWriter(join(outDir, 'train.jsonl'));
+    const validation =
+      balancer.config.validation > 0 ? new JsonlWriter(join(outDir, 'validation.jsonl')) : null;
+    const profiler = new ProfileBuilder(balancer.config);
+    result = await balancer.finishInto((line, split) => {
+      (split === 'validation' && validation ? validation : train).write(line);
+      profiler.add(line);
+    }, more.load);
+    outputs['train.jsonl'] = await train.close();
+    if (validation) outputs['validation.jsonl'] = await validation.close();
+    after = profiler.snapshot();
   }
   outputs['quarantine.jsonl'] = quarantineDigest;
   Object.assign(outputs, more.outputs);
   const before = more.before;
-  const after = profileRows(balancer.config, [...result.train, ...result.validation]);
   const profile = { ...(before ? { before } : {}), after };
   const manifest = { tool: TOOL, ...extra, ...result.manifest, profile, outputs };
   const manifestPath = join(outDir, 'manifest.json');
@@ -85,10 +103,14 @@ export async function balanceFile(
   });
   const p = balancer.progress;
   progress.done(`${p.rows.toLocaleString('en-US')} rows read, ${p.quarantined} quarantined`);
-  return writeDataset(outDir, balancer, quarantine, { command: 'balance', source: input }, () =>
-    input.endsWith('.gz')
-      ? Promise.resolve(balancer.finish())
-      : balancer.finishWith((ranges) => loadRanges(input, ranges)),
+  return writeDataset(
+    outDir,
+    balancer,
+    quarantine,
+    { command: 'balance', source: input },
+    undefined,
+    // Gzipped input is read in one pass with lines kept; plain files are re-read by byte range.
+    input.endsWith('.gz') ? {} : { load: (ranges) => loadRanges(input, ranges) },
   );
 }
 
