@@ -688,3 +688,32 @@ export function scaleDown(take: readonly number[], budget: number): number[] {
   }
   return out;
 }
+
+/** Where a wave-judged build stands, recomputed from the verdicts stored so far. */
+export type WaveStep =
+  | { kind: 'judge'; wave: number; ids: string[]; planner: WavePlanner }
+  | { kind: 'done'; planner: WavePlanner };
+
+/**
+ * Replays the waves from stored verdicts (`verdictOf` returns undefined for a sample
+ * not judged yet): the planner is deterministic, so the same verdicts give the same
+ * waves. Returns the next wave's ids to judge (those of the first wave with samples
+ * still unjudged), or done. This is what a fan-in calls to decide whether another
+ * round of batches is needed; it needs no state of its own beyond the verdicts.
+ */
+export function resumeWaves(
+  items: readonly WaveItem[],
+  config: BalanceConfig,
+  settings: WaveSettingsInput,
+  verdictOf: (id: string) => Label | null | undefined,
+): WaveStep {
+  const planner = new WavePlanner(items, config, settings);
+  for (let ids = planner.nextWave(); ids !== null; ids = planner.nextWave()) {
+    const missing = ids.filter((id) => verdictOf(id) === undefined);
+    if (missing.length > 0) {
+      return { kind: 'judge', wave: planner.history.length, ids: missing, planner };
+    }
+    planner.record(ids.map((id) => ({ id, label: verdictOf(id)! })));
+  }
+  return { kind: 'done', planner };
+}

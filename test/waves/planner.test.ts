@@ -7,6 +7,7 @@ import { Rng } from '../../shared/prng';
 import {
   binOf,
   quantileCuts,
+  resumeWaves,
   scaleDown,
   WavePlanner,
   type WaveItem,
@@ -346,5 +347,38 @@ describe('wave helpers', () => {
         take.reduce((a, b) => a + b, 0),
       ),
     );
+  });
+});
+
+describe('resumeWaves', () => {
+  it('replayed from stored verdicts, gives the same waves and selection as the live loop', () => {
+    const config = parseBalanceConfig({ total: 4_000, ratio: 0.7, seed: 5 });
+    const live = run(POP, config);
+    const truth = new Map(POP.map((t) => [t.id, t.label]));
+    const stored = new Map<string, Label | null>();
+    const seen: string[][] = [];
+    for (;;) {
+      const step = resumeWaves(POP, config, {}, (id) => stored.get(id));
+      if (step.kind === 'done') {
+        expect(step.planner.state).toBe(live.planner.state);
+        expect(step.planner.selection()).toEqual(live.selection);
+        break;
+      }
+      expect(step.wave).toBe(seen.length + 1);
+      seen.push(step.ids);
+      for (const id of step.ids) stored.set(id, truth.get(id)!);
+    }
+    expect(seen).toEqual(live.waves);
+  });
+
+  it('asks again only for the samples of a wave still unjudged', () => {
+    const config = parseBalanceConfig({ total: 4_000, ratio: 0.7, seed: 5 });
+    const first = resumeWaves(POP, config, {}, () => undefined);
+    expect(first.kind).toBe('judge');
+    const ids = first.kind === 'judge' ? first.ids : [];
+    const half = new Set(ids.slice(0, Math.floor(ids.length / 2)));
+    const step = resumeWaves(POP, config, {}, (id) => (half.has(id) ? 1 : undefined));
+    expect(step.kind === 'judge' && step.wave).toBe(1);
+    expect(step.kind === 'judge' && step.ids).toEqual(ids.filter((id) => !half.has(id)));
   });
 });
