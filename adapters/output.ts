@@ -3,7 +3,7 @@
  * hashed while written, so the manifest can name each file's sha256.
  */
 import { createHash } from 'node:crypto';
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { closeSync, openSync, renameSync, writeSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -13,9 +13,13 @@ export interface FileDigest {
   bytes: number;
 }
 
-/** A JSONL file being written: `write` objects, then `close` for its digest. */
+/**
+ * A JSONL file being written: `write` objects, then `close` for its digest. Writes go
+ * out synchronously a megabyte at a time, so memory holds one chunk, never a queue of
+ * them (a stream would buffer everything a fast producer writes ahead of the disk).
+ */
 export class JsonlWriter {
-  private readonly stream: WriteStream;
+  private fd: number;
   private readonly hash = createHash('sha256');
   private lines = 0;
   private bytes = 0;
@@ -23,7 +27,7 @@ export class JsonlWriter {
   private buffered = 0;
 
   constructor(private readonly path: string) {
-    this.stream = createWriteStream(`${path}.tmp`);
+    this.fd = openSync(`${path}.tmp`, 'w');
   }
 
   write(value: unknown): void {
@@ -41,17 +45,19 @@ export class JsonlWriter {
     this.buffered = 0;
     this.hash.update(chunk);
     this.bytes += chunk.length;
-    this.stream.write(chunk);
+    for (let off = 0; off < chunk.length;) off += writeSync(this.fd, chunk, off);
   }
 
-  async close(): Promise<FileDigest> {
+  close(): Promise<FileDigest> {
     this.flush();
-    await new Promise<void>((resolve, reject) => {
-      this.stream.on('error', reject);
-      this.stream.end(resolve);
+    closeSync(this.fd);
+    this.fd = -1;
+    renameSync(`${this.path}.tmp`, this.path);
+    return Promise.resolve({
+      sha256: this.hash.digest('hex'),
+      lines: this.lines,
+      bytes: this.bytes,
     });
-    await rename(`${this.path}.tmp`, this.path);
-    return { sha256: this.hash.digest('hex'), lines: this.lines, bytes: this.bytes };
   }
 }
 

@@ -717,6 +717,7 @@ export class StreamingBalancer {
       }
       // Parsed on the spot and not kept: an upsampled copy parses its source again.
       const row = e.row ?? (JSON.parse(e.line!) as AnnotatedRow);
+      if (sink && upsampled === 0) e.line = null; // no copy needs it again: let it go
       const line = toDatasetLine(row, {
         id: p.id,
         strata: e.cell.strata,
