@@ -16,6 +16,7 @@ import {
 import type { PanelAgreement } from '../shared/judge/panel';
 import { RUBRIC_VERSION } from '../shared/judge/rubric';
 import type { Sample } from '../shared/samples';
+import { Redactor } from '../shared/redact';
 import { strataKey, strataOf, turnPosition } from '../shared/strata';
 import { required, UsageError } from './args';
 import {
@@ -37,6 +38,8 @@ Unlabeled verdicts count against coverage, not accuracy.
   --gold FILE               human-labelled JSONL
   --stratify LIST           strata for per-stratum agreement (default turnBucket)
   --json FILE               also write the report as JSON
+  --no-redact               send e-mails, phones, IPs, keys and tokens to the judge as they are
+                            (redacted by default, as in production builds)
 ${JUDGE_HELP}
   -q, --quiet               no progress on stderr`;
 
@@ -49,6 +52,7 @@ async function calibrate(argv: string[]): Promise<number> {
     gold: { type: 'string' },
     stratify: { type: 'string' },
     json: { type: 'string' },
+    'no-redact': { type: 'boolean' },
     ...JUDGE_OPTIONS,
   });
   if (v.help) {
@@ -64,6 +68,8 @@ async function calibrate(argv: string[]): Promise<number> {
     if (!STRATIFIERS.includes(s)) throw new UsageError(`--stratify: unknown stratifier "${s}"`);
   const config = BalanceConfigSchema.parse({});
   const rows: AnnotatedRow[] = [];
+  // The judge sees gold messages as it sees production ones: redacted.
+  const redactor = new Redactor({ enabled: v['no-redact'] !== true });
   let invalid = 0;
   await readFileLines(gold, (line) => {
     if (line.trim() === '') return;
@@ -78,7 +84,12 @@ async function calibrate(argv: string[]): Promise<number> {
       invalid++;
       return;
     }
-    rows.push(value as AnnotatedRow);
+    const row = value as AnnotatedRow;
+    rows.push({
+      ...row,
+      userMessage: redactor.text(row.userMessage),
+      ...(row.history ? { history: row.history.map((h) => redactor.text(h)) } : {}),
+    });
   });
   if (rows.length === 0) throw new UsageError(`no valid labelled rows in ${gold}`);
   const samples: Sample[] = rows.map((r) => ({
@@ -125,6 +136,7 @@ async function calibrate(argv: string[]): Promise<number> {
       settings: publicSettings(settings),
       stratify,
       invalidGoldLines: invalid,
+      redaction: redactor.summary(),
       report,
       ...(panel ? { panel } : {}),
       ...(judge.stats ? { usage: judge.stats() } : {}),
