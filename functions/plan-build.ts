@@ -14,6 +14,7 @@ import {
   shardIdOf,
   shardIndexOf,
   sourceTooLarge,
+  MAX_LINE_BYTES,
   type BuildSpec,
   type PlanRecord,
 } from '../shared/build';
@@ -122,9 +123,13 @@ export async function writeShards(deps: Deps, spec: BuildSpec): Promise<PlanReco
   let total = 0;
   let lineNo = 0;
   const full: number[] = [];
+  // A line over the limit is kept to one byte past it: the batch quarantines it
+  // (line_too_long) and no buffer grows with it.
+  const CUT = MAX_LINE_BYTES + 1;
   const take = (buf: Buffer, start: number, end: number) => {
     lineNo++;
     if (end > start && buf[end - 1] === 0x0d) end--;
+    if (end - start > CUT) end = start + CUT;
     if (end === start) return;
     const k = routeBytes(buf, start, end, lineNo, n);
     const b = buffers[k]!;
@@ -139,10 +144,14 @@ export async function writeShards(deps: Deps, spec: BuildSpec): Promise<PlanReco
     if (carry) {
       const nl = chunk.indexOf(0x0a);
       if (nl === -1) {
-        carry = Buffer.concat([carry, chunk]);
+        if (carry.length < CUT)
+          carry = Buffer.concat([carry, chunk.subarray(0, CUT - carry.length)]);
         continue;
       }
-      const first = Buffer.concat([carry, chunk.subarray(0, nl)]);
+      const first = Buffer.concat([
+        carry,
+        chunk.subarray(0, Math.max(0, Math.min(nl, CUT - carry.length))),
+      ]);
       take(first, 0, first.length);
       pos = nl + 1;
       carry = null;
@@ -151,7 +160,8 @@ export async function writeShards(deps: Deps, spec: BuildSpec): Promise<PlanReco
       take(chunk, pos, nl);
       pos = nl + 1;
     }
-    if (pos < chunk.length) carry = Buffer.from(chunk.subarray(pos));
+    if (pos < chunk.length)
+      carry = Buffer.from(chunk.subarray(pos, Math.min(chunk.length, pos + CUT)));
     while (full.length > 0) await stage(full.pop()!);
     if (failure !== undefined) throw failure;
   }

@@ -6,10 +6,12 @@
 import { annotateSamples, type Unlabeled } from './annotate';
 import type { QuarantineRecord } from './balance';
 import { checkTurn, describeProblem, type AnnotatedRow, type TelemetryTurn } from './contracts';
-import { inWindow, parseShardLine, type BuildSpec } from './build';
+import { MAX_LINE_BYTES, inWindow, parseShardLine, type BuildSpec } from './build';
 import type { Judge } from './judge/types';
 import { ConversationAssembler, type AssemblyStats, type Sample } from './samples';
 import { Redactor, type RedactionCounts } from './redact';
+
+const utf8 = new TextEncoder();
 
 /**
  * A telemetry line checked: the turn, or why it was set aside. Blank lines give null.
@@ -23,7 +25,17 @@ export function parseTelemetryLine(
   redactor?: Redactor,
 ): { turn: TelemetryTurn } | { quarantine: QuarantineRecord } | null {
   if (line.trim().length === 0) return null;
-  const rawOf = () => (redactor ? redactor.text(line) : line).slice(0, 500);
+  const rawOf = () => (redactor ? redactor.text(line.slice(0, 65_536)) : line).slice(0, 500);
+  if (line.length * 3 > MAX_LINE_BYTES && utf8.encode(line).length > MAX_LINE_BYTES) {
+    return {
+      quarantine: {
+        line: lineNo,
+        reason: 'line_too_long',
+        detail: `line is longer than ${MAX_LINE_BYTES} bytes`,
+        raw: rawOf(),
+      },
+    };
+  }
   let value: unknown;
   try {
     value = JSON.parse(line);

@@ -220,6 +220,13 @@ export function parseMarkerName(name: string): { shardId: string; kind: 'done' |
 export const shardIdOf = (index: number) => `s${String(index).padStart(5, '0')}`;
 
 /**
+ * The longest telemetry line a build reads whole (1 MiB): longer lines are cut to one
+ * byte over this at the plan step and quarantined as `line_too_long` by the batch, so
+ * one runaway line (a missing newline, a pasted log) costs memory of its limit only.
+ */
+export const MAX_LINE_BYTES = 1 << 20;
+
+/**
  * How far past its target a shard may grow (when the source needs more than the
  * maximum number of shards) before a build refuses the source: a judge batch reads
  * its whole shard, so an unbounded shard is a memory fault, not a slow batch.

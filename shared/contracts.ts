@@ -179,6 +179,7 @@ export type QuarantineReason =
   | 'bad_timestamp'
   | 'turn_index_exceeds_turn_count'
   | 'message_too_long'
+  | 'line_too_long'
   | 'invalid_label'
   | 'duplicate_sample_id';
 
@@ -276,6 +277,7 @@ export function describeProblem(value: unknown, problem: RowProblem, annotated: 
   if (problem.reason === 'invalid_json') return 'line is not valid JSON';
   if (problem.reason === 'message_too_long')
     return 'userMessage is longer than the configured limit';
+  if (problem.reason === 'line_too_long') return 'line is longer than the limit on a row';
   if (problem.reason === 'duplicate_sample_id') return 'a row with this sampleId was already read';
   const schema = annotated ? AnnotatedRowSchema : TelemetryTurnSchema;
   const parsed = schema.safeParse(value);

@@ -7,13 +7,17 @@
  * window (test/shared/samples.test.ts), HTTP body size and samples per build
  * (test/functions/http.test.ts, test/trust/http.test.ts).
  */
-import { stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { InvocationContext } from '@azure/functions';
 import { describe, expect, it } from 'vitest';
 import { getOutcome, getPlan, startBuild } from '../../functions/build-ops';
 import { createPlanBuild } from '../../functions/plan-build';
-import { MAX_SHARD_OVERSIZE, sourceTooLarge } from '../../shared/build';
-import { specFor, telemetryFile, testDeps } from '../functions/harness';
+import { runPipeline } from '../../cli/jobs';
+import { judgeFor } from '../../functions/judges';
+import { MAX_LINE_BYTES, MAX_SHARD_OVERSIZE, buildPaths, sourceTooLarge } from '../../shared/build';
+import { turn } from '../support/rows';
+import { runBuild, specFor, telemetryFile, testDeps } from '../functions/harness';
 
 const ctx = () =>
   new InvocationContext({ invocationId: 'l', functionName: 'plan', triggerMetadata: {} });
@@ -49,4 +53,44 @@ describe('the shard limit', () => {
     expect(await getOutcome(deps, spec.id)).toBeNull();
     expect((await getPlan(deps, spec.id))!.shards).toHaveLength(1);
   });
+});
+
+describe('the line limit', () => {
+  it('quarantines a runaway line as line_too_long at its line number, in a build and in run', async () => {
+    const t = await telemetryFile(120, 83);
+    const lines = (await readFile(t.path, 'utf8')).trimEnd().split('\n');
+    const huge = JSON.stringify(
+      turn({ conversationId: 'huge', pasted: 'log '.repeat(MAX_LINE_BYTES / 2) }),
+    );
+    lines.splice(10, 0, huge);
+    lines.splice(20, 0, 'x'.repeat(MAX_LINE_BYTES * 3));
+    const path = join(t.dir, 'long.jsonl');
+    await writeFile(path, lines.join('\n') + '\n');
+
+    const deps = testDeps();
+    const spec = specFor(deps, 'long-lines', { total: 60 }, { kind: 'file', path });
+    expect(await runBuild(deps, spec)).toMatchObject({ state: 'succeeded' });
+    const q = (await deps.store.get(buildPaths(spec.id).datasetQuarantine))!.toString();
+    const records = q
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { line: number; reason: string; raw: string });
+    expect(records.map((r) => [r.line, r.reason])).toEqual([
+      [11, 'line_too_long'],
+      [21, 'line_too_long'],
+    ]);
+    expect(records.every((r) => r.raw.length <= 500)).toBe(true);
+
+    await runPipeline(path, join(t.dir, 'inproc'), spec.config, {
+      pipeline: spec.pipeline,
+      history: spec.history,
+      judge: judgeFor(spec),
+      batchSize: spec.judge.batchSize,
+      quiet: true,
+    });
+    expect(await readFile(join(t.dir, 'inproc', 'quarantine.jsonl'), 'utf8')).toBe(q);
+    expect((await deps.store.get(buildPaths(spec.id).train))!.toString()).toBe(
+      await readFile(join(t.dir, 'inproc', 'train.jsonl'), 'utf8'),
+    );
+  }, 60_000);
 });
