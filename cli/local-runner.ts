@@ -26,7 +26,9 @@ import type { BalanceConfig } from '../shared/config';
 import { BalanceError } from '../shared/errors';
 import { fingerprint } from '../shared/hash';
 import type { HistoryOptions, Pipeline } from '../shared/samples';
-import { loadSettings, type Settings } from '../shared/settings';
+import { SettingsError, loadSettings, type Settings } from '../shared/settings';
+import { UnknownJudgeError } from '../functions/judges';
+import { UsageError } from './args';
 import { Progress } from './progress';
 
 /** The build ended failed (min judged share, no rows, shortfall with `fail`...). */
@@ -115,10 +117,16 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
       say(`azurite: blob ${azurite.blobEndpoint}, queue ${azurite.queueEndpoint}`);
     }
     const env = opts.env ?? process.env;
-    const settings: Settings = loadSettings({
-      ...env,
-      AzureWebJobsStorage: opts.storage ?? azurite!.connectionString,
-    });
+    let settings: Settings;
+    try {
+      settings = loadSettings({
+        ...env,
+        AzureWebJobsStorage: opts.storage ?? azurite!.connectionString,
+      });
+    } catch (err) {
+      if (err instanceof SettingsError) throw new UsageError(err.message);
+      throw err;
+    }
     const deps = createDeps(settings, { failpoint: failpointFrom(env.SFT_FAILPOINT) });
     await deps.store.ensureContainer();
 
@@ -152,7 +160,12 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
       redact: settings.redact,
     });
     const spec: BuildSpec = { ...base, id: opts.buildId ?? localBuildId(sha, base) };
-    deps.judgeFor(spec);
+    try {
+      deps.judgeFor(spec);
+    } catch (err) {
+      if (err instanceof UnknownJudgeError) throw new UsageError(`SFT_JUDGE: ${err.message}`);
+      throw err;
+    }
     const created = await startBuild(deps, spec);
     if (!created) say(`build ${spec.id}: exists, resuming (${await resumeBuild(deps, spec.id)})`);
     else say(`build ${spec.id}: started (${spec.pipeline}, total ${spec.config.total})`);
