@@ -237,7 +237,7 @@ export async function runPipeline(
         unlabeledByCause,
         ...(opts.judge.stats ? { stats: opts.judge.stats() } : {}),
       },
-      waves: wavesExtra,
+      ...(waves ? { waves: wavesExtra } : {}),
     },
     waves
       ? () => {

@@ -141,7 +141,19 @@ function summarize(job: JobResult, outDir: string, json = false): void {
     quarantine: { total: number };
     input: { duplicatesRemoved: number };
     judge?: unknown;
+    waves?: { outcome: string; judged: number; waves: unknown[] };
   };
+  const waves = m.waves
+    ? {
+        outcome: m.waves.outcome,
+        judged: m.waves.judged,
+        waves: m.waves.waves.length,
+        callsPerDelivered:
+          m.selected.total > 0
+            ? Math.round((m.waves.judged / m.selected.total) * 1000) / 1000
+            : null,
+      }
+    : null;
   if (json) {
     process.stdout.write(
       JSON.stringify({
@@ -154,6 +166,7 @@ function summarize(job: JobResult, outDir: string, json = false): void {
         duplicatesRemoved: m.input.duplicatesRemoved,
         shortfalls: m.shortfalls,
         ...(m.judge ? { judge: m.judge } : {}),
+        ...(waves ? { waves } : {}),
       }) + '\n',
     );
     return;
@@ -163,6 +176,10 @@ function summarize(job: JobResult, outDir: string, json = false): void {
       `${m.selected.upsampled ? `, ${m.selected.upsampled} upsampled` : ''}) to ${join(outDir, 'train.jsonl')}\n` +
       `  duplicates removed ${m.input.duplicatesRemoved}, quarantined ${m.quarantine.total}` +
       `${m.shortfalls.classes.length ? `, class shortfall: see manifest` : ''}\n` +
+      (waves
+        ? `  judged ${waves.judged} samples in ${waves.waves} waves (${waves.outcome}): ` +
+          `${waves.callsPerDelivered} per delivered sample\n`
+        : '') +
       `  manifest: ${job.manifestPath}\n`,
   );
 }

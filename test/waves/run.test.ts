@@ -66,6 +66,7 @@ describe('run --in-process --waves', () => {
     expect(await run(waves, '--ratio', '70:30', '--waves')).toBe(0);
     const a = manifest(all);
     const w = manifest(waves);
+    expect((a as Partial<Manifest>).waves).toBeUndefined();
     expect(w.waves.outcome).toBe('quotas-met');
     expect(w.selected.total).toBe(1_000);
     expect(w.selected.byLabel).toEqual({ '0': 700, '1': 300 });
@@ -81,6 +82,24 @@ describe('run --in-process --waves', () => {
       expect(Math.abs(s.delivered - full)).toBeLessThanOrEqual(15);
     }
     expect(w.waves.binMix.map((m) => m.label)).toEqual([0, 1]);
+  });
+
+  it('--json reports the waves: outcome, samples judged, calls per delivered sample', async () => {
+    const out: string[] = [];
+    vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
+    vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    const dirOut = join(dir, 'json');
+    expect(await run(dirOut, '--waves', '--json')).toBe(0);
+    const summary = JSON.parse(out.join('')) as {
+      waves: { outcome: string; judged: number; waves: number; callsPerDelivered: number };
+    };
+    const m = manifest(dirOut);
+    expect(summary.waves).toEqual({
+      outcome: 'quotas-met',
+      judged: m.waves.judged,
+      waves: m.waves.waves.length,
+      callsPerDelivered: Math.round((m.waves.judged / 1_000) * 1000) / 1000,
+    });
   });
 
   it('gives the same bytes on a second run', async () => {
