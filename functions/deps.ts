@@ -11,6 +11,8 @@ import { openSource, type LineSource } from '../adapters/storage-source';
 import type { BuildSpec } from '../shared/build';
 import type { Judge } from '../shared/judge/types';
 import type { Settings, SourceRef } from '../shared/settings';
+import { llmJudgeFactory } from '../adapters/judge-factory';
+import { judgeSettingsFromEnv } from '../shared/judge/settings';
 import { judgeFor } from './judges';
 
 export interface Deps {
@@ -34,7 +36,14 @@ export interface Deps {
   specCache: Map<string, BuildSpec>;
 }
 
-export function createDeps(settings: Settings, overrides: Partial<Deps> = {}): Deps {
+/** The judge name under which builds use the LLM judge (settings JUDGE_*, AZURE_OPENAI_*). */
+export const LLM_JUDGE = 'openai';
+
+export function createDeps(
+  settings: Settings,
+  overrides: Partial<Deps> = {},
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): Deps {
   const clients = overrides.clients ?? storageClients(settings.storage);
   const encoding = overrides.encoding ?? readQueueHostConfig().messageEncoding;
   const stores = new Map<string, BlobStore>();
@@ -46,6 +55,15 @@ export function createDeps(settings: Settings, overrides: Partial<Deps> = {}): D
     }
     return s;
   };
+  // The LLM judge reads its settings once, on first use: every shard of this process
+  // then shares its client, rate budget and concurrency (pooled), and its verdict cache
+  // lives in this storage account.
+  let llm: (() => Judge) | undefined;
+  const judgeForSpec = (spec: BuildSpec): Judge => {
+    if (spec.judge.name !== LLM_JUDGE) return judgeFor(spec);
+    llm ??= llmJudgeFactory(judgeSettingsFromEnv({ ...env, JUDGE_KIND: 'openai' }), storeFor);
+    return llm();
+  };
   return {
     settings,
     clients,
@@ -53,7 +71,7 @@ export function createDeps(settings: Settings, overrides: Partial<Deps> = {}): D
     storeFor,
     queues: createQueueSender(clients.queues, encoding),
     encoding,
-    judgeFor,
+    judgeFor: judgeForSpec,
     openSource: (ref) => openSource(ref, storeFor),
     now: () => new Date(),
     randomId: () => randomUUID().replace(/-/g, ''),
