@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { ALLOCATIONS, SHORTFALL_MODES, STRATIFIERS } from './config';
 import { PIPELINES } from './samples';
 import { QUERY_NAMES } from './source';
+import type { BuildDefaults } from './build';
 
 /** Names a container or queue may take: lowercase letters, digits and single hyphens. */
 const storageName = (max: number) =>
@@ -138,18 +139,7 @@ export interface Settings {
   queues: { plan: string; shards: string; fanin: string };
   schedule: string;
   source: SourceRef;
-  defaults: {
-    pipeline: (typeof PIPELINES)[number];
-    total: number;
-    ratio: number;
-    stratify?: (typeof STRATIFIERS)[number][];
-    allocation: (typeof ALLOCATIONS)[number];
-    onShortfall: (typeof SHORTFALL_MODES)[number];
-    seed: number | string;
-    validation: number;
-    historyTurns: number;
-    historyTokens: number;
-  };
+  defaults: BuildDefaults;
   shardBytes: number;
   maxShards: number;
   judge: { name: string; batchSize: number };
