@@ -4,6 +4,8 @@
  * `--skipApiVersionCheck` (the SDKs speak a newer API version than 3.35 knows).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 
 /** Azurite's well-known development account (public, documented by Microsoft). */
@@ -27,6 +29,23 @@ export function connectionStringFor(blobEndpoint: string, queueEndpoint: string)
 }
 
 /**
+ * A preload script that ends the child when its stdin closes, i.e. when the process
+ * that started it is gone (a SIGKILLed runner would otherwise leave Azurite running).
+ * Written once to the temp directory: it must be plain JavaScript at a real path.
+ */
+function parentWatchdog(): string {
+  const path = join(tmpdir(), 'sft-balancer-parent-watchdog.cjs');
+  const code =
+    "process.stdin.on('end', () => process.exit(0));\n" +
+    "process.stdin.on('error', () => process.exit(0));\n" +
+    'process.stdin.resume();\n' +
+    // Unreferenced: the pipe alone must not keep Azurite alive after it is told to stop.
+    "if (typeof process.stdin.unref === 'function') process.stdin.unref();\n";
+  if (!existsSync(path) || readFileSync(path, 'utf8') !== code) writeFileSync(path, code);
+  return path;
+}
+
+/**
  * Starts Azurite; resolves once both services listen. In memory by default; with
  * `location` it keeps its data in that directory, so a stop and a start on the same
  * ports and directory is a restart that loses nothing (the fault tests use this).
@@ -38,6 +57,8 @@ export function startAzurite(
   const child: ChildProcess = spawn(
     process.execPath,
     [
+      '--require',
+      parentWatchdog(),
       entry,
       ...(opts.location !== undefined ? ['--location', opts.location] : ['--inMemoryPersistence']),
       '--skipApiVersionCheck',
@@ -56,7 +77,8 @@ export function startAzurite(
       '--tablePort',
       '0',
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    // stdin is a pipe from us: when we die, even by SIGKILL, it closes and the watchdog exits.
+    { stdio: ['pipe', 'pipe', 'pipe'] },
   );
   return new Promise((resolve, reject) => {
     let out = '';
