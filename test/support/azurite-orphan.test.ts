@@ -1,16 +1,24 @@
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const dist = join(__dirname, '..', '..', 'dist', 'adapters', 'azurite.js');
 
-async function answers(url: string): Promise<boolean> {
-  try {
-    await fetch(url, { signal: AbortSignal.timeout(1000) });
-    return true;
-  } catch {
-    return false;
-  }
+/**
+ * Whether something listens at the endpoint's port: a bare TCP connect, no HTTP request
+ * (a request would make Azurite log, and a write to its dead parent's pipe ends it anyway).
+ */
+function listening(endpoint: string): Promise<boolean> {
+  const { hostname, port } = new URL(endpoint);
+  return new Promise((resolve) => {
+    const socket = connect({ host: hostname, port: Number(port) });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 describe('the embedded Azurite', () => {
@@ -27,12 +35,12 @@ describe('the embedded Azurite', () => {
       parent.stdout.on('data', (b: Buffer) => resolve(b.toString().trim()));
       parent.once('exit', () => reject(new Error('parent exited before Azurite started')));
     });
-    expect(await answers(endpoint)).toBe(true);
+    expect(await listening(endpoint)).toBe(true);
     parent.kill('SIGKILL');
     let alive = true;
     for (let i = 0; i < 50 && alive; i++) {
       await new Promise((r) => setTimeout(r, 200));
-      alive = await answers(endpoint);
+      alive = await listening(endpoint);
     }
     expect(alive).toBe(false);
   });
