@@ -14,10 +14,18 @@ export interface SignalRow {
   tools: readonly string[];
 }
 
+/** The index of the first bucket whose [min, max] holds `turnCount`, or -1 when none does. */
+export function bucketIndex(turnCount: number, buckets: readonly Bucket[]): number {
+  for (let i = 0; i < buckets.length; i++) {
+    const b = buckets[i]!;
+    if (turnCount >= b.min && turnCount <= b.max) return i;
+  }
+  return -1;
+}
+
 /** Strategy 1: the bucket whose [min, max] holds `turnCount`, or null when none does. */
 export function turnBucket(turnCount: number, buckets: readonly Bucket[]): string | null {
-  for (const b of buckets) if (turnCount >= b.min && turnCount <= b.max) return b.name;
-  return null;
+  return buckets[bucketIndex(turnCount, buckets)]?.name ?? null;
 }
 
 const clamp01 = (x: number) => (x < 0 ? 0 : x > 1 ? 1 : x);
@@ -149,14 +157,8 @@ export function compileStrata(
   const familyCache = new Map<string, number>();
   const digit = (name: StratifierName, row: SignalRow): number => {
     switch (name) {
-      case 'turnBucket': {
-        const buckets = cfg.buckets;
-        for (let i = 0; i < buckets.length; i++) {
-          const b = buckets[i]!;
-          if (row.turnCount >= b.min && row.turnCount <= b.max) return i;
-        }
-        return -1;
-      }
+      case 'turnBucket':
+        return bucketIndex(row.turnCount, cfg.buckets);
       case 'complexity':
         return TIERS.indexOf(complexityTier(complexityScore(row, cfg.complexity), cfg.complexity));
       case 'modelFamily': {
