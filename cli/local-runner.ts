@@ -22,6 +22,7 @@ import { getOutcome, readStatus, resumeBuild, startBuild } from '../functions/bu
 import { createDeps, type Deps } from '../functions/deps';
 import { registrations, type QueueFunction } from '../functions/registry';
 import { buildPaths, buildSpecOf, type BuildSpec, type Outcome } from '../shared/build';
+import type { WaveSettingsInput } from '../shared/waves';
 import type { BalanceConfig } from '../shared/config';
 import { BalanceError } from '../shared/errors';
 import { fingerprint } from '../shared/hash';
@@ -51,6 +52,8 @@ export interface LocalRunOptions {
   instances?: number;
   /** Settings come from here (default process.env); AzureWebJobsStorage is set by the runner. */
   env?: Record<string, string | undefined>;
+  /** Yield-aware judging with these settings (otherwise SFT_WAVES decides). */
+  waves?: WaveSettingsInput;
 }
 
 export interface LocalRunResult {
@@ -97,6 +100,7 @@ export function localBuildId(sha: string, spec: BuildSpec): string {
     minJudgedShare: spec.minJudgedShare,
     shardBytes: spec.shardBytes,
     maxShards: spec.maxShards,
+    ...(spec.waves ? { waves: spec.waves } : {}),
   };
   return `local-${fingerprint(JSON.stringify(identity))}`;
 }
@@ -158,6 +162,7 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
       maxShards: settings.maxShards,
       config: opts.config,
       redact: settings.redact,
+      ...(opts.waves ? { waves: opts.waves } : {}),
     });
     const spec: BuildSpec = { ...base, id: opts.buildId ?? localBuildId(sha, base) };
     try {
@@ -208,12 +213,22 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
         // same per-stage counters), once a second and only when it is drawn.
         if (progress.active && tick % 4 === 0) {
           const status = await readStatus(deps, spec.id);
-          if (status && status.progress.planned !== null) {
+          if (status?.waves && status.waves.wave > 0) {
+            const { wave, batches, judged } = status.waves;
+            progress.update(
+              batches.done + batches.failed,
+              batches.planned,
+              `batches of wave ${wave} · ${judged.toLocaleString('en-US')} judged · ` +
+                `${status.counts.labelled.toLocaleString('en-US')} labelled` +
+                (batches.failed ? ` · ${batches.failed} failed` : ''),
+            );
+          } else if (status && status.progress.planned !== null) {
             const { judged, failed, planned } = status.progress;
             progress.update(
               judged + failed,
               planned,
-              `batches · ${status.state} · ${status.counts.labelled.toLocaleString('en-US')} labelled` +
+              `${status.waves ? 'batches read (scan)' : 'batches'} · ${status.state} · ` +
+                `${status.counts.labelled.toLocaleString('en-US')} labelled` +
                 (failed ? ` · ${failed} failed` : ''),
             );
           }

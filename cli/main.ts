@@ -89,8 +89,9 @@ Settings (SFT_*, see README) come from the environment.
   --history-tokens N        token budget of the history (default ${DEFAULT_HISTORY.historyTokenBudget})
   --batch-size N            samples per judge call (--in-process; the runner uses SFT_JUDGE_BATCH_SIZE, default 20)
   --replay FILE             judge: labels from an annotated file (--in-process; default the signals judge)
-  --waves                   yield-aware judging (--in-process): judge in waves only what the balance
-                            needs; manifest.waves has calls and yields per wave, targets, bin mix
+  --waves                   yield-aware judging: judge in waves only what the balance needs
+                            (in-process, or on the runner: a scan round, then rounds of batches);
+                            manifest.waves has calls and yields per wave, targets, bin mix
   --judge-budget N          with --waves: judge at most N samples; when it runs out the dataset is
                             balanced from what was judged (--on-shortfall decides; default shrink)
   --explore F               with --waves: exploration floor in [0, 1] (default 0.3; 1 = no signal bias)
@@ -275,7 +276,6 @@ function waveSettingsOf(v: Record<string, unknown>): WaveSettingsInput | undefin
     if (flags.length > 0) throw new UsageError(`--${flags[0]} needs --waves`);
     return undefined;
   }
-  if (v['in-process'] !== true) throw new UsageError('--waves needs --in-process');
   const input: WaveSettingsInput = {};
   if (v['judge-budget'] !== undefined) input.maxJudged = positiveInt(v, 'judge-budget');
   if (v['max-waves'] !== undefined) input.maxWaves = positiveInt(v, 'max-waves');
@@ -319,6 +319,7 @@ async function cmdRun(argv: string[]): Promise<number> {
       instances: positiveInt(v, 'instances', 1),
       quiet: v.quiet === true,
       verbose: v.verbose === true,
+      ...(waves ? { waves } : {}),
       ...(v['no-redact'] === true ? { env: { ...process.env, SFT_REDACT: 'false' } } : {}),
     });
     summarize(run, out, v.json === true);

@@ -21,7 +21,9 @@ import {
   type BuildStatus,
   type Outcome,
   type PlanRecord,
+  waveTag,
 } from '../shared/build';
+import { WavePlanSchema, type WavePlan } from '../shared/build-waves';
 import type { Deps } from './deps';
 
 /** A message that can never succeed (bad shape): logged and dropped, not retried. */
@@ -92,10 +94,40 @@ export const getPlan = (deps: Deps, buildId: string): Promise<PlanRecord | null>
 export const getOutcome = (deps: Deps, buildId: string): Promise<Outcome | null> =>
   deps.store.getJson(buildPaths(buildId).outcome, OutcomeSchema);
 
-/** Marker names of a build: (shardId, done|failed). */
-export async function listMarkers(deps: Deps, buildId: string) {
-  const names = await deps.store.list(buildPaths(buildId).markers);
-  return names.map(parseMarkerName).filter((m) => m !== null);
+/**
+ * Marker names of a build: (shardId, done|failed, wave). Round 0 by default (every
+ * batch of a build judging all samples, or the scan round of a wave-judged one); a
+ * wave number for that wave; 'waves' for every wave.
+ */
+export async function listMarkers(deps: Deps, buildId: string, round: number | 'waves' = 0) {
+  const p = buildPaths(buildId);
+  const prefix =
+    typeof round === 'number' && round > 0 ? `${p.markers}${waveTag(round)}/` : p.markers;
+  const names = await deps.store.list(prefix);
+  return names
+    .map(parseMarkerName)
+    .filter((m) => m !== null)
+    .filter((m) => (round === 'waves' ? m.wave > 0 : m.wave === round));
+}
+
+export const getWavePlan = (deps: Deps, buildId: string, wave: number): Promise<WavePlan | null> =>
+  deps.store.getJson(buildPaths(buildId).wavePlan(wave), WavePlanSchema);
+
+/** The waves a build has planned so far (1..N; 0 when none). */
+export async function latestWave(deps: Deps, buildId: string): Promise<number> {
+  const names = await deps.store.list(buildPaths(buildId).wavePlans);
+  let latest = 0;
+  for (const n of names) {
+    const m = /\/w(\d{3})\.json$/.exec(n);
+    if (m) latest = Math.max(latest, Number(m[1]));
+  }
+  return latest;
+}
+
+/** The shard ids a round plans: the plan's shards for round 0, the wave plan's for a wave. */
+async function plannedShards(deps: Deps, buildId: string, round: number): Promise<string[] | null> {
+  if (round === 0) return (await getPlan(deps, buildId))?.shards.map((s) => s.id) ?? null;
+  return (await getWavePlan(deps, buildId, round))?.shards.map((s) => s.id) ?? null;
 }
 
 async function pool<T>(items: readonly T[], width: number, fn: (t: T) => Promise<void>) {
@@ -107,27 +139,31 @@ async function pool<T>(items: readonly T[], width: number, fn: (t: T) => Promise
 }
 export { pool };
 
-/** Reads every marker body of a build (status and fan-in need the counts). */
+/** Reads the marker bodies of a round (see {@link listMarkers}): status and fan-in need the counts. */
 export async function readMarkers(
   deps: Deps,
   buildId: string,
+  round: number | 'waves' = 0,
 ): Promise<{ summaries: BatchSummary[]; failures: BatchFailure[] }> {
   const p = buildPaths(buildId);
-  const markers = await listMarkers(deps, buildId);
+  const markers = await listMarkers(deps, buildId, round);
   const summaries: BatchSummary[] = [];
   const failures: BatchFailure[] = [];
   await pool(markers, 16, async (m) => {
+    const paths = p.batch(m.shardId, m.wave);
     if (m.kind === 'done') {
-      const s = await deps.store.getJson(p.done(m.shardId), BatchSummarySchema);
+      const s = await deps.store.getJson(paths.done, BatchSummarySchema);
       if (s) summaries.push(s);
     } else {
-      const f = await deps.store.getJson(p.failed(m.shardId), BatchFailureSchema);
+      const f = await deps.store.getJson(paths.failed, BatchFailureSchema);
       if (f) failures.push(f);
     }
   });
-  const byShard = (a: { shardId: string }, b: { shardId: string }) =>
-    a.shardId < b.shardId ? -1 : 1;
-  return { summaries: summaries.sort(byShard), failures: failures.sort(byShard) };
+  const order = (
+    a: { shardId: string; wave?: number | undefined },
+    b: { shardId: string; wave?: number | undefined },
+  ) => (a.wave ?? 0) - (b.wave ?? 0) || (a.shardId < b.shardId ? -1 : 1);
+  return { summaries: summaries.sort(order), failures: failures.sort(order) };
 }
 
 /** Writes build.json (create-only) and queues its plan; false when the id was taken. */
@@ -145,25 +181,27 @@ export async function recordOutcome(deps: Deps, outcome: Outcome): Promise<boole
 }
 
 /**
- * Queues the fan-in when every planned batch is done or failed. Runs after each
- * batch commits (and again on a redelivery), so the last one to finish sees it.
+ * Queues the fan-in when every planned batch of a round is done or failed. Runs after
+ * each batch commits (and again on a redelivery), so the last one to finish sees it.
  */
-export async function checkCompletion(deps: Deps, buildId: string): Promise<boolean> {
-  const plan = await getPlan(deps, buildId);
-  if (!plan) return false;
-  const c = completionOf(
-    plan.shards.map((s) => s.id),
-    await listMarkers(deps, buildId),
-  );
+export async function checkCompletion(deps: Deps, buildId: string, round = 0): Promise<boolean> {
+  const planned = await plannedShards(deps, buildId, round);
+  if (!planned) return false;
+  const c = completionOf(planned, await listMarkers(deps, buildId, round));
   if (!c.complete) return false;
-  await deps.queues.send(deps.settings.queues.fanin, { kind: 'fanin', buildId });
+  await deps.queues.send(deps.settings.queues.fanin, {
+    kind: 'fanin',
+    buildId,
+    ...(round > 0 ? { wave: round } : {}),
+  });
   return true;
 }
 
 /**
  * Re-queues what an interrupted build needs: its plan when it has none, its fan-in
- * when every batch finished but nothing published. Queued batches resume by
- * themselves (their messages reappear when the visibility timeout lapses).
+ * when every batch finished but nothing published (in a wave-judged build the fan-in
+ * then finds which wave stands where). Queued batches resume by themselves (their
+ * messages reappear when the visibility timeout lapses).
  */
 export async function resumeBuild(
   deps: Deps,
@@ -174,6 +212,16 @@ export async function resumeBuild(
     await deps.queues.send(deps.settings.queues.plan, { kind: 'plan', buildId });
     return 'plan';
   }
+  const wave = await latestWave(deps, buildId);
+  if (wave > 0) {
+    if (await checkCompletion(deps, buildId, wave)) return 'fanin';
+    // Planned but never queued (the fan-in stopped in between): the fan-in queues it.
+    if (!(await deps.store.exists(buildPaths(buildId).waveQueued(wave)))) {
+      await deps.queues.send(deps.settings.queues.fanin, { kind: 'fanin', buildId });
+      return 'fanin';
+    }
+    return 'running';
+  }
   return (await checkCompletion(deps, buildId)) ? 'fanin' : 'running';
 }
 
@@ -181,10 +229,26 @@ export async function resumeBuild(
 export async function readStatus(deps: Deps, buildId: string): Promise<BuildStatus | null> {
   const spec = await getSpec(deps, buildId);
   if (!spec) return null;
-  const [plan, outcome, markers] = await Promise.all([
+  const [plan, outcome, markers, wave] = await Promise.all([
     getPlan(deps, buildId),
     getOutcome(deps, buildId),
     readMarkers(deps, buildId),
+    spec.waves ? latestWave(deps, buildId) : Promise.resolve(0),
   ]);
-  return reduceStatus({ spec, plan, outcome, ...markers });
+  if (!spec.waves) return reduceStatus({ spec, plan, outcome, ...markers });
+  const [wavePlan, waveMarkers] = await Promise.all([
+    wave > 0 ? getWavePlan(deps, buildId, wave) : Promise.resolve(null),
+    readMarkers(deps, buildId, 'waves'),
+  ]);
+  return reduceStatus({
+    spec,
+    plan,
+    outcome,
+    ...markers,
+    waves: {
+      wave,
+      planned: wavePlan ? wavePlan.shards.map((s) => s.id) : [],
+      ...waveMarkers,
+    },
+  });
 }

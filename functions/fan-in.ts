@@ -4,6 +4,10 @@
  * (order-independent: the dataset does not depend on which batch finished first)
  * and writes datasets/{buildId}/train.jsonl, manifest.json and datasets/latest.json.
  *
+ * A wave-judged build comes here after each round: the fan-in then replays the wave
+ * planner (functions/wave-ops.ts) and queues the next wave's batches, or balances the
+ * rows it selects.
+ *
  * Exactly one publishes: a lease on a claim blob admits one fan-in at a time (it
  * lapses if its holder dies), outputs are deterministic overwrites, and a
  * create-only outcome.json is the commit; a later delivery finds it and stops.
@@ -37,6 +41,7 @@ import {
 } from './build-ops';
 import type { Deps } from './deps';
 import { readShard } from './judge-batch';
+import { advanceWaves } from './wave-ops';
 import { renderReport, REPORT_FILE } from '../adapters/report';
 import { ProfileBuilder, profileRows } from '../shared/report/profile';
 
@@ -111,7 +116,23 @@ async function publish(
   const done = summaries.filter((s) => c.doneIds.includes(s.shardId));
   const failed = failures.filter((f) => c.failedIds.includes(f.shardId));
   const sums = sumBatches(done);
-  const decision = decidePublish(done, failed, spec.minJudgedShare);
+  // A wave-judged build: the scan round is complete; judge the next wave, or balance.
+  const waves = spec.waves ? await advanceWaves(deps, spec, c.doneIds, context) : null;
+  if (waves?.kind === 'wait' || waves?.kind === 'queued') {
+    context.log(
+      waves.kind === 'wait'
+        ? `fan-in: build ${id} wave ${waves.wave} has ${waves.pending} batch(es) pending; not yet`
+        : `fan-in: build ${id} wave ${waves.wave} queued`,
+    );
+    return null;
+  }
+  const waved = waves?.kind === 'done' ? waves : null;
+  const waveSums = waved ? sumBatches(waved.summaries) : null;
+  const judgeSums = waveSums ?? sums;
+  // Judged share: of the samples sent to the judge (all of them, or the waves' ones).
+  const decision = waved
+    ? decidePublish(waved.summaries, [...failed, ...waved.failures], spec.minJudgedShare)
+    : decidePublish(done, failed, spec.minJudgedShare);
   const batches: Record<string, unknown> = {
     planned: c.planned,
     done: c.done,
@@ -127,6 +148,20 @@ async function publish(
     judgedShare: decision.judgedShare,
     minJudgedShare: spec.minJudgedShare,
   };
+  if (waved) {
+    batches.waveBatches = {
+      done: waved.summaries.length,
+      failed: waved.failures.length,
+      failedBatches: waved.failures.map((f) => ({
+        wave: f.wave,
+        shardId: f.shardId,
+        reason: f.reason,
+        samplesLost: f.samplesLost,
+        via: f.via,
+      })),
+      ...(waved.rejudged.length > 0 ? { rejudged: waved.rejudged } : {}),
+    };
+  }
   const common = {
     tool: TOOL,
     command: 'build',
@@ -138,12 +173,12 @@ async function publish(
     },
     judge: {
       name: spec.judge.name,
-      calls: sums.judgeCalls,
+      calls: judgeSums.judgeCalls,
       batchSize: spec.judge.batchSize,
-      samplesJudged: sums.samples,
-      labelled: sums.labelled,
-      unlabeled: sums.unlabeled,
-      unlabeledByCause: sums.unlabeledByCause,
+      samplesJudged: judgeSums.samples,
+      labelled: judgeSums.labelled,
+      unlabeled: judgeSums.unlabeled,
+      unlabeledByCause: judgeSums.unlabeledByCause,
     },
     telemetry: { rows: sums.rows, validTurns: sums.turns, outsideWindow: sums.outsideWindow },
     redaction: redactionSummary(spec.redact, sums.redactions),
@@ -166,6 +201,7 @@ async function publish(
     await recordOutcome(deps, outcome);
     return outcome;
   };
+  if (waves?.kind === 'fail') return fail(waves.reason);
   if (!decision.publish) return fail(decision.reason ?? 'not enough samples were judged');
 
   const balancer = new StreamingBalancer(spec.config);
@@ -192,7 +228,7 @@ async function publish(
       const cause = results;
       context.warn(`fan-in: results of ${sid} ${cause}; judging the shard again`);
       try {
-        results = await rejudge(deps, spec, sid);
+        results = await rejudge(deps, spec, sid, waved !== null);
       } catch (err) {
         return fail(
           `results of ${sid} ${cause}, and judging the shard again failed: ${errorText(err)}`,
@@ -207,6 +243,11 @@ async function publish(
     quarantine.push(...results.quarantine);
   }
   if (rejudged.length > 0) batches.rejudged = rejudged;
+  if (waved) {
+    // The first round judged nothing: the rows are the waves', the planner's selection offered.
+    for (const row of waved.judged) before.add(row);
+    for (const row of waved.offered) balancer.offer(row);
+  }
   let result;
   try {
     result = balancer.finish();
@@ -231,7 +272,21 @@ async function publish(
     before: before.snapshot(),
     after: profileRows(spec.config, [...result.train, ...result.validation]),
   };
-  const manifest = { status: 'succeeded', ...common, ...result.manifest, profile, outputs };
+  const wavesReport = waved
+    ? {
+        waves: waved.planner.report(
+          [...result.train, ...result.validation].map((l) => ({ id: l.id, label: l.label })),
+        ),
+      }
+    : {};
+  const manifest = {
+    status: 'succeeded',
+    ...common,
+    ...wavesReport,
+    ...result.manifest,
+    profile,
+    outputs,
+  };
   await deps.store.put(p.manifest, JSON.stringify(manifest, null, 2) + '\n');
   // The report is a view of the manifest: failing to draw it must not cost the dataset
   // (a storage error writing it is transient and retried like any other).
@@ -296,11 +351,19 @@ function parseResults(
   return out;
 }
 
-/** Judges a shard again and rewrites its results (deterministic names: an overwrite). */
-async function rejudge(deps: Deps, spec: BuildSpec, shardId: string) {
+/**
+ * Judges a shard again and rewrites its results (deterministic names: an overwrite).
+ * The scan round of a wave-judged build judged nothing: it is only read again.
+ */
+async function rejudge(deps: Deps, spec: BuildSpec, shardId: string, scanOnly: boolean) {
   const p = buildPaths(spec.id);
   const prepared = await readShard(deps, spec, shardId);
   if (!prepared) throw new Error(`shard blob ${p.shard(shardId)} is missing`);
+  if (scanOnly) {
+    await deps.store.put(p.rows(shardId), '');
+    await deps.store.put(p.quarantine(shardId), jsonl(prepared.quarantine));
+    return { rows: [], quarantine: prepared.quarantine };
+  }
   const judged = await judgeShard(prepared, deps.judgeFor(spec), spec.judge.batchSize);
   await deps.store.put(p.rows(shardId), jsonl(judged.annotated));
   await deps.store.put(p.quarantine(shardId), jsonl(judged.quarantine));

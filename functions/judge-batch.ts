@@ -2,6 +2,8 @@
  * Judge batch (queue trigger on SFT_SHARD_QUEUE): reads its shard, builds samples,
  * quarantines bad rows, judges, and writes the annotated rows under names that
  * derive from the build and shard; a create-only done marker commits the batch.
+ * In a wave-judged build (shared/build-waves.ts) the first round writes planner
+ * items instead of judging, and a wave's batch judges only the samples listed for it.
  *
  * At least once: a redelivered batch finds its marker and only re-runs the
  * completion check. A judge failure is rethrown (the queue retries it) until the
@@ -16,7 +18,10 @@ import {
   type BatchSummary,
   type BuildSpec,
 } from '../shared/build';
-import { countBy, judgeShard, prepareShard, type PreparedShard } from '../shared/build-batch';
+import { annotateSamples, type Unlabeled } from '../shared/annotate';
+import { countBy, prepareShard, type PreparedShard } from '../shared/build-batch';
+import { WaveIdsSchema, itemLine } from '../shared/build-waves';
+import { waveItems } from '../shared/waves-judge';
 import {
   TransientError,
   checkCompletion,
@@ -44,12 +49,72 @@ export async function readShard(
 
 /** Writes the failed marker (create-only) and lets the build move on. */
 export async function recordBatchFailure(deps: Deps, failure: BatchFailure): Promise<void> {
+  const wave = failure.wave ?? 0;
   await deps.store.create(
-    buildPaths(failure.buildId).failed(failure.shardId),
+    buildPaths(failure.buildId).batch(failure.shardId, wave).failed,
     JSON.stringify(failure, null, 2),
   );
-  await checkCompletion(deps, failure.buildId);
+  await checkCompletion(deps, failure.buildId, wave);
 }
+
+/** The sample ids a wave batch judges; null when the blob is missing or unreadable. */
+export async function readWaveIds(
+  deps: Deps,
+  buildId: string,
+  wave: number,
+  shardId: string,
+): Promise<string[] | null> {
+  const buf = await deps.store.get(buildPaths(buildId).waveIds(wave, shardId));
+  if (buf === null) return null;
+  try {
+    const parsed = WaveIdsSchema.safeParse(JSON.parse(buf.toString('utf8')));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null; // not JSON
+  }
+}
+
+/**
+ * What a batch judges: every sample of its shard, or in a wave only the listed ones.
+ * Listed ids the shard does not hold (never expected) come back as unlabeled.
+ */
+export function waveSamples(prepared: PreparedShard, ids: readonly string[]) {
+  const wanted = new Set(ids);
+  const samples = prepared.samples.filter((s) => wanted.has(s.sampleId));
+  const found = new Set(samples.map((s) => s.sampleId));
+  const missing: Unlabeled[] = ids
+    .filter((id) => !found.has(id))
+    .map((sampleId) => ({
+      sampleId,
+      conversationId: '',
+      turnIndex: -1,
+      error: 'not-in-shard: the wave listed a sample its shard does not hold',
+    }));
+  return { samples, missing };
+}
+
+const summaryOf = (
+  buildId: string,
+  shardId: string,
+  prepared: PreparedShard,
+  attempt: number,
+): BatchSummary => ({
+  buildId,
+  shardId,
+  rows: prepared.rows,
+  turns: prepared.turns,
+  outsideWindow: prepared.outsideWindow,
+  quarantined: prepared.quarantine.length,
+  quarantineByReason: countBy(prepared.quarantine, (q) => q.reason),
+  assembly: prepared.assembly,
+  samples: prepared.samples.length,
+  labelled: 0,
+  unlabeled: 0,
+  unlabeledByCause: {},
+  judgeCalls: 0,
+  redactions: prepared.redactions,
+  attempt,
+});
 
 export function createJudgeBatch(deps: Deps) {
   return async function judgeBatchHandler(
@@ -59,13 +124,12 @@ export function createJudgeBatch(deps: Deps) {
     const msg = parseMessage(ShardMessageSchema, message, context);
     if (!msg) return;
     const { buildId, shardId } = msg;
+    const wave = msg.wave ?? 0;
     const p = buildPaths(buildId);
+    const paths = p.batch(shardId, wave);
     const attempt = dequeueCountOf(context);
-    if (
-      (await deps.store.exists(p.done(shardId))) ||
-      (await deps.store.exists(p.failed(shardId)))
-    ) {
-      await checkCompletion(deps, buildId); // the earlier delivery may have stopped before this
+    if ((await deps.store.exists(paths.done)) || (await deps.store.exists(paths.failed))) {
+      await checkCompletion(deps, buildId, wave); // the earlier delivery may have stopped before this
       return;
     }
     const spec = await getSpec(deps, buildId);
@@ -73,66 +137,108 @@ export function createJudgeBatch(deps: Deps) {
       context.error(`judge: no build ${buildId}; dropping ${shardId}`);
       return;
     }
-    if (await getOutcome(deps, buildId)) return;
-    const prepared = await readShard(deps, spec, shardId);
-    if (prepared === null) {
-      await recordBatchFailure(deps, {
-        buildId,
-        shardId,
-        reason: `shard blob ${p.shard(shardId)} is missing`,
-        attempts: attempt,
-        samplesLost: null,
-        via: 'permanent',
-      });
+    if (wave > 0 && !spec.waves) {
+      context.error(
+        `judge: build ${buildId} does not judge in waves; dropping ${shardId} wave ${wave}`,
+      );
       return;
     }
+    if (await getOutcome(deps, buildId)) return;
+    const fail = (reason: string, samplesLost: number | null, via: BatchFailure['via']) =>
+      recordBatchFailure(deps, {
+        buildId,
+        shardId,
+        reason,
+        attempts: attempt,
+        samplesLost,
+        via,
+        ...(wave > 0 ? { wave } : {}),
+      });
+    const ids = wave > 0 ? await readWaveIds(deps, buildId, wave, shardId) : null;
+    if (wave > 0 && ids === null) {
+      await fail(
+        `wave ids ${p.waveIds(wave, shardId)} are missing or unreadable`,
+        null,
+        'permanent',
+      );
+      return;
+    }
+    const prepared = await readShard(deps, spec, shardId);
+    if (prepared === null) {
+      await fail(`shard blob ${p.shard(shardId)} is missing`, ids?.length ?? null, 'permanent');
+      return;
+    }
+    if (spec.waves && wave === 0) {
+      // The scan round of a wave-judged build: planner items instead of verdicts.
+      const items = waveItems(prepared.samples, spec.config);
+      await Promise.all([
+        deps.store.put(p.items(shardId), items.map((it) => itemLine(it) + '\n').join('')),
+        deps.store.put(paths.rows, ''),
+        deps.store.put(paths.quarantine, jsonl(prepared.quarantine)),
+      ]);
+      deps.failpoint('judge:written');
+      const summary = summaryOf(buildId, shardId, prepared, attempt);
+      await deps.store.create(paths.done, JSON.stringify(summary, null, 2));
+      deps.failpoint('judge:committed');
+      await checkCompletion(deps, buildId, 0);
+      return;
+    }
+    const chosen = ids ? waveSamples(prepared, ids) : { samples: prepared.samples, missing: [] };
     let judged;
     try {
-      judged = await judgeShard(prepared, deps.judgeFor(spec), spec.judge.batchSize);
+      judged = await annotateSamples(chosen.samples, deps.judgeFor(spec), {
+        batchSize: spec.judge.batchSize,
+      });
     } catch (err) {
       if (attempt >= deps.settings.maxDequeueCount) {
         context.error(
-          `judge: ${shardId} of ${buildId} failed on its last delivery (${attempt}): ${errorText(err)}`,
+          `judge: ${shardId}${wave ? ` wave ${wave}` : ''} of ${buildId} failed on its last delivery (${attempt}): ${errorText(err)}`,
         );
-        await recordBatchFailure(deps, {
-          buildId,
-          shardId,
-          reason: `judge failed on all ${attempt} deliveries; last error: ${errorText(err)}`,
-          attempts: attempt,
-          samplesLost: prepared.samples.length,
-          via: 'retries-exhausted',
-        });
+        await fail(
+          `judge failed on all ${attempt} deliveries; last error: ${errorText(err)}`,
+          chosen.samples.length + chosen.missing.length,
+          'retries-exhausted',
+        );
         return;
       }
-      throw new TransientError(`judge: ${shardId} of ${buildId} failed (delivery ${attempt})`, {
-        cause: err,
-      });
+      throw new TransientError(
+        `judge: ${shardId}${wave ? ` wave ${wave}` : ''} of ${buildId} failed (delivery ${attempt})`,
+        { cause: err },
+      );
     }
+    const unlabeled = [...judged.unlabeled, ...chosen.missing];
     await Promise.all([
-      deps.store.put(p.rows(shardId), jsonl(judged.annotated)),
-      deps.store.put(p.quarantine(shardId), jsonl(judged.quarantine)),
-      deps.store.put(p.unlabeled(shardId), jsonl(judged.unlabeled)),
+      deps.store.put(paths.rows, jsonl(judged.rows)),
+      deps.store.put(paths.unlabeled, jsonl(unlabeled)),
+      ...(wave === 0 ? [deps.store.put(paths.quarantine, jsonl(prepared.quarantine))] : []),
     ]);
     deps.failpoint('judge:written');
+    // A wave batch reads no new telemetry: its row counts are the scan round's.
+    const base =
+      wave === 0
+        ? summaryOf(buildId, shardId, prepared, attempt)
+        : summaryOf(buildId, shardId, emptyShard, attempt);
     const summary: BatchSummary = {
-      buildId,
-      shardId,
-      rows: judged.rows,
-      turns: judged.turns,
-      outsideWindow: judged.outsideWindow,
-      quarantined: judged.quarantine.length,
-      quarantineByReason: countBy(judged.quarantine, (q) => q.reason),
-      assembly: judged.assembly,
-      samples: judged.samples.length,
-      labelled: judged.annotated.length,
-      unlabeled: judged.unlabeled.length,
-      unlabeledByCause: countBy(judged.unlabeled, (u) => u.error),
-      judgeCalls: judged.judgeCalls,
-      redactions: judged.redactions,
-      attempt,
+      ...base,
+      samples: chosen.samples.length + chosen.missing.length,
+      labelled: judged.rows.length,
+      unlabeled: unlabeled.length,
+      unlabeledByCause: countBy(unlabeled, (u) => u.error),
+      judgeCalls: judged.calls,
+      ...(wave > 0 ? { wave } : {}),
     };
-    await deps.store.create(p.done(shardId), JSON.stringify(summary, null, 2));
+    await deps.store.create(paths.done, JSON.stringify(summary, null, 2));
     deps.failpoint('judge:committed');
-    await checkCompletion(deps, buildId);
+    await checkCompletion(deps, buildId, wave);
   };
 }
+
+const emptyShard: PreparedShard = {
+  rows: 0,
+  turns: 0,
+  outsideWindow: 0,
+  quarantine: [],
+  samples: [],
+  assembly: { conversations: 0, complete: 0, incomplete: 0, duplicateTurns: 0 },
+  redactions: {},
+};

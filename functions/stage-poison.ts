@@ -21,7 +21,7 @@ import {
   checkCompletion,
 } from './build-ops';
 import type { Deps } from './deps';
-import { readShard, recordBatchFailure } from './judge-batch';
+import { readShard, readWaveIds, recordBatchFailure } from './judge-batch';
 
 export function createShardPoison(deps: Deps) {
   return async function shardPoisonHandler(
@@ -31,19 +31,20 @@ export function createShardPoison(deps: Deps) {
     const msg = parseMessage(ShardMessageSchema, message, context);
     if (!msg) return;
     const { buildId, shardId } = msg;
-    const p = buildPaths(buildId);
-    if (
-      (await deps.store.exists(p.done(shardId))) ||
-      (await deps.store.exists(p.failed(shardId)))
-    ) {
-      await checkCompletion(deps, buildId);
+    const wave = msg.wave ?? 0;
+    const paths = buildPaths(buildId).batch(shardId, wave);
+    if ((await deps.store.exists(paths.done)) || (await deps.store.exists(paths.failed))) {
+      await checkCompletion(deps, buildId, wave);
       return;
     }
     const spec = await getSpec(deps, buildId);
     if (!spec) return;
     let samplesLost: number | null = null;
     try {
-      samplesLost = (await readShard(deps, spec, shardId))?.samples.length ?? null;
+      samplesLost =
+        wave > 0
+          ? ((await readWaveIds(deps, buildId, wave, shardId))?.length ?? null)
+          : ((await readShard(deps, spec, shardId))?.samples.length ?? null);
     } catch (err) {
       context.warn(`poison: could not count the samples of ${shardId}: ${errorText(err)}`);
     }
@@ -54,6 +55,7 @@ export function createShardPoison(deps: Deps) {
       attempts: Math.max(dequeueCountOf(context) - 1, deps.settings.maxDequeueCount),
       samplesLost,
       via: 'poison-queue',
+      ...(wave > 0 ? { wave } : {}),
     });
   };
 }

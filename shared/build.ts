@@ -20,6 +20,7 @@ import { isIsoTimestamp, type QuarantineReason } from './contracts';
 import { hash64 } from './hash';
 import { PIPELINES, type AssemblyStats } from './samples';
 import { SourceRefSchema } from './settings';
+import { MAX_WAVES, WaveSettingsSchema, type WaveSettings, type WaveSettingsInput } from './waves';
 
 /** Build ids name blobs: lowercase letters, digits and hyphens. */
 export const BuildIdSchema = z
@@ -78,6 +79,20 @@ export const BuildRequestSchema = z.strictObject({
       container: z.string().min(3).max(63).optional(),
     })
     .optional(),
+  /**
+   * Yield-aware judging (shared/waves.ts): `true` with the configured settings, an
+   * object to override them, `false` to judge every sample.
+   */
+  waves: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        judgeBudget: z.number().int().positive().optional(),
+        explore: z.number().min(0).max(1).optional(),
+        maxWaves: z.number().int().min(1).max(MAX_WAVES).optional(),
+      }),
+    ])
+    .optional(),
 });
 export type BuildRequest = z.infer<typeof BuildRequestSchema>;
 
@@ -102,6 +117,11 @@ export const BuildSpecSchema = z.object({
   maxShards: z.number().int().positive(),
   /** Secrets and personal data replaced by placeholders at the source step (shared/redact.ts). */
   redact: z.boolean().default(true),
+  /**
+   * Yield-aware judging: a scan round reads every shard without judging, then waves
+   * of batches judge only what the balance needs (absent = judge every sample).
+   */
+  waves: WaveSettingsSchema.optional(),
 });
 export type BuildSpec = z.infer<typeof BuildSpecSchema>;
 
@@ -116,6 +136,23 @@ export interface BuildDefaults {
   validation: number;
   historyTurns: number;
   historyTokens: number;
+  /** Wave settings when builds judge in waves by default (SFT_WAVES); absent = judge all. */
+  waves?: WaveSettingsInput;
+}
+
+/** The wave settings of a build: the request's choice over the configured default. */
+export function waveSettingsOf(
+  request: BuildRequest['waves'],
+  defaults: WaveSettingsInput | undefined,
+): WaveSettings | undefined {
+  if (request === false || (request === undefined && defaults === undefined)) return undefined;
+  const input: WaveSettingsInput = { ...defaults };
+  if (typeof request === 'object') {
+    if (request.judgeBudget !== undefined) input.maxJudged = request.judgeBudget;
+    if (request.explore !== undefined) input.explore = request.explore;
+    if (request.maxWaves !== undefined) input.maxWaves = request.maxWaves;
+  }
+  return WaveSettingsSchema.parse(input);
 }
 
 /** Default strata of a pipeline, as the CLI has them. */
@@ -137,6 +174,8 @@ export function buildSpecOf(args: {
   config?: BalanceConfig;
   /** Redaction at the source step; on unless turned off (SFT_REDACT=false). */
   redact?: boolean;
+  /** Wave settings chosen by the caller (the CLI); otherwise from the request and defaults. */
+  waves?: WaveSettingsInput;
 }): BuildSpec {
   const { request: r, defaults: d } = args;
   const pipeline = r.pipeline ?? d.pipeline;
@@ -166,23 +205,39 @@ export function buildSpecOf(args: {
     redact: args.redact ?? true,
   };
   if (r.window) spec.window = r.window;
+  const waves =
+    args.waves !== undefined
+      ? WaveSettingsSchema.parse(args.waves)
+      : waveSettingsOf(r.waves, d.waves);
+  if (waves) spec.waves = waves;
   return spec;
 }
 
 // ---- queue messages: pointers only, far below the 64 KiB limit ----
 
 export const PlanMessageSchema = z.object({ kind: z.literal('plan'), buildId: BuildIdSchema });
+const WaveNumberSchema = z.number().int().min(1).max(MAX_WAVES);
+/** A batch: the shard to read and, in a wave-judged build, the wave (absent = the scan round). */
 export const ShardMessageSchema = z.object({
   kind: z.literal('shard'),
   buildId: BuildIdSchema,
   shardId: z.string().regex(/^s\d{5}$/),
+  wave: WaveNumberSchema.optional(),
 });
-export const FaninMessageSchema = z.object({ kind: z.literal('fanin'), buildId: BuildIdSchema });
+/** Fan-in: `wave` names the round that completed (informative; the fan-in reads storage). */
+export const FaninMessageSchema = z.object({
+  kind: z.literal('fanin'),
+  buildId: BuildIdSchema,
+  wave: WaveNumberSchema.optional(),
+});
 export type PlanMessage = z.infer<typeof PlanMessageSchema>;
 export type ShardMessage = z.infer<typeof ShardMessageSchema>;
 export type FaninMessage = z.infer<typeof FaninMessageSchema>;
 
 // ---- blob layout ----
+
+/** A wave's name in blob paths: w001, w002, ... (0 is the first, or scan, round). */
+export const waveTag = (wave: number) => `w${String(wave).padStart(3, '0')}`;
 
 /** Every blob of a build, by name; all derive from the build id and shard id. */
 export function buildPaths(buildId: string) {
@@ -200,6 +255,24 @@ export function buildPaths(buildId: string) {
     markers: `${b}/status/`,
     done: (shardId: string) => `${b}/status/${shardId}.done.json`,
     failed: (shardId: string) => `${b}/status/${shardId}.failed.json`,
+    /** Wave-judged builds: the scan round's planner items of a shard. */
+    items: (shardId: string) => `${b}/items/${shardId}.jsonl`,
+    wavePlans: `${b}/waves/`,
+    wavePlan: (wave: number) => `${b}/waves/${waveTag(wave)}.json`,
+    /** Written once every batch message of the wave is queued. */
+    waveQueued: (wave: number) => `${b}/waves/${waveTag(wave)}.queued`,
+    waveIds: (wave: number, shardId: string) => `${b}/waves/${waveTag(wave)}/${shardId}.json`,
+    /** The result and marker blobs of one batch: round 0 (all, or the scan) or a wave. */
+    batch: (shardId: string, wave = 0) => {
+      const w = wave === 0 ? '' : `${waveTag(wave)}/`;
+      return {
+        rows: `${b}/results/${w}${shardId}.jsonl`,
+        quarantine: `${b}/results/${w}${shardId}.quarantine.jsonl`,
+        unlabeled: `${b}/results/${w}${shardId}.unlabeled.jsonl`,
+        done: `${b}/status/${w}${shardId}.done.json`,
+        failed: `${b}/status/${w}${shardId}.failed.json`,
+      };
+    },
     datasetPrefix: `${d}/`,
     train: `${d}/train.jsonl`,
     validation: `${d}/validation.jsonl`,
@@ -209,10 +282,18 @@ export function buildPaths(buildId: string) {
 }
 export const LATEST_PATH = 'datasets/latest.json';
 
-/** Parses a marker blob name back into (shardId, kind). */
-export function parseMarkerName(name: string): { shardId: string; kind: 'done' | 'failed' } | null {
-  const m = /\/(s\d{5})\.(done|failed)\.json$/.exec(name);
-  return m ? { shardId: m[1]!, kind: m[2] as 'done' | 'failed' } : null;
+export interface Marker {
+  shardId: string;
+  kind: 'done' | 'failed';
+  /** 0: the first round (every sample, or the scan); N: wave N. */
+  wave: number;
+}
+
+/** Parses a marker blob name back into (shardId, kind, wave). */
+export function parseMarkerName(name: string): Marker | null {
+  const m = /\/status\/(?:w(\d{3})\/)?(s\d{5})\.(done|failed)\.json$/.exec(name);
+  if (!m) return null;
+  return { shardId: m[2]!, kind: m[3] as 'done' | 'failed', wave: m[1] ? Number(m[1]) : 0 };
 }
 
 // ---- planning ----
@@ -340,6 +421,11 @@ export const BatchSummarySchema = z.object({
   judgeCalls: z.number().int().min(0),
   /** Redactions by kind at the source step (absent in markers written before redaction). */
   redactions: countMap.optional(),
+  /**
+   * The wave of a wave batch: it reads no new telemetry (its row counts are zero) and
+   * `samples` are the ones it was sent to judge. Absent in the first round.
+   */
+  wave: WaveNumberSchema.optional(),
   /** Delivery that did the work: informative only, never part of the dataset. */
   attempt: z.number().int().min(1),
 });
@@ -354,6 +440,7 @@ export const BatchFailureSchema = z.object({
   /** Samples the batch held and the dataset lost; null when the shard was unreadable. */
   samplesLost: z.number().int().min(0).nullable(),
   via: z.enum(['retries-exhausted', 'poison-queue', 'permanent']),
+  wave: WaveNumberSchema.optional(),
 });
 export type BatchFailure = z.infer<typeof BatchFailureSchema>;
 
@@ -543,6 +630,15 @@ export interface BuildStatus {
     samplesLost: number;
   };
   errors: { shardId?: string; stage: string; reason: string }[];
+  /**
+   * A wave-judged build: the latest wave (0 while the scan round runs), its batches,
+   * and the samples sent to the judge over all waves.
+   */
+  waves?: {
+    wave: number;
+    batches: { planned: number; done: number; failed: number; pending: number };
+    judged: number;
+  };
   outcome?: Outcome;
   outputs?: Record<string, string>;
 }
@@ -554,8 +650,15 @@ export function reduceStatus(args: {
   summaries: readonly BatchSummary[];
   failures: readonly BatchFailure[];
   outcome: Outcome | null;
+  /** Wave-judged builds: the latest wave, its planned shards, every wave's markers. */
+  waves?: {
+    wave: number;
+    planned: readonly string[];
+    summaries: readonly BatchSummary[];
+    failures: readonly BatchFailure[];
+  };
 }): BuildStatus {
-  const { spec, plan, summaries, failures, outcome } = args;
+  const { spec, plan, summaries, failures, outcome, waves } = args;
   const planned = plan ? plan.shards.map((s) => s.id) : null;
   const c = planned
     ? completionOf(planned, [
@@ -564,18 +667,47 @@ export function reduceStatus(args: {
       ])
     : null;
   const sums = sumBatches(summaries);
+  const latest = waves
+    ? completionOf(
+        waves.planned,
+        [
+          ...waves.summaries.map((s) => ({
+            shardId: s.shardId,
+            wave: s.wave ?? 0,
+            kind: 'done' as const,
+          })),
+          ...waves.failures.map((f) => ({
+            shardId: f.shardId,
+            wave: f.wave ?? 0,
+            kind: 'failed' as const,
+          })),
+        ].filter((m) => m.wave === waves.wave),
+      )
+    : null;
+  // A wave-judged build judges after its scan round: until its latest wave is complete.
+  const judging = !c || !c.complete || (latest !== null && (waves!.wave === 0 || !latest.complete));
   let state: BuildState;
   if (outcome) state = outcome.state;
   else if (!c) state = 'planning';
-  else state = c.complete ? 'balancing' : 'judging';
-  const errors: BuildStatus['errors'] = failures
-    .filter((f) => !c || c.failedIds.includes(f.shardId))
-    .map((f) => ({ shardId: f.shardId, stage: 'judge', reason: f.reason }))
-    .sort((a, b) => (a.shardId < b.shardId ? -1 : 1));
+  else state = judging ? 'judging' : 'balancing';
+  const errors: BuildStatus['errors'] = [
+    ...failures.filter((f) => !c || c.failedIds.includes(f.shardId)),
+    ...(waves?.failures ?? []),
+  ]
+    .map((f) => ({
+      shardId: f.shardId,
+      stage: f.wave ? `judge wave ${f.wave}` : 'judge',
+      reason: f.reason,
+    }))
+    .sort((a, b) =>
+      a.shardId < b.shardId ? -1 : a.shardId > b.shardId ? 1 : a.stage < b.stage ? -1 : 1,
+    );
   if (outcome?.state === 'failed' && outcome.reason)
     errors.push({ stage: outcome.stage, reason: outcome.reason });
   let samplesLost = 0;
   for (const f of failures) samplesLost += f.samplesLost ?? 0;
+  for (const f of waves?.failures ?? []) samplesLost += f.samplesLost ?? 0;
+  const waveSums = waves ? sumBatches(waves.summaries) : null;
   const status: BuildStatus = {
     id: spec.id,
     state,
@@ -593,12 +725,24 @@ export function reduceStatus(args: {
       turns: sums.turns,
       quarantined: sums.quarantined,
       samples: sums.samples,
-      labelled: sums.labelled,
-      unlabeled: sums.unlabeled,
+      labelled: sums.labelled + (waveSums?.labelled ?? 0),
+      unlabeled: sums.unlabeled + (waveSums?.unlabeled ?? 0),
       samplesLost,
     },
     errors,
   };
+  if (waves && latest && waveSums) {
+    status.waves = {
+      wave: waves.wave,
+      batches: {
+        planned: latest.planned,
+        done: latest.done,
+        failed: latest.failed,
+        pending: latest.pending,
+      },
+      judged: waveSums.samples + waves.failures.reduce((a, f) => a + (f.samplesLost ?? 0), 0),
+    };
+  }
   if (outcome) status.outcome = outcome;
   if (outcome) {
     const p = buildPaths(spec.id);

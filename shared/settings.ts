@@ -110,6 +110,18 @@ const EnvSchema = z
       .transform((v) => v === 'true' || v === '1' || v === 'on'),
     /** Lease on the fan-in claim blob; a crashed fan-in is taken over after it lapses (15-60). */
     SFT_FANIN_LEASE_SECONDS: intFrom(15, 60).default(15),
+
+    /** Yield-aware judging (shared/waves.ts) by default: off unless `true`. */
+    SFT_WAVES: z
+      .enum(['true', 'false', '1', '0', 'on', 'off'])
+      .default('false')
+      .transform((v) => v === 'true' || v === '1' || v === 'on'),
+    /** Waves: samples judged at most per build (the judge budget); unset = no limit. */
+    SFT_JUDGE_BUDGET: intFrom(1).optional(),
+    /** Waves: exploration floor in [0, 1] (0.3; 1 = no signal bias). */
+    SFT_WAVE_EXPLORE: z.coerce.number().min(0).max(1).optional(),
+    /** Waves: at most this many waves (20; at most 100). */
+    SFT_MAX_WAVES: intFrom(1, 100).optional(),
   })
   .refine(
     (e) =>
@@ -202,6 +214,15 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
       validation: e.SFT_VALIDATION,
       historyTurns: e.SFT_HISTORY_TURNS,
       historyTokens: e.SFT_HISTORY_TOKENS,
+      ...(e.SFT_WAVES
+        ? {
+            waves: {
+              ...(e.SFT_JUDGE_BUDGET !== undefined ? { maxJudged: e.SFT_JUDGE_BUDGET } : {}),
+              ...(e.SFT_WAVE_EXPLORE !== undefined ? { explore: e.SFT_WAVE_EXPLORE } : {}),
+              ...(e.SFT_MAX_WAVES !== undefined ? { maxWaves: e.SFT_MAX_WAVES } : {}),
+            },
+          }
+        : {}),
     },
     shardBytes: e.SFT_SHARD_BYTES,
     maxShards: e.SFT_MAX_SHARDS,
@@ -249,4 +270,9 @@ export const SETTINGS_DOC: Record<string, string> = {
   SFT_REDACT:
     'redact e-mails, phones, IPs, keys and tokens before judging and writing: true (default) | false',
   SFT_FANIN_LEASE_SECONDS: 'lease on the fan-in claim, 15-60 (15)',
+  SFT_WAVES:
+    'judge in waves only what the balance needs (yield-aware judging): false (default) | true; a request may override',
+  SFT_JUDGE_BUDGET: 'with waves: samples judged at most per build (no limit)',
+  SFT_WAVE_EXPLORE: 'with waves: exploration floor in [0, 1] (0.3; 1 = no signal bias)',
+  SFT_MAX_WAVES: 'with waves: at most this many waves, 1-100 (20)',
 };

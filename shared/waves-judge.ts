@@ -6,6 +6,7 @@ import { annotateSamples, type AnnotateResult } from './annotate';
 import type { BalanceConfig } from './config';
 import type { AnnotatedRow } from './contracts';
 import { signalsScore } from './judge/signals';
+import { fingerprint } from './hash';
 import type { Judge } from './judge/types';
 import type { Sample } from './samples';
 import { compileStrata } from './strata';
@@ -13,8 +14,8 @@ import { WavePlanner, type WaveItem, type WaveSettingsInput } from './waves';
 
 /**
  * The planner's view of samples: stratum key, cheap signal score (`signalsScore`:
- * complexity, chosen model and cue words) and the dedup group (the user message, as
- * the balancer dedups). Samples outside the strata are left out: never judged.
+ * complexity, chosen model and cue words) and the dedup group (a fingerprint of the
+ * user message, as the balancer dedups; short enough to store per sample). Samples outside the strata are left out: never judged.
  */
 export function waveItems(samples: readonly Sample[], config: BalanceConfig): WaveItem[] {
   const strata = compileStrata(config.stratify, config);
@@ -28,7 +29,7 @@ export function waveItems(samples: readonly Sample[], config: BalanceConfig): Wa
       stratum: strata.key(code),
       score: signalsScore(s, signals),
     };
-    if (config.dedup) item.group = s.userMessage;
+    if (config.dedup) item.group = fingerprint(s.userMessage);
     items.push(item);
   }
   return items;

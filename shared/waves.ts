@@ -30,6 +30,9 @@ import { classTargets, type BalanceConfig } from './config';
 import type { Label } from './contracts';
 import { seed32, unitHash } from './hash';
 
+/** The most waves a run may judge in (blob paths name waves with three digits). */
+export const MAX_WAVES = 100;
+
 export const WaveSettingsSchema = z.object({
   /** Signal bins (quantiles of the score over all samples). */
   bins: z.number().int().min(1).max(100).default(10),
@@ -57,7 +60,7 @@ export const WaveSettingsSchema = z.object({
   priorRows: z.number().min(0).default(4),
   /** Samples judged at most (the judge budget); null = no limit. */
   maxJudged: z.number().int().positive().nullable().default(null),
-  maxWaves: z.number().int().min(1).default(20),
+  maxWaves: z.number().int().min(1).max(MAX_WAVES).default(20),
 });
 export type WaveSettings = z.infer<typeof WaveSettingsSchema>;
 export type WaveSettingsInput = z.input<typeof WaveSettingsSchema>;
@@ -706,6 +709,8 @@ export function resumeWaves(
   config: BalanceConfig,
   settings: WaveSettingsInput,
   verdictOf: (id: string) => Label | null | undefined,
+  /** Judge requests each wave took, for the wave records (optional). */
+  requestsOf?: (wave: number) => number | undefined,
 ): WaveStep {
   const planner = new WavePlanner(items, config, settings);
   for (let ids = planner.nextWave(); ids !== null; ids = planner.nextWave()) {
@@ -713,7 +718,10 @@ export function resumeWaves(
     if (missing.length > 0) {
       return { kind: 'judge', wave: planner.history.length, ids: missing, planner };
     }
-    planner.record(ids.map((id) => ({ id, label: verdictOf(id)! })));
+    planner.record(
+      ids.map((id) => ({ id, label: verdictOf(id)! })),
+      requestsOf?.(planner.history.length),
+    );
   }
   return { kind: 'done', planner };
 }

@@ -71,6 +71,20 @@ describe('POST /api/builds', () => {
     expect(spec?.config.stratify).toEqual(['turnBucket', 'position']);
   });
 
+  it('accepts waves: the request over SFT_WAVES, either way', async () => {
+    const deps = testDeps({ SFT_WAVES: 'true', SFT_JUDGE_BUDGET: '9000' });
+    const specOf = async (body: string) => {
+      const res = await createStartBuild(deps)(post(body), context());
+      expect(res.status).toBe(202);
+      const id = (res.jsonBody as { buildId: string }).buildId;
+      return (await deps.store.getJson(buildPaths(id).spec, BuildSpecSchema))!;
+    };
+    expect((await specOf('{}')).waves?.maxJudged).toBe(9000);
+    const custom = (await specOf('{"waves": {"judgeBudget": 500, "explore": 1}}')).waves;
+    expect([custom?.maxJudged, custom?.explore]).toEqual([500, 1]);
+    expect((await specOf('{"waves": false}')).waves).toBeUndefined();
+  });
+
   const MALFORMED: [string, string, string][] = [
     ['not JSON', '{"total": 100', 'body'],
     ['an array', '[1, 2]', 'body'],
@@ -99,6 +113,8 @@ describe('POST /api/builds', () => {
       'source.kind',
     ],
     ['a seed object', '{"seed": {"a": 1}}', 'seed'],
+    ['a zero judge budget', '{"waves": {"judgeBudget": 0}}', 'waves.judgeBudget'],
+    ['too many waves', '{"waves": {"maxWaves": 500}}', 'waves.maxWaves'],
   ];
 
   it.each(MALFORMED)('answers 400 naming the field for %s', async (_name, body, field) => {

@@ -48,17 +48,24 @@ const namespace = () => {
   };
 };
 
+beforeAll(() => {
+  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+  // Other modules may not typecheck mid-edit; tsc still emits, which is all this needs.
+  spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', DIST], {
+    stdio: 'ignore',
+  });
+  expect(existsSync(join(DIST, 'cli', 'main.js'))).toBe(true);
+}, 240_000);
+
+afterAll(async () => {
+  await rm(DIST, { recursive: true, force: true });
+});
+
 describe('the runner killed mid-build and started again', () => {
   let input: { dir: string; path: string };
   let reference: { train: Buffer; manifest: Buffer };
 
   beforeAll(async () => {
-    const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-    // Other modules may not typecheck mid-edit; tsc still emits, which is all this needs.
-    spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', DIST], {
-      stdio: 'ignore',
-    });
-    expect(existsSync(join(DIST, 'cli', 'main.js'))).toBe(true);
     input = await telemetryFile(600, 31);
     const out = join(input.dir, 'reference');
     const r = await runner(
@@ -82,10 +89,6 @@ describe('the runner killed mid-build and started again', () => {
       manifest: await readFile(join(out, 'manifest.json')),
     };
   }, 240_000);
-
-  afterAll(async () => {
-    await rm(DIST, { recursive: true, force: true });
-  });
 
   it.each([
     ['after planning, before any batch ran', 'plan:planned'],
@@ -113,6 +116,56 @@ describe('the runner killed mid-build and started again', () => {
       const resumed = await runner(args, ns);
       expect(resumed.code, resumed.stderr).toBe(0);
       expect(resumed.stderr).toMatch(/exists, resuming/);
+      expect((await readFile(join(out, 'train.jsonl'))).equals(reference.train)).toBe(true);
+      expect((await readFile(join(out, 'manifest.json'))).equals(reference.manifest)).toBe(true);
+    },
+    120_000,
+  );
+});
+
+describe('a wave-judged run killed mid-build and started again', () => {
+  let input: { dir: string; path: string };
+  let reference: { train: Buffer; manifest: Buffer };
+  const ns = () => ({ ...namespace(), SFT_SHARD_BYTES: String(256 << 10) });
+  const args = (out: string) => [
+    'run',
+    '--waves',
+    '--input',
+    input.path,
+    '--out',
+    out,
+    '--total',
+    '600',
+    '--storage',
+    inject('azurite').connectionString,
+    '-q',
+  ];
+
+  beforeAll(async () => {
+    input = await telemetryFile(3_000, 37);
+    const out = join(input.dir, 'reference');
+    const r = await runner(args(out), ns());
+    expect(r.code, r.stderr).toBe(0);
+    reference = {
+      train: await readFile(join(out, 'train.jsonl')),
+      manifest: await readFile(join(out, 'manifest.json')),
+    };
+    const m = JSON.parse(reference.manifest.toString('utf8')) as { waves: { waves: unknown[] } };
+    expect(m.waves.waves.length).toBeGreaterThanOrEqual(2);
+  }, 240_000);
+
+  it.each([
+    ['after planning a wave, before queuing its batches', 'fanin:wave-planned:2'],
+    ['after a batch of the first wave committed', 'judge:committed:8'],
+  ])(
+    'completes byte-identical when killed %s',
+    async (_when, failpoint) => {
+      const env = ns();
+      const out = join(input.dir, `out-${failpoint.replace(/:/g, '-')}`);
+      const killed = await runner(args(out), { ...env, SFT_FAILPOINT: failpoint });
+      expect(killed.signal, killed.stderr).toBe('SIGKILL');
+      const resumed = await runner(args(out), env);
+      expect(resumed.code, resumed.stderr).toBe(0);
       expect((await readFile(join(out, 'train.jsonl'))).equals(reference.train)).toBe(true);
       expect((await readFile(join(out, 'manifest.json'))).equals(reference.manifest)).toBe(true);
     },

@@ -1,7 +1,8 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { main } from '../../cli/main';
 import { generateTelemetry } from '../../shared/generate';
 
@@ -33,7 +34,10 @@ function quietly() {
   vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
 }
 
-afterEach(() => vi.restoreAllMocks());
+afterEach(() => {
+  vi.restoreAllMocks();
+  vi.unstubAllEnvs();
+});
 
 beforeAll(() => {
   // Known labels: the generated file is its own replay source (the judge reads `label`).
@@ -148,11 +152,30 @@ describe('run --in-process --waves', () => {
     expect(err.join('')).toMatch(message);
   });
 
-  it('--waves needs --in-process', async () => {
-    const err: string[] = [];
-    vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
-    const code = await main(['run', '--input', telemetry, '--out', join(dir, 'x'), '--waves']);
-    expect(code).toBe(2);
-    expect(err.join('')).toMatch(/--waves needs --in-process/);
-  });
+  it('--waves on the runner (Azurite, queues) gives the in-process bytes', async () => {
+    quietly();
+    const tag = randomUUID().slice(0, 8);
+    for (const [k, v] of Object.entries({
+      SFT_CONTAINER: `rw-${tag}`,
+      SFT_PLAN_QUEUE: `rwp-${tag}`,
+      SFT_SHARD_QUEUE: `rws-${tag}`,
+      SFT_FANIN_QUEUE: `rwf-${tag}`,
+      SFT_SHARD_BYTES: String(1 << 20),
+    }))
+      vi.stubEnv(k, v);
+    const args = (out: string) => ['run', '--quiet', '--input', telemetry, '--out', out];
+    const inproc = join(dir, 'signals-inproc');
+    const runner = join(dir, 'signals-runner');
+    const storage = inject('azurite').connectionString;
+    expect(await main([...args(inproc), '--in-process', '--waves', '--total', '600'])).toBe(0);
+    expect(await main([...args(runner), '--storage', storage, '--waves', '--total', '600'])).toBe(
+      0,
+    );
+    expect(readFileSync(join(runner, 'train.jsonl'))).toEqual(
+      readFileSync(join(inproc, 'train.jsonl')),
+    );
+    const w = manifest(runner).waves;
+    expect(w.outcome).toBe('quotas-met');
+    expect(w.waves.map((x) => x.judged)).toEqual(manifest(inproc).waves.waves.map((x) => x.judged));
+  }, 120_000);
 });
