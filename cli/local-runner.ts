@@ -19,7 +19,7 @@ import { InputFileError } from '../adapters/lines';
 import { LocalQueueHost } from '../adapters/queue-local-host';
 import { readQueueHostConfig } from '../adapters/queue-host-config';
 import { getOutcome, readStatus, resumeBuild, startBuild } from '../functions/build-ops';
-import { createDeps, type Deps } from '../functions/deps';
+import { createDeps, REPLAY_JUDGE, type Deps } from '../functions/deps';
 import { registrations, type QueueFunction } from '../functions/registry';
 import { buildPaths, buildSpecOf, type BuildSpec, type Outcome } from '../shared/build';
 import type { WaveSettingsInput } from '../shared/waves';
@@ -89,8 +89,9 @@ async function sha256File(path: string): Promise<string> {
 }
 
 /** The id of a local build: the same input and settings give the same id. */
-export function localBuildId(sha: string, spec: BuildSpec): string {
+export function localBuildId(sha: string, spec: BuildSpec, replaySource?: string): string {
   const identity = {
+    ...(replaySource !== undefined ? { replaySource } : {}),
     sha,
     pipeline: spec.pipeline,
     history: spec.history,
@@ -131,7 +132,7 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
       if (err instanceof SettingsError) throw new UsageError(err.message);
       throw err;
     }
-    const deps = createDeps(settings, { failpoint: failpointFrom(env.SFT_FAILPOINT) });
+    const deps = createDeps(settings, { failpoint: failpointFrom(env.SFT_FAILPOINT) }, env);
     await deps.store.ensureContainer();
 
     const upload = opts.upload ?? true;
@@ -164,7 +165,9 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
       redact: settings.redact,
       ...(opts.waves ? { waves: opts.waves } : {}),
     });
-    const spec: BuildSpec = { ...base, id: opts.buildId ?? localBuildId(sha, base) };
+    const replay =
+      settings.judge.name === REPLAY_JUDGE ? resolve(env.JUDGE_REPLAY_SOURCE ?? '') : undefined;
+    const spec: BuildSpec = { ...base, id: opts.buildId ?? localBuildId(sha, base, replay) };
     try {
       deps.judgeFor(spec);
     } catch (err) {

@@ -88,7 +88,8 @@ Settings (SFT_*, see README) come from the environment.
   --history-turns N         previous turns carried as history (conversation; default ${DEFAULT_HISTORY.historyTurns})
   --history-tokens N        token budget of the history (default ${DEFAULT_HISTORY.historyTokenBudget})
   --batch-size N            samples per judge call (--in-process; the runner uses SFT_JUDGE_BATCH_SIZE, default 20)
-  --replay FILE             judge: labels from an annotated file (--in-process; default the signals judge)
+  --replay FILE             judge: labels from an annotated file (default the signals judge, or
+                            SFT_JUDGE on the runner)
   --waves                   yield-aware judging: judge in waves only what the balance needs
                             (in-process, or on the runner: a scan round, then rounds of batches);
                             manifest.waves has calls and yields per wave, targets, bin mix
@@ -302,8 +303,6 @@ async function cmdRun(argv: string[]): Promise<number> {
     historyTokenBudget: nonNegativeInt(v, 'history-tokens', DEFAULT_HISTORY.historyTokenBudget),
   };
   const waves = waveSettingsOf(v);
-  if (v.replay !== undefined && v['in-process'] !== true)
-    throw new UsageError('--replay needs --in-process');
   if (v['in-process'] !== true) {
     // Loaded on use: the storage SDKs cost start-up time every other command would pay.
     const { runLocal } = await import('./local-runner.js');
@@ -320,7 +319,14 @@ async function cmdRun(argv: string[]): Promise<number> {
       quiet: v.quiet === true,
       verbose: v.verbose === true,
       ...(waves ? { waves } : {}),
-      ...(v['no-redact'] === true ? { env: { ...process.env, SFT_REDACT: 'false' } } : {}),
+      env: {
+        ...process.env,
+        ...(v['no-redact'] === true ? { SFT_REDACT: 'false' } : {}),
+        // The runner's judge: recorded labels instead of SFT_JUDGE.
+        ...(typeof v.replay === 'string'
+          ? { SFT_JUDGE: 'replay', JUDGE_REPLAY_SOURCE: v.replay }
+          : {}),
+      },
     });
     summarize(run, out, v.json === true);
     return 0;

@@ -38,6 +38,11 @@ export interface Deps {
 
 /** The judge name under which builds use the LLM judge (settings JUDGE_*, AZURE_OPENAI_*). */
 export const LLM_JUDGE = 'openai';
+/**
+ * The judge name under which builds replay recorded labels: JUDGE_REPLAY_SOURCE names
+ * an annotated file (the local runner's `--replay`; benchmarks with known labels).
+ */
+export const REPLAY_JUDGE = 'replay';
 
 export function createDeps(
   settings: Settings,
@@ -58,11 +63,21 @@ export function createDeps(
   // The LLM judge reads its settings once, on first use: every shard of this process
   // then shares its client, rate budget and concurrency (pooled), and its verdict cache
   // lives in this storage account.
-  let llm: (() => Judge) | undefined;
+  // The replay judge (recorded labels) is read once per process the same way.
+  const envJudges = new Map<string, () => Judge>();
   const judgeForSpec = (spec: BuildSpec): Judge => {
-    if (spec.judge.name !== LLM_JUDGE) return judgeFor(spec);
-    llm ??= llmJudgeFactory(judgeSettingsFromEnv({ ...env, JUDGE_KIND: 'openai' }), storeFor);
-    return llm();
+    const kind =
+      spec.judge.name === LLM_JUDGE ? 'openai' : spec.judge.name === REPLAY_JUDGE ? 'replay' : null;
+    if (kind === null) return judgeFor(spec);
+    let make = envJudges.get(kind);
+    if (!make) {
+      const factory = llmJudgeFactory(judgeSettingsFromEnv({ ...env, JUDGE_KIND: kind }), storeFor);
+      // One replay judge per process: it reads its file once, on first use.
+      const one = kind === 'replay' ? factory() : null;
+      make = one ? () => one : factory;
+      envJudges.set(kind, make);
+    }
+    return make();
   };
   return {
     settings,

@@ -152,7 +152,7 @@ describe('run --in-process --waves', () => {
     expect(err.join('')).toMatch(message);
   });
 
-  it('--waves on the runner (Azurite, queues) gives the in-process bytes', async () => {
+  it('--waves --replay on the runner (Azurite, queues) gives the in-process bytes', async () => {
     quietly();
     const tag = randomUUID().slice(0, 8);
     for (const [k, v] of Object.entries({
@@ -163,7 +163,17 @@ describe('run --in-process --waves', () => {
       SFT_SHARD_BYTES: String(1 << 20),
     }))
       vi.stubEnv(k, v);
-    const args = (out: string) => ['run', '--quiet', '--input', telemetry, '--out', out];
+    // Both judge with the recorded labels (--replay: SFT_JUDGE=replay on the runner).
+    const args = (out: string) => [
+      'run',
+      '--quiet',
+      '--input',
+      telemetry,
+      '--out',
+      out,
+      '--replay',
+      telemetry,
+    ];
     const inproc = join(dir, 'signals-inproc');
     const runner = join(dir, 'signals-runner');
     const storage = inject('azurite').connectionString;
