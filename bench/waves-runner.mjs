@@ -8,12 +8,12 @@
 // Reports per ratio: samples judged per delivered sample, judge requests, waves and
 // wall time of both, and whether the two train.jsonl files are byte-identical. The
 // baseline (judging every sample first) is bench/waves.mjs's.
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { log, manifestOf, measure, root, telemetryFor } from './waves-common.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -25,42 +25,12 @@ const { values } = parseArgs({
 const conversations = Number(values.conversations);
 const total = Number(values.total);
 const ratios = values.ratios.split(',').map(Number);
-const root = join(import.meta.dirname, '..');
 const work = join(root, '.bench', 'waves-runner');
 mkdirSync(work, { recursive: true });
-const cli = join(root, 'bin', 'sft-balancer.js');
-const telemetry = join(root, '.bench', `waves-telemetry-${conversations}.jsonl`);
-const log = (s) => process.stderr.write(`${s}\n`);
-const env = { ...process.env, NODE_OPTIONS: '--max-old-space-size=8192' };
+const telemetry = telemetryFor(conversations);
 
-function measure(args) {
-  const out = execFileSync('python3', [join(root, 'bench', 'measure.py'), 'node', cli, ...args], {
-    encoding: 'utf8',
-    env,
-    maxBuffer: 1 << 26,
-  });
-  const r = JSON.parse(out);
-  if (r.code !== 0) throw new Error(`${args.join(' ')} failed (${r.code}):\n${r.stderr}`);
-  return r;
-}
-const manifestOf = (dir) => JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
 const sha = (p) => createHash('sha256').update(readFileSync(p)).digest('hex');
 
-if (!existsSync(telemetry)) {
-  log(`generating ${conversations} conversations (annotated) → ${telemetry}`);
-  execFileSync('node', [
-    cli,
-    'generate',
-    '--conversations',
-    String(conversations),
-    '--annotated',
-    '--seed',
-    '7',
-    '--out',
-    telemetry,
-    '--quiet',
-  ]);
-}
 const common = ['--quiet', '--input', telemetry, '--replay', telemetry, '--total', String(total)];
 
 const summary = (m, r) => ({

@@ -9,12 +9,12 @@
 // ratio; each waves run is compared with them: calls per delivered sample, every
 // class × stratum quota, and the delivered signal-bin mix against the true population
 // mix of the class (the bias the signal-guided judging leaves).
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { log, manifestOf, measure, root, telemetryFor } from './waves-common.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -27,50 +27,20 @@ const { values } = parseArgs({
 const conversations = Number(values.conversations);
 const total = Number(values.total);
 const ratios = values.ratios.split(',').map(Number);
-const root = join(import.meta.dirname, '..');
 const require = createRequire(import.meta.url);
 const { signalsScore } = require(join(root, 'dist/shared/judge/signals.js'));
 const { binOf } = require(join(root, 'dist/shared/waves.js'));
 const { seed32, unitHash } = require(join(root, 'dist/shared/hash.js'));
 const work = join(root, '.bench', 'waves');
 mkdirSync(work, { recursive: true });
-const cli = join(root, 'bin', 'sft-balancer.js');
-const telemetry = join(root, '.bench', `waves-telemetry-${conversations}.jsonl`);
-const log = (s) => process.stderr.write(`${s}\n`);
-const env = { ...process.env, NODE_OPTIONS: '--max-old-space-size=8192' };
+const telemetry = telemetryFor(conversations);
 
-function measure(args) {
-  const out = execFileSync('python3', [join(root, 'bench', 'measure.py'), 'node', cli, ...args], {
-    encoding: 'utf8',
-    env,
-    maxBuffer: 1 << 26,
-  });
-  const r = JSON.parse(out);
-  if (r.code !== 0) throw new Error(`${args.join(' ')} failed (${r.code}):\n${r.stderr}`);
-  return r;
-}
-const manifestOf = (dir) => JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8'));
 const jsonl = (p) =>
   readFileSync(p, 'utf8')
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l));
 
-if (!existsSync(telemetry)) {
-  log(`generating ${conversations} conversations (annotated) → ${telemetry}`);
-  execFileSync('node', [
-    cli,
-    'generate',
-    '--conversations',
-    String(conversations),
-    '--annotated',
-    '--seed',
-    '7',
-    '--out',
-    telemetry,
-    '--quiet',
-  ]);
-}
 const common = [
   '--in-process',
   '--quiet',

@@ -26,8 +26,8 @@ import {
   type BuildSpec,
   type Outcome,
 } from '../shared/build';
-import { checkAnnotated, type AnnotatedRow, type QuarantineReason } from '../shared/contracts';
-import { judgeShard } from '../shared/build-batch';
+import type { AnnotatedRow, QuarantineReason } from '../shared/contracts';
+import { judgeShard, parseBatchRows } from '../shared/build-batch';
 import { BalanceError } from '../shared/errors';
 import { redactionSummary } from '../shared/redact';
 import {
@@ -320,20 +320,9 @@ function parseResults(
   q: Buffer | null,
 ): { rows: AnnotatedRow[]; quarantine: QuarantineRecord[] } | string {
   if (rows === null) return 'are missing although the batch is marked done';
-  const out = { rows: [] as AnnotatedRow[], quarantine: [] as QuarantineRecord[] };
-  const lines = rows.toString('utf8').split('\n');
-  for (let n = 0; n < lines.length; n++) {
-    if (lines[n]!.length === 0) continue;
-    let v: unknown;
-    try {
-      v = JSON.parse(lines[n]!);
-    } catch {
-      return `are corrupt: line ${n + 1} is not JSON`;
-    }
-    const problem = checkAnnotated(v);
-    if (problem) return `are corrupt: line ${n + 1} is not an annotated row (${problem.reason})`;
-    out.rows.push(v as AnnotatedRow);
-  }
+  const parsed = parseBatchRows(rows.toString('utf8'));
+  if (typeof parsed === 'string') return parsed;
+  const out = { rows: parsed, quarantine: [] as QuarantineRecord[] };
   const qLines = q?.toString('utf8').split('\n') ?? [];
   for (let n = 0; n < qLines.length; n++) {
     if (qLines[n]!.length === 0) continue;

@@ -21,7 +21,8 @@ import {
   parseItemLine,
   type WavePlan,
 } from '../shared/build-waves';
-import { checkAnnotated, type AnnotatedRow, type Label } from '../shared/contracts';
+import { parseBatchRows } from '../shared/build-batch';
+import type { AnnotatedRow, Label } from '../shared/contracts';
 import { resumeWaves, type WaveItem, type WavePlanner } from '../shared/waves';
 import { waveItems } from '../shared/waves-judge';
 import { errorText, getWavePlan, latestWave, pool, readMarkers } from './build-ops';
@@ -95,26 +96,6 @@ async function readItems(
     }
   }
   return { items: all, shardOf };
-}
-
-/** A wave batch's labelled rows, or why they cannot be used. */
-function parseRows(buf: Buffer | null): AnnotatedRow[] | string {
-  if (buf === null) return 'are missing although the batch is marked done';
-  const rows: AnnotatedRow[] = [];
-  const lines = buf.toString('utf8').split('\n');
-  for (let n = 0; n < lines.length; n++) {
-    if (lines[n]!.length === 0) continue;
-    let v: unknown;
-    try {
-      v = JSON.parse(lines[n]!);
-    } catch {
-      return `are corrupt: line ${n + 1} is not JSON`;
-    }
-    const problem = checkAnnotated(v);
-    if (problem) return `are corrupt: line ${n + 1} is not an annotated row (${problem.reason})`;
-    rows.push(v as AnnotatedRow);
-  }
-  return rows;
 }
 
 /** Judges a wave batch again and rewrites its results (the verdict cache makes it cheap). */
@@ -223,7 +204,11 @@ export async function advanceWaves(
       }
       sent.push(...ids);
       if (!c.doneIds.includes(s.id)) return;
-      let rows = parseRows(await deps.store.get(p.batch(s.id, plan.wave).rows));
+      const buf = await deps.store.get(p.batch(s.id, plan.wave).rows);
+      let rows =
+        buf === null
+          ? 'are missing although the batch is marked done'
+          : parseBatchRows(buf.toString('utf8'));
       if (typeof rows === 'string') {
         const cause = rows;
         context.warn(`fan-in: results of ${s.id} wave ${plan.wave} ${cause}; judging them again`);

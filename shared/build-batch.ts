@@ -5,7 +5,13 @@
  */
 import { annotateSamples, type Unlabeled } from './annotate';
 import type { QuarantineRecord } from './balance';
-import { checkTurn, describeProblem, type AnnotatedRow, type TelemetryTurn } from './contracts';
+import {
+  checkAnnotated,
+  checkTurn,
+  describeProblem,
+  type AnnotatedRow,
+  type TelemetryTurn,
+} from './contracts';
 import { MAX_LINE_BYTES, inWindow, parseShardLine, type BuildSpec } from './build';
 import type { Judge } from './judge/types';
 import { ConversationAssembler, type AssemblyStats, type Sample } from './samples';
@@ -139,4 +145,27 @@ export function countBy<T>(items: readonly T[], key: (t: T) => string): Record<s
   const out: Record<string, number> = {};
   for (const it of items) out[key(it)] = (out[key(it)] ?? 0) + 1;
   return Object.fromEntries(Object.entries(out).sort());
+}
+
+/**
+ * A batch's committed annotated rows (JSONL), checked line by line; a string naming
+ * the first problem when a line is not what a batch writes (the fan-in then judges
+ * the batch again rather than publish without it).
+ */
+export function parseBatchRows(text: string): AnnotatedRow[] | string {
+  const rows: AnnotatedRow[] = [];
+  const lines = text.split('\n');
+  for (let n = 0; n < lines.length; n++) {
+    if (lines[n]!.length === 0) continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(lines[n]!);
+    } catch {
+      return `are corrupt: line ${n + 1} is not JSON`;
+    }
+    const problem = checkAnnotated(v);
+    if (problem) return `are corrupt: line ${n + 1} is not an annotated row (${problem.reason})`;
+    rows.push(v as AnnotatedRow);
+  }
+  return rows;
 }

@@ -11,30 +11,8 @@ import { createShardPoison } from '../../functions/stage-poison';
 import { getPlan, readStatus, startBuild } from '../../functions/build-ops';
 import type { HostEvent } from '../../adapters/queue-local-host';
 import { createDeps } from '../../functions/deps';
-import {
-  BatchFailureSchema,
-  buildPaths,
-  shardCount,
-  shardIndexOf,
-  shardIdOf,
-} from '../../shared/build';
-import { createSignalsJudge } from '../../shared/judge/signals';
-import type { Judge } from '../../shared/judge/types';
-import { runBuild, specFor, telemetryFile, uniqueSettings } from './harness';
-
-/** The signals judge, except that it throws for every batch of one shard. */
-function failingFor(shard: number, shards: number): Judge {
-  const signals = createSignalsJudge();
-  return {
-    name: 'flaky',
-    judge: (batch) => {
-      const conversationId = batch[0]!.sampleId.split(':')[0]!;
-      if (shardIndexOf(conversationId, shards) === shard)
-        return Promise.reject(new Error('judge endpoint unavailable (503)'));
-      return signals.judge(batch);
-    },
-  };
-}
+import { BatchFailureSchema, buildPaths, shardCount, shardIdOf } from '../../shared/build';
+import { failingFor, runBuild, specFor, telemetryFile, uniqueSettings } from './harness';
 
 async function build(minShare: string) {
   const t = await telemetryFile(400, 21);

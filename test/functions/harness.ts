@@ -12,8 +12,16 @@ import { readQueueHostConfig, type QueueHostConfig } from '../../adapters/queue-
 import { getOutcome, startBuild } from '../../functions/build-ops';
 import { createDeps, type Deps } from '../../functions/deps';
 import { registrations, type QueueFunction } from '../../functions/registry';
-import { buildSpecOf, type BuildRequest, type BuildSpec, type Outcome } from '../../shared/build';
+import {
+  buildSpecOf,
+  shardIndexOf,
+  type BuildRequest,
+  type BuildSpec,
+  type Outcome,
+} from '../../shared/build';
 import { generateTelemetry } from '../../shared/generate';
+import { createSignalsJudge } from '../../shared/judge/signals';
+import type { Judge } from '../../shared/judge/types';
 import { loadSettings, type Settings } from '../../shared/settings';
 
 export function uniqueSettings(extra: Record<string, string> = {}): Settings {
@@ -102,4 +110,18 @@ export async function runBuild(
   } finally {
     await host.stop();
   }
+}
+
+/** The signals judge, except that it throws for every batch of one shard. */
+export function failingFor(shard: number, shards: number): Judge {
+  const signals = createSignalsJudge();
+  return {
+    name: 'flaky',
+    judge: (batch) => {
+      const conversationId = batch[0]!.sampleId.split(':')[0]!;
+      if (shardIndexOf(conversationId, shards) === shard)
+        return Promise.reject(new Error('judge endpoint unavailable (503)'));
+      return signals.judge(batch);
+    },
+  };
 }

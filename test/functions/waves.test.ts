@@ -14,17 +14,10 @@ import type { HostEvent } from '../../adapters/queue-local-host';
 import { runPipeline } from '../../cli/jobs';
 import { getWavePlan, latestWave, listMarkers, readStatus } from '../../functions/build-ops';
 import { createDeps, type Deps } from '../../functions/deps';
-import {
-  buildPaths,
-  shardCount,
-  shardIndexOf,
-  type BuildRequest,
-  type BuildSpec,
-} from '../../shared/build';
+import { buildPaths, shardCount, type BuildRequest, type BuildSpec } from '../../shared/build';
 import { WaveIdsSchema } from '../../shared/build-waves';
 import { createSignalsJudge } from '../../shared/judge/signals';
-import type { Judge } from '../../shared/judge/types';
-import { runBuild, specFor, telemetryFile, uniqueSettings } from './harness';
+import { failingFor, runBuild, specFor, telemetryFile, uniqueSettings } from './harness';
 
 interface WavesManifest {
   judge: { calls: number; samplesJudged: number; labelled: number; unlabeled: number };
@@ -193,20 +186,6 @@ describe('the judge budget of a wave-judged build', () => {
     expect(manifest.selected.byLabel['0']).toBe(manifest.selected.byLabel['1']);
   }, 150_000);
 });
-
-/** The signals judge, except that it throws for every batch of one shard. */
-function failingFor(shard: number, shards: number): Judge {
-  const signals = createSignalsJudge();
-  return {
-    name: 'flaky',
-    judge: (batch) => {
-      const conversationId = batch[0]!.sampleId.split(':')[0]!;
-      if (shardIndexOf(conversationId, shards) === shard)
-        return Promise.reject(new Error('judge endpoint unavailable (503)'));
-      return signals.judge(batch);
-    },
-  };
-}
 
 describe('a wave batch whose judge keeps failing', () => {
   it('is recorded failed, its samples judged and unlabeled, and the quotas met from the rest', async () => {
