@@ -1,6 +1,6 @@
 /**
  * The part of a manifest the report reads: the balancer's manifest (shared/balance.ts)
- * plus what the CLI jobs and the fan-in add (pipeline, judge, profile, outputs, build).
+ * plus what the CLI jobs and the fan-in add (pipeline, judge, waves, profile, outputs, build).
  * Loose objects: a manifest may carry more, and older manifests lack the optional parts.
  */
 import { z } from 'zod';
@@ -95,6 +95,40 @@ export const ReportManifestSchema = z.looseObject({
       unlabeled: count,
       unlabeledByCause: counts.optional(),
       stats: JudgeStatsSchema.optional(),
+    })
+    .optional(),
+  /** Yield-aware judging (shared/waves.ts `WavePlanner.report`): absent when every sample was judged. */
+  waves: z
+    .looseObject({
+      /** quotas-met | supply-exhausted | budget-exhausted | wave-limit */
+      outcome: z.string(),
+      /** Samples offered to the planner (after dedup), judged or not. */
+      samples: count.optional(),
+      /** Samples sent to the judge over all waves. */
+      judged: count,
+      waves: z.array(
+        z.looseObject({
+          wave: count,
+          kind: z.string(),
+          judged: count,
+          /** Labels returned per class; the rest of the wave came back unlabeled. */
+          found: z.looseObject({ '0': count, '1': count }),
+          /** Judge requests (batches) of the wave, when the caller reported them. */
+          requests: count.optional(),
+        }),
+      ),
+      /** Per class × stratum: estimated full-judging target, planner quota, delivered rows. */
+      strata: z
+        .array(
+          z.looseObject({
+            label: z.union([z.literal(0), z.literal(1)]),
+            stratum: z.string(),
+            target: count,
+            quota: count,
+            delivered: count,
+          }),
+        )
+        .optional(),
     })
     .optional(),
   profile: z.object({ before: ProfileSchema.optional(), after: ProfileSchema }).optional(),

@@ -22,6 +22,8 @@ export type ChartId =
   | 'confidence'
   | 'shortfalls'
   | 'judge'
+  | 'waves'
+  | 'waves-strata'
   | 'quarantine';
 
 export interface ChartResult {
@@ -462,6 +464,144 @@ export function judgeChart(m: ReportManifest): ChartResult {
   };
 }
 
+/** Why the wave charts are absent from a build that judged every sample. */
+export const NO_WAVES = 'no waves (every sample judged)';
+
+/** Per wave of yield-aware judging: samples judged and labels found per class. */
+export function wavesChart(m: ReportManifest): ChartResult {
+  const title = 'Judging in waves: samples judged and labels found';
+  const w = m.waves;
+  if (!w) return { id: 'waves', title, caption: '', spec: null, absent: NO_WAVES };
+  if (w.waves.length === 0)
+    return { id: 'waves', title, caption: '', spec: null, absent: 'no wave was judged' };
+  const measures = ['judged', LABEL_TITLES['0'], LABEL_TITLES['1']];
+  const rows = [];
+  for (const x of w.waves) {
+    const wave = `wave ${x.wave} (${x.kind})`;
+    const requests = x.requests !== undefined ? ` in ${x.requests} request(s)` : '';
+    rows.push({
+      wave,
+      measure: 'judged',
+      count: x.judged,
+      description: `${wave} · judged: ${x.judged}${requests}`,
+    });
+    for (const l of ['0', '1'] as const)
+      rows.push({
+        wave,
+        measure: LABEL_TITLES[l],
+        count: x.found[l],
+        description: `${wave} · ${LABEL_TITLES[l]} found: ${x.found[l]}`,
+      });
+  }
+  const reported = w.waves.filter((x) => x.requests !== undefined);
+  const requests = reported.reduce((s, x) => s + (x.requests ?? 0), 0);
+  const requestText =
+    reported.length === w.waves.length
+      ? `${requests} judge request(s)`
+      : reported.length === 0
+        ? 'judge requests not recorded'
+        : `${requests} judge request(s) in the ${reported.length} wave(s) that recorded them`;
+  const delivered = m.selected.total;
+  const perDelivered =
+    delivered > 0
+      ? `${(w.judged / delivered).toFixed(3)} samples judged per delivered sample (${delivered} delivered)`
+      : 'no sample delivered';
+  const of = w.samples !== undefined ? ` of ${w.samples}` : '';
+  return {
+    id: 'waves',
+    title,
+    caption:
+      `Outcome: ${w.outcome}. ${w.judged}${of} samples judged in ${w.waves.length} wave(s), ` +
+      `${requestText}; ${perDelivered}. Wave 1 is a stratified pilot; later waves judge ` +
+      `where the quotas still open are most likely to be filled.`,
+    spec: {
+      ...base(title),
+      width: 460,
+      data: { values: rows },
+      mark: { type: 'bar' },
+      encoding: {
+        y: { field: 'wave', type: 'nominal', title: null, sort: null },
+        yOffset: { field: 'measure', type: 'nominal', sort: measures },
+        x: { field: 'count', type: 'quantitative', title: 'samples' },
+        color: {
+          field: 'measure',
+          type: 'nominal',
+          title: null,
+          scale: { domain: measures, range: ['#bab0ac', ...LABEL_COLORS] },
+        },
+        description: { field: 'description', type: 'nominal' },
+      },
+      height: { step: 10 },
+    },
+  };
+}
+
+/** Per (label, stratum) of a wave-judged build: the full-judging target, the planner's quota, delivered rows. */
+export function wavesStrataChart(m: ReportManifest): ChartResult {
+  const title = 'Judging in waves: delivered strata beside the target';
+  const w = m.waves;
+  if (!w) return { id: 'waves-strata', title, caption: '', spec: null, absent: NO_WAVES };
+  const strata = w.strata ?? [];
+  if (strata.length === 0)
+    return {
+      id: 'waves-strata',
+      title,
+      caption: '',
+      spec: null,
+      absent: 'the waves section holds no per-stratum delivery',
+    };
+  const measures = ['target', 'quota', 'delivered'];
+  const rows = [];
+  let met = 0;
+  let worst: { cell: string; gap: number; target: number; delivered: number } | null = null;
+  for (const s of strata) {
+    const cell = `${LABEL_TITLES[s.label === 0 ? '0' : '1']} / ${s.stratum}`;
+    const values: [string, number][] = [
+      ['target', s.target],
+      ['quota', s.quota],
+      ['delivered', s.delivered],
+    ];
+    for (const [measure, n] of values)
+      rows.push({ cell, measure, count: n, description: `${cell} · ${measure}: ${n}` });
+    if (s.delivered >= s.quota) met++;
+    if (s.target > 0) {
+      const gap = Math.abs(s.delivered - s.target) / s.target;
+      if (!worst || gap > worst.gap)
+        worst = { cell, gap, target: s.target, delivered: s.delivered };
+    }
+  }
+  const gap = worst
+    ? `The largest gap to the target is ${pct(Math.abs(worst.delivered - worst.target), worst.target)} ` +
+      `(${worst.cell}: ${worst.delivered} delivered, target ${worst.target}).`
+    : 'No cell has a target above zero.';
+  return {
+    id: 'waves-strata',
+    title,
+    caption:
+      `${met} of ${strata.length} class × stratum cell(s) delivered their quota. ${gap} ` +
+      `Target: what judging every sample would give (estimated); quota: what the wave planner set.`,
+    spec: {
+      ...base(title),
+      width: 460,
+      data: { values: rows },
+      mark: { type: 'bar' },
+      encoding: {
+        y: { field: 'cell', type: 'nominal', title: null, axis: { labelLimit: 260 } },
+        yOffset: { field: 'measure', type: 'nominal', sort: measures },
+        x: { field: 'count', type: 'quantitative', title: 'samples' },
+        color: {
+          field: 'measure',
+          type: 'nominal',
+          title: null,
+          scale: { domain: measures, range: ['#bab0ac', '#72b7b2', '#54a24b'] },
+        },
+        description: { field: 'description', type: 'nominal' },
+      },
+      height: { step: 10 },
+    },
+  };
+}
+
 export function quarantineChart(m: ReportManifest): ChartResult {
   const title = 'Quarantined rows by reason';
   const entries = Object.entries(m.quarantine.byReason).filter(([, n]) => n > 0);
@@ -502,6 +642,8 @@ export function reportCharts(m: ReportManifest): ChartResult[] {
     confidenceChart(m),
     shortfallChart(m),
     judgeChart(m),
+    wavesChart(m),
+    wavesStrataChart(m),
     quarantineChart(m),
   ];
 }

@@ -230,7 +230,10 @@ describe('chart specs', () => {
   });
 
   it('every chart has a description on each datum naming its count', () => {
-    for (const c of reportCharts(m)) {
+    const charts = reportCharts(m);
+    // Only the wave charts are absent: this build judged every sample.
+    expect(charts.filter((c) => !c.spec).map((c) => c.id)).toEqual(['waves', 'waves-strata']);
+    for (const c of charts.filter((x) => x.spec)) {
       for (const d of valuesOf(c.spec)) expect(d.description).toContain(`: ${d.count}`);
     }
   });
