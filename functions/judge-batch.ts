@@ -19,7 +19,12 @@ import {
   type BuildSpec,
 } from '../shared/build';
 import { annotateSamples, type Unlabeled } from '../shared/annotate';
-import { countBy, prepareShard, type PreparedShard } from '../shared/build-batch';
+import {
+  conversationOfSampleId,
+  countBy,
+  prepareShard,
+  type PreparedShard,
+} from '../shared/build-batch';
 import { WaveIdsSchema, itemLine } from '../shared/build-waves';
 import { waveItems } from '../shared/waves-judge';
 import {
@@ -36,15 +41,20 @@ import type { Deps } from './deps';
 const jsonl = (items: readonly unknown[]) =>
   items.length === 0 ? '' : items.map((x) => JSON.stringify(x)).join('\n') + '\n';
 
-/** Reads and prepares a shard; null when its blob is missing. */
+/**
+ * Reads and prepares a shard (only the lines of the samples' conversations when
+ * `sampleIds` are given: a wave batch); null when its blob is missing.
+ */
 export async function readShard(
   deps: Deps,
   spec: BuildSpec,
   shardId: string,
+  sampleIds?: readonly string[],
 ): Promise<PreparedShard | null> {
   const buf = await deps.store.get(buildPaths(spec.id).shard(shardId));
   if (buf === null) return null;
-  return prepareShard(buf.toString('utf8').split('\n'), spec);
+  const conversations = sampleIds ? new Set(sampleIds.map(conversationOfSampleId)) : undefined;
+  return prepareShard(buf.toString('utf8').split('\n'), spec, conversations);
 }
 
 /** Writes the failed marker (create-only) and lets the build move on. */
@@ -163,7 +173,7 @@ export function createJudgeBatch(deps: Deps) {
       );
       return;
     }
-    const prepared = await readShard(deps, spec, shardId);
+    const prepared = await readShard(deps, spec, shardId, ids ?? undefined);
     if (prepared === null) {
       await fail(`shard blob ${p.shard(shardId)} is missing`, ids?.length ?? null, 'permanent');
       return;

@@ -107,7 +107,7 @@ async function rejudgeWave(
   ids: readonly string[],
 ): Promise<AnnotatedRow[]> {
   const p = buildPaths(spec.id);
-  const prepared = await readShard(deps, spec, shardId);
+  const prepared = await readShard(deps, spec, shardId, ids);
   if (!prepared) throw new Error(`shard blob ${p.shard(shardId)} is missing`);
   const chosen = waveSamples(prepared, ids);
   const judged = await annotateSamples(chosen.samples, deps.judgeFor(spec), {

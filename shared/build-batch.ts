@@ -12,7 +12,13 @@ import {
   type AnnotatedRow,
   type TelemetryTurn,
 } from './contracts';
-import { MAX_LINE_BYTES, inWindow, parseShardLine, type BuildSpec } from './build';
+import {
+  MAX_LINE_BYTES,
+  conversationIdOf,
+  inWindow,
+  parseShardLine,
+  type BuildSpec,
+} from './build';
 import type { Judge } from './judge/types';
 import { ConversationAssembler, type AssemblyStats, type Sample } from './samples';
 import { Redactor, type RedactionCounts } from './redact';
@@ -81,8 +87,17 @@ export interface PreparedShard {
   redactions: RedactionCounts;
 }
 
-/** Reads a shard's lines (`LINENO<TAB>RAW`), quarantines bad rows and builds samples. */
-export function prepareShard(lines: Iterable<string>, spec: BuildSpec): PreparedShard {
+/**
+ * Reads a shard's lines (`LINENO<TAB>RAW`), quarantines bad rows and builds samples.
+ * With `conversations`, only the lines of those conversations are read (a wave batch
+ * needs a few samples of its shard; a conversation's samples depend on its turns
+ * alone, so they come out the same), and the counts describe those lines only.
+ */
+export function prepareShard(
+  lines: Iterable<string>,
+  spec: BuildSpec,
+  conversations?: ReadonlySet<string>,
+): PreparedShard {
   const assembler = new ConversationAssembler();
   const quarantine: QuarantineRecord[] = [];
   const redactor = new Redactor({ enabled: spec.redact });
@@ -92,6 +107,10 @@ export function prepareShard(lines: Iterable<string>, spec: BuildSpec): Prepared
   for (const text of lines) {
     if (text.length === 0) continue;
     const { lineNo, raw } = parseShardLine(text);
+    if (conversations) {
+      const id = conversationIdOf(raw);
+      if (id === null || !conversations.has(id)) continue;
+    }
     const r = parseTelemetryLine(raw, lineNo, spec.config.maxMessageChars, redactor);
     if (r === null) continue;
     rows++;
@@ -168,4 +187,10 @@ export function parseBatchRows(text: string): AnnotatedRow[] | string {
     rows.push(v as AnnotatedRow);
   }
   return rows;
+}
+
+/** The conversation of a sample id (`conversationId:turnIndex`). */
+export function conversationOfSampleId(sampleId: string): string {
+  const i = sampleId.lastIndexOf(':');
+  return i < 0 ? sampleId : sampleId.slice(0, i);
 }
