@@ -15,6 +15,9 @@ import {
   type BatchSummary,
 } from '../../shared/build';
 import { collectVerdicts, idsByShard, itemLine, parseItemLine } from '../../shared/build-waves';
+import { conversationOfSampleId, prepareShard } from '../../shared/build-batch';
+import { generateTelemetry } from '../../shared/generate';
+import { shardLine } from '../../shared/build';
 import { parseBalanceConfig } from '../../shared/config';
 import { loadSettings } from '../../shared/settings';
 import { WaveSettingsSchema } from '../../shared/waves';
@@ -245,5 +248,40 @@ describe('the status of a wave-judged build', () => {
     });
     expect(next.state).toBe('judging');
     expect(next.waves?.batches.pending).toBe(1);
+  });
+});
+
+describe("a wave batch reading only its samples' conversations", () => {
+  const spec = BuildSpecSchema.parse({
+    id: 'b-w',
+    createdAt: '2026-11-25T00:00:00Z',
+    createdBy: 'cli',
+    pipeline: 'conversation',
+    history: { historyTurns: 2, historyTokenBudget: 400 },
+    config: parseBalanceConfig({ total: 10, stratify: ['turnBucket', 'position'] }),
+    judge: { name: 'signals', batchSize: 20 },
+    source: { kind: 'blob', path: 'x.jsonl' },
+    minJudgedShare: 0.9,
+    shardBytes: 1024,
+    maxShards: 10,
+  });
+  // Turns of all conversations interleaved (reversed), with a broken line and an id-less one.
+  const lines = [...generateTelemetry({ conversations: 60, seed: 5 })]
+    .reverse()
+    .map((t, i) => shardLine(i + 1, JSON.stringify(t)));
+  lines.push(shardLine(9001, '{"conversationId":'), shardLine(9002, '{"turnIndex":1}'));
+
+  it('builds exactly the samples the whole shard gives for those conversations', () => {
+    const full = prepareShard(lines, spec);
+    const wanted = new Set(full.samples.filter((_, i) => i % 7 === 0).map((s) => s.conversationId));
+    const part = prepareShard(lines, spec, wanted);
+    expect(part.samples.length).toBeGreaterThan(0);
+    expect(part.samples).toEqual(full.samples.filter((s) => wanted.has(s.conversationId)));
+    expect(part.rows).toBeLessThan(full.rows);
+  });
+
+  it('finds the conversation of a sample id, colons in the id included', () => {
+    expect(conversationOfSampleId('conv-1:3')).toBe('conv-1');
+    expect(conversationOfSampleId('tenant:conv:12')).toBe('tenant:conv');
   });
 });
