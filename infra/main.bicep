@@ -51,6 +51,16 @@ param instanceMemoryMB int = 2048
 @description('SFT_JUDGE: the judge builds use by default (a name the functions register: `signals` is the offline one).')
 param judgeName string = 'signals'
 
+@description('SFT_WAVES: builds judge in waves only what the balance needs (yield-aware judging); a request\'s `waves` overrides it.')
+@allowed([
+  'true'
+  'false'
+])
+param judgeInWaves string = 'false'
+
+@description('SFT_JUDGE_BUDGET: with waves, the most samples a build judges. Empty: no limit.')
+param wavesJudgeBudget string = ''
+
 @description('An existing Azure OpenAI endpoint (https://RESOURCE.openai.azure.com). Empty: an account and a deployment are created here.')
 param openAiEndpoint string = ''
 
@@ -145,6 +155,9 @@ var source = empty(telemetrySource) ? defaultSource : telemetrySource
 var sourceSetting = empty(source) ? {} : {
   SFT_SOURCE: source
 }
+var wavesBudgetSetting = empty(wavesJudgeBudget) ? {} : {
+  SFT_JUDGE_BUDGET: wavesJudgeBudget
+}
 var kustoSettings = useKusto ? {
   SFT_KUSTO_CLUSTER_URI: kustoClusterUri
   SFT_KUSTO_DATABASE: kustoDatabase
@@ -236,6 +249,7 @@ module api './app/api.bicep' = {
         SFT_FANIN_QUEUE: storageNames.faninQueue
         SFT_SCHEDULE: schedule
         SFT_JUDGE: judgeName
+        SFT_WAVES: judgeInWaves
         // The LLM judge: Azure OpenAI through the managed identity (no JUDGE_API_KEY).
         JUDGE_KIND: 'openai'
         JUDGE_PROVIDER: 'azure'
@@ -248,7 +262,8 @@ module api './app/api.bicep' = {
         JUDGE_CONCURRENCY: string(judgeBudget.concurrency)
       },
       sourceSetting,
-      kustoSettings
+      kustoSettings,
+      wavesBudgetSetting
     )
   }
 }

@@ -128,3 +128,13 @@ describe('names: the Bicep and the code defaults agree', () => {
       for (const [k, v] of Object.entries(deploy(params).appSettings)) expect(v, k).not.toBe('');
   });
 });
+
+describe('yield-aware judging in the deployment', () => {
+  it('is off by default and on, with a budget, when azd sets SFT_WAVES and SFT_JUDGE_BUDGET', () => {
+    expect(loadSettings(deploy({}).appSettings).defaults.waves).toBeUndefined();
+    const on = deploy({ judgeInWaves: 'true', wavesJudgeBudget: '120000' }).appSettings;
+    expect(on.SFT_WAVES).toBe('true');
+    expect(loadSettings(on).defaults.waves).toEqual({ maxJudged: 120000 });
+    expect(deploy({ judgeInWaves: 'true' }).appSettings).not.toHaveProperty('SFT_JUDGE_BUDGET');
+  });
+});
