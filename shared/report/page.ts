@@ -14,11 +14,15 @@ export function escapeHtml(text: string): string {
   );
 }
 
-/** A number shown on the page, with the manifest path it comes from (`data-key`). */
+/**
+ * A number shown on the page, with the manifest path it comes from (`data-key`), or,
+ * when `derived`, the formula over manifest paths that computes it (`data-derived`).
+ */
 export interface Fact {
   key: string;
   label: string;
   value: number | string;
+  derived?: boolean;
 }
 
 export interface ReportModel {
@@ -76,6 +80,22 @@ export function reportModel(m: ReportManifest): ReportModel {
       );
     }
   }
+  const w = m.waves;
+  if (w) {
+    facts.push(
+      { key: 'waves.outcome', label: 'wave outcome', value: w.outcome },
+      { key: 'waves.judged', label: 'judged in waves', value: w.judged },
+      { key: 'waves.waves.length', label: 'waves', value: w.waves.length },
+    );
+    // As the waves chart's caption: none when nothing was delivered.
+    if (m.selected.total > 0)
+      facts.push({
+        key: 'waves.judged / selected.total',
+        label: 'judged per delivered sample',
+        value: (w.judged / m.selected.total).toFixed(3),
+        derived: true,
+      });
+  }
   const parts = [
     m.pipeline ? `${m.pipeline.name} pipeline` : (m.command ?? 'balance'),
     m.judge ? `judge ${m.judge.name}` : null,
@@ -120,7 +140,7 @@ export function renderPage(model: ReportModel, svgs: Readonly<Record<string, str
   const facts = model.facts
     .map(
       (f) =>
-        `<div><dt>${e(f.label)}</dt><dd data-key="${e(f.key)}" data-value="${e(String(f.value))}">${e(
+        `<div><dt>${e(f.label)}</dt><dd data-${f.derived ? 'derived' : 'key'}="${e(f.key)}" data-value="${e(String(f.value))}">${e(
           typeof f.value === 'number' ? num(f.value) : f.value,
         )}</dd></div>`,
     )

@@ -347,7 +347,10 @@ export function confidenceChart(m: ReportManifest): ChartResult {
 export const shortfallOf = (s: { nominal: number; selected: number }) =>
   Math.max(0, Math.round((s.nominal - s.selected) * 100) / 100);
 
-/** Per (label, stratum): distinct supply, rows selected, and the shortfall against the nominal quota. */
+/**
+ * Per (label, stratum): distinct supply, rows selected, and the shortfall against the nominal quota.
+ * In a waves build the supply is the judged samples only, and the caption says so.
+ */
 export function shortfallChart(m: ReportManifest): ChartResult {
   const title = 'Supply, selection and shortfall per stratum';
   const short = new Map(m.shortfalls.strata.map((s) => [`${s.label}|${s.stratum}`, s]));
@@ -369,13 +372,19 @@ export function shortfallChart(m: ReportManifest): ChartResult {
     }
   }
   const n = m.shortfalls.strata.length;
+  // With waves the balancer sees only judged rows (the planner's selection): "available" is what was judged.
+  const among = m.waves ? ' among the judged samples' : '';
+  const caption =
+    n === 0
+      ? `No stratum fell short of its nominal quota${among}.`
+      : `${n} stratum cell(s) held fewer distinct samples than their nominal quota${among}; the difference was redistributed to the others.`;
   return {
     id: 'shortfalls',
     title,
-    caption:
-      n === 0
-        ? 'No stratum fell short of its nominal quota.'
-        : `${n} stratum cell(s) held fewer distinct samples than their nominal quota; the difference was redistributed to the others.`,
+    caption: m.waves
+      ? `${caption} Available: the judged samples the wave planner offered the balancer, not all that exist ` +
+        `(waves judge only what the quotas need; see the waves charts).`
+      : caption,
     spec: {
       ...base(title),
       width: 460,
