@@ -284,7 +284,12 @@ function waveSettingsOf(v: Record<string, unknown>): WaveSettingsInput | undefin
   const parsed = WaveSettingsSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
-    throw new UsageError(`--${String(issue.path[0] ?? 'waves')}: ${issue.message}`);
+    const flag: Record<string, string> = {
+      maxJudged: 'judge-budget',
+      maxWaves: 'max-waves',
+      explore: 'explore',
+    };
+    throw new UsageError(`--${flag[String(issue.path[0])] ?? 'waves'}: ${issue.message}`);
   }
   return input;
 }

@@ -144,6 +144,7 @@ describe('run --in-process --waves', () => {
   const USAGE: [string[], RegExp][] = [
     [['--judge-budget', '10'], /--judge-budget needs --waves/],
     [['--waves', '--explore', '2'], /--explore/],
+    [['--waves', '--max-waves', '101'], /--max-waves: .*100/],
   ];
   it.each(USAGE)('%j is a usage error', async (flags, message) => {
     const err: string[] = [];
