@@ -65,6 +65,26 @@ async function build(
   return { deps, spec, outcome, manifest, p, train: await deps.store.get(p.train) };
 }
 
+/** The in-process `run --waves` of a build's spec, with the same (signals) judge. */
+async function inProcess(spec: BuildSpec) {
+  const out = await mkdtemp(join(tmpdir(), 'sftb-waves-inproc-'));
+  await runPipeline(input.path, out, spec.config, {
+    pipeline: spec.pipeline,
+    history: spec.history,
+    judge: createSignalsJudge({
+      complexity: spec.config.complexity,
+      reasoningModels: spec.config.reasoningModels,
+    }),
+    batchSize: spec.judge.batchSize,
+    quiet: true,
+    waves: spec.waves!,
+  });
+  return {
+    manifest: JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as WavesManifest,
+    train: await readFile(join(out, 'train.jsonl')),
+  };
+}
+
 describe('a wave-judged build', () => {
   let r: Awaited<ReturnType<typeof build>>;
   beforeAll(async () => {
@@ -73,27 +93,14 @@ describe('a wave-judged build', () => {
 
   it('publishes a dataset byte-identical to the in-process run --waves', async () => {
     expect(r.outcome.state).toBe('succeeded');
-    const spec: BuildSpec = r.spec;
-    const out = await mkdtemp(join(tmpdir(), 'sftb-waves-inproc-'));
-    await runPipeline(input.path, out, spec.config, {
-      pipeline: spec.pipeline,
-      history: spec.history,
-      judge: createSignalsJudge({
-        complexity: spec.config.complexity,
-        reasoningModels: spec.config.reasoningModels,
-      }),
-      batchSize: spec.judge.batchSize,
-      quiet: true,
-      waves: spec.waves!,
-    });
-    const inproc = JSON.parse(await readFile(join(out, 'manifest.json'), 'utf8')) as WavesManifest;
-    expect(r.train!.equals(await readFile(join(out, 'train.jsonl')))).toBe(true);
+    const inproc = await inProcess(r.spec);
+    expect(r.train!.equals(inproc.train)).toBe(true);
     // The same waves: same samples per wave, same outcome, same delivered strata.
     expect(r.manifest.waves.waves.map((w) => w.judged)).toEqual(
-      inproc.waves.waves.map((w) => w.judged),
+      inproc.manifest.waves.waves.map((w) => w.judged),
     );
-    expect(r.manifest.waves.outcome).toBe(inproc.waves.outcome);
-    expect(r.manifest.waves.strata).toEqual(inproc.waves.strata);
+    expect(r.manifest.waves.outcome).toBe(inproc.manifest.waves.outcome);
+    expect(r.manifest.waves.strata).toEqual(inproc.manifest.waves.strata);
   }, 60_000);
 
   it('judges in several waves, far fewer samples than the source holds, every quota met', () => {
@@ -168,6 +175,28 @@ describe('a wave-judged build', () => {
         (await r.deps.store.get(r.p.manifest))!,
       ),
     ).toBe(true);
+  }, 150_000);
+});
+
+describe('a wave-judged build of the conversation pipeline', () => {
+  it('judges turns with their history and gives the in-process bytes', async () => {
+    const { spec, outcome, manifest, train } = await build('waves-conv', {
+      pipeline: 'conversation',
+      total: 1200,
+      waves: true,
+    });
+    expect(outcome.state).toBe('succeeded');
+    expect(manifest.waves.outcome).toBe('quotas-met');
+    expect(manifest.waves.waves.length).toBeGreaterThanOrEqual(2);
+    const inproc = await inProcess(spec);
+    expect(train!.equals(inproc.train)).toBe(true);
+    // Later turns carry history: the conversation filter kept every turn they need.
+    const rows = train!
+      .toString('utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { turnIndex: number; messages: unknown[] });
+    expect(rows.some((x) => x.turnIndex > 1 && x.messages.length > 1)).toBe(true);
   }, 150_000);
 });
 
