@@ -1,0 +1,91 @@
+/**
+ * The line reader (adapters/lines.ts): every line of a file, with its number and byte
+ * range, whatever the chunk boundaries (lines longer than a chunk), CRLF and a leading
+ * BOM; byte ranges read alone and read back; a handler error stops the read; gzip.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { InputFileError, loadRanges, readFileLines } from '../../adapters/lines';
+
+const dir = mkdtempSync(join(tmpdir(), 'sftb-lines-'));
+const MiB = 1 << 20;
+
+/** Lines of varied length, some longer than a chunk, one ending on a chunk boundary. */
+function sample(): string[] {
+  const lines: string[] = [];
+  let bytes = 0;
+  for (let i = 0; bytes < 3.5 * MiB; i++) {
+    const n = i % 97 === 0 ? MiB + 123 : 50 + ((i * 7919) % 900);
+    const text = `{"i":${i},"t":"${'é'.repeat(n % 3)}${'x'.repeat(n)}"}`;
+    lines.push(text);
+    bytes += Buffer.byteLength(text) + 1;
+  }
+  return lines;
+}
+
+async function collect(path: string, range?: { start: number; end: number }) {
+  const out: { line: string; no: number; at: number; len: number }[] = [];
+  const n = await readFileLines(
+    path,
+    (line, no, at, len) => out.push({ line, no, at, len }),
+    range,
+  );
+  return { out, n };
+}
+
+describe('readFileLines', () => {
+  const lines = sample();
+  const text = lines.join('\n') + '\n';
+  const path = join(dir, 'sample.jsonl');
+  writeFileSync(path, text);
+  const buf = Buffer.from(text);
+
+  it('gives every line, its number and byte range, across chunk boundaries', async () => {
+    expect(lines.length).toBeGreaterThan(250);
+    const { out, n } = await collect(path);
+    expect(n).toBe(lines.length);
+    expect(out.map((o) => o.line)).toEqual(lines);
+    expect(out.map((o) => o.no)).toEqual(lines.map((_, i) => i + 1));
+    for (const o of out) expect(buf.toString('utf8', o.at, o.at + o.len)).toBe(o.line);
+  });
+
+  it('reads a byte range alone, with offsets in the whole file', async () => {
+    const { out } = await collect(path);
+    const from = out[40]!;
+    const to = out[200]!;
+    const part = await collect(path, { start: from.at, end: to.at + to.len });
+    expect(part.out.map((o) => o.line)).toEqual(lines.slice(40, 201));
+    expect(part.out.map((o) => o.at)).toEqual(out.slice(40, 201).map((o) => o.at));
+    const back = await loadRanges(path, [from, to]);
+    expect(back).toEqual([from.line, to.line]);
+  });
+
+  it('drops CRs before newlines and a leading BOM, and reads a last line without newline', async () => {
+    const p = join(dir, 'crlf.jsonl');
+    writeFileSync(p, '\ufeff{"a":1}\r\n{"b":2}\r\n{"c":3}');
+    expect((await collect(p)).out.map((o) => o.line)).toEqual(['{"a":1}', '{"b":2}', '{"c":3}']);
+  });
+
+  it('reads gzip through the stream path, with the same lines', async () => {
+    const p = join(dir, 'sample.jsonl.gz');
+    writeFileSync(p, gzipSync(buf));
+    expect((await collect(p)).out.map((o) => o.line)).toEqual(lines);
+  });
+
+  it('stops at a handler error and reports it', async () => {
+    let seen = 0;
+    await expect(
+      readFileLines(path, () => {
+        if (++seen === 150) throw new Error('handler says no');
+      }),
+    ).rejects.toThrow(/handler says no/);
+    expect(seen).toBe(150);
+  });
+
+  it('names a missing file as an input error', async () => {
+    await expect(collect(join(dir, 'nope.jsonl'))).rejects.toBeInstanceOf(InputFileError);
+  });
+});
