@@ -385,32 +385,42 @@ export function shortfallChart(m: ReportManifest): ChartResult {
       ? `${caption} Available: the judged samples the wave planner offered the balancer, not all that exist ` +
         `(waves judge only what the quotas need; see the waves charts).`
       : caption,
-    spec: {
-      ...base(title),
-      width: 460,
-      data: { values: rows },
-      mark: { type: 'bar' },
-      encoding: {
-        y: { field: 'cell', type: 'nominal', title: null, axis: { labelLimit: 260 } },
-        yOffset: {
-          field: 'measure',
-          type: 'nominal',
-          sort: ['available', 'selected', 'shortfall'],
-        },
-        x: { field: 'count', type: 'quantitative', title: 'samples' },
-        color: {
-          field: 'measure',
-          type: 'nominal',
-          title: null,
-          scale: {
-            domain: ['available', 'selected', 'shortfall'],
-            range: ['#bab0ac', '#54a24b', '#e45756'],
-          },
-        },
-        description: { field: 'description', type: 'nominal' },
+    spec: cellBars(title, rows, {
+      available: '#bab0ac',
+      selected: '#54a24b',
+      shortfall: '#e45756',
+    }),
+  };
+}
+
+/**
+ * Horizontal bars per class × stratum cell, one bar per measure side by side (rows:
+ * `{cell, measure, count, description}`), measures in the order and colours given.
+ */
+function cellBars(
+  title: string,
+  rows: readonly { cell: string; measure: string; count: number; description: string }[],
+  colors: Record<string, string>,
+): VegaLiteSpec {
+  const measures = Object.keys(colors);
+  return {
+    ...base(title),
+    width: 460,
+    data: { values: rows },
+    mark: { type: 'bar' },
+    encoding: {
+      y: { field: 'cell', type: 'nominal', title: null, axis: { labelLimit: 260 } },
+      yOffset: { field: 'measure', type: 'nominal', sort: measures },
+      x: { field: 'count', type: 'quantitative', title: 'samples' },
+      color: {
+        field: 'measure',
+        type: 'nominal',
+        title: null,
+        scale: { domain: measures, range: Object.values(colors) },
       },
-      height: { step: 10 },
+      description: { field: 'description', type: 'nominal' },
     },
+    height: { step: 10 },
   };
 }
 
@@ -559,7 +569,6 @@ export function wavesStrataChart(m: ReportManifest): ChartResult {
       spec: null,
       absent: 'the waves section holds no per-stratum delivery',
     };
-  const measures = ['target', 'quota', 'delivered'];
   const rows = [];
   let met = 0;
   let worst: { cell: string; gap: number; target: number; delivered: number } | null = null;
@@ -589,25 +598,7 @@ export function wavesStrataChart(m: ReportManifest): ChartResult {
     caption:
       `${met} of ${strata.length} class × stratum cell(s) delivered their quota. ${gap} ` +
       `Target: what judging every sample would give (estimated); quota: what the wave planner set.`,
-    spec: {
-      ...base(title),
-      width: 460,
-      data: { values: rows },
-      mark: { type: 'bar' },
-      encoding: {
-        y: { field: 'cell', type: 'nominal', title: null, axis: { labelLimit: 260 } },
-        yOffset: { field: 'measure', type: 'nominal', sort: measures },
-        x: { field: 'count', type: 'quantitative', title: 'samples' },
-        color: {
-          field: 'measure',
-          type: 'nominal',
-          title: null,
-          scale: { domain: measures, range: ['#bab0ac', '#72b7b2', '#54a24b'] },
-        },
-        description: { field: 'description', type: 'nominal' },
-      },
-      height: { step: 10 },
-    },
+    spec: cellBars(title, rows, { target: '#bab0ac', quota: '#72b7b2', delivered: '#54a24b' }),
   };
 }
 
