@@ -4,7 +4,6 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
-  BuildSpecSchema,
   completionOf,
   conversationIdOf,
   decidePublish,
@@ -15,7 +14,7 @@ import {
   type BatchFailure,
   type BatchSummary,
 } from '../../shared/build';
-import { parseBalanceConfig } from '../../shared/config';
+import { testSpec } from './harness';
 import { routeBytes } from '../../functions/plan-build';
 
 describe('conversationIdOf', () => {
@@ -122,19 +121,7 @@ describe('decidePublish', () => {
 });
 
 describe('reduceStatus', () => {
-  const spec = BuildSpecSchema.parse({
-    id: 'b-test',
-    createdAt: '2026-11-25T00:00:00Z',
-    createdBy: 'http',
-    pipeline: 'session',
-    history: { historyTurns: 3, historyTokenBudget: 1500 },
-    config: parseBalanceConfig({ total: 10 }),
-    judge: { name: 'signals', batchSize: 20 },
-    source: { kind: 'blob', path: 'x.jsonl' },
-    minJudgedShare: 0.9,
-    shardBytes: 1024,
-    maxShards: 10,
-  });
+  const spec = testSpec();
   const plan = {
     buildId: 'b-test',
     sourceBytes: 100,

@@ -6,7 +6,6 @@
 import { describe, expect, it } from 'vitest';
 import {
   BuildRequestSchema,
-  BuildSpecSchema,
   buildPaths,
   parseMarkerName,
   reduceStatus,
@@ -21,6 +20,7 @@ import { shardLine } from '../../shared/build';
 import { parseBalanceConfig } from '../../shared/config';
 import { loadSettings } from '../../shared/settings';
 import { WaveSettingsSchema } from '../../shared/waves';
+import { testSpec } from './harness';
 
 describe('blob names of a wave-judged build', () => {
   const p = buildPaths('b-w');
@@ -152,20 +152,7 @@ describe('the wave settings of a build', () => {
 });
 
 describe('the status of a wave-judged build', () => {
-  const spec = BuildSpecSchema.parse({
-    id: 'b-w',
-    createdAt: '2026-11-25T00:00:00Z',
-    createdBy: 'http',
-    pipeline: 'session',
-    history: { historyTurns: 3, historyTokenBudget: 1500 },
-    config: parseBalanceConfig({ total: 10 }),
-    judge: { name: 'signals', batchSize: 20 },
-    source: { kind: 'blob', path: 'x.jsonl' },
-    minJudgedShare: 0.9,
-    shardBytes: 1024,
-    maxShards: 10,
-    waves: WaveSettingsSchema.parse({}),
-  });
+  const spec = testSpec({ id: 'b-w', waves: WaveSettingsSchema.parse({}) });
   const plan = {
     buildId: 'b-w',
     sourceBytes: 100,
@@ -252,18 +239,11 @@ describe('the status of a wave-judged build', () => {
 });
 
 describe("a wave batch reading only its samples' conversations", () => {
-  const spec = BuildSpecSchema.parse({
+  const spec = testSpec({
     id: 'b-w',
-    createdAt: '2026-11-25T00:00:00Z',
-    createdBy: 'cli',
     pipeline: 'conversation',
     history: { historyTurns: 2, historyTokenBudget: 400 },
     config: parseBalanceConfig({ total: 10, stratify: ['turnBucket', 'position'] }),
-    judge: { name: 'signals', batchSize: 20 },
-    source: { kind: 'blob', path: 'x.jsonl' },
-    minJudgedShare: 0.9,
-    shardBytes: 1024,
-    maxShards: 10,
   });
   // Turns of all conversations interleaved (reversed), with a broken line and an id-less one.
   const lines = [...generateTelemetry({ conversations: 60, seed: 5 })]

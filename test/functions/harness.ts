@@ -12,7 +12,10 @@ import { readQueueHostConfig, type QueueHostConfig } from '../../adapters/queue-
 import { getOutcome, startBuild } from '../../functions/build-ops';
 import { createDeps, type Deps } from '../../functions/deps';
 import { registrations, type QueueFunction } from '../../functions/registry';
+import type { z } from 'zod';
+import { parseBalanceConfig } from '../../shared/config';
 import {
+  BuildSpecSchema,
   buildSpecOf,
   shardIndexOf,
   type BuildRequest,
@@ -124,4 +127,22 @@ export function failingFor(shard: number, shards: number): Judge {
       return signals.judge(batch);
     },
   };
+}
+
+/** A build spec for pure tests: a small session build with overrides. */
+export function testSpec(over: Partial<z.input<typeof BuildSpecSchema>> = {}): BuildSpec {
+  return BuildSpecSchema.parse({
+    id: 'b-test',
+    createdAt: '2026-11-25T00:00:00Z',
+    createdBy: 'http',
+    pipeline: 'session',
+    history: { historyTurns: 3, historyTokenBudget: 1500 },
+    config: parseBalanceConfig({ total: 10 }),
+    judge: { name: 'signals', batchSize: 20 },
+    source: { kind: 'blob', path: 'x.jsonl' },
+    minJudgedShare: 0.9,
+    shardBytes: 1024,
+    maxShards: 10,
+    ...over,
+  });
 }
