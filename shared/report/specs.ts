@@ -385,7 +385,7 @@ export function shortfallChart(m: ReportManifest): ChartResult {
       ? `${caption} Available: the judged samples the wave planner offered the balancer, not all that exist ` +
         `(waves judge only what the quotas need; see the waves charts).`
       : caption,
-    spec: cellBars(title, rows, {
+    spec: groupedBars(title, rows, CELL_Y, {
       available: '#bab0ac',
       selected: '#54a24b',
       shortfall: '#e45756',
@@ -394,12 +394,14 @@ export function shortfallChart(m: ReportManifest): ChartResult {
 }
 
 /**
- * Horizontal bars per class × stratum cell, one bar per measure side by side (rows:
- * `{cell, measure, count, description}`), measures in the order and colours given.
+ * Horizontal bars, one group per `y` value (a class × stratum cell, a wave), one bar
+ * per measure side by side (rows: `{[y], measure, count, description}`), measures in
+ * the order and colours given.
  */
-function cellBars(
+function groupedBars(
   title: string,
-  rows: readonly { cell: string; measure: string; count: number; description: string }[],
+  rows: readonly Record<string, unknown>[],
+  y: { field: string } & Record<string, unknown>,
   colors: Record<string, string>,
 ): VegaLiteSpec {
   const measures = Object.keys(colors);
@@ -409,7 +411,7 @@ function cellBars(
     data: { values: rows },
     mark: { type: 'bar' },
     encoding: {
-      y: { field: 'cell', type: 'nominal', title: null, axis: { labelLimit: 260 } },
+      y: { field: y.field, type: 'nominal', title: null, ...y },
       yOffset: { field: 'measure', type: 'nominal', sort: measures },
       x: { field: 'count', type: 'quantitative', title: 'samples' },
       color: {
@@ -423,6 +425,9 @@ function cellBars(
     height: { step: 10 },
   };
 }
+
+/** A class × stratum cell as the y of grouped bars. */
+const CELL_Y = { field: 'cell', axis: { labelLimit: 260 } };
 
 /** Judge work: samples and calls, cache hits, and tokens when the judge reported them. */
 export function judgeChart(m: ReportManifest): ChartResult {
@@ -533,25 +538,12 @@ export function wavesChart(m: ReportManifest): ChartResult {
       `Outcome: ${w.outcome}. ${w.judged}${of} samples judged in ${w.waves.length} wave(s), ` +
       `${requestText}; ${perDelivered}. Wave 1 is a stratified pilot; later waves judge ` +
       `where the quotas still open are most likely to be filled.`,
-    spec: {
-      ...base(title),
-      width: 460,
-      data: { values: rows },
-      mark: { type: 'bar' },
-      encoding: {
-        y: { field: 'wave', type: 'nominal', title: null, sort: null },
-        yOffset: { field: 'measure', type: 'nominal', sort: measures },
-        x: { field: 'count', type: 'quantitative', title: 'samples' },
-        color: {
-          field: 'measure',
-          type: 'nominal',
-          title: null,
-          scale: { domain: measures, range: ['#bab0ac', ...LABEL_COLORS] },
-        },
-        description: { field: 'description', type: 'nominal' },
-      },
-      height: { step: 10 },
-    },
+    spec: groupedBars(
+      title,
+      rows,
+      { field: 'wave', sort: null },
+      Object.fromEntries(measures.map((m, i) => [m, ['#bab0ac', ...LABEL_COLORS][i]!])),
+    ),
   };
 }
 
@@ -598,7 +590,11 @@ export function wavesStrataChart(m: ReportManifest): ChartResult {
     caption:
       `${met} of ${strata.length} class × stratum cell(s) delivered their quota. ${gap} ` +
       `Target: what judging every sample would give (estimated); quota: what the wave planner set.`,
-    spec: cellBars(title, rows, { target: '#bab0ac', quota: '#72b7b2', delivered: '#54a24b' }),
+    spec: groupedBars(title, rows, CELL_Y, {
+      target: '#bab0ac',
+      quota: '#72b7b2',
+      delivered: '#54a24b',
+    }),
   };
 }
 
