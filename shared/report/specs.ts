@@ -405,13 +405,14 @@ function groupedBars(
   colors: Record<string, string>,
 ): VegaLiteSpec {
   const measures = Object.keys(colors);
+  const { field, ...yRest } = y;
   return {
     ...base(title),
     width: 460,
     data: { values: rows },
     mark: { type: 'bar' },
     encoding: {
-      y: { field: y.field, type: 'nominal', title: null, ...y },
+      y: { field, type: 'nominal', title: null, ...yRest },
       yOffset: { field: 'measure', type: 'nominal', sort: measures },
       x: { field: 'count', type: 'quantitative', title: 'samples' },
       color: {
