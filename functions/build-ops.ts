@@ -197,6 +197,32 @@ export async function checkCompletion(deps: Deps, buildId: string, round = 0): P
   return true;
 }
 
+/** True when a batch of a round has its marker (done or failed). */
+export async function batchMarked(
+  deps: Deps,
+  buildId: string,
+  shardId: string,
+  round = 0,
+): Promise<boolean> {
+  const paths = buildPaths(buildId).batch(shardId, round);
+  return (await deps.store.exists(paths.done)) || (await deps.store.exists(paths.failed));
+}
+
+/**
+ * A redelivered batch message whose batch already has its marker: true, after running
+ * the completion check again (the earlier delivery may have stopped before it).
+ */
+export async function settledBatch(
+  deps: Deps,
+  buildId: string,
+  shardId: string,
+  round = 0,
+): Promise<boolean> {
+  if (!(await batchMarked(deps, buildId, shardId, round))) return false;
+  await checkCompletion(deps, buildId, round);
+  return true;
+}
+
 /**
  * Re-queues what an interrupted build needs: its plan when it has none, its fan-in
  * when every batch finished but nothing published (in a wave-judged build the fan-in

@@ -35,6 +35,7 @@ import {
   getOutcome,
   getSpec,
   parseMessage,
+  settledBatch,
 } from './build-ops';
 import type { Deps } from './deps';
 
@@ -138,10 +139,7 @@ export function createJudgeBatch(deps: Deps) {
     const p = buildPaths(buildId);
     const paths = p.batch(shardId, wave);
     const attempt = dequeueCountOf(context);
-    if ((await deps.store.exists(paths.done)) || (await deps.store.exists(paths.failed))) {
-      await checkCompletion(deps, buildId, wave); // the earlier delivery may have stopped before this
-      return;
-    }
+    if (await settledBatch(deps, buildId, shardId, wave)) return;
     const spec = await getSpec(deps, buildId);
     if (!spec) {
       context.error(`judge: no build ${buildId}; dropping ${shardId}`);

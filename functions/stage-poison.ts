@@ -5,12 +5,7 @@
  * - a plan or fan-in message ends its build as failed, with the reason.
  */
 import type { InvocationContext } from '@azure/functions';
-import {
-  FaninMessageSchema,
-  PlanMessageSchema,
-  ShardMessageSchema,
-  buildPaths,
-} from '../shared/build';
+import { FaninMessageSchema, PlanMessageSchema, ShardMessageSchema } from '../shared/build';
 import {
   dequeueCountOf,
   errorText,
@@ -18,7 +13,7 @@ import {
   getSpec,
   parseMessage,
   recordOutcome,
-  checkCompletion,
+  settledBatch,
 } from './build-ops';
 import type { Deps } from './deps';
 import { readShard, readWaveIds, recordBatchFailure } from './judge-batch';
@@ -32,11 +27,7 @@ export function createShardPoison(deps: Deps) {
     if (!msg) return;
     const { buildId, shardId } = msg;
     const wave = msg.wave ?? 0;
-    const paths = buildPaths(buildId).batch(shardId, wave);
-    if ((await deps.store.exists(paths.done)) || (await deps.store.exists(paths.failed))) {
-      await checkCompletion(deps, buildId, wave);
-      return;
-    }
+    if (await settledBatch(deps, buildId, shardId, wave)) return;
     const spec = await getSpec(deps, buildId);
     if (!spec) return;
     let samplesLost: number | null = null;

@@ -25,7 +25,7 @@ import { parseBatchRows } from '../shared/build-batch';
 import type { AnnotatedRow, Label } from '../shared/contracts';
 import { resumeWaves, type WaveItem, type WavePlanner } from '../shared/waves';
 import { waveItems } from '../shared/waves-judge';
-import { errorText, getWavePlan, latestWave, pool, readMarkers } from './build-ops';
+import { batchMarked, errorText, getWavePlan, latestWave, pool, readMarkers } from './build-ops';
 import type { Deps } from './deps';
 import { readShard, readWaveIds, waveSamples } from './judge-batch';
 
@@ -124,8 +124,7 @@ async function queueWave(deps: Deps, plan: WavePlan): Promise<number> {
   const p = buildPaths(plan.buildId);
   let sent = 0;
   for (const s of plan.shards) {
-    const paths = p.batch(s.id, plan.wave);
-    if ((await deps.store.exists(paths.done)) || (await deps.store.exists(paths.failed))) continue;
+    if (await batchMarked(deps, plan.buildId, s.id, plan.wave)) continue;
     await deps.queues.send(deps.settings.queues.shards, {
       kind: 'shard',
       buildId: plan.buildId,
