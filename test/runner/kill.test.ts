@@ -61,33 +61,59 @@ afterAll(async () => {
   await rm(DIST, { recursive: true, force: true });
 });
 
+/** `run` against the test's Azurite: input, output directory, then the given flags. */
+const runArgs = (input: string, out: string, ...flags: string[]) => [
+  'run',
+  '--input',
+  input,
+  '--out',
+  out,
+  '--storage',
+  inject('azurite').connectionString,
+  ...flags,
+];
+
+interface Outputs {
+  train: Buffer;
+  manifest: Buffer;
+}
+
+const outputsOf = async (out: string): Promise<Outputs> => ({
+  train: await readFile(join(out, 'train.jsonl')),
+  manifest: await readFile(join(out, 'manifest.json')),
+});
+
+/**
+ * Runs `args` killed at `failpoint`, then again to the end; both must behave, and the
+ * dataset and manifest must equal the reference byte for byte. Returns both exits.
+ */
+async function killThenResume(
+  args: string[],
+  env: Record<string, string>,
+  failpoint: string,
+  reference: Outputs,
+) {
+  const killed = await runner(args, { ...env, SFT_FAILPOINT: failpoint });
+  expect(killed.signal, killed.stderr).toBe('SIGKILL');
+  const resumed = await runner(args, env);
+  expect(resumed.code, resumed.stderr).toBe(0);
+  const out = args[args.indexOf('--out') + 1]!;
+  const got = await outputsOf(out);
+  expect(got.train.equals(reference.train)).toBe(true);
+  expect(got.manifest.equals(reference.manifest)).toBe(true);
+  return { killed, resumed };
+}
+
 describe('the runner killed mid-build and started again', () => {
   let input: { dir: string; path: string };
-  let reference: { train: Buffer; manifest: Buffer };
+  let reference: Outputs;
 
   beforeAll(async () => {
     input = await telemetryFile(600, 31);
     const out = join(input.dir, 'reference');
-    const r = await runner(
-      [
-        'run',
-        '--input',
-        input.path,
-        '--out',
-        out,
-        '--total',
-        '200',
-        '--storage',
-        inject('azurite').connectionString,
-        '-q',
-      ],
-      namespace(),
-    );
+    const r = await runner(runArgs(input.path, out, '--total', '200', '-q'), namespace());
     expect(r.code, r.stderr).toBe(0);
-    reference = {
-      train: await readFile(join(out, 'train.jsonl')),
-      manifest: await readFile(join(out, 'manifest.json')),
-    };
+    reference = await outputsOf(out);
   }, 240_000);
 
   it.each([
@@ -97,27 +123,11 @@ describe('the runner killed mid-build and started again', () => {
   ])(
     'completes byte-identical when killed %s',
     async (_when, failpoint) => {
-      const ns = namespace();
       const out = join(input.dir, `out-${failpoint.replace(/:/g, '-')}`);
-      const args = [
-        'run',
-        '--input',
-        input.path,
-        '--out',
-        out,
-        '--total',
-        '200',
-        '--storage',
-        inject('azurite').connectionString,
-      ];
-      const killed = await runner(args, { ...ns, SFT_FAILPOINT: failpoint });
-      expect(killed.signal, killed.stderr).toBe('SIGKILL');
+      const args = runArgs(input.path, out, '--total', '200');
+      const { killed, resumed } = await killThenResume(args, namespace(), failpoint, reference);
       expect(killed.stderr).toContain(`failpoint ${failpoint.split(':').slice(0, 2).join(':')}`);
-      const resumed = await runner(args, ns);
-      expect(resumed.code, resumed.stderr).toBe(0);
       expect(resumed.stderr).toMatch(/exists, resuming/);
-      expect((await readFile(join(out, 'train.jsonl'))).equals(reference.train)).toBe(true);
-      expect((await readFile(join(out, 'manifest.json'))).equals(reference.manifest)).toBe(true);
     },
     120_000,
   );
@@ -125,31 +135,16 @@ describe('the runner killed mid-build and started again', () => {
 
 describe('a wave-judged run killed mid-build and started again', () => {
   let input: { dir: string; path: string };
-  let reference: { train: Buffer; manifest: Buffer };
+  let reference: Outputs;
   const ns = () => ({ ...namespace(), SFT_SHARD_BYTES: String(256 << 10) });
-  const args = (out: string) => [
-    'run',
-    '--waves',
-    '--input',
-    input.path,
-    '--out',
-    out,
-    '--total',
-    '600',
-    '--storage',
-    inject('azurite').connectionString,
-    '-q',
-  ];
+  const args = (out: string) => runArgs(input.path, out, '--waves', '--total', '600', '-q');
 
   beforeAll(async () => {
     input = await telemetryFile(3_000, 37);
     const out = join(input.dir, 'reference');
     const r = await runner(args(out), ns());
     expect(r.code, r.stderr).toBe(0);
-    reference = {
-      train: await readFile(join(out, 'train.jsonl')),
-      manifest: await readFile(join(out, 'manifest.json')),
-    };
+    reference = await outputsOf(out);
     const m = JSON.parse(reference.manifest.toString('utf8')) as { waves: { waves: unknown[] } };
     expect(m.waves.waves.length).toBeGreaterThanOrEqual(2);
   }, 240_000);
@@ -160,14 +155,8 @@ describe('a wave-judged run killed mid-build and started again', () => {
   ])(
     'completes byte-identical when killed %s',
     async (_when, failpoint) => {
-      const env = ns();
       const out = join(input.dir, `out-${failpoint.replace(/:/g, '-')}`);
-      const killed = await runner(args(out), { ...env, SFT_FAILPOINT: failpoint });
-      expect(killed.signal, killed.stderr).toBe('SIGKILL');
-      const resumed = await runner(args(out), env);
-      expect(resumed.code, resumed.stderr).toBe(0);
-      expect((await readFile(join(out, 'train.jsonl'))).equals(reference.train)).toBe(true);
-      expect((await readFile(join(out, 'manifest.json'))).equals(reference.manifest)).toBe(true);
+      await killThenResume(args(out), ns(), failpoint, reference);
     },
     120_000,
   );
