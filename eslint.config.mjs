@@ -20,7 +20,7 @@ const IO_MODULES = [
 ];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'out/**', '.bench/**', 'bin/**', 'coverage/**', '**/*.mjs', '**/*.js', 'vitest.config.ts'] },
+  { ignores: ['dist/**', 'node_modules/**', 'out/**', '.bench/**', 'bin/**', 'coverage/**', '**/*.mjs', '**/*.cjs', '**/*.js', 'vitest.config.ts'] },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },

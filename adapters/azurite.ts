@@ -4,8 +4,7 @@
  * `--skipApiVersionCheck` (the SDKs speak a newer API version than 3.35 knows).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 /** Azurite's well-known development account (public, documented by Microsoft). */
@@ -29,19 +28,15 @@ export function connectionStringFor(blobEndpoint: string, queueEndpoint: string)
 }
 
 /**
- * A preload script that ends the child when its stdin closes, i.e. when the process
- * that started it is gone (a SIGKILLed runner would otherwise leave Azurite running).
- * Written once to the temp directory: it must be plain JavaScript at a real path.
+ * The preload script that ends the child when its stdin closes (azurite-watchdog.cjs):
+ * a file of the package, beside this module in source and in dist/ alike (the build
+ * emits it through allowJs). Nothing is written at run time, so no other user can
+ * plant code for the child to require (a fixed temp-directory path could be).
  */
-function parentWatchdog(): string {
-  const path = join(tmpdir(), 'sft-balancer-parent-watchdog.cjs');
-  const code =
-    "process.stdin.on('end', () => process.exit(0));\n" +
-    "process.stdin.on('error', () => process.exit(0));\n" +
-    'process.stdin.resume();\n' +
-    // Unreferenced: the pipe alone must not keep Azurite alive after it is told to stop.
-    "if (typeof process.stdin.unref === 'function') process.stdin.unref();\n";
-  if (!existsSync(path) || readFileSync(path, 'utf8') !== code) writeFileSync(path, code);
+export function parentWatchdog(): string {
+  const path = join(__dirname, 'azurite-watchdog.cjs');
+  if (!existsSync(path))
+    throw new Error(`the Azurite watchdog ${path} is missing: run \`npm run build\` again`);
   return path;
 }
 
