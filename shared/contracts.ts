@@ -168,20 +168,27 @@ export const DatasetLineSchema = z.looseObject({
 });
 export type DatasetLine = z.infer<typeof DatasetLineSchema>;
 
-/** Why a row was set aside. Stable codes: the manifest counts by them. */
-export type QuarantineReason =
-  | 'invalid_json'
-  | 'not_an_object'
-  | 'missing_field'
-  | 'wrong_type'
-  | 'out_of_range'
-  | 'non_finite_number'
-  | 'bad_timestamp'
-  | 'turn_index_exceeds_turn_count'
-  | 'message_too_long'
-  | 'line_too_long'
-  | 'invalid_label'
-  | 'duplicate_sample_id';
+/**
+ * Why a row was set aside: stable codes (the manifest counts by them), each with what
+ * it means. The one list: the QuarantineReason type is derived from it and
+ * docs/quarantine.md is tested to name every code.
+ */
+export const QUARANTINE_REASONS = {
+  invalid_json: 'the line is not valid JSON',
+  not_an_object: 'the line is JSON but not an object (an array, a string, a number, null)',
+  missing_field: 'a required field is absent',
+  wrong_type: 'a field has the wrong type (a string for a number, a fraction for an integer)',
+  out_of_range: 'a field is out of its range (negative, empty, beyond a limit)',
+  non_finite_number: 'a number field is NaN or infinite',
+  bad_timestamp: 'the timestamp is not an ISO 8601 date-time',
+  turn_index_exceeds_turn_count: 'turnIndex is not below turnCount',
+  message_too_long: 'the user message is longer than --max-message-chars (default 32,000)',
+  line_too_long: 'the line is longer than 1 MiB (MAX_LINE_BYTES); its size is in the detail',
+  invalid_label: 'an annotated row whose label is neither 0 nor 1',
+  duplicate_sample_id: 'an annotated row whose id was already seen',
+} as const;
+
+export type QuarantineReason = keyof typeof QUARANTINE_REASONS;
 
 export interface RowProblem {
   reason: QuarantineReason;
