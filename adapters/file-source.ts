@@ -12,6 +12,7 @@ import type { BlobClient } from '@azure/storage-blob';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { forEachLine, InputFileError, openInput } from './lines';
+import { MAX_LINE_BYTES } from '../shared/build';
 import {
   checkTurn,
   describeProblem,
@@ -47,7 +48,18 @@ interface Row {
   lineNo: number;
 }
 
-type BadLine = { lineNo: number; line: string; problem: RowProblem; value: unknown };
+type BadLine = {
+  lineNo: number;
+  line: string;
+  problem: RowProblem;
+  value: unknown;
+  detail?: string;
+};
+
+/** The quarantine detail of a line over MAX_LINE_BYTES: its size, never its content. */
+export function tooLongDetail(bytes: number): string {
+  return `line is ${bytes} bytes, over the limit of ${MAX_LINE_BYTES} bytes`;
+}
 
 /** Opens a blob for reading, gunzipping `*.gz`. */
 export async function openBlob(blob: BlobClient): Promise<Readable> {
@@ -79,37 +91,59 @@ export class FileSource implements TelemetrySource {
     return new FileSource({ open: () => openBlob(blob), name: blob.url, maxMessageChars });
   }
 
-  /** One pass: key-valid rows to `onRow`, the rest to `onBad`. */
+  /**
+   * One pass: key-valid rows to `onRow`, the rest to `onBad`; the number of lines with
+   * bytes that are not valid UTF-8. A line over MAX_LINE_BYTES is read only that far
+   * and set aside as `line_too_long` with its size.
+   */
   private async scan(
     onRow: (key: SelectionKey, row: Row, bytes: number) => void,
     onBad: (bad: BadLine) => void,
-  ): Promise<void> {
+  ): Promise<number> {
     const stream = await this.opts.open();
-    await forEachLine(stream, (line, lineNo) => {
-      if (line.trim().length === 0) return;
-      let value: unknown;
-      try {
-        value = JSON.parse(line);
-      } catch {
-        onBad({ lineNo, line, problem: { reason: 'invalid_json' }, value: undefined });
-        return;
-      }
-      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-        onBad({ lineNo, line, problem: { reason: 'not_an_object' }, value });
-        return;
-      }
-      const obj = value as Record<string, unknown>;
-      const problem = keyProblem(obj);
-      if (problem) {
-        onBad({ lineNo, line, problem, value });
-        return;
-      }
-      onRow(
-        obj as unknown as SelectionKey,
-        { value: obj, line, lineNo },
-        Buffer.byteLength(line) + 1,
-      );
-    });
+    let invalidUtf8 = 0;
+    await forEachLine(
+      stream,
+      (line, lineNo, _at, len, badUtf8) => {
+        if (len > MAX_LINE_BYTES) {
+          onBad({
+            lineNo,
+            line: line.slice(0, 500),
+            problem: { reason: 'line_too_long' },
+            value: undefined,
+            detail: tooLongDetail(len),
+          });
+          return;
+        }
+        if (badUtf8) invalidUtf8++;
+        if (line.trim().length === 0) return;
+        let value: unknown;
+        try {
+          value = JSON.parse(line);
+        } catch {
+          onBad({ lineNo, line, problem: { reason: 'invalid_json' }, value: undefined });
+          return;
+        }
+        if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+          onBad({ lineNo, line, problem: { reason: 'not_an_object' }, value });
+          return;
+        }
+        const obj = value as Record<string, unknown>;
+        const problem = keyProblem(obj);
+        if (problem) {
+          onBad({ lineNo, line, problem, value });
+          return;
+        }
+        onRow(
+          obj as unknown as SelectionKey,
+          { value: obj, line, lineNo },
+          Buffer.byteLength(line) + 1,
+        );
+      },
+      0,
+      { maxLineBytes: MAX_LINE_BYTES },
+    );
+    return invalidUtf8;
   }
 
   async planShards(selection: Selection, limits?: Partial<ShardLimits>): Promise<ShardPlan> {
@@ -154,7 +188,13 @@ export class FileSource implements TelemetrySource {
       quarantined: 0,
       quarantinedByReason: {},
     };
-    const quarantine = (lineNo: number, line: string, problem: RowProblem, value: unknown) => {
+    const quarantine = (
+      lineNo: number,
+      line: string,
+      problem: RowProblem,
+      value: unknown,
+      detail?: string,
+    ) => {
       stats.quarantined++;
       stats.quarantinedByReason[problem.reason] =
         (stats.quarantinedByReason[problem.reason] ?? 0) + 1;
@@ -165,15 +205,16 @@ export class FileSource implements TelemetrySource {
         reason: problem.reason,
         ...(problem.field !== undefined ? { field: problem.field } : {}),
         detail:
-          problem.reason === 'not_an_object'
+          detail ??
+          (problem.reason === 'not_an_object'
             ? 'line is not a JSON object'
-            : describeProblem(value, problem, false),
+            : describeProblem(value, problem, false)),
         raw: line.length > 500 ? `${line.slice(0, 500)}…` : line,
         ...(value !== undefined ? { row: value } : {}),
       });
     };
     const bad: BadLine[] = [];
-    await this.scan(
+    const invalidUtf8 = await this.scan(
       (key, row, bytes) => selector.add(key, row, bytes),
       (b) => {
         if (index === 0) bad.push(b);
@@ -192,7 +233,9 @@ export class FileSource implements TelemetrySource {
             `shard ${index} of ${shardCount}: ${rows} rows, the plan counted ${spec.expectedRows}; ` +
               `${this.opts.name} changed since planning: plan again`,
           );
-    for (const b of bad) quarantine(b.lineNo, b.line, b.problem, b.value);
+    for (const b of bad) quarantine(b.lineNo, b.line, b.problem, b.value, b.detail);
+    // Counted once per run, like the bad lines: by shard 0.
+    if (index === 0 && invalidUtf8 > 0) stats.invalidUtf8Lines = invalidUtf8;
     for (const conv of result.conversations)
       for (const row of conv.rows) {
         stats.rows++;

@@ -2,6 +2,7 @@
  * Reading JSONL from disk: a callback per line, no per-line promise, gzip by extension.
  * This is the hot loop of `balance`, so it splits buffers itself rather than use readline.
  */
+import { isUtf8 } from 'node:buffer';
 import { createReadStream } from 'node:fs';
 import { access, constants, open, stat } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
@@ -44,8 +45,33 @@ export async function openInput(
   return path.endsWith('.gz') ? raw.pipe(createGunzip()) : raw;
 }
 
-/** Gets a line's text, its 1-based number, and its byte range in the input. */
-export type LineHandler = (line: string, lineNo: number, at: number, len: number) => void;
+/**
+ * Gets a line's text, its 1-based number, its byte range in the input, and whether its
+ * bytes were not valid UTF-8 (each bad sequence then reads as U+FFFD). `len` is the
+ * line's whole length even when the text was cut at `maxLineBytes` (see LineOptions).
+ */
+export type LineHandler = (
+  line: string,
+  lineNo: number,
+  at: number,
+  len: number,
+  invalidUtf8: boolean,
+) => void;
+
+export interface LineOptions {
+  /**
+   * Lines longer than this many bytes are cut to one byte over it: the handler sees
+   * `len > maxLineBytes` and the first maxLineBytes + 1 bytes, so one runaway line (a
+   * missing newline) costs memory of the limit only. Default: no limit.
+   */
+  maxLineBytes?: number;
+}
+
+/** True when bytes [start, end) of `buf` that decoded to `text` were not valid UTF-8. */
+function badUtf8(text: string, buf: Buffer, start: number, end: number): boolean {
+  // U+FFFD marks every invalid sequence; a genuine U+FFFD in the input is valid UTF-8.
+  return text.includes('\uFFFD') && !isUtf8(buf.subarray(start, end));
+}
 
 /** A line's text from its bytes: a trailing CR and a leading byte-order mark dropped. */
 function decodeLine(buf: Buffer, start: number, end: number, first: boolean): string {
@@ -55,43 +81,61 @@ function decodeLine(buf: Buffer, start: number, end: number, first: boolean): st
 }
 
 /**
- * Calls `onLine(text, lineNumber, at, len)` for each line of a stream (1-based; CRLF and a
- * leading BOM tolerated). Splits raw bytes on "\n" (never part of a multi-byte UTF-8
- * character) and decodes each line on its own: faster than decoding whole chunks, and
- * each line is a flat string that does not pin its chunk in memory when kept.
+ * Calls `onLine(text, lineNumber, at, len, invalidUtf8)` for each line of a stream
+ * (1-based; CRLF and a leading BOM tolerated). Splits raw bytes on "\n" (never part of a
+ * multi-byte UTF-8 character) and decodes each line on its own: faster than decoding
+ * whole chunks, and each line is a flat string that does not pin its chunk in memory.
  */
-export function forEachLine(stream: Readable, onLine: LineHandler, firstByte = 0): Promise<number> {
+export function forEachLine(
+  stream: Readable,
+  onLine: LineHandler,
+  firstByte = 0,
+  opts: LineOptions = {},
+): Promise<number> {
+  const keep = opts.maxLineBytes === undefined ? Infinity : opts.maxLineBytes + 1;
   return new Promise((resolve, reject) => {
     let pending: Buffer | null = null;
+    /** Bytes of the pending partial line, including any cut off past `keep`. */
+    let pendingLen = 0;
     let lineNo = 0;
     /** Byte offset of the current chunk (or of the pending partial line) in the input. */
     let base = firstByte;
-    const emit = (buf: Buffer, start: number, end: number, at: number) => {
-      const len = end - start;
+    const emit = (buf: Buffer, start: number, end: number, at: number, len = end - start) => {
       lineNo++;
-      onLine(decodeLine(buf, start, end, lineNo === 1 && at === 0), lineNo, at, len);
+      if (end - start > keep) end = start + keep;
+      const text = decodeLine(buf, start, end, lineNo === 1 && at === 0);
+      // A cut line may end inside a character: that is not the input's fault.
+      const invalid = len <= end - start && badUtf8(text, buf, start, end);
+      onLine(text, lineNo, at, len, invalid);
     };
     stream.on('data', (chunk: Buffer) => {
       try {
         let start = 0;
         if (pending) {
           const nl = chunk.indexOf(10);
+          const room = Math.max(0, keep - pending.length);
           if (nl === -1) {
-            pending = Buffer.concat([pending, chunk]);
+            if (room > 0) pending = Buffer.concat([pending, chunk.subarray(0, room)]);
+            pendingLen += chunk.length;
             return;
           }
-          const joined = Buffer.concat([pending, chunk.subarray(0, nl)]);
+          const joined = Buffer.concat([pending, chunk.subarray(0, Math.min(nl, room))]);
           const at = base;
-          base += pending.length;
+          base += pendingLen;
+          const len = pendingLen + nl;
           pending = null;
-          emit(joined, 0, joined.length, at);
+          pendingLen = 0;
+          emit(joined, 0, joined.length, at, len);
           start = nl + 1;
         }
         for (let nl = chunk.indexOf(10, start); nl !== -1; nl = chunk.indexOf(10, start)) {
           emit(chunk, start, nl, base + start);
           start = nl + 1;
         }
-        if (start < chunk.length) pending = chunk.subarray(start);
+        if (start < chunk.length) {
+          pending = chunk.subarray(start, Math.min(chunk.length, start + keep));
+          pendingLen = chunk.length - start;
+        }
         base += start;
         // `base` now points at the pending partial line (or the next chunk).
       } catch (err) {
@@ -103,7 +147,7 @@ export function forEachLine(stream: Readable, onLine: LineHandler, firstByte = 0
     );
     stream.on('end', () => {
       try {
-        if (pending && pending.length > 0) emit(pending, 0, pending.length, base);
+        if (pending && pendingLen > 0) emit(pending, 0, pending.length, base, pendingLen);
         resolve(lineNo);
       } catch (err) {
         reject(err instanceof Error ? err : new Error(String(err)));
@@ -117,8 +161,9 @@ export async function readFileLines(
   path: string,
   onLine: LineHandler,
   range?: { start: number; end: number },
+  opts?: LineOptions,
 ): Promise<number> {
-  return forEachLine(await openInput(path, range), onLine, range?.start ?? 0);
+  return forEachLine(await openInput(path, range), onLine, range?.start ?? 0, opts);
 }
 
 /**

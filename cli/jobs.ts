@@ -21,6 +21,8 @@ import {
 } from '../shared/balance';
 import type { TelemetryTurn } from '../shared/contracts';
 import { parseTelemetryLine } from '../shared/build-batch';
+import { MAX_LINE_BYTES } from '../shared/build';
+import { tooLongDetail } from '../adapters/file-source';
 import { Redactor } from '../shared/redact';
 import type { BalanceConfig } from '../shared/config';
 import type { Judge } from '../shared/judge/types';
@@ -137,14 +139,26 @@ async function readTelemetry(
   onBad: (q: QuarantineRecord) => void,
   progress: Progress,
   redactor: Redactor,
-): Promise<void> {
-  await readFileLines(input, (line, lineNo) => {
-    if ((lineNo & 0x3fff) === 0) progress.update(lineNo, undefined, 'rows read');
-    const r = parseTelemetryLine(line, lineNo, config.maxMessageChars, redactor);
-    if (r === null) return;
-    if ('quarantine' in r) onBad(r.quarantine);
-    else onTurn(r.turn);
-  });
+): Promise<{ invalidUtf8Lines: number }> {
+  let invalidUtf8Lines = 0;
+  // A line over MAX_LINE_BYTES is read only that far (memory of the limit, whatever its
+  // size) and quarantined line_too_long with its size; invalid UTF-8 is kept and counted.
+  await readFileLines(
+    input,
+    (line, lineNo, _at, len, badUtf8) => {
+      if ((lineNo & 0x3fff) === 0) progress.update(lineNo, undefined, 'rows read');
+      if (badUtf8 && len <= MAX_LINE_BYTES) invalidUtf8Lines++;
+      const r = parseTelemetryLine(line, lineNo, config.maxMessageChars, redactor);
+      if (r === null) return;
+      if ('quarantine' in r) {
+        if (r.quarantine.reason === 'line_too_long') r.quarantine.detail = tooLongDetail(len);
+        onBad(r.quarantine);
+      } else onTurn(r.turn);
+    },
+    undefined,
+    { maxLineBytes: MAX_LINE_BYTES },
+  );
+  return { invalidUtf8Lines };
 }
 
 /** `run`: telemetry → samples → judge → balance, in one process. */
@@ -161,7 +175,8 @@ export async function runPipeline(
   const readProgress = new Progress('read', opts.quiet);
   const redactor = new Redactor({ enabled: opts.redact ?? true });
   let turns = 0;
-  await readTelemetry(
+  const quarantinedByReason: Record<string, number> = {};
+  const read = await readTelemetry(
     input,
     config,
     (t) => {
@@ -170,6 +185,7 @@ export async function runPipeline(
     },
     (q) => {
       balancer.recordQuarantine(q.reason);
+      quarantinedByReason[q.reason] = (quarantinedByReason[q.reason] ?? 0) + 1;
       quarantine.write(q);
     },
     readProgress,
@@ -178,12 +194,19 @@ export async function runPipeline(
   const { samples, stats } = assembler.samples(opts.pipeline, opts.history);
   readProgress.done(
     `${turns.toLocaleString('en-US')} valid turns, ${stats.complete.toLocaleString('en-US')} complete conversations, ` +
-      `${samples.length.toLocaleString('en-US')} ${opts.pipeline} samples`,
+      `${samples.length.toLocaleString('en-US')} ${opts.pipeline} samples` +
+      (read.invalidUtf8Lines > 0
+        ? `, ${read.invalidUtf8Lines} lines with invalid UTF-8 (kept)`
+        : ''),
   );
   if (samples.length === 0) {
     await quarantine.close();
+    const set = Object.entries(quarantinedByReason);
     throw new NoValidRowsError(
-      `no samples: ${turns} valid turns in ${stats.conversations} conversations, ${stats.incomplete} of them incomplete`,
+      `no samples: ${turns} valid turns in ${stats.conversations} conversations, ${stats.incomplete} of them incomplete` +
+        (set.length > 0
+          ? `; quarantined ${set.map(([r, n]) => `${n} ${r}`).join(', ')} (see ${join(outDir, 'quarantine.jsonl')})`
+          : ''),
     );
   }
   const judge = opts.judge;
@@ -221,6 +244,7 @@ export async function runPipeline(
     {
       command: 'run',
       source: input,
+      telemetry: { invalidUtf8Lines: read.invalidUtf8Lines },
       pipeline: {
         name: opts.pipeline,
         history: opts.pipeline === 'conversation' ? opts.history : null,

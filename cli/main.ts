@@ -136,11 +136,19 @@ function pipelineOf(values: Record<string, unknown>): Pipeline {
   return p as Pipeline;
 }
 
+/** "line_too_long 1, invalid_json 3": the quarantine counts for the summary line. */
+function byReason(counts: Record<string, number>): string {
+  return Object.entries(counts)
+    .map(([reason, n]) => `${reason} ${n}`)
+    .join(', ');
+}
+
 function summarize(job: JobResult, outDir: string, json = false): void {
   const m = job.manifest as {
     selected: { total: number; byLabel: Record<string, number>; upsampled: number };
     shortfalls: { classes: unknown[] };
-    quarantine: { total: number };
+    quarantine: { total: number; byReason?: Record<string, number> };
+    telemetry?: { invalidUtf8Lines?: number };
     input: { duplicatesRemoved: number };
     judge?: unknown;
     waves?: { outcome: string; judged: number; waves: unknown[] };
@@ -177,6 +185,8 @@ function summarize(job: JobResult, outDir: string, json = false): void {
     `wrote ${m.selected.total} samples (reasoning ${m.selected.byLabel['0']}, non_reasoning ${m.selected.byLabel['1']}` +
       `${m.selected.upsampled ? `, ${m.selected.upsampled} upsampled` : ''}) to ${join(outDir, 'train.jsonl')}\n` +
       `  duplicates removed ${m.input.duplicatesRemoved}, quarantined ${m.quarantine.total}` +
+      `${m.quarantine.total > 0 && m.quarantine.byReason ? ` (${byReason(m.quarantine.byReason)})` : ''}` +
+      `${m.telemetry?.invalidUtf8Lines ? `, ${m.telemetry.invalidUtf8Lines} lines with invalid UTF-8 (kept, as U+FFFD)` : ''}` +
       `${m.shortfalls.classes.length ? `, class shortfall: see manifest` : ''}\n` +
       (waves
         ? `  judged ${waves.judged} samples in ${waves.waves} waves (${waves.outcome}): ` +

@@ -159,6 +159,8 @@ export interface ShardReadStats {
   turns: number;
   quarantined: number;
   quarantinedByReason: Record<string, number>;
+  /** Lines read with bytes that are not valid UTF-8 (kept, as U+FFFD); file sources count them in shard 0. */
+  invalidUtf8Lines?: number;
 }
 
 /**

@@ -89,3 +89,53 @@ describe('readFileLines', () => {
     await expect(collect(join(dir, 'nope.jsonl'))).rejects.toBeInstanceOf(InputFileError);
   });
 });
+
+/** Issue 13 item 12a/c: a runaway line costs memory of the limit only; invalid UTF-8 is flagged. */
+describe('forEachLine limits and UTF-8', () => {
+  const seen = async (path: string, maxLineBytes?: number) => {
+    const out: { line: string; no: number; at: number; len: number; bad: boolean }[] = [];
+    await readFileLines(
+      path,
+      (line, no, at, len, bad) => out.push({ line, no, at, len, bad }),
+      undefined,
+      maxLineBytes === undefined ? undefined : { maxLineBytes },
+    );
+    return out;
+  };
+
+  it('cuts a line over maxLineBytes to one byte past it and gives its whole length', async () => {
+    const big = 50 * MiB + 7; // longer than many chunks, the last line has no newline
+    const head = '{"a":1}\n';
+    const mid = 'y'.repeat(3 * MiB) + '\n';
+    const path = join(dir, 'runaway.jsonl');
+    writeFileSync(path, head + mid + '{"b":2}\n' + 'x'.repeat(big));
+    const out = await seen(path, MiB);
+    expect(out.map((o) => [o.no, o.at, o.len])).toEqual([
+      [1, 0, 7],
+      [2, 8, 3 * MiB],
+      [3, 8 + 3 * MiB + 1, 7],
+      [4, 8 + 3 * MiB + 1 + 8, big],
+    ]);
+    expect(out[0]!.line).toBe('{"a":1}');
+    expect(out[1]!.line).toBe('y'.repeat(MiB + 1));
+    expect(out[2]!.line).toBe('{"b":2}');
+    expect(out[3]!.line).toBe('x'.repeat(MiB + 1));
+    expect(out.some((o) => o.bad)).toBe(false);
+  });
+
+  it('flags lines whose bytes are not valid UTF-8, not a genuine U+FFFD or a cut character', async () => {
+    const path = join(dir, 'utf8.jsonl');
+    writeFileSync(
+      path,
+      Buffer.concat([
+        Buffer.from('{"t":"ok é"}\n{"t":"bad '),
+        Buffer.from([0xff, 0xc3]),
+        Buffer.from('"}\n{"t":"real \uFFFD"}\n'),
+        Buffer.from('"' + 'é'.repeat(20)),
+      ]),
+    );
+    const out = await seen(path, 23); // the last line (41 bytes) is cut at 24, inside an é
+    expect(out.map((o) => o.bad)).toEqual([false, true, false, false]);
+    expect(out[1]!.line).toBe('{"t":"bad \uFFFD\uFFFD"}');
+  });
+});
