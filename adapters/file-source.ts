@@ -13,6 +13,7 @@ import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { forEachLine, InputFileError, openInput } from './lines';
 import { MAX_LINE_BYTES } from '../shared/build';
+import { tooLongDetail } from '../shared/build-batch';
 import {
   checkTurn,
   describeProblem,
@@ -55,11 +56,6 @@ type BadLine = {
   value: unknown;
   detail?: string;
 };
-
-/** The quarantine detail of a line over MAX_LINE_BYTES: its size, never its content. */
-export function tooLongDetail(bytes: number): string {
-  return `line is ${bytes} bytes, over the limit of ${MAX_LINE_BYTES} bytes`;
-}
 
 /** Opens a blob for reading, gunzipping `*.gz`. */
 export async function openBlob(blob: BlobClient): Promise<Readable> {
@@ -105,7 +101,11 @@ export class FileSource implements TelemetrySource {
     await forEachLine(
       stream,
       (line, lineNo, _at, len, badUtf8) => {
-        if (len > MAX_LINE_BYTES) {
+        // Cut short, or exactly one byte over (a trailing CR does not count).
+        if (
+          len > MAX_LINE_BYTES &&
+          (len > MAX_LINE_BYTES + 1 || Buffer.byteLength(line) > MAX_LINE_BYTES)
+        ) {
           onBad({
             lineNo,
             line: line.slice(0, 500),

@@ -22,7 +22,6 @@ import {
 import type { TelemetryTurn } from '../shared/contracts';
 import { parseTelemetryLine } from '../shared/build-batch';
 import { MAX_LINE_BYTES } from '../shared/build';
-import { tooLongDetail } from '../adapters/file-source';
 import { Redactor } from '../shared/redact';
 import type { BalanceConfig } from '../shared/config';
 import type { Judge } from '../shared/judge/types';
@@ -148,12 +147,12 @@ async function readTelemetry(
     (line, lineNo, _at, len, badUtf8) => {
       if ((lineNo & 0x3fff) === 0) progress.update(lineNo, undefined, 'rows read');
       if (badUtf8 && len <= MAX_LINE_BYTES) invalidUtf8Lines++;
-      const r = parseTelemetryLine(line, lineNo, config.maxMessageChars, redactor);
+      // Cut short (see readFileLines): the line's whole size goes into the detail.
+      const cut = len > MAX_LINE_BYTES + 1 ? len : undefined;
+      const r = parseTelemetryLine(line, lineNo, config.maxMessageChars, redactor, cut);
       if (r === null) return;
-      if ('quarantine' in r) {
-        if (r.quarantine.reason === 'line_too_long') r.quarantine.detail = tooLongDetail(len);
-        onBad(r.quarantine);
-      } else onTurn(r.turn);
+      if ('quarantine' in r) onBad(r.quarantine);
+      else onTurn(r.turn);
     },
     undefined,
     { maxLineBytes: MAX_LINE_BYTES },

@@ -67,14 +67,16 @@ class ShardBuffer {
   data = Buffer.allocUnsafe(FLUSH_BYTES + (64 << 10));
   length = 0;
 
-  append(lineNo: number, src: Buffer, start: number, end: number): void {
-    const need = 12 + end - start;
+  /** `bytes`: the whole size of a line cut short, kept in its shard line (LINENO:BYTES). */
+  append(lineNo: number, src: Buffer, start: number, end: number, bytes?: number): void {
+    const need = 28 + end - start;
     if (this.length + need > this.data.length) {
       const grown = Buffer.allocUnsafe(Math.max(this.data.length * 2, this.length + need));
       this.data.copy(grown, 0, 0, this.length);
       this.data = grown;
     }
-    this.length += this.data.write(`${lineNo}\t`, this.length, 'latin1');
+    const head = bytes === undefined ? `${lineNo}\t` : `${lineNo}:${bytes}\t`;
+    this.length += this.data.write(head, this.length, 'latin1');
     this.length += src.copy(this.data, this.length, start, end);
     this.data[this.length++] = 0x0a;
   }
@@ -126,19 +128,22 @@ export async function writeShards(deps: Deps, spec: BuildSpec): Promise<PlanReco
   // A line over the limit is kept to one byte past it: the batch quarantines it
   // (line_too_long) and no buffer grows with it.
   const CUT = MAX_LINE_BYTES + 1;
-  const take = (buf: Buffer, start: number, end: number) => {
+  /** `whole`: the line's size in the source when `buf` holds only its first CUT bytes. */
+  const take = (buf: Buffer, start: number, end: number, whole = end - start) => {
     lineNo++;
-    if (end > start && buf[end - 1] === 0x0d) end--;
+    if (whole === end - start && end > start && buf[end - 1] === 0x0d) whole = --end - start;
     if (end - start > CUT) end = start + CUT;
     if (end === start) return;
     const k = routeBytes(buf, start, end, lineNo, n);
     const b = buffers[k]!;
-    b.append(lineNo, buf, start, end);
+    b.append(lineNo, buf, start, end, whole > end - start ? whole : undefined);
     rows[k]!++;
     total++;
     if (b.length >= FLUSH_BYTES) full.push(k);
   };
   let carry: Buffer | null = null;
+  /** The whole size of the carried partial line (beyond the CUT bytes kept of it). */
+  let carried = 0;
   for await (const chunk of sourceBytes(source)) {
     let pos = 0;
     if (carry) {
@@ -146,13 +151,14 @@ export async function writeShards(deps: Deps, spec: BuildSpec): Promise<PlanReco
       if (nl === -1) {
         if (carry.length < CUT)
           carry = Buffer.concat([carry, chunk.subarray(0, CUT - carry.length)]);
+        carried += chunk.length;
         continue;
       }
       const first = Buffer.concat([
         carry,
         chunk.subarray(0, Math.max(0, Math.min(nl, CUT - carry.length))),
       ]);
-      take(first, 0, first.length);
+      take(first, 0, first.length, carried + nl);
       pos = nl + 1;
       carry = null;
     }
@@ -160,12 +166,14 @@ export async function writeShards(deps: Deps, spec: BuildSpec): Promise<PlanReco
       take(chunk, pos, nl);
       pos = nl + 1;
     }
-    if (pos < chunk.length)
+    if (pos < chunk.length) {
       carry = Buffer.from(chunk.subarray(pos, Math.min(chunk.length, pos + CUT)));
+      carried = chunk.length - pos;
+    }
     while (full.length > 0) await stage(full.pop()!);
     if (failure !== undefined) throw failure;
   }
-  if (carry) take(carry, 0, carry.length);
+  if (carry) take(carry, 0, carry.length, carried);
   for (let k = 0; k < n; k++) if (buffers[k]!.length > 0) await stage(k);
   await Promise.all(inFlight);
   if (failure !== undefined) throw failure;

@@ -25,6 +25,11 @@ import { Redactor, type RedactionCounts } from './redact';
 
 const utf8 = new TextEncoder();
 
+/** The quarantine detail of a line over MAX_LINE_BYTES: its size, never its content. */
+export function tooLongDetail(bytes: number): string {
+  return `line is ${bytes} bytes, over the limit of ${MAX_LINE_BYTES} bytes`;
+}
+
 /**
  * A telemetry line checked: the turn, or why it was set aside. Blank lines give null.
  * With a redactor, a valid turn comes back redacted and a quarantined line's raw text
@@ -35,15 +40,21 @@ export function parseTelemetryLine(
   lineNo: number,
   maxMessageChars: number,
   redactor?: Redactor,
+  /** The line's whole size in the input when `line` was cut short (see MAX_LINE_BYTES). */
+  bytes?: number,
 ): { turn: TelemetryTurn } | { quarantine: QuarantineRecord } | null {
   if (line.trim().length === 0) return null;
   const rawOf = () => (redactor ? redactor.text(line.slice(0, 65_536)) : line).slice(0, 500);
-  if (line.length * 3 > MAX_LINE_BYTES && utf8.encode(line).length > MAX_LINE_BYTES) {
+  let size = bytes ?? 0;
+  if (
+    size > MAX_LINE_BYTES ||
+    (line.length * 3 > MAX_LINE_BYTES && (size = utf8.encode(line).length) > MAX_LINE_BYTES)
+  ) {
     return {
       quarantine: {
         line: lineNo,
         reason: 'line_too_long',
-        detail: `line is longer than ${MAX_LINE_BYTES} bytes`,
+        detail: tooLongDetail(size),
         raw: rawOf(),
       },
     };
@@ -106,12 +117,12 @@ export function prepareShard(
   let outsideWindow = 0;
   for (const text of lines) {
     if (text.length === 0) continue;
-    const { lineNo, raw } = parseShardLine(text);
+    const { lineNo, raw, bytes } = parseShardLine(text);
     if (conversations) {
       const id = conversationIdOf(raw);
       if (id === null || !conversations.has(id)) continue;
     }
-    const r = parseTelemetryLine(raw, lineNo, spec.config.maxMessageChars, redactor);
+    const r = parseTelemetryLine(raw, lineNo, spec.config.maxMessageChars, redactor, bytes);
     if (r === null) continue;
     rows++;
     if ('quarantine' in r) {

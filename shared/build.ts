@@ -377,12 +377,22 @@ export function routeLine(line: string, lineNo: number, shards: number): number 
   return id === null ? lineNo % shards : shardIndexOf(id, shards);
 }
 
-/** A shard line keeps the source line number: `LINENO<TAB>RAW`. */
+/**
+ * A shard line keeps the source line number: `LINENO<TAB>RAW`; a line cut at
+ * MAX_LINE_BYTES + 1 by the plan step also keeps its whole size: `LINENO:BYTES<TAB>RAW`.
+ */
 export const shardLine = (lineNo: number, raw: string) => `${lineNo}\t${raw}`;
 
-export function parseShardLine(text: string): { lineNo: number; raw: string } {
+export function parseShardLine(text: string): { lineNo: number; raw: string; bytes?: number } {
   const tab = text.indexOf('\t');
-  return { lineNo: Number(text.slice(0, tab)), raw: text.slice(tab + 1) };
+  const head = text.slice(0, tab);
+  const colon = head.indexOf(':');
+  if (colon === -1) return { lineNo: Number(head), raw: text.slice(tab + 1) };
+  return {
+    lineNo: Number(head.slice(0, colon)),
+    raw: text.slice(tab + 1),
+    bytes: Number(head.slice(colon + 1)),
+  };
 }
 
 export const PlanRecordSchema = z.object({

@@ -80,6 +80,11 @@ describe('the line limit', () => {
       [21, 'line_too_long'],
     ]);
     expect(records.every((r) => r.raw.length <= 500)).toBe(true);
+    // Its size, though only the first MAX_LINE_BYTES + 1 bytes of it were kept.
+    expect(records.map((r) => (r as unknown as { detail: string }).detail)).toEqual([
+      `line is ${Buffer.byteLength(huge)} bytes, over the limit of ${MAX_LINE_BYTES} bytes`,
+      `line is ${MAX_LINE_BYTES * 3} bytes, over the limit of ${MAX_LINE_BYTES} bytes`,
+    ]);
 
     await runPipeline(path, join(t.dir, 'inproc'), spec.config, {
       pipeline: spec.pipeline,
@@ -92,5 +97,71 @@ describe('the line limit', () => {
     expect((await deps.store.get(buildPaths(spec.id).train))!.toString()).toBe(
       await readFile(join(t.dir, 'inproc', 'train.jsonl'), 'utf8'),
     );
+  }, 60_000);
+});
+
+/**
+ * Issue 13 item 12: a 50 MB line with no newline (the whole input) was reported as
+ * "0 valid turns", and bytes that are not UTF-8 became U+FFFD without a word.
+ */
+describe('a runaway line and invalid UTF-8 in run --in-process', () => {
+  const opts = (spec: ReturnType<typeof specFor>) => ({
+    pipeline: spec.pipeline,
+    history: spec.history,
+    judge: judgeFor(spec),
+    batchSize: spec.judge.batchSize,
+    quiet: true,
+  });
+
+  it('names the line over the limit, with its number and size, when nothing else is left', async () => {
+    const t = await telemetryFile(10, 85);
+    const path = join(t.dir, 'one-line.jsonl');
+    const size = 50 * MAX_LINE_BYTES;
+    await writeFile(path, '{"conversationId":"' + 'x'.repeat(size - 20));
+    const spec = specFor(testDeps(), 'runaway', { total: 60 }, { kind: 'file', path });
+    const out = join(t.dir, 'runaway-out');
+    const err = await runPipeline(path, out, spec.config, opts(spec)).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(err?.name).toBe('NoValidRowsError');
+    expect(err?.message).toContain('quarantined 1 line_too_long');
+    const q = JSON.parse(await readFile(join(out, 'quarantine.jsonl'), 'utf8')) as {
+      line: number;
+      reason: string;
+      detail: string;
+      raw: string;
+    };
+    expect(q).toMatchObject({
+      line: 1,
+      reason: 'line_too_long',
+      detail: `line is ${size - 1} bytes, over the limit of ${MAX_LINE_BYTES} bytes`,
+    });
+    expect(q.raw.length).toBeLessThanOrEqual(500);
+  }, 60_000);
+
+  it('keeps rows with invalid UTF-8 and counts them in the manifest', async () => {
+    const t = await telemetryFile(120, 87);
+    const lines = (await readFile(t.path, 'utf8')).trimEnd().split('\n');
+    const bad = new Set([3, 17, 40]);
+    const bytes = Buffer.concat(
+      lines.map((l, i) =>
+        Buffer.concat([
+          // A stray Latin-1 byte inside the user's text: still valid JSON.
+          bad.has(i)
+            ? Buffer.from(l.replace('"userMessage":"', '"userMessage":"\u0000'), 'utf8')
+            : Buffer.from(l),
+          Buffer.from('\n'),
+        ]),
+      ),
+    );
+    // Replace each planted NUL with 0xE9 (é in Latin-1, invalid alone in UTF-8).
+    for (let i = 0; i < bytes.length; i++) if (bytes[i] === 0) bytes[i] = 0xe9;
+    const path = join(t.dir, 'latin1.jsonl');
+    await writeFile(path, bytes);
+    const spec = specFor(testDeps(), 'latin1', { total: 60 }, { kind: 'file', path });
+    const job = await runPipeline(path, join(t.dir, 'latin1-out'), spec.config, opts(spec));
+    expect(job.manifest).toMatchObject({ telemetry: { invalidUtf8Lines: 3 } });
+    expect((job.manifest as { quarantine: { total: number } }).quarantine.total).toBe(0);
   }, 60_000);
 });
