@@ -141,7 +141,7 @@ export class FileSource implements TelemetrySource {
         );
       },
       0,
-      { maxLineBytes: MAX_LINE_BYTES },
+      { maxLineBytes: MAX_LINE_BYTES, checkUtf8: true },
     );
     return invalidUtf8;
   }

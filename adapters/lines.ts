@@ -48,7 +48,8 @@ export async function openInput(
 /**
  * Gets a line's text, its 1-based number, its byte range in the input, and whether its
  * bytes were not valid UTF-8 (each bad sequence then reads as U+FFFD). `len` is the
- * line's whole length even when the text was cut at `maxLineBytes` (see LineOptions).
+ * line's whole length even when the text was cut at `maxLineBytes`; `invalidUtf8` is
+ * false unless `checkUtf8` is on (see LineOptions).
  */
 export type LineHandler = (
   line: string,
@@ -65,6 +66,11 @@ export interface LineOptions {
    * missing newline) costs memory of the limit only. Default: no limit.
    */
   maxLineBytes?: number;
+  /**
+   * Set the handler's `invalidUtf8` (a scan of each line for U+FFFD, then of its bytes
+   * where one is found); off by default, so the hot loop of `balance` does not pay it.
+   */
+  checkUtf8?: boolean;
 }
 
 /** True when bytes [start, end) of `buf` that decoded to `text` were not valid UTF-8. */
@@ -93,6 +99,7 @@ export function forEachLine(
   opts: LineOptions = {},
 ): Promise<number> {
   const keep = opts.maxLineBytes === undefined ? Infinity : opts.maxLineBytes + 1;
+  const checkUtf8 = opts.checkUtf8 === true;
   return new Promise((resolve, reject) => {
     let pending: Buffer | null = null;
     /** Bytes of the pending partial line, including any cut off past `keep`. */
@@ -105,7 +112,7 @@ export function forEachLine(
       if (end - start > keep) end = start + keep;
       const text = decodeLine(buf, start, end, lineNo === 1 && at === 0);
       // A cut line may end inside a character: that is not the input's fault.
-      const invalid = len <= end - start && badUtf8(text, buf, start, end);
+      const invalid = checkUtf8 && len <= end - start && badUtf8(text, buf, start, end);
       onLine(text, lineNo, at, len, invalid);
     };
     stream.on('data', (chunk: Buffer) => {

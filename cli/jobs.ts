@@ -155,7 +155,7 @@ async function readTelemetry(
       else onTurn(r.turn);
     },
     undefined,
-    { maxLineBytes: MAX_LINE_BYTES },
+    { maxLineBytes: MAX_LINE_BYTES, checkUtf8: true },
   );
   return { invalidUtf8Lines };
 }

@@ -98,7 +98,7 @@ describe('forEachLine limits and UTF-8', () => {
       path,
       (line, no, at, len, bad) => out.push({ line, no, at, len, bad }),
       undefined,
-      maxLineBytes === undefined ? undefined : { maxLineBytes },
+      maxLineBytes === undefined ? undefined : { maxLineBytes, checkUtf8: true },
     );
     return out;
   };
