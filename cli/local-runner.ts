@@ -269,7 +269,12 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
       ? (JSON.parse(manifestBuf.toString('utf8')) as Record<string, unknown>)
       : {};
     if (outcome.state === 'failed') {
-      throw new BuildFailedError(`build ${spec.id} failed: ${outcome.reason ?? 'see status.json'}`);
+      // Say when rows were set aside: "no sample was judged" alone hides a runaway line.
+      const quarantined = status?.counts.quarantined ?? 0;
+      throw new BuildFailedError(
+        `build ${spec.id} failed: ${outcome.reason ?? 'see status.json'}` +
+          (quarantined > 0 ? `; ${quarantined} line(s) quarantined (see status.json)` : ''),
+      );
     }
     return { buildId: spec.id, outcome, manifest, manifestPath, resumed: !created };
   } finally {

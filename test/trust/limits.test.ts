@@ -14,6 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { getOutcome, getPlan, startBuild } from '../../functions/build-ops';
 import { createPlanBuild } from '../../functions/plan-build';
 import { runPipeline } from '../../cli/jobs';
+import { runLocal } from '../../cli/local-runner';
 import { judgeFor } from '../../functions/judges';
 import { MAX_LINE_BYTES, MAX_SHARD_OVERSIZE, buildPaths, sourceTooLarge } from '../../shared/build';
 import { turn } from '../support/rows';
@@ -139,6 +140,27 @@ describe('a runaway line and invalid UTF-8 in run --in-process', () => {
     });
     expect(q.raw.length).toBeLessThanOrEqual(500);
   }, 60_000);
+
+  it('on the local runner: the failure says a line was quarantined', async () => {
+    const t = await telemetryFile(10, 86);
+    const path = join(t.dir, 'one-line-runner.jsonl');
+    const size = 20 * MAX_LINE_BYTES;
+    await writeFile(path, '{"conversationId":"' + 'x'.repeat(size - 20));
+    const spec = specFor(testDeps(), 'runaway-runner', { total: 60 }, { kind: 'file', path });
+    const err = await runLocal({
+      input: path,
+      out: join(t.dir, 'runaway-runner-out'),
+      pipeline: spec.pipeline,
+      history: spec.history,
+      config: spec.config,
+      quiet: true,
+      env: { SFT_SHARD_BYTES: String(8 * MAX_LINE_BYTES) },
+    }).then(
+      () => null,
+      (e: Error) => e,
+    );
+    expect(err?.message).toMatch(/no sample was judged; 1 line\(s\) quarantined/);
+  }, 120_000);
 
   it('keeps rows with invalid UTF-8 and counts them in the manifest', async () => {
     const t = await telemetryFile(120, 87);
