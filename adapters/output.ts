@@ -252,9 +252,9 @@ export function inputOverwrittenBy(
     const src = realPath(input.path);
     for (const out of outputs) {
       const dst = realPath(out.path);
-      const hit = out.kind === 'dir' ? inside(src, dst) : src === dst || sameFile(src, dst);
-      if (!hit) continue;
-      return out.kind === 'dir'
+      const same = src === dst || sameFile(src, dst);
+      if (!same && !(out.kind === 'dir' && inside(src, dst))) continue;
+      return !same
         ? `${out.flag} ${out.path} would replace ${input.flag} ${input.path}: the output directory is written whole, and the input is inside it (${src})`
         : `${out.flag} ${out.path} would overwrite ${input.flag} ${input.path} (both are ${src})`;
     }
@@ -325,9 +325,10 @@ async function probeWritable(dir: string, what: string): Promise<void> {
     await rmdir(probe);
   } catch (err) {
     if (isSystemError(err))
-      throw new OutputPathError(`cannot write ${what}: ${describeSystemError(err)}`, {
-        cause: err,
-      });
+      throw new OutputPathError(
+        `cannot write ${what}: ${dir} takes no new files: ${FS_REASONS[err.code] ?? err.message} (${err.code})`,
+        { cause: err },
+      );
     throw err;
   }
 }

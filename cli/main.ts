@@ -4,8 +4,8 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import {
   checkOutputDir,
+  checkOutputFiles,
   describeSystemError,
-  ensureDir,
   isSystemError,
   JsonlWriter,
   join,
@@ -216,6 +216,7 @@ async function cmdGenerate(argv: string[]): Promise<number> {
   });
   if (v.help) return help('generate');
   const out = required(v, 'out');
+  await checkOutputFiles([out]);
   if (v.conversations === undefined && v.rows === undefined)
     throw new UsageError('give --conversations N or --rows N');
   const incomplete = v.incomplete === undefined ? 0.05 : Number(v.incomplete);
@@ -227,8 +228,6 @@ async function cmdGenerate(argv: string[]): Promise<number> {
     ...(v.conversations !== undefined ? { conversations: positiveInt(v, 'conversations') } : {}),
     ...(v.rows !== undefined ? { rows: positiveInt(v, 'rows') } : {}),
   };
-  const slash = out.lastIndexOf('/');
-  if (slash > 0) await ensureDir(out.slice(0, slash));
   const writer = new JsonlWriter(out);
   const progress = new Progress('generate', v.quiet === true);
   let n = 0;
@@ -519,8 +518,9 @@ function storageLine(e: StorageError): string {
   } catch {
     // No usable URL: the status says enough.
   }
-  const status = [e.statusCode, e.code].filter((x) => x !== undefined).join(' ');
   const first = e.message.split('\n')[0]!.trim();
+  if (e.statusCode === undefined) return `storage unreachable${where}: ${first}`;
+  const status = [e.statusCode, e.code].filter((x) => x !== undefined).join(' ');
   const hint =
     e.statusCode === 403 || e.code === 'AuthenticationFailed' || e.code === 'AuthorizationFailure'
       ? ' (check the account name and key in --storage or AzureWebJobsStorage)'
