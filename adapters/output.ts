@@ -341,6 +341,9 @@ async function probeWritable(dir: string, what: string): Promise<void> {
 export async function checkOutputDir(out: string, flag = '--out'): Promise<string> {
   const target = realPath(out);
   const what = `${flag} ${out}`;
+  // Replacing it would pull the working directory out from under the process (and the shell).
+  if (inside(realPath(process.cwd()), target))
+    throw new OutputPathError(`${what} is (or holds) the working directory; choose a subdirectory`);
   await makeDir(dirname(target), what);
   let isDir = false;
   try {

@@ -63,7 +63,9 @@ const HELP: Record<string, string> = {
   balance: `Usage: sft-balancer balance --input FILE --out DIR [options]
 
 Reads annotated rows (telemetry turn + label), writes DIR/train.jsonl, DIR/manifest.json,
-DIR/quarantine.jsonl and, with --validation, DIR/validation.jsonl.
+DIR/quarantine.jsonl and, with --validation, DIR/validation.jsonl. DIR is built beside itself
+and swapped in whole: it holds this build's files only, and a directory holding files
+sft-balancer did not write, or the input, is refused.
 
   --input FILE              annotated JSONL (".gz" is read gunzipped)
   --out DIR                 output directory
@@ -76,7 +78,8 @@ ${BALANCE_HELP}
 Builds a dataset the way the Azure Functions app does: starts an embedded Azurite (or uses
 --storage), uploads the telemetry, and serves the app's queue functions (plan → judge batches
 → fan-in) with the Functions host's semantics from host.json; then downloads
-train.jsonl, manifest.json, quarantine.jsonl and status.json to DIR. Running the same
+train.jsonl, manifest.json, quarantine.jsonl and status.json to DIR (swapped in whole, as
+for balance: DIR holds this build's files only). Running the same
 command again against the same --storage resumes (or returns) the same build.
 Settings (SFT_*, see README) come from the environment.
 

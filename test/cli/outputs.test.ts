@@ -427,3 +427,20 @@ describe('failures in one line', () => {
     }
   });
 });
+
+describe('the working directory is never swapped out', () => {
+  it('balance --out . is refused in one line, and the directory is kept', () => {
+    const cwd = join(dir, 'cwd');
+    mkdirSync(cwd);
+    const r = spawnSync(
+      process.execPath,
+      [BIN, 'balance', '--input', annotated, '--out', '.', '--total', '500', '-q'],
+      { cwd, encoding: 'utf8' },
+    );
+    expect(r.status).toBe(1);
+    expect(r.stderr.trim()).toBe(
+      'sft-balancer balance: --out . is (or holds) the working directory; choose a subdirectory',
+    );
+    expect(readdirSync(cwd)).toEqual([]);
+  });
+});
