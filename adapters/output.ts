@@ -27,6 +27,7 @@ import {
   stat,
   writeFile,
 } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 
 /** An output path that cannot be written, or a directory that is not ours to replace. */
@@ -399,7 +400,13 @@ export async function checkOutputFiles(paths: readonly string[], flag = '--out')
   }
 }
 
-const LEFTOVER = /^\.(.+)\.(tmp|old)-(\d+)-[0-9a-f]+$/;
+/**
+ * Staging and moved-aside names: `.<out>.tmp-<host>-<pid>-<random>`. The host tag keeps a
+ * run on another machine sharing the directory (NFS) from taking a live staging directory
+ * for a dead one: only this host's pids can be checked.
+ */
+const LEFTOVER = /^\.(.+)\.(tmp|old)-([0-9a-f]{8})-(\d+)-[0-9a-f]+$/;
+const HOST = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
 
 function alive(pid: number): boolean {
   if (pid === process.pid) return true;
@@ -426,7 +433,7 @@ async function sweepLeftovers(target: string): Promise<void> {
   }
   for (const entry of entries) {
     const m = LEFTOVER.exec(entry);
-    if (!m || m[1] !== name || alive(Number(m[3]))) continue;
+    if (!m || m[1] !== name || m[3] !== HOST || alive(Number(m[4]))) continue;
     const path = join(parent, entry);
     if (m[2] === 'old') {
       try {
@@ -457,7 +464,7 @@ export async function withOutputDir<T>(
 ): Promise<T> {
   await sweepLeftovers(realPath(out));
   const target = await checkOutputDir(out, flag);
-  const tag = () => `${process.pid}-${randomBytes(6).toString('hex')}`;
+  const tag = () => `${HOST}-${process.pid}-${randomBytes(6).toString('hex')}`;
   const staging = join(dirname(target), `.${basename(target)}.tmp-${tag()}`);
   await mkdir(staging);
   const onSignal = (signal: NodeJS.Signals) => {

@@ -18,7 +18,7 @@ import {
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { main } from '../../cli/main';
@@ -442,5 +442,23 @@ describe('the working directory is never swapped out', () => {
       'sft-balancer balance: --out . is (or holds) the working directory; choose a subdirectory',
     );
     expect(readdirSync(cwd)).toEqual([]);
+  });
+});
+
+describe('leftovers of killed runs', () => {
+  it("removes a dead run's staging directory on this host, never a live one's or another host's", async () => {
+    const out = join(dir, 'sweep');
+    const host = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+    const names = {
+      dead: `.sweep.tmp-${host}-${dead}-00aa`,
+      live: `.sweep.tmp-${host}-${process.pid}-00bb`,
+      otherHost: `.sweep.tmp-0badc0de-${dead}-00cc`,
+    };
+    for (const n of Object.values(names)) mkdirSync(join(dir, n));
+    expect(
+      (await cli('balance', '--input', annotated, '--out', out, '--total', '500', '-q')).code,
+    ).toBe(0);
+    expect(leftovers(out).sort()).toEqual([names.otherHost, names.live].sort());
   });
 });
