@@ -4,7 +4,6 @@
  */
 import { BlobServiceClient } from '@azure/storage-blob';
 import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ZodError } from 'zod';
 import {
@@ -15,7 +14,7 @@ import {
 import { createJudge, JudgeSettingsError } from '../adapters/judge-factory';
 import { JudgeConfigError } from '../shared/judge/llm';
 import { readFileLines } from '../adapters/lines';
-import { ensureDir, join, writeJson, writeJsonl } from '../adapters/output';
+import { checkOutputFiles, join, writeJson, writeJsonl } from '../adapters/output';
 import { annotateSamples } from '../shared/annotate';
 import { checkTurn, type TelemetryTurn } from '../shared/contracts';
 import { Redactor, type RedactionSummary } from '../shared/redact';
@@ -29,7 +28,14 @@ import {
   type Pipeline,
   type Sample,
 } from '../shared/samples';
-import { formatZodError, nonNegativeInt, positiveInt, required, UsageError } from './args';
+import {
+  formatZodError,
+  nonNegativeInt,
+  positiveInt,
+  refuseInputOverwrite,
+  required,
+  UsageError,
+} from './args';
 import { Progress } from './progress';
 
 export const JUDGE_OPTIONS = {
@@ -303,6 +309,15 @@ async function annotate(argv: string[]): Promise<number> {
     historyTokenBudget: nonNegativeInt(v, 'history-tokens', DEFAULT_HISTORY.historyTokenBudget),
   };
   if (v['batch-size'] !== undefined) positiveInt(v, 'batch-size');
+  const base = baseOf(out);
+  const outputs = [out, `${base}.unlabeled.jsonl`, `${base}.judge.json`];
+  const str = (k: string) => (typeof v[k] === 'string' ? { flag: `--${k}`, path: v[k] } : null);
+  refuseInputOverwrite(
+    [{ flag: '--input', path: input }, str('replay'), str('judge-config')],
+    outputs.map((path) => ({ flag: '--out', path, kind: 'file' as const })),
+  );
+  // Before judging (which may take hours and cost money): outputs that cannot be written fail now.
+  await checkOutputFiles(outputs);
   const { judge, settings, chunk } = await judgeFromFlags(v);
   const quiet = v.quiet === true;
   const { samples, bad, turns, redaction } = await readSamples(
@@ -319,8 +334,6 @@ async function annotate(argv: string[]): Promise<number> {
     onProgress: (done, total) => progress.update(done, total),
   });
   progress.done(`${result.rows.length} labelled, ${result.unlabeled.length} unlabeled`);
-  if (dirname(out) !== '.') await ensureDir(dirname(out));
-  const base = baseOf(out);
   const annotated = await writeJsonl(out, result.rows);
   const unlabeled = await writeJsonl(`${base}.unlabeled.jsonl`, result.unlabeled);
   const unlabeledByCause: Record<string, number> = {};

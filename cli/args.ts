@@ -5,12 +5,25 @@
  */
 import { ZodError } from 'zod';
 import { BalanceConfigSchema, type BalanceConfig, type BalanceConfigInput } from '../shared/config';
+import { inputOverwrittenBy, type InputSource, type OutputTarget } from '../adapters/output';
 
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'UsageError';
   }
+}
+
+/** A usage error, before any work, when an output would replace an input (real paths compared). */
+export function refuseInputOverwrite(
+  inputs: readonly (InputSource | null)[],
+  outputs: readonly OutputTarget[],
+): void {
+  const clash = inputOverwrittenBy(
+    inputs.filter((i): i is InputSource => i !== null),
+    outputs,
+  );
+  if (clash) throw new UsageError(clash);
 }
 
 export const BALANCE_OPTIONS = {

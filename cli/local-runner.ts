@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
 import { startAzurite, type AzuriteHandle } from '../adapters/azurite';
-import { ensureDir, join, writeJson } from '../adapters/output';
+import { join, withOutputDir, writeJson } from '../adapters/output';
 import { InputFileError } from '../adapters/lines';
 import { LocalQueueHost } from '../adapters/queue-local-host';
 import { readQueueHostConfig } from '../adapters/queue-host-config';
@@ -257,12 +257,14 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
         (outcome.reason ? ` (${outcome.reason})` : ''),
     );
 
-    await ensureDir(opts.out);
     const p = buildPaths(spec.id);
-    for (const name of await deps.store.list(p.datasetPrefix)) {
-      await deps.store.downloadToFile(name, join(opts.out, name.slice(p.datasetPrefix.length)));
-    }
-    await writeJson(join(opts.out, 'status.json'), status);
+    // Downloaded into a staging directory and swapped in whole: `out` holds this build's set.
+    await withOutputDir(opts.out, async (dir) => {
+      for (const name of await deps.store.list(p.datasetPrefix)) {
+        await deps.store.downloadToFile(name, join(dir, name.slice(p.datasetPrefix.length)));
+      }
+      await writeJson(join(dir, 'status.json'), status);
+    });
     const manifestPath = join(opts.out, 'manifest.json');
     const manifestBuf = await deps.store.get(p.manifest);
     const manifest = manifestBuf

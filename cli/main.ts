@@ -2,9 +2,15 @@
  * The `sft-balancer` command line: generate, balance, run, demo.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ensureDir, JsonlWriter, join } from '../adapters/output';
-import { InputFileError } from '../adapters/lines';
-import { BalanceError } from '../shared/errors';
+import {
+  checkOutputDir,
+  checkOutputFiles,
+  describeSystemError,
+  isSystemError,
+  JsonlWriter,
+  join,
+  withOutputDir,
+} from '../adapters/output';
 import { generateTelemetry } from '../shared/generate';
 import { createSignalsJudge } from '../shared/judge/signals';
 import { JudgeSettingsSchema } from '../shared/judge/settings';
@@ -17,6 +23,7 @@ import {
   balanceConfigFromFlags,
   nonNegativeInt,
   positiveInt,
+  refuseInputOverwrite,
   required,
 } from './args';
 import { balanceFile, runPipeline, type JobResult } from './jobs';
@@ -56,7 +63,9 @@ const HELP: Record<string, string> = {
   balance: `Usage: sft-balancer balance --input FILE --out DIR [options]
 
 Reads annotated rows (telemetry turn + label), writes DIR/train.jsonl, DIR/manifest.json,
-DIR/quarantine.jsonl and, with --validation, DIR/validation.jsonl.
+DIR/quarantine.jsonl and, with --validation, DIR/validation.jsonl. DIR is built beside itself
+and swapped in whole: it holds this build's files only, and a directory holding files
+sft-balancer did not write, or the input, is refused.
 
   --input FILE              annotated JSONL (".gz" is read gunzipped)
   --out DIR                 output directory
@@ -69,7 +78,8 @@ ${BALANCE_HELP}
 Builds a dataset the way the Azure Functions app does: starts an embedded Azurite (or uses
 --storage), uploads the telemetry, and serves the app's queue functions (plan → judge batches
 → fan-in) with the Functions host's semantics from host.json; then downloads
-train.jsonl, manifest.json, quarantine.jsonl and status.json to DIR. Running the same
+train.jsonl, manifest.json, quarantine.jsonl and status.json to DIR (swapped in whole, as
+for balance: DIR holds this build's files only). Running the same
 command again against the same --storage resumes (or returns) the same build.
 Settings (SFT_*, see README) come from the environment.
 
@@ -196,6 +206,18 @@ function summarize(job: JobResult, outDir: string, json = false): void {
   );
 }
 
+/**
+ * A dataset built in a staging directory and swapped in as `out` (adapters/output.ts):
+ * `out` holds this build's files only, and a reader never sees a mix of two builds.
+ */
+async function intoOutputDir(
+  out: string,
+  build: (dir: string) => Promise<JobResult>,
+): Promise<JobResult> {
+  const job = await withOutputDir(out, build);
+  return { ...job, manifestPath: join(out, 'manifest.json') };
+}
+
 async function cmdGenerate(argv: string[]): Promise<number> {
   const v = parse(argv, {
     conversations: { type: 'string' },
@@ -207,6 +229,7 @@ async function cmdGenerate(argv: string[]): Promise<number> {
   });
   if (v.help) return help('generate');
   const out = required(v, 'out');
+  await checkOutputFiles([out]);
   if (v.conversations === undefined && v.rows === undefined)
     throw new UsageError('give --conversations N or --rows N');
   const incomplete = v.incomplete === undefined ? 0.05 : Number(v.incomplete);
@@ -218,8 +241,6 @@ async function cmdGenerate(argv: string[]): Promise<number> {
     ...(v.conversations !== undefined ? { conversations: positiveInt(v, 'conversations') } : {}),
     ...(v.rows !== undefined ? { rows: positiveInt(v, 'rows') } : {}),
   };
-  const slash = out.lastIndexOf('/');
-  if (slash > 0) await ensureDir(out.slice(0, slash));
   const writer = new JsonlWriter(out);
   const progress = new Progress('generate', v.quiet === true);
   let n = 0;
@@ -250,10 +271,16 @@ async function cmdBalance(argv: string[]): Promise<number> {
   const input = required(v, 'input');
   const out = required(v, 'out');
   const config = balanceConfigFromFlags(v);
-  const job = await balanceFile(input, out, config, {
-    quiet: v.quiet === true,
-    ...(v.threads !== undefined ? { threads: positiveInt(v, 'threads') } : {}),
-  });
+  refuseInputOverwrite(
+    [{ flag: '--input', path: input }],
+    [{ flag: '--out', path: out, kind: 'dir' }],
+  );
+  const job = await intoOutputDir(out, (dir) =>
+    balanceFile(input, dir, config, {
+      quiet: v.quiet === true,
+      ...(v.threads !== undefined ? { threads: positiveInt(v, 'threads') } : {}),
+    }),
+  );
   summarize(job, out, v.json === true);
   return 0;
 }
@@ -318,7 +345,16 @@ async function cmdRun(argv: string[]): Promise<number> {
     historyTokenBudget: nonNegativeInt(v, 'history-tokens', DEFAULT_HISTORY.historyTokenBudget),
   };
   const waves = waveSettingsOf(v);
+  refuseInputOverwrite(
+    [
+      { flag: '--input', path: input },
+      typeof v.replay === 'string' ? { flag: '--replay', path: v.replay } : null,
+    ],
+    [{ flag: '--out', path: out, kind: 'dir' }],
+  );
   if (v['in-process'] !== true) {
+    // Checked before the build; the runner swaps the downloaded set in whole at the end.
+    await checkOutputDir(out);
     // Loaded on use: the storage SDKs cost start-up time every other command would pay.
     const { runLocal } = await import('./local-runner.js');
     const run = await runLocal({
@@ -347,23 +383,27 @@ async function cmdRun(argv: string[]): Promise<number> {
     return 0;
   }
   const replay = typeof v.replay === 'string' ? v.replay : undefined;
-  const job = await runPipeline(input, out, config, {
-    pipeline,
-    history,
-    judge: replay
-      ? // Loaded on use: the judge factory pulls in the openai and Azure SDKs.
-        (await import('../adapters/judge-factory.js')).createJudge(
-          JudgeSettingsSchema.parse({ kind: 'replay', source: replay }),
-        )
-      : createSignalsJudge({
-          complexity: config.complexity,
-          reasoningModels: config.reasoningModels,
-        }),
-    ...(waves ? { waves } : {}),
-    batchSize: positiveInt(v, 'batch-size', 20),
-    quiet: v.quiet === true,
-    redact: v['no-redact'] !== true,
-  });
+  const judge = replay
+    ? // Loaded on use: the judge factory pulls in the openai and Azure SDKs.
+      (await import('../adapters/judge-factory.js')).createJudge(
+        JudgeSettingsSchema.parse({ kind: 'replay', source: replay }),
+      )
+    : createSignalsJudge({
+        complexity: config.complexity,
+        reasoningModels: config.reasoningModels,
+      });
+  const batchSize = positiveInt(v, 'batch-size', 20);
+  const job = await intoOutputDir(out, (dir) =>
+    runPipeline(input, dir, config, {
+      pipeline,
+      history,
+      judge,
+      ...(waves ? { waves } : {}),
+      batchSize,
+      quiet: v.quiet === true,
+      redact: v['no-redact'] !== true,
+    }),
+  );
   summarize(job, out, v.json === true);
   return 0;
 }
@@ -381,6 +421,8 @@ async function cmdDemo(argv: string[]): Promise<number> {
   const conversations = positiveInt(v, 'conversations', 20_000);
   const pipeline = pipelineOf(v);
   const telemetry = join(out, 'telemetry.jsonl');
+  // Before generating: a dataset directory that cannot be replaced fails at once.
+  await checkOutputDir(join(out, 'dataset'));
   const quiet = v.quiet === true ? ['--quiet'] : [];
   await cmdGenerate([
     '--conversations',
@@ -436,16 +478,85 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await run(rest);
   } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(
-        `sft-balancer ${command}: ${err.message}\n(see sft-balancer ${command} --help)\n`,
-      );
-      return 2;
-    }
-    if (err instanceof InputFileError || err instanceof BalanceError) {
-      process.stderr.write(`sft-balancer ${command}: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
+    const { line, exit } = explain(err);
+    process.stderr.write(
+      `sft-balancer ${command}: ${line}\n` +
+        (exit === 2 ? `(see sft-balancer ${command} --help)\n` : '') +
+        (debugging(rest) ? stacks(err) : ''),
+    );
+    return exit;
   }
+}
+
+/** SFT_DEBUG, DEBUG or --verbose: a failure prints its stack (and its causes') too. */
+const debugging = (argv: string[]) =>
+  Boolean(process.env.SFT_DEBUG || process.env.DEBUG) || argv.includes('--verbose');
+
+function stacks(err: unknown): string {
+  let text = '';
+  for (let e = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++)
+    text += `${depth ? 'caused by: ' : ''}${e.stack ?? String(e)}\n`;
+  return text;
+}
+
+/** Error classes of the language and of Node: their message alone does not say what failed. */
+const GENERIC = new Set([
+  'Error',
+  'TypeError',
+  'RangeError',
+  'ReferenceError',
+  'SyntaxError',
+  'EvalError',
+  'URIError',
+  'AggregateError',
+]);
+
+interface StorageError extends Error {
+  statusCode?: number;
+  code?: string;
+  request?: { url?: string };
+}
+
+const isStorageError = (e: unknown): e is StorageError =>
+  e instanceof Error && e.name === 'RestError';
+
+/** A storage (Azure SDK) failure in one line, without the request's query (it may hold a SAS). */
+function storageLine(e: StorageError): string {
+  let where = '';
+  try {
+    if (e.request?.url) {
+      const u = new URL(e.request.url);
+      where = ` at ${u.origin}${u.pathname}`;
+    }
+  } catch {
+    // No usable URL: the status says enough.
+  }
+  const first = e.message.split('\n')[0]!.trim();
+  if (e.statusCode === undefined) return `storage unreachable${where}: ${first}`;
+  const status = [e.statusCode, e.code].filter((x) => x !== undefined).join(' ');
+  const hint =
+    e.statusCode === 403 || e.code === 'AuthenticationFailed' || e.code === 'AuthorizationFailure'
+      ? ' (check the account name and key in --storage or AzureWebJobsStorage)'
+      : '';
+  return `storage refused the request${where}: ${status ? `${status}: ` : ''}${first}${hint}`;
+}
+
+/**
+ * What a failure means, in one line, and the exit code: 2 for usage, 1 for the rest.
+ * Errors of the project's own types carry their message; system (fs, net) and storage
+ * errors are described by code, also when wrapped as another error's cause.
+ */
+export function explain(err: unknown): { line: string; exit: number } {
+  if (err instanceof UsageError) return { line: err.message, exit: 2 };
+  if (err instanceof Error && !GENERIC.has(err.name) && !isStorageError(err) && !isSystemError(err))
+    return { line: err.message, exit: 1 };
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (isStorageError(e)) return { line: storageLine(e), exit: 1 };
+    if (isSystemError(e)) return { line: describeSystemError(e), exit: 1 };
+  }
+  const what = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  return {
+    line: `unexpected error: ${what.split('\n')[0]} (SFT_DEBUG=1 prints the stack)`,
+    exit: 1,
+  };
 }
