@@ -91,14 +91,14 @@ type Sections = { [K in keyof typeof sections]?: z.infer<(typeof sections)[K]> }
 /** Each section of the manifest that has the expected shape; others are skipped, not fatal. */
 function readManifest(manifest: unknown): Sections {
   const out: Record<string, unknown> = {};
-  if (typeof manifest !== 'object' || manifest === null) return out as Sections;
+  if (typeof manifest !== 'object' || manifest === null) return out;
   const m = manifest as Record<string, unknown>;
   for (const [k, schema] of Object.entries(sections)) {
     if (m[k] === undefined) continue;
     const r = schema.safeParse(m[k]);
     if (r.success) out[k] = r.data;
   }
-  return out as Sections;
+  return out;
 }
 
 /** The Hugging Face size category of a row count. */
