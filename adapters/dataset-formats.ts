@@ -188,6 +188,16 @@ const stratifyOf = (manifest: unknown): string[] | undefined => {
   return Array.isArray(s) && s.every((x) => typeof x === 'string') ? s : undefined;
 };
 
+/** DIR/manifest.json parsed, {} when there is none; bad JSON is an InputFileError naming it. */
+function readManifest(path: string): unknown {
+  if (!existsSync(path)) return {};
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (cause) {
+    throw new InputFileError(`${path}: not valid JSON: ${(cause as Error).message}`, { cause });
+  }
+}
+
 /** Moves a format's staged files into the dataset folder; on failure removes those already moved. */
 function commit(dir: string, stage: string, rels: string[]): void {
   const moved: string[] = [];
@@ -216,9 +226,7 @@ export async function writeDatasetFormats(
     throw new InputFileError(`no dataset in ${dir}: train.jsonl not found`);
   const splits = SPLITS.filter((s) => existsSync(join(dir, `${s}.jsonl`)));
   const manifestFile = join(dir, 'manifest.json');
-  const manifest: unknown =
-    opts.manifest ??
-    (existsSync(manifestFile) ? JSON.parse(readFileSync(manifestFile, 'utf8')) : {});
+  const manifest = opts.manifest ?? readManifest(manifestFile);
   const separator = opts.separator ?? DEFAULT_TURN_SEPARATOR;
   const chatOpts = ChatOptionsSchema.parse(opts.chat ?? {});
   const wants = new Set(opts.formats);

@@ -6,6 +6,7 @@ import {
   sizeCategory,
   toYaml,
   type DatasetCardInput,
+  type YamlValue,
 } from '../../shared/dataset/index';
 
 const input = (over: Partial<DatasetCardInput> = {}): DatasetCardInput => ({
@@ -48,7 +49,7 @@ describe('toYaml', () => {
       '',
       "it's",
     ];
-    const doc = {
+    const doc: { [key: string]: YamlValue } = {
       list: tricky,
       'odd key': 'v',
       nested: [{ a: 1, b: ['x'] }, { c: true }],
