@@ -187,11 +187,13 @@ export class ParquetTableWriter {
     this.bufferedBytes = 0;
     const columnData = this.columns.map((c) => {
       const values = rows.map((r) => r[c.name] ?? null);
-      if (c.type === 'int32' && !c.nullable)
-        return { name: c.name, data: Int32Array.from(values as number[]) };
-      if (c.type === 'double' && !c.nullable)
-        return { name: c.name, data: Float64Array.from(values as number[]) };
-      return { name: c.name, data: values };
+      const data =
+        c.type === 'int32' && !c.nullable
+          ? Int32Array.from(values as number[])
+          : c.type === 'double' && !c.nullable
+            ? Float64Array.from(values as number[])
+            : values;
+      return { name: c.name, data, ...(c.freeText ? { statistics: false } : {}) };
     });
     // One call, one row group: rowGroupSize is at least the rows given.
     void this.pw.write({ columnData, rowGroupSize: rows.length });

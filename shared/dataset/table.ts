@@ -13,24 +13,27 @@ export interface TableColumn {
   name: string;
   type: ColumnType;
   nullable: boolean;
+  /** Free text: min/max statistics on it help no query, so writers may skip them. */
+  freeText?: boolean;
 }
 
 /** Prefix of the stratum columns: `stratum_turnBucket`, `stratum_position`, ... */
 export const STRATUM_PREFIX = 'stratum_';
 
-const col = (name: string, type: ColumnType, nullable = false): TableColumn => ({
+const col = (name: string, type: ColumnType, nullable = false, freeText = false): TableColumn => ({
   name,
   type,
   nullable,
+  ...(freeText ? { freeText } : {}),
 });
 
 /** The columns of a split's table, given the build's stratifier names. */
 export function tableColumns(strata: readonly string[]): TableColumn[] {
   return [
     col('id', 'string'),
-    col('text', 'string'),
-    col('message', 'string'),
-    col('history', 'string_list'),
+    col('text', 'string', false, true),
+    col('message', 'string', false, true),
+    col('history', 'string_list', false, true),
     col('label', 'int32'),
     col('labelName', 'string'),
     ...strata.map((s) => col(`${STRATUM_PREFIX}${s}`, 'string', true)),
@@ -46,7 +49,7 @@ export function tableColumns(strata: readonly string[]): TableColumn[] {
     col('timestamp', 'string'),
     col('upsampled', 'boolean'),
     col('duplicateOf', 'string', true),
-    col('metadata', 'string', true),
+    col('metadata', 'string', true, true),
   ];
 }
 
