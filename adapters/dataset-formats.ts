@@ -111,7 +111,7 @@ function jsonlSink(
   stage: string,
   pathOf: (split: string) => string,
   toValue: (line: DatasetLine, split: string) => unknown,
-  extra?: { finish: () => Promise<Record<string, FileDigest>> },
+  extra?: { finish: () => Promise<Record<string, FileDigest>>; abort: () => void },
 ): Sink {
   let writer: JsonlWriter | null = null;
   const files: Record<string, FileDigest> = {};
@@ -139,7 +139,10 @@ function jsonlSink(
       return { ...files, ...(extra ? await extra.finish() : {}) };
     },
     abort() {
-      // The staged folder is removed by the caller.
+      // Closes the open file (its descriptor); the staged folder is removed by the caller.
+      if (writer) void writer.close();
+      writer = null;
+      extra?.abort();
     },
   };
 }
@@ -270,6 +273,7 @@ export async function writeDatasetFormats(
               result.chat = { bySplit: {}, excluded: excludedCount };
               return { [CHAT_EXCLUDED]: await excluded.close() };
             },
+            abort: () => void excluded.close(),
           },
         ),
       );

@@ -352,6 +352,18 @@ describe('writeDatasetFormats on crafted datasets', () => {
     expect(leftovers(dir)).toEqual([]);
   });
 
+  it('the chat format blocked leaves the classifier, Parquet and card in place', async () => {
+    const dir = dataset('chat-blocked', { train: [lineOf(1), lineOf(2)] });
+    writeFileSync(join(dir, 'chat'), 'not a folder');
+    const err = await writeDatasetFormats(dir, { formats: ALL }).catch((e: unknown) => e);
+    expect((err as DatasetFormatsError).result.failed.map((f) => f.format)).toEqual(['chat']);
+    expect((err as DatasetFormatsError).result.chat).toBeNull();
+    expect(readFileSync(join(dir, 'chat'), 'utf8')).toBe('not a folder');
+    expect((await parquetInfo(join(dir, 'data', 'train-00000-of-00001.parquet'))).rows).toBe(2);
+    expect(readFileSync(join(dir, 'README.md'), 'utf8')).not.toContain('chat/train.jsonl');
+    expect(leftovers(dir)).toEqual([]);
+  });
+
   it('a value Parquet cannot hold in a later split removes that format’s earlier files too', async () => {
     const dir = dataset('misfit', {
       train: [lineOf(1), lineOf(2)],
