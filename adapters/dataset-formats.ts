@@ -24,6 +24,7 @@ import {
   ChatOptionsSchema,
   ChatTally,
   DEFAULT_TURN_SEPARATOR,
+  OPENAI_MIN_EXAMPLES,
   chatOutcome,
   datasetCard,
   defaultSystemPrompt,
@@ -72,7 +73,12 @@ export interface DatasetFormatsResult {
   splits: { name: string; rows: number; byLabel: Record<string, number> }[];
   /** Every file written, by path relative to the dataset folder. */
   files: Record<string, FileDigest>;
-  chat: { bySplit: Record<string, ChatSplitReport>; excluded: number } | null;
+  chat: {
+    bySplit: Record<string, ChatSplitReport>;
+    excluded: number;
+    /** E.g. fewer training examples than OpenAI accepts. */
+    warnings: string[];
+  } | null;
   failed: { format: string; message: string }[];
 }
 
@@ -270,7 +276,7 @@ export async function writeDatasetFormats(
           },
           {
             finish: async () => {
-              result.chat = { bySplit: {}, excluded: excludedCount };
+              result.chat = { bySplit: {}, excluded: excludedCount, warnings: [] };
               return { [CHAT_EXCLUDED]: await excluded.close() };
             },
             abort: () => void excluded.close(),
@@ -366,9 +372,14 @@ export async function writeDatasetFormats(
       }
       Object.assign(result.files, staged);
     }
-    if (result.chat && live.has(sinks.find((s) => s.format === 'chat')!))
+    if (result.chat && live.has(sinks.find((s) => s.format === 'chat')!)) {
       for (const [split, t] of Object.entries(tallies)) result.chat.bySplit[split] = t.report();
-    else result.chat = null;
+      const written = result.chat.bySplit.train?.written ?? 0;
+      if (written < OPENAI_MIN_EXAMPLES)
+        result.chat.warnings.push(
+          `chat/train.jsonl has ${written} examples; OpenAI fine-tuning needs at least ${OPENAI_MIN_EXAMPLES}`,
+        );
+    } else result.chat = null;
 
     if (opts.card !== false) {
       try {

@@ -121,6 +121,7 @@ describe.each(['session', 'conversation'])('a real %s-pipeline dataset', (pipeli
       expect(result.chat!.bySplit[split]!.written).toBe(chat.length);
     }
     expect(readFileSync(join(dir, 'chat', 'excluded.jsonl'), 'utf8')).toBe('');
+    expect(result.chat!.warnings).toEqual([]);
   });
 
   it('chat: the user message is the router input, the answer the label word', () => {
@@ -299,6 +300,9 @@ describe('writeDatasetFormats on crafted datasets', () => {
     const r = await writeDatasetFormats(dir, { formats: ALL, chat: { maxTokens: 300 } });
     expect(r.chat!.bySplit.train).toMatchObject({ written: 9, overTokenLimit: 3, invalid: 0 });
     expect(r.chat!.excluded).toBe(3);
+    expect(r.chat!.warnings).toEqual([
+      'chat/train.jsonl has 9 examples; OpenAI fine-tuning needs at least 10',
+    ]);
     const excluded = jsonl(join(dir, 'chat', 'excluded.jsonl'));
     expect(excluded).toEqual(
       [0, 4, 8].map((i) => ({
@@ -324,6 +328,9 @@ describe('writeDatasetFormats on crafted datasets', () => {
       test: [lineOf(4)],
     });
     const r = await writeDatasetFormats(dir, { formats: ALL });
+    expect(r.chat!.warnings).toEqual([
+      'chat/train.jsonl has 2 examples; OpenAI fine-tuning needs at least 10',
+    ]);
     expect(r.splits.map((s) => [s.name, s.rows])).toEqual([
       ['train', 2],
       ['validation', 1],
