@@ -1,0 +1,360 @@
+/**
+ * The dataset card: README.md with Hugging Face YAML front matter (configs with the
+ * data files of every split, task category, size category, annotation creators,
+ * license) and a body that says where the data came from and how it was balanced,
+ * read from the build's manifest. Pure: the caller says which files it wrote.
+ */
+import { z } from 'zod';
+import { LABEL_NAMES } from '../contracts';
+import type { ChatSplitReport } from './chat';
+import { toYaml, type YamlValue } from './yaml';
+
+/** One config of the card: a format's files, one per split, paths relative to the card. */
+export interface CardConfig {
+  name: string;
+  /** What a reader finds in the files, e.g. "Parquet table", "chat JSONL". */
+  description: string;
+  files: { split: string; path: string }[];
+}
+
+export interface DatasetCardInput {
+  /** The build's manifest.json, as parsed JSON; sections it lacks are left out of the body. */
+  manifest: unknown;
+  /** The configs written; the first is the default one. */
+  configs: CardConfig[];
+  /** Rows per split in the JSONL record, and per label. */
+  splits: { name: string; rows: number; byLabel: Record<string, number> }[];
+  /** A Hugging Face license id (`mit`, `cc-by-4.0`, `other`, ...). */
+  license: string;
+  prettyName?: string;
+  /** The earliest and latest sample timestamps, when the manifest names no window. */
+  timestamps?: { first: string; last: string } | null;
+  chat?: {
+    systemPrompt: string;
+    labelWords: readonly [string, string];
+    maxTokens: number;
+    bySplit: Record<string, ChatSplitReport>;
+  } | null;
+  /** The separator joining history and message in `text` (classifier, Parquet). */
+  separator?: string;
+}
+
+const Window = z.looseObject({ from: z.string().optional(), to: z.string().optional() });
+const sections = {
+  tool: z.looseObject({ name: z.string(), version: z.string() }),
+  command: z.string(),
+  source: z.unknown(),
+  build: z.looseObject({
+    id: z.string().optional(),
+    source: z.unknown(),
+    window: Window.optional(),
+  }),
+  window: Window,
+  pipeline: z.looseObject({ name: z.string(), history: z.unknown() }),
+  judge: z.looseObject({
+    name: z.string().optional(),
+    model: z.string().optional(),
+    rubricVersion: z.string().optional(),
+  }),
+  config: z.looseObject({
+    ratio: z.number().optional(),
+    total: z.number().optional(),
+    stratify: z.array(z.string()).optional(),
+    allocation: z.string().optional(),
+    onShortfall: z.string().optional(),
+    seed: z.union([z.number(), z.string()]).optional(),
+  }),
+  input: z.looseObject({
+    rows: z.number().optional(),
+    duplicatesRemoved: z.number().optional(),
+    byLabelStratum: z
+      .record(z.string(), z.record(z.string(), z.looseObject({ unique: z.number() })))
+      .optional(),
+  }),
+  targets: z.looseObject({ byLabel: z.record(z.string(), z.number()) }),
+  selected: z.looseObject({
+    byLabel: z.record(z.string(), z.number()).optional(),
+    byLabelStratum: z.record(z.string(), z.record(z.string(), z.number())).optional(),
+    upsampled: z.number().optional(),
+  }),
+  shortfalls: z.looseObject({
+    strata: z
+      .array(z.looseObject({ label: z.number(), stratum: z.string(), nominal: z.number() }))
+      .optional(),
+  }),
+  nearDedup: z.record(z.string(), z.unknown()),
+  dedup: z.record(z.string(), z.unknown()),
+  probe: z.record(z.string(), z.unknown()),
+};
+type Sections = { [K in keyof typeof sections]?: z.infer<(typeof sections)[K]> };
+
+/** Each section of the manifest that has the expected shape; others are skipped, not fatal. */
+function readManifest(manifest: unknown): Sections {
+  const out: Record<string, unknown> = {};
+  if (typeof manifest !== 'object' || manifest === null) return out;
+  const m = manifest as Record<string, unknown>;
+  for (const [k, schema] of Object.entries(sections)) {
+    if (m[k] === undefined) continue;
+    const r = schema.safeParse(m[k]);
+    if (r.success) out[k] = r.data;
+  }
+  return out;
+}
+
+/** The Hugging Face size category of a row count. */
+export function sizeCategory(rows: number): string {
+  const steps = ['1K', '10K', '100K', '1M', '10M', '100M', '1B', '10B', '100B', '1T'];
+  if (rows < 1000) return 'n<1K';
+  for (let i = 1; i < steps.length; i++)
+    if (rows < 1000 * 10 ** i) return `${steps[i - 1]}<n<${steps[i]}`;
+  return 'n>1T';
+}
+
+/** The front matter as an object (what the YAML says). */
+export function cardFrontMatter(input: DatasetCardInput): { [key: string]: YamlValue } {
+  const rows = input.splits.reduce((n, s) => n + s.rows, 0);
+  const fm: { [key: string]: YamlValue } = {};
+  if (input.prettyName) fm.pretty_name = input.prettyName;
+  Object.assign(fm, {
+    license: input.license,
+    task_categories: ['text-classification'],
+    annotations_creators: ['machine-generated'],
+    size_categories: [sizeCategory(rows)],
+    tags: ['model-routing', 'sft', 'synthetic-labels'],
+    configs: input.configs.map((c, i) => ({
+      config_name: i === 0 ? 'default' : c.name,
+      data_files: c.files.map((f) => ({ split: f.split, path: f.path })),
+    })),
+  });
+  return fm;
+}
+
+const code = (s: string) => '`' + s.replace(/`/g, "'") + '`';
+const cell = (v: unknown) => String(v).replace(/\|/g, '\\|').replace(/\n/g, ' ');
+const table = (head: string[], rows: unknown[][]) =>
+  [
+    `| ${head.join(' | ')} |`,
+    `| ${head.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`),
+  ].join('\n');
+
+/** Up to 40 scalar leaves of an object as `a.b: value` lines, for sections of unknown shape. */
+function leaves(v: unknown, prefix = '', out: string[] = []): string[] {
+  if (out.length >= 40) return out;
+  if (v !== null && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) leaves(x, prefix ? `${prefix}.${k}` : k, out);
+  } else out.push(`- ${code(prefix)}: ${String(v)}`);
+  return out;
+}
+
+const labelName = (l: string) => LABEL_NAMES[Number(l) as 0 | 1] ?? l;
+
+/** README.md text: front matter, then the body. */
+export function datasetCard(input: DatasetCardInput): string {
+  const m = readManifest(input.manifest);
+  const title = input.prettyName ?? 'Router fine-tuning dataset';
+  const out: string[] = [
+    '---',
+    toYaml(cardFrontMatter(input)).trimEnd(),
+    '---',
+    '',
+    `# ${title}`,
+    '',
+  ];
+  const tool = m.tool ? `${m.tool.name} ${m.tool.version}` : 'sft-balancer';
+  out.push(
+    'Labelled user requests of a coding assistant for training a model router: label 0 ' +
+      '(`reasoning`) means the request needs a reasoning model, label 1 (`non_reasoning`) ' +
+      `that a fast model serves it. Built by ${tool}` +
+      (m.command ? ` (\`${m.command}\`)` : '') +
+      '; the labels are machine-generated by a judge, not by people.',
+    '',
+    '## Splits',
+    '',
+    table(
+      ['split', 'rows', 'reasoning (0)', 'non_reasoning (1)'],
+      input.splits.map((s) => [s.name, s.rows, s.byLabel['0'] ?? 0, s.byLabel['1'] ?? 0]),
+    ),
+    '',
+    '## Files',
+    '',
+    table(
+      ['config', 'what', 'split', 'file'],
+      input.configs.flatMap((c, i) =>
+        c.files.map((f) => [
+          i === 0 ? `default (${c.name})` : c.name,
+          c.description,
+          f.split,
+          code(f.path),
+        ]),
+      ),
+    ),
+    '',
+  );
+  if (input.separator !== undefined)
+    out.push(
+      `A sample's \`text\` is its earlier user messages in the conversation, oldest first, then the message to route, joined by ${code(JSON.stringify(input.separator))}; a sample without history is just its message.`,
+      '',
+    );
+
+  out.push('## Source', '');
+  const source = m.build?.source ?? m.source;
+  if (source !== undefined)
+    out.push(`- Source: ${code(typeof source === 'string' ? source : JSON.stringify(source))}`);
+  const window = m.build?.window ?? m.window;
+  if (window && (window.from || window.to))
+    out.push(
+      `- Window: ${window.from ?? 'the beginning'} to ${window.to ?? 'the end'} (from inclusive, to exclusive)`,
+    );
+  else if (input.timestamps)
+    out.push(
+      `- Window: no window was set; the samples' timestamps run from ${input.timestamps.first} to ${input.timestamps.last}`,
+    );
+  if (m.pipeline) {
+    const h = m.pipeline.history;
+    out.push(
+      `- Pipeline: ${m.pipeline.name}` +
+        (h && typeof h === 'object' ? ` (history: ${JSON.stringify(h)})` : ''),
+    );
+  }
+  if (m.judge) {
+    out.push(
+      `- Judge: ${m.judge.name ?? 'not recorded'}` +
+        (m.judge.model ? `, model ${m.judge.model}` : '') +
+        `; rubric version: ${m.judge.rubricVersion ?? 'not recorded'}`,
+    );
+  }
+  if (m.build?.id) out.push(`- Build: ${code(m.build.id)}`);
+  out.push('');
+
+  out.push('## Balance', '');
+  if (m.config) {
+    const c = m.config;
+    if (c.ratio !== undefined)
+      out.push(
+        `- Target ratio: ${Math.round(c.ratio * 1000) / 10}% reasoning (label 0), ${Math.round((1 - c.ratio) * 1000) / 10}% non_reasoning (label 1)`,
+      );
+    if (c.stratify)
+      out.push(
+        `- Strata: ${c.stratify.length ? c.stratify.join(', ') : 'none'}; allocation ${c.allocation ?? 'n/a'}; on shortfall: ${c.onShortfall ?? 'n/a'}; seed ${c.seed ?? 'n/a'}`,
+      );
+  }
+  if (m.targets && m.selected?.byLabel) {
+    const t = m.targets.byLabel;
+    const s = m.selected.byLabel;
+    out.push(
+      '',
+      table(
+        ['class', 'target', 'delivered'],
+        Object.keys(t).map((l) => [`${labelName(l)} (${l})`, t[l], s[l] ?? 0]),
+      ),
+    );
+  }
+  const cells = m.selected?.byLabelStratum;
+  if (cells) {
+    const nominal = new Map(
+      (m.shortfalls?.strata ?? []).map((s) => [`${s.label}/${s.stratum}`, s.nominal]),
+    );
+    const rows: unknown[][] = [];
+    for (const [l, byStratum] of Object.entries(cells))
+      for (const [stratum, delivered] of Object.entries(byStratum))
+        rows.push([
+          labelName(l),
+          stratum,
+          m.input?.byLabelStratum?.[l]?.[stratum]?.unique ?? 'n/a',
+          nominal.get(`${l}/${stratum}`) ?? 'met',
+          delivered,
+        ]);
+    out.push(
+      '',
+      'Strata, targets against delivered: a stratum whose supply fell short of its nominal target shows that target (its shortfall went to the other strata of its class); "met" means it received at least its share.',
+      '',
+      table(['class', 'stratum', 'available', 'nominal target (if short)', 'delivered'], rows),
+    );
+  }
+  if (m.selected?.upsampled)
+    out.push('', `- Upsampled (repeated) samples: ${m.selected.upsampled}`);
+  out.push('');
+
+  out.push('## Deduplication', '');
+  if (m.input?.duplicatesRemoved !== undefined)
+    out.push(
+      `- Exact duplicates removed (same normalized user message within a class and stratum): ${m.input.duplicatesRemoved}`,
+    );
+  for (const k of ['nearDedup', 'dedup'] as const) if (m[k]) out.push(...leaves(m[k], k));
+  if (m.input?.duplicatesRemoved === undefined && !m.nearDedup && !m.dedup)
+    out.push('No deduplication figures recorded.');
+  out.push('');
+
+  out.push('## Probe', '');
+  out.push(
+    ...(m.probe ? leaves(m.probe, 'probe') : ['No probe figures recorded for this build.']),
+    '',
+  );
+
+  if (input.chat) {
+    const ch = input.chat;
+    out.push(
+      '## Chat format',
+      '',
+      `Each line is \`{"messages": [system, user, assistant]}\`: the system message below, one user message holding the router input (earlier user turns merged into it, so roles alternate), and the label as one word: ${code(ch.labelWords[0])} for label 0, ${code(ch.labelWords[1])} for label 1. Examples over ${ch.maxTokens} tokens (o200k_base, counted as OpenAI's cookbook counts) are left out, never cut; so are examples failing a cookbook check.`,
+      '',
+      '```text',
+      ch.systemPrompt,
+      '```',
+      '',
+      table(
+        [
+          'split',
+          'written',
+          'over token limit',
+          'failing a check',
+          'tokens (total)',
+          'tokens p50 / p95 / max',
+        ],
+        Object.entries(ch.bySplit).map(([s, r]) => [
+          s,
+          r.written,
+          r.overTokenLimit,
+          r.invalid,
+          r.tokens.total,
+          `${r.tokens.p50} / ${r.tokens.p95} / ${r.tokens.max}`,
+        ]),
+      ),
+      '',
+    );
+  }
+
+  const byName = new Map(input.configs.map((c, i) => [c.name, { c, i }]));
+  const pathOf = (name: string, split: string) =>
+    byName.get(name)?.c.files.find((f) => f.split === split)?.path;
+  out.push('## How to load', '', '```python', 'from datasets import load_dataset', '');
+  out.push('ds = load_dataset("path/to/this/folder")  # the default config');
+  for (const [name, { i }] of byName)
+    if (i > 0)
+      out.push(`ds_${name.replace(/\W/g, '_')} = load_dataset("path/to/this/folder", "${name}")`);
+  out.push('```', '');
+  const pq = pathOf('parquet', 'train');
+  if (pq)
+    out.push('```python', 'import pandas as pd', '', `df = pd.read_parquet("${pq}")`, '```', '');
+  const chatTrain = pathOf('chat', 'train');
+  if (chatTrain) {
+    const chatVal = pathOf('chat', 'validation');
+    out.push(
+      'Fine-tuning (OpenAI or Azure OpenAI; the chat files are the training and validation files):',
+      '',
+      '```python',
+      'from openai import OpenAI  # or AzureOpenAI(...)',
+      '',
+      'client = OpenAI()',
+      `train = client.files.create(file=open("${chatTrain}", "rb"), purpose="fine-tune")`,
+      ...(chatVal
+        ? [`val = client.files.create(file=open("${chatVal}", "rb"), purpose="fine-tune")`]
+        : []),
+      `job = client.fine_tuning.jobs.create(model="gpt-4o-mini-2024-07-18", training_file=train.id${chatVal ? ', validation_file=val.id' : ''})`,
+      '```',
+      '',
+    );
+  }
+  return out.join('\n');
+}

@@ -1,0 +1,153 @@
+import { describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import {
+  cardFrontMatter,
+  datasetCard,
+  sizeCategory,
+  toYaml,
+  type DatasetCardInput,
+  type YamlValue,
+} from '../../shared/dataset/index';
+
+const input = (over: Partial<DatasetCardInput> = {}): DatasetCardInput => ({
+  manifest: {},
+  configs: [
+    {
+      name: 'parquet',
+      description: 'Parquet table',
+      files: [
+        { split: 'train', path: 'data/train-00000-of-00001.parquet' },
+        { split: 'test', path: 'data/test-00000-of-00001.parquet' },
+      ],
+    },
+    { name: 'chat', description: 'chat', files: [{ split: 'train', path: 'chat/train.jsonl' }] },
+  ],
+  splits: [
+    { name: 'train', rows: 900, byLabel: { '0': 450, '1': 450 } },
+    { name: 'test', rows: 100, byLabel: { '0': 50, '1': 50 } },
+  ],
+  license: 'cc-by-4.0',
+  ...over,
+});
+
+const frontMatter = (text: string) =>
+  parseYaml(/^---\n([\s\S]*?)\n---\n/.exec(text)![1]!) as Record<string, unknown>;
+
+describe('toYaml', () => {
+  it('writes strings that YAML reads back unchanged, whatever they hold', () => {
+    const tricky = [
+      'yes',
+      'no',
+      '1.0',
+      'null',
+      'a: b',
+      '- x',
+      '#c',
+      'quote " and \\',
+      'line\nbreak',
+      '😀 ünï',
+      '',
+      "it's",
+    ];
+    const doc: { [key: string]: YamlValue } = {
+      list: tricky,
+      'odd key': 'v',
+      nested: [{ a: 1, b: ['x'] }, { c: true }],
+      empty: [],
+      none: null,
+    };
+    expect(parseYaml(toYaml(doc))).toEqual(doc);
+  });
+});
+
+describe('sizeCategory', () => {
+  it.each([
+    [0, 'n<1K'],
+    [999, 'n<1K'],
+    [1000, '1K<n<10K'],
+    [9999, '1K<n<10K'],
+    [10_000, '10K<n<100K'],
+    [2_500_000, '1M<n<10M'],
+  ])('%d rows → %s', (n, cat) => expect(sizeCategory(n)).toBe(cat));
+});
+
+describe('datasetCard', () => {
+  it('front matter: configs with every split file, the first as default, and the card fields', () => {
+    const fm = frontMatter(datasetCard(input({ prettyName: 'Router: "v2"' })));
+    expect(fm).toEqual(cardFrontMatter(input({ prettyName: 'Router: "v2"' })));
+    expect(fm).toMatchObject({
+      pretty_name: 'Router: "v2"',
+      license: 'cc-by-4.0',
+      task_categories: ['text-classification'],
+      annotations_creators: ['machine-generated'],
+      size_categories: ['1K<n<10K'],
+      configs: [
+        {
+          config_name: 'default',
+          data_files: [
+            { split: 'train', path: 'data/train-00000-of-00001.parquet' },
+            { split: 'test', path: 'data/test-00000-of-00001.parquet' },
+          ],
+        },
+        { config_name: 'chat', data_files: [{ split: 'train', path: 'chat/train.jsonl' }] },
+      ],
+    });
+  });
+
+  it('states the build window, judge model and rubric version, targets and probe figures when the manifest has them', () => {
+    const text = datasetCard(
+      input({
+        manifest: {
+          command: 'build',
+          build: {
+            id: 'b-1',
+            source: { kind: 'kusto', table: 'Turns' },
+            window: { from: '2026-10-01T00:00:00Z', to: '2026-11-01T00:00:00Z' },
+          },
+          pipeline: { name: 'conversation', history: { historyTurns: 3 } },
+          judge: { name: 'llm', model: 'gpt-4.1-mini', rubricVersion: 'router-rubric-v1' },
+          config: {
+            ratio: 0.7,
+            stratify: ['turnBucket'],
+            allocation: 'equal',
+            onShortfall: 'shrink',
+            seed: 42,
+          },
+          input: { duplicatesRemoved: 12, byLabelStratum: { '0': { A: { rows: 10, unique: 9 } } } },
+          targets: { byLabel: { '0': 700, '1': 300 } },
+          selected: { byLabel: { '0': 650, '1': 300 }, byLabelStratum: { '0': { A: 9 } } },
+          shortfalls: {
+            strata: [{ label: 0, stratum: 'A', nominal: 233.33, available: 9, selected: 9 }],
+          },
+          probe: { accuracy: 0.91, byClass: { reasoning: { recall: 0.88 } } },
+        },
+        timestamps: { first: '2026-10-02T00:00:00Z', last: '2026-10-30T00:00:00Z' },
+      }),
+    );
+    expect(text).toContain('- Source: `{"kind":"kusto","table":"Turns"}`');
+    expect(text).toContain('- Window: 2026-10-01T00:00:00Z to 2026-11-01T00:00:00Z');
+    expect(text).toContain('- Pipeline: conversation (history: {"historyTurns":3})');
+    expect(text).toContain('- Judge: llm, model gpt-4.1-mini; rubric version: router-rubric-v1');
+    expect(text).toContain('- Target ratio: 70% reasoning (label 0), 30% non_reasoning (label 1)');
+    expect(text).toContain('| reasoning (0) | 700 | 650 |');
+    expect(text).toContain('| reasoning | A | 9 | 233.33 | 9 |');
+    expect(text).toContain(
+      'Exact duplicates removed (same normalized user message within a class and stratum): 12',
+    );
+    expect(text).toContain('- `probe.accuracy`: 0.91');
+    expect(text).toContain('- `probe.byClass.reasoning.recall`: 0.88');
+    expect(text).toContain('pd.read_parquet("data/train-00000-of-00001.parquet")');
+    expect(text).toContain(
+      'client.files.create(file=open("chat/train.jsonl", "rb"), purpose="fine-tune")',
+    );
+  });
+
+  it('skips a manifest section of an unexpected shape instead of failing', () => {
+    const text = datasetCard(
+      input({ manifest: { judge: 'not an object', config: { ratio: 'x' } } }),
+    );
+    expect(text).not.toContain('- Judge:');
+    expect(text).not.toContain('Target ratio');
+    expect(frontMatter(text).license).toBe('cc-by-4.0');
+  });
+});
