@@ -163,9 +163,10 @@ describe('two plans of one build at once', () => {
 
 describe('two runs of one build at once (the local runner, one storage)', () => {
   it('both end with the dataset one run gives, every row counted once', async () => {
-    const t = await telemetryFile(2_500, 83);
+    const t = await telemetryFile(4_000, 83);
     const lines = (await readFile(t.path, 'utf8')).split('\n').filter((l) => l !== '').length;
-    const env = { ...uniqueEnv(), SFT_SHARD_BYTES: '262144' };
+    // Shards of about 1.5 MiB, each staged in more than one block.
+    const env = { ...uniqueEnv(), SFT_SHARD_BYTES: '1572864' };
     const config = parseBalanceConfig({ total: 600, seed: 4 });
     const run = (out: string, buildId: string) =>
       runLocal({
