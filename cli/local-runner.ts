@@ -117,9 +117,16 @@ async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Everything of a spec that decides its dataset (not when it was made, nor a local file's path). */
-const identityOf = (s: BuildSpec) =>
-  JSON.stringify({ ...s, createdAt: '', source: s.source.kind === 'blob' ? s.source : 'file' });
+/**
+ * Two specs of one build: the same settings, and the same uploaded input when both
+ * name one (a blob named by its sha256; a local file read in place has no such name).
+ */
+const sameBuild = (a: BuildSpec, b: BuildSpec) => {
+  const bothBlobs = a.source.kind === 'blob' && b.source.kind === 'blob';
+  const identity = (s: BuildSpec) =>
+    JSON.stringify({ ...s, createdAt: '', source: bothBlobs ? s.source : '' });
+  return identity(a) === identity(b);
+};
 
 /** How often the runner looks for a stalled build (ms) and how many looks in a row. */
 const STALL_CHECK_MS = 2_000;
@@ -224,7 +231,7 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
     const created = await startBuild(deps, spec);
     if (!created) {
       const existing = await getSpec(deps, spec.id);
-      if (existing && identityOf(existing) !== identityOf(spec))
+      if (existing && !sameBuild(existing, spec))
         throw new UsageError(
           `--build-id ${spec.id}: the storage holds a build of that id with another input or ` +
             `other settings; give another --build-id (or none: one derives from the input)`,
