@@ -20,13 +20,7 @@ import { ensureDir, join, writeJson } from '../adapters/output';
 import { InputFileError } from '../adapters/lines';
 import { LocalQueueHost } from '../adapters/queue-local-host';
 import { readQueueHostConfig } from '../adapters/queue-host-config';
-import {
-  getOutcome,
-  getSpec,
-  readStatus,
-  resumeBuild,
-  startBuild,
-} from '../functions/build-ops';
+import { getOutcome, getSpec, readStatus, resumeBuild, startBuild } from '../functions/build-ops';
 import { createDeps, REPLAY_JUDGE, type Deps } from '../functions/deps';
 import { registrations, type QueueFunction } from '../functions/registry';
 import { buildPaths, buildSpecOf, type BuildSpec, type Outcome } from '../shared/build';
