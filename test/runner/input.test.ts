@@ -79,6 +79,41 @@ describe('run --build-id', () => {
   );
 });
 
+describe('run --build-id of a build already in the storage', () => {
+  it('refuses another input under that id (exit 2) instead of handing over the other dataset', async () => {
+    const a = await telemetryFile(200, 9);
+    const b = await telemetryFile(200, 10);
+    const env = namespace();
+    const args = (input: string, out: string) => [
+      'run',
+      '--input',
+      input,
+      '--out',
+      out,
+      ...storage(),
+      '--build-id',
+      'same-id',
+      '--total',
+      '50',
+      '-q',
+    ];
+    const first = await cli(args(a.path, join(a.dir, 'out')), env);
+    expect(first.code, first.stderr).toBe(0);
+    const other = await cli(args(b.path, join(b.dir, 'out')), env);
+    expect(other.code, other.stderr).toBe(2);
+    expect(other.stderr).toContain(
+      '--build-id same-id: the storage holds a build of that id with another input or other settings',
+    );
+    const again = await cli(args(a.path, join(a.dir, 'again')), env);
+    expect(again.code, again.stderr).toBe(0);
+    expect(
+      (await readFile(join(a.dir, 'again', 'train.jsonl'))).equals(
+        await readFile(join(a.dir, 'out', 'train.jsonl')),
+      ),
+    ).toBe(true);
+  }, 120_000);
+});
+
 describe('a run whose build can no longer progress', () => {
   it('fails (exit 1) naming the stall instead of waiting forever', async () => {
     const t = await telemetryFile(300, 6);
