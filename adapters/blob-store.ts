@@ -3,6 +3,7 @@
  * writes (`ifNoneMatch: '*'`) make commits idempotent; a lease on a claim blob makes
  * one fan-in run at a time and lapses when its holder dies.
  */
+import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { BlobServiceClient, ContainerClient } from '@azure/storage-blob';
 import type { z } from 'zod';
@@ -14,7 +15,11 @@ export interface Lease {
 }
 
 export interface BlockWriter {
-  /** Stages the next block (ids are the block's sequence number: a retry restages the same ids). */
+  /**
+   * Stages the next block. Ids are this writer's own (a random tag and the block's
+   * sequence number): two writers of one blob never commit each other's blocks, so a
+   * committed blob is always one writer's whole content.
+   */
   stage(data: Buffer): Promise<void>;
   commit(): Promise<void>;
 }
@@ -34,6 +39,11 @@ export interface BlobStore {
   stream(path: string): Promise<Readable>;
   blockWriter(path: string): BlockWriter;
   uploadFile(path: string, file: string): Promise<void>;
+  /**
+   * Uploads a stream unless the blob exists (create-only, so two uploads to one name
+   * never interleave: the first commit wins, whole); false when it already existed.
+   */
+  createFromStream(path: string, body: Readable): Promise<boolean>;
   downloadToFile(path: string, file: string): Promise<void>;
   /** A lease on an existing blob, or null when another holder has it. */
   acquireLease(path: string, seconds: number): Promise<Lease | null>;
@@ -116,9 +126,11 @@ export function createBlobStore(service: BlobServiceClient, container: string): 
     blockWriter(path) {
       const ids: string[] = [];
       const client = block(path);
+      // 12 characters as before (a blob's block ids must all have one length).
+      const tag = randomBytes(4).toString('hex').slice(0, 6);
       return {
         async stage(data) {
-          const id = Buffer.from(`blk-${String(ids.length).padStart(8, '0')}`).toString('base64');
+          const id = Buffer.from(`${tag}${String(ids.length).padStart(6, '0')}`).toString('base64');
           ids.push(id);
           await client.stageBlock(id, data, data.length);
         },
@@ -133,6 +145,21 @@ export function createBlobStore(service: BlobServiceClient, container: string): 
         concurrency: 4,
         blobHTTPHeaders: typeOf(path),
       });
+    },
+    async createFromStream(path, body) {
+      try {
+        await block(path).uploadStream(body, 8 * 1024 * 1024, 4, {
+          blobHTTPHeaders: typeOf(path),
+          conditions: { ifNoneMatch: '*' },
+        });
+        return true;
+      } catch (err) {
+        const status = statusOf(err);
+        if (status === 409 || status === 412) return false;
+        // Another upload committed first and its commit dropped our staged blocks.
+        if (status === 400 && (await block(path).exists())) return false;
+        throw err;
+      }
     },
     async downloadToFile(path, file) {
       await block(path).downloadToFile(file);

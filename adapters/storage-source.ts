@@ -7,6 +7,7 @@
 import { createReadStream } from 'node:fs';
 import { access, constants, stat } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
+import { createGunzip } from 'node:zlib';
 import type { BlobStore } from './blob-store';
 import type { SourceRef } from '../shared/settings';
 import { kustoLineSource } from './telemetry-source';
@@ -59,23 +60,50 @@ export async function* lineBatches(stream: AsyncIterable<Buffer>): AsyncGenerato
   if (tail.length > 0) yield [{ line: clean(tail), lineNo: ++lineNo }];
 }
 
+/**
+ * A local JSONL file; `*.gz` is read gunzipped (its size is then the decompressed
+ * size, counted once, so a .gz plans the same shards as the plain file).
+ */
 export function fileSource(path: string): LineSource {
+  const gz = path.endsWith('.gz');
+  let inflated: Promise<number> | undefined;
+  const open = async () => {
+    try {
+      await access(path, constants.R_OK);
+    } catch (cause) {
+      throw new SourceNotFoundError(`telemetry file not readable: ${path}`, { cause });
+    }
+    const raw = createReadStream(path, { highWaterMark: 1 << 20 });
+    return gz ? raw.pipe(createGunzip({ chunkSize: 1 << 20 })) : raw;
+  };
   return {
     name: `file:${path}`,
     async size() {
+      let bytes: number;
       try {
-        return (await stat(path)).size;
+        bytes = (await stat(path)).size;
       } catch (cause) {
         throw new SourceNotFoundError(`telemetry file not found: ${path}`, { cause });
       }
+      if (!gz) return bytes;
+      inflated ??= (async () => {
+        let n = 0;
+        for await (const chunk of this.chunks!()) n += chunk.length;
+        return n;
+      })();
+      return inflated;
     },
     async *chunks() {
       try {
-        await access(path, constants.R_OK);
-      } catch (cause) {
-        throw new SourceNotFoundError(`telemetry file not readable: ${path}`, { cause });
+        yield* (await open()) as AsyncIterable<Buffer>;
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        if (gz && typeof code === 'string' && code.startsWith('Z_'))
+          throw new SourceNotFoundError(`telemetry file is not valid gzip: ${path}`, {
+            cause: err,
+          });
+        throw err;
       }
-      yield* createReadStream(path, { highWaterMark: 1 << 20 });
     },
     lines() {
       return lineBatches(this.chunks!());

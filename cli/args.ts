@@ -4,6 +4,7 @@
  * name the flag that was wrong.
  */
 import { ZodError } from 'zod';
+import { BuildIdSchema } from '../shared/build';
 import { BalanceConfigSchema, type BalanceConfig, type BalanceConfigInput } from '../shared/config';
 import { inputOverwrittenBy, type InputSource, type OutputTarget } from '../adapters/output';
 
@@ -158,4 +159,17 @@ export function nonNegativeInt(
     );
   }
   return n;
+}
+
+/**
+ * A --build-id, checked before anything starts: build ids name blobs and queue
+ * messages, and a message with a bad id would be dropped, leaving the run waiting.
+ */
+export function buildIdFlag(id: string): string {
+  if (!BuildIdSchema.safeParse(id).success)
+    throw new UsageError(
+      `--build-id "${id}" is not a build id: use 3-63 lowercase letters, digits or hyphens, ` +
+        `the first a letter or digit (^[a-z0-9][a-z0-9-]{2,62}$)`,
+    );
+  return id;
 }

@@ -13,12 +13,14 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import { startAzurite, type AzuriteHandle } from '../adapters/azurite';
 import { join, withOutputDir, writeJson } from '../adapters/output';
 import { InputFileError } from '../adapters/lines';
 import { LocalQueueHost } from '../adapters/queue-local-host';
 import { readQueueHostConfig } from '../adapters/queue-host-config';
-import { getOutcome, readStatus, resumeBuild, startBuild } from '../functions/build-ops';
+import { getOutcome, getSpec, readStatus, resumeBuild, startBuild } from '../functions/build-ops';
 import { createDeps, REPLAY_JUDGE, type Deps } from '../functions/deps';
 import { registrations, type QueueFunction } from '../functions/registry';
 import { buildPaths, buildSpecOf, type BuildSpec, type Outcome } from '../shared/build';
@@ -29,7 +31,9 @@ import { fingerprint } from '../shared/hash';
 import type { HistoryOptions, Pipeline } from '../shared/samples';
 import { SettingsError, loadSettings, type Settings } from '../shared/settings';
 import { UnknownJudgeError } from '../functions/judges';
-import { UsageError } from './args';
+import { UsageError, buildIdFlag } from './args';
+import { poisonQueueOf } from '../shared/settings';
+import { statusOf } from '../adapters/storage';
 import { Progress } from './progress';
 
 /** The build ended failed (min judged share, no rows, shortfall with `fail`...). */
@@ -77,16 +81,50 @@ export function failpointFrom(spec: string | undefined): (name: string) => void 
   };
 }
 
+/** The input's JSONL bytes: `*.gz` gunzipped (as `run --in-process` reads it). */
+function inputStream(path: string): Readable {
+  const raw = createReadStream(path, { highWaterMark: 1 << 20 });
+  if (!path.endsWith('.gz')) return raw;
+  const gunzip = createGunzip({ chunkSize: 1 << 20 });
+  raw.on('error', (err) => gunzip.destroy(err));
+  return raw.pipe(gunzip);
+}
+
+const inputError = (path: string, cause: unknown) => {
+  const code = (cause as { code?: unknown }).code;
+  return new InputFileError(
+    typeof code === 'string' && code.startsWith('Z_')
+      ? `input file is not valid gzip: ${path}`
+      : `input file not found or unreadable: ${path}`,
+    { cause },
+  );
+};
+
+/** The sha256 of the input's JSONL (of the gunzipped bytes for `*.gz`). */
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   try {
-    for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }))
-      hash.update(chunk as Buffer);
+    for await (const chunk of inputStream(path)) hash.update(chunk as Buffer);
   } catch (cause) {
-    throw new InputFileError(`input file not found or unreadable: ${path}`, { cause });
+    throw inputError(path, cause);
   }
   return hash.digest('hex');
 }
+
+/**
+ * Two specs of one build: the same settings, and the same uploaded input when both
+ * name one (a blob named by its sha256; a local file read in place has no such name).
+ */
+const sameBuild = (a: BuildSpec, b: BuildSpec) => {
+  const bothBlobs = a.source.kind === 'blob' && b.source.kind === 'blob';
+  const identity = (s: BuildSpec) =>
+    JSON.stringify({ ...s, createdAt: '', source: bothBlobs ? s.source : '' });
+  return identity(a) === identity(b);
+};
+
+/** How often the runner looks for a stalled build (ms) and how many looks in a row. */
+const STALL_CHECK_MS = 2_000;
+const STALL_LOOKS = 2;
 
 /** The id of a local build: the same input and settings give the same id. */
 export function localBuildId(sha: string, spec: BuildSpec, replaySource?: string): string {
@@ -116,6 +154,7 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
     if (!opts.quiet) process.stderr.write(`${text}\n`);
   };
   try {
+    if (opts.buildId !== undefined) buildIdFlag(opts.buildId);
     const sha = await sha256File(opts.input);
     if (!opts.storage) {
       azurite = await startAzurite();
@@ -136,12 +175,21 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
     await deps.store.ensureContainer();
 
     const upload = opts.upload ?? true;
+    // Content-addressed (the JSONL's sha256) and create-only: two runs uploading the
+    // same input never interleave, and the first whole upload is the one kept.
     const sourcePath = `sources/${sha}.jsonl`;
     if (upload && !(await deps.store.exists(sourcePath))) {
       const started = Date.now();
-      await deps.store.uploadFile(sourcePath, opts.input);
+      let created: boolean;
+      try {
+        created = await deps.store.createFromStream(sourcePath, inputStream(opts.input));
+      } catch (err) {
+        if (statusOf(err) !== undefined) throw err;
+        throw inputError(opts.input, err);
+      }
       say(
-        `upload: ${opts.input} → ${settings.container}/${sourcePath} (${Date.now() - started} ms)`,
+        `upload: ${opts.input} → ${settings.container}/${sourcePath} (${Date.now() - started} ms` +
+          `${created ? '' : ', already uploaded by another run'})`,
       );
     }
     const base = buildSpecOf({
@@ -175,6 +223,14 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
       throw err;
     }
     const created = await startBuild(deps, spec);
+    if (!created) {
+      const existing = await getSpec(deps, spec.id);
+      if (existing && !sameBuild(existing, spec))
+        throw new UsageError(
+          `--build-id ${spec.id}: the storage holds a build of that id with another input or ` +
+            `other settings; give another --build-id (or none: one derives from the input)`,
+        );
+    }
     if (!created) say(`build ${spec.id}: exists, resuming (${await resumeBuild(deps, spec.id)})`);
     else say(`build ${spec.id}: started (${spec.pipeline}, total ${spec.config.total})`);
 
@@ -208,10 +264,36 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
       );
     }
     let outcome: Outcome | null = null;
+    // A build with nothing on any of its queues and no outcome can never end (a message
+    // dropped as malformed, or lost): after a few looks in a row the run fails.
+    const queueNames = [settings.queues.plan, settings.queues.shards, settings.queues.fanin];
+    const queued = async () => {
+      let n = 0;
+      for (const name of [...queueNames, ...queueNames.map(poisonQueueOf)]) {
+        try {
+          const props = await deps.clients.queues.getQueueClient(name).getProperties();
+          n += props.approximateMessagesCount ?? 0;
+        } catch (err) {
+          if (statusOf(err) !== 404) return 1; // cannot tell: assume work is left
+        }
+      }
+      return n;
+    };
+    let idleLooks = 0;
+    let lastLook = Date.now();
     try {
       for (let tick = 0; ; tick++) {
         outcome = await getOutcome(deps, spec.id);
         if (outcome) break;
+        if (Date.now() - lastLook >= STALL_CHECK_MS) {
+          lastLook = Date.now();
+          idleLooks = (await queued()) === 0 ? idleLooks + 1 : 0;
+          if (idleLooks >= STALL_LOOKS && !(await getOutcome(deps, spec.id)))
+            throw new BuildFailedError(
+              `build ${spec.id} stalled: no message left on its queues and no outcome ` +
+                `(a message was dropped; see the log above)`,
+            );
+        }
         // The progress line reads the status document GET /api/builds/{id} serves (the
         // same per-stage counters), once a second and only when it is drawn.
         if (progress.active && tick % 4 === 0) {

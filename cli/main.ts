@@ -20,6 +20,7 @@ import {
   BALANCE_HELP,
   BALANCE_OPTIONS,
   UsageError,
+  buildIdFlag,
   balanceConfigFromFlags,
   nonNegativeInt,
   positiveInt,
@@ -336,6 +337,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   if (v.help) return help('run');
   const input = required(v, 'input');
   const out = required(v, 'out');
+  if (typeof v['build-id'] === 'string') buildIdFlag(v['build-id']);
   const pipeline = pipelineOf(v);
   const config = balanceConfigFromFlags(v, {
     stratify: pipeline === 'session' ? ['turnBucket'] : ['turnBucket', 'position'],

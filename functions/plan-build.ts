@@ -2,8 +2,15 @@
  * Plan (queue trigger on SFT_PLAN_QUEUE): splits the build's source into shards by a
  * hash of the conversation id (a conversation's turns stay together), writes each
  * shard as a blob of `LINENO<TAB>RAW` lines, records plan.json, then queues one
- * message per shard. A redelivery rewrites the same shard blobs and re-queues only
- * the shards without a marker.
+ * message per shard, and marks the plan queued.
+ *
+ * One planner at a time per build: the plan step holds a lease on `plan.claim` while
+ * it writes shards and queues them. Another plan message of the same build (a second
+ * `run` of the same id, a duplicate start) waits while the claim is held and ends
+ * once the plan is queued, without writing or queuing anything; if the holder dies,
+ * its lease lapses and the waiter plans in its place. A redelivery after the plan
+ * was recorded but before it was all queued re-queues only the shards without a
+ * marker; after `plan.queued`, it does nothing.
  */
 import type { InvocationContext } from '@azure/functions';
 import {
@@ -19,7 +26,9 @@ import {
   type PlanRecord,
 } from '../shared/build';
 import { SourceNotFoundError, sourceBytes } from '../adapters/storage-source';
+import type { Lease } from '../adapters/blob-store';
 import {
+  TransientError,
   errorText,
   getOutcome,
   getPlan,
@@ -30,6 +39,72 @@ import {
   recordOutcome,
 } from './build-ops';
 import type { Deps } from './deps';
+
+/** The plan claim's lease (s): a dead planner's claim lapses after this long. */
+const CLAIM_SECONDS = 15;
+/** How often a waiting planner looks at the claim and the queued mark (ms). */
+const CLAIM_POLL_MS = 250;
+
+const planClaimOf = (buildId: string) =>
+  buildPaths(buildId).plan.replace(/plan\.json$/, 'plan.claim');
+/** Written once every shard message of the plan is queued. */
+export const planQueuedOf = (buildId: string) =>
+  buildPaths(buildId).plan.replace(/plan\.json$/, 'plan.queued');
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** The plan claim, held: `check` throws once the lease was lost (another planner may hold it). */
+interface HeldClaim {
+  check(): void;
+  release(): Promise<void>;
+}
+
+/**
+ * Takes the build's plan claim, waiting while another planner holds it; null when
+ * the plan got queued meanwhile (by the holder): nothing left to do.
+ */
+async function claimPlan(
+  deps: Deps,
+  buildId: string,
+  context: InvocationContext,
+): Promise<HeldClaim | null> {
+  const path = planClaimOf(buildId);
+  await deps.store.create(path, '');
+  let said = false;
+  let lease: Lease | null;
+  for (;;) {
+    if (await deps.store.exists(planQueuedOf(buildId))) return null;
+    lease = await deps.store.acquireLease(path, CLAIM_SECONDS);
+    if (lease) break;
+    if (!said) {
+      context.log(`plan: build ${buildId} is being planned by another planner; waiting for it`);
+      said = true;
+    }
+    await sleep(CLAIM_POLL_MS);
+  }
+  const held = lease;
+  let lost: unknown;
+  const timer = setInterval(
+    () => {
+      held.renew().catch((err: unknown) => {
+        lost ??= err;
+      });
+    },
+    (CLAIM_SECONDS * 1000) / 3,
+  );
+  return {
+    check() {
+      if (lost !== undefined)
+        throw new TransientError(`plan: lost the plan claim of build ${buildId}`, {
+          cause: lost,
+        });
+    },
+    async release() {
+      clearInterval(timer);
+      await held.release().catch(() => {}); // lapses by itself
+    },
+  };
+}
 
 /** Bytes buffered per shard before a block is staged. */
 const FLUSH_BYTES = 1 << 20;
@@ -98,7 +173,11 @@ export class SourceTooLargeError extends Error {
 }
 
 /** Streams the source into shard blobs; returns the plan (not yet written). */
-export async function writeShards(deps: Deps, spec: BuildSpec): Promise<PlanRecord> {
+export async function writeShards(
+  deps: Deps,
+  spec: BuildSpec,
+  check: () => void = () => {},
+): Promise<PlanRecord> {
   const source = deps.openSource(spec.source);
   const bytes = await source.size();
   const tooLarge = sourceTooLarge(bytes, spec.shardBytes, spec.maxShards);
@@ -172,11 +251,13 @@ export async function writeShards(deps: Deps, spec: BuildSpec): Promise<PlanReco
     }
     while (full.length > 0) await stage(full.pop()!);
     if (failure !== undefined) throw failure;
+    check();
   }
   if (carry) take(carry, 0, carry.length, carried);
   for (let k = 0; k < n; k++) if (buffers[k]!.length > 0) await stage(k);
   await Promise.all(inFlight);
   if (failure !== undefined) throw failure;
+  check();
   await pool(writers, 16, (w) => w.commit());
   return {
     buildId: spec.id,
@@ -199,47 +280,71 @@ export function createPlanBuild(deps: Deps) {
       return;
     }
     if (await getOutcome(deps, spec.id)) return;
-    const p = buildPaths(spec.id);
-    let plan = await getPlan(deps, spec.id);
-    if (!plan) {
-      try {
-        plan = await writeShards(deps, spec);
-      } catch (err) {
-        if (!(err instanceof SourceNotFoundError || err instanceof SourceTooLargeError)) throw err;
-        await recordOutcome(deps, {
-          buildId: spec.id,
-          state: 'failed',
-          stage: 'plan',
-          reason: errorText(err),
-          completedAt: deps.now().toISOString(),
-        });
-        context.error(`plan: build ${spec.id} failed: ${errorText(err)}`);
-        return;
-      }
-      if (plan.rows === 0) {
-        await recordOutcome(deps, {
-          buildId: spec.id,
-          state: 'failed',
-          stage: 'plan',
-          reason: `the source (${spec.source.kind}:${spec.source.path}) has no rows`,
-          completedAt: deps.now().toISOString(),
-        });
-        return;
-      }
-      await deps.store.put(p.plan, JSON.stringify(plan));
-      deps.failpoint('plan:planned');
+    const claim = await claimPlan(deps, spec.id, context);
+    if (!claim) {
+      context.log(`plan: build ${spec.id} is planned and queued; nothing to do`);
+      return;
     }
-    const marked = new Set((await listMarkers(deps, spec.id)).map((m) => m.shardId));
-    const todo = plan.shards.filter((s) => !marked.has(s.id));
-    await pool(todo, 16, (s) =>
-      deps.queues.send(deps.settings.queues.shards, {
-        kind: 'shard',
-        buildId: spec.id,
-        shardId: s.id,
-      }),
-    );
-    context.log(
-      `plan: build ${spec.id}: ${plan.rows} rows in ${plan.shards.length} shards, ${todo.length} queued`,
-    );
+    try {
+      await planHeld(deps, spec, claim, context);
+    } finally {
+      await claim.release();
+    }
   };
+}
+
+/** The plan step under the claim: shards and plan (unless recorded), then the queue. */
+async function planHeld(
+  deps: Deps,
+  spec: BuildSpec,
+  claim: HeldClaim,
+  context: InvocationContext,
+): Promise<void> {
+  if (await getOutcome(deps, spec.id)) return;
+  if (await deps.store.exists(planQueuedOf(spec.id))) return;
+  const p = buildPaths(spec.id);
+  let plan = await getPlan(deps, spec.id);
+  if (!plan) {
+    try {
+      plan = await writeShards(deps, spec, () => claim.check());
+    } catch (err) {
+      if (!(err instanceof SourceNotFoundError || err instanceof SourceTooLargeError)) throw err;
+      await recordOutcome(deps, {
+        buildId: spec.id,
+        state: 'failed',
+        stage: 'plan',
+        reason: errorText(err),
+        completedAt: deps.now().toISOString(),
+      });
+      context.error(`plan: build ${spec.id} failed: ${errorText(err)}`);
+      return;
+    }
+    if (plan.rows === 0) {
+      await recordOutcome(deps, {
+        buildId: spec.id,
+        state: 'failed',
+        stage: 'plan',
+        reason: `the source (${spec.source.kind}:${spec.source.path}) has no rows`,
+        completedAt: deps.now().toISOString(),
+      });
+      return;
+    }
+    claim.check();
+    await deps.store.put(p.plan, JSON.stringify(plan));
+    deps.failpoint('plan:planned');
+  }
+  const marked = new Set((await listMarkers(deps, spec.id)).map((m) => m.shardId));
+  const todo = plan.shards.filter((s) => !marked.has(s.id));
+  claim.check();
+  await pool(todo, 16, (s) =>
+    deps.queues.send(deps.settings.queues.shards, {
+      kind: 'shard',
+      buildId: spec.id,
+      shardId: s.id,
+    }),
+  );
+  await deps.store.create(planQueuedOf(spec.id), '');
+  context.log(
+    `plan: build ${spec.id}: ${plan.rows} rows in ${plan.shards.length} shards, ${todo.length} queued`,
+  );
 }

@@ -9,7 +9,7 @@ import type { QueueSender } from '../../adapters/queue';
 import { createDeps } from '../../functions/deps';
 import { createFanin } from '../../functions/fan-in';
 import { createJudgeBatch } from '../../functions/judge-batch';
-import { createPlanBuild } from '../../functions/plan-build';
+import { createPlanBuild, planQueuedOf } from '../../functions/plan-build';
 import { startBuild, getPlan } from '../../functions/build-ops';
 import { buildPaths, type BuildSpec } from '../../shared/build';
 import { createSignalsJudge } from '../../shared/judge/signals';
@@ -108,6 +108,13 @@ describe('a redelivered message', () => {
     );
     const queue = deps.clients.queues.getQueueClient(deps.settings.queues.shards);
     const depth0 = (await queue.getProperties()).approximateMessagesCount!;
+    // Every batch was queued (plan.queued): a redelivery queues nothing more.
+    await createPlanBuild(deps)({ kind: 'plan', buildId: spec.id }, ctx(2));
+    expect((await queue.getProperties()).approximateMessagesCount).toBe(depth0);
+    // A planner that stopped after recording the plan, before it was all queued.
+    await deps.clients.blobs
+      .getContainerClient(deps.settings.container)
+      .deleteBlob(planQueuedOf(spec.id));
     await createPlanBuild(deps)({ kind: 'plan', buildId: spec.id }, ctx(2));
     expect((await queue.getProperties()).approximateMessagesCount).toBe(
       depth0 + plan.shards.length - 1,
