@@ -148,6 +148,7 @@ export function plantedCorpus(perKind: number, seed = 11): Planted[] {
     const ghBackup = gh();
     const ghEncoded = gh();
     const sasSig = str(ALNUM, 42);
+    const awsQuoted = `${str(B64, 38)}7q`;
     const octets = [rng.int(0, 255), rng.int(0, 255), rng.int(1, 254)];
     const pw = () => `Pw${str(ALNUM, 12)}9!`;
     const [pw1, pw2, pw3, pw4, pw5, pw6] = [pw(), pw(), pw(), pw(), pw(), pw()];
@@ -178,8 +179,8 @@ export function plantedCorpus(perKind: number, seed = 11): Planted[] {
       },
       {
         kind: 'AWS_SECRET_KEY',
-        text: `aws_secret_access_key="${str(B64, 38)}7q"`,
-        secret: '',
+        text: `aws_secret_access_key="${awsQuoted}"`,
+        secret: awsQuoted,
         malformed: true,
       },
       {
@@ -218,6 +219,9 @@ export function plantedCorpus(perKind: number, seed = 11): Planted[] {
       { kind: 'BEARER_TOKEN', text: `Authorization: Basic ${basic}`, secret: basic },
     );
     for (const it of items) if (it.secret === '') it.secret = it.text;
+    // A secret is looked for in JSON text: it must not hold what JSON escapes.
+    for (const it of items)
+      if (JSON.stringify(it.secret) !== `"${it.secret}"`) throw new Error(`bad secret: ${it.text}`);
     out.push(...items);
   }
   return out;
