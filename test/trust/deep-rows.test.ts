@@ -18,17 +18,20 @@ import { createJudgeBatch } from '../../functions/judge-batch';
 import { judgeFor } from '../../functions/judges';
 import { createPlanBuild } from '../../functions/plan-build';
 import { createShardPoison } from '../../functions/stage-poison';
+import { createTelemetrySource, selectedLines } from '../../adapters/telemetry-source';
 import { buildPaths } from '../../shared/build';
+import { parseTelemetryLine } from '../../shared/build-batch';
+import { loadSourceSettings } from '../../shared/source-settings';
 import { runBuild, specFor, telemetryFile, uniqueSettings } from '../functions/harness';
 
 const DEPTH = 100_000;
 const SECRET = 'deep.owner@example.com';
 
 /** A valid turn of its own conversation, with a metadata field DEPTH levels deep. */
-const deepLine = () =>
+const deepLine = (timestamp = '2026-11-01T10:00:00Z') =>
   `{"conversationId":"deep-1","turnIndex":1,"turnCount":1,"userMessage":"mail ${SECRET}",` +
   `"model":"gpt-4o","numRequests":1,"turnDurationMs":10,"promptTokenDelta":5,"tools":[],` +
-  `"timestamp":"2026-11-01T10:00:00Z","meta":${'['.repeat(DEPTH)}"x"${']'.repeat(DEPTH)}}`;
+  `"timestamp":"${timestamp}","meta":${'['.repeat(DEPTH)}"x"${']'.repeat(DEPTH)}}`;
 
 const ctx = () =>
   new InvocationContext({
@@ -99,6 +102,29 @@ describe('a row nested 100,000 levels deep', () => {
     expect(q).toContain('"too_deep"');
     expect(q).not.toContain(SECRET);
   }, 90_000);
+});
+
+describe('a source (the plan step of a Kusto or file selection)', () => {
+  it('passes a row too deep to stringify on as its raw text, without crashing', async () => {
+    const t = await telemetryFile(60, 5, [deepLine('2026-10-15T10:00:00Z')]);
+    const settings = loadSourceSettings({
+      SFT_TELEMETRY_FILE: `file:${t.path}`,
+      SFT_WINDOW_START: '2026-10-01T00:00:00Z',
+      SFT_WINDOW_END: '2026-11-01T00:00:00Z',
+    });
+    const sel = selectedLines(
+      createTelemetrySource(settings, { credential: null }),
+      settings.selection,
+    );
+    const lines: string[] = [];
+    for await (const batch of sel.lines()) lines.push(...batch.map((l) => l.line));
+    const deep = lines.filter((l) => l.includes('deep-1'));
+    expect(deep).toHaveLength(1);
+    // Cut to 500 characters by the source: the batch quarantines it (invalid_json), counted.
+    expect(parseTelemetryLine(deep[0]!, 1, 32_000)).toMatchObject({
+      quarantine: { reason: 'invalid_json' },
+    });
+  });
 });
 
 describe('a poisoned shard whose samples cannot be counted', () => {
