@@ -274,14 +274,17 @@ const RULES: Rule[] = [
   },
   {
     kind: 'IP_ADDRESS',
+    // IPv4-mapped / embedded IPv6 (`::ffff:192.0.2.1`, `64:ff9b::203.0.113.9`) as one
+    // find, before the IPv6 rule could take `::ffff:192` and leave `.0.2.1`.
+    pre: (t) => t.includes(':') && t.includes('.'),
+    re: /(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}\d{1,3}(?:\.\d{1,3}){3}(?![0-9A-Za-z]|\.\d)/g,
+    accept: MIXED_IPV6_OK,
+  },
+  {
+    kind: 'IP_ADDRESS',
     // IPv6 (full or compressed) and IPv4, not inside a longer dotted number (versions).
-    re: /(?<![0-9A-Za-z:.])(?:[0-9A-Fa-f]{0,4}:){2,7}\d{1,3}(?:\.\d{1,3}){3}(?![0-9A-Za-z]|\.\d)|(?<![0-9A-Za-z:.])(?:(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|(?:[0-9A-Fa-f]{1,4}:){1,7}:(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})?|::(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6}))(?![0-9A-Za-z:]|\.\d)|(?<![0-9A-Za-z.])\d{1,3}(?:\.\d{1,3}){3}(?![0-9A-Za-z]|\.\d)/g,
-    accept: (m) =>
-      m.includes('.') && m.includes(':')
-        ? MIXED_IPV6_OK(m)
-        : m.includes(':')
-          ? IPV6_OK(m)
-          : PUBLIC_IPV4(m),
+    re: /(?<![0-9A-Za-z:.])(?:(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|(?:[0-9A-Fa-f]{1,4}:){1,7}:(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})?|::(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6}))(?![0-9A-Za-z:]|\.\d)|(?<![0-9A-Za-z.])\d{1,3}(?:\.\d{1,3}){3}(?![0-9A-Za-z]|\.\d)/g,
+    accept: (m) => (m.includes(':') ? IPV6_OK(m) : PUBLIC_IPV4(m)),
   },
   {
     kind: 'PHONE',
