@@ -115,9 +115,9 @@ describe('decidePublish', () => {
     expect(d).toMatchObject({ publish: false, batchesWithUnknownLoss: 1, samplesLost: 0 });
     expect(d.reason).toMatch(/1 failed batch\(es\) held an unknown number of samples/);
     // Only a build that asks for no minimum accepts it.
-    expect(
-      decidePublish([summary('s00000', 10, 10)], [failure('s00001', null)], 0).publish,
-    ).toBe(true);
+    expect(decidePublish([summary('s00000', 10, 10)], [failure('s00001', null)], 0).publish).toBe(
+      true,
+    );
   });
 });
 
