@@ -111,15 +111,26 @@ export function selectedLines(
         await source.readShard(spec, {
           onTurn: (t) => batch.push({ line: JSON.stringify(t), lineNo: ++lineNo }),
           onQuarantine: (q: SourceQuarantineRecord) =>
-            batch.push({
-              line: q.row !== undefined ? JSON.stringify(q.row) : q.raw,
-              lineNo: ++lineNo,
-            }),
+            batch.push({ line: rowLine(q), lineNo: ++lineNo }),
         });
         yield batch;
       }
     },
   };
+}
+
+/**
+ * A quarantined source row as a line for the batch to quarantine again. A row too deep
+ * for JSON.stringify (thousands of levels; `too_deep` starts at 65) goes as its raw
+ * text, which the batch quarantines as it finds it: nothing may crash on depth.
+ */
+function rowLine(q: SourceQuarantineRecord): string {
+  if (q.row === undefined) return q.raw;
+  try {
+    return JSON.stringify(q.row);
+  } catch {
+    return q.raw;
+  }
 }
 
 const PERMANENT = new Set([

@@ -39,10 +39,12 @@ export function createShardPoison(deps: Deps) {
     } catch (err) {
       context.warn(`poison: could not count the samples of ${shardId}: ${errorText(err)}`);
     }
+    // Null (uncounted) is recorded as such, never as 0: the fan-in fails the build on it.
+    const uncounted = samplesLost === null ? '; its samples could not be counted' : '';
     await recordBatchFailure(deps, {
       buildId,
       shardId,
-      reason: `moved to the poison queue after ${deps.settings.maxDequeueCount} failed deliveries`,
+      reason: `moved to the poison queue after ${deps.settings.maxDequeueCount} failed deliveries${uncounted}`,
       attempts: Math.max(dequeueCountOf(context) - 1, deps.settings.maxDequeueCount),
       samplesLost,
       via: 'poison-queue',

@@ -551,7 +551,10 @@ export interface PublishDecision {
   /** Labelled samples over all samples the build held (failed batches included). */
   judgedShare: number;
   samplesLost: number;
-  /** Failed batches whose sample count is unknown (their shard could not be read). */
+  /**
+   * Failed batches whose sample count is unknown (their shard could not be read): any
+   * such batch fails the build unless the minimum judged share is 0.
+   */
   batchesWithUnknownLoss: number;
   reason?: string;
 }
@@ -582,6 +585,17 @@ export function decidePublish(
   const rounded = Math.round(judgedShare * 1e6) / 1e6;
   const base = { judgedShare: rounded, samplesLost, batchesWithUnknownLoss: unknown };
   if (labelled === 0) return { ...base, publish: false, reason: 'no sample was judged' };
+  // A failed batch whose samples could not be counted may have held any number of them:
+  // the share above is then an upper bound, and a bound proves nothing. Unknown is not 0.
+  if (unknown > 0 && minJudgedShare > 0) {
+    return {
+      ...base,
+      publish: false,
+      reason:
+        `${unknown} failed batch(es) held an unknown number of samples (their shard could not be ` +
+        `read or counted): the judged share cannot be checked against the minimum ${minJudgedShare}`,
+    };
+  }
   if (judgedShare < minJudgedShare) {
     return {
       ...base,

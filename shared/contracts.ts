@@ -184,6 +184,8 @@ export const QUARANTINE_REASONS = {
   turn_index_exceeds_turn_count: 'turnIndex is not below turnCount',
   message_too_long: 'the user message is longer than --max-message-chars (default 32,000)',
   line_too_long: 'the line is longer than 1 MiB (MAX_LINE_BYTES); its size is in the detail',
+  too_deep:
+    'an extra field is nested deeper than 64 levels (MAX_VALUE_DEPTH); the field is named in the detail',
   invalid_label: 'an annotated row whose label is neither 0 nor 1',
   duplicate_sample_id: 'an annotated row whose id was already seen',
 } as const;
@@ -197,6 +199,29 @@ export interface RowProblem {
 
 const isObject = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/**
+ * Deepest nesting of arrays and objects an extra field may have. A deeper row is
+ * quarantined `too_deep`: the JSON writers (JSON.stringify) and any recursive walk
+ * would overflow the stack on it (V8 fails near 10,000 levels), and no telemetry
+ * field needs more.
+ */
+export const MAX_VALUE_DEPTH = 64;
+
+/** Whether `v` nests arrays/objects more than `max` levels; iterative (no stack to overflow). */
+export function nestsDeeperThan(v: unknown, max: number): boolean {
+  if (typeof v !== 'object' || v === null) return false;
+  const stack: { o: object; d: number }[] = [{ o: v, d: 1 }];
+  for (let top = stack.pop(); top; top = stack.pop()) {
+    if (top.d > max) return true;
+    const items: unknown[] = Array.isArray(top.o) ? top.o : Object.values(top.o);
+    for (const x of items)
+      if (typeof x === 'object' && x !== null) stack.push({ o: x, d: top.d + 1 });
+  }
+  return false;
+}
+
+const FIXED_FIELDS = new Set<string>(TURN_FIELDS);
 
 function checkInt(
   row: Record<string, unknown>,
@@ -258,6 +283,9 @@ export function checkTurn(value: unknown, maxMessageChars = Infinity): RowProble
     return { reason: 'turn_index_exceeds_turn_count', field: 'turnIndex' };
   if ((row.userMessage as string).length > maxMessageChars)
     return { reason: 'message_too_long', field: 'userMessage' };
+  for (const k in row)
+    if (!FIXED_FIELDS.has(k) && nestsDeeperThan(row[k], MAX_VALUE_DEPTH))
+      return { reason: 'too_deep', field: k };
   return null;
 }
 
@@ -285,6 +313,8 @@ export function describeProblem(value: unknown, problem: RowProblem, annotated: 
   if (problem.reason === 'message_too_long')
     return 'userMessage is longer than the configured limit';
   if (problem.reason === 'line_too_long') return 'line is longer than the limit on a row';
+  if (problem.reason === 'too_deep')
+    return `${problem.field ?? 'a field'} nests more than ${MAX_VALUE_DEPTH} levels of arrays/objects`;
   if (problem.reason === 'duplicate_sample_id') return 'a row with this sampleId was already read';
   const schema = annotated ? AnnotatedRowSchema : TelemetryTurnSchema;
   const parsed = schema.safeParse(value);

@@ -110,13 +110,14 @@ describe('decidePublish', () => {
   it('refuses a build where nothing was judged', () => {
     expect(decidePublish([], [failure('s00000', 5)], 0).publish).toBe(false);
   });
-  it('reports failed batches whose loss is unknown', () => {
-    expect(
-      decidePublish([summary('s00000', 10, 10)], [failure('s00001', null)], 0.5),
-    ).toMatchObject({
-      publish: true,
-      batchesWithUnknownLoss: 1,
-    });
+  it('refuses a build with a failed batch whose loss is unknown (unknown is not 0)', () => {
+    const d = decidePublish([summary('s00000', 10, 10)], [failure('s00001', null)], 0.5);
+    expect(d).toMatchObject({ publish: false, batchesWithUnknownLoss: 1, samplesLost: 0 });
+    expect(d.reason).toMatch(/1 failed batch\(es\) held an unknown number of samples/);
+    // Only a build that asks for no minimum accepts it.
+    expect(decidePublish([summary('s00000', 10, 10)], [failure('s00001', null)], 0).publish).toBe(
+      true,
+    );
   });
 });
 

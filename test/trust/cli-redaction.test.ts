@@ -11,9 +11,11 @@ import { cmdAnnotate } from '../../cli/annotate';
 import { cmdCalibrate } from '../../cli/calibrate';
 import { generateTelemetry } from '../../shared/generate';
 import { startFakeOpenAI, type FakeOpenAI } from '../judge/fake-openai';
-import { countsOf, plantedCorpus } from './planted';
+import { countsOf, plant, plantedCorpus } from './planted';
 
 const corpus = plantedCorpus(2, 23);
+/** The items planted in message text (calibrate's gold rows carry these in their history). */
+const inText = corpus.filter((p) => (p.place ?? 'message') === 'message');
 let dir: string;
 let telemetry: string;
 let gold: string;
@@ -26,14 +28,19 @@ beforeAll(async () => {
     ...generateTelemetry({ conversations: corpus.length, seed: 4, incompleteShare: 0 }),
   ];
   const firsts = rows.filter((r) => r.turnIndex === 1);
-  corpus.forEach((p, i) => (firsts[i]!.userMessage += ` ${p.text}`));
+  corpus.forEach((p, i) => plant(firsts[i]!, p));
   telemetry = join(dir, 'telemetry.jsonl');
   await writeFile(telemetry, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
   gold = join(dir, 'gold.jsonl');
   await writeFile(
     gold,
     firsts
-      .map((r, i) => JSON.stringify({ ...r, label: i % 2, history: [corpus[i]!.text] }))
+      .slice(0, corpus.length)
+      .flatMap((r, i) =>
+        inText.includes(corpus[i]!)
+          ? [JSON.stringify({ ...r, label: i % 2, history: [corpus[i]!.text] })]
+          : [],
+      )
       .join('\n') + '\n',
   );
 });
@@ -88,7 +95,9 @@ describe('annotate', () => {
     const out = join(dir, 'b', 'annotated.jsonl');
     const args = ['--input', telemetry, '--out', out, ...judgeArgs(), '--no-cache', '--no-redact'];
     expect(await cmdAnnotate([...args, '-q'])).toBe(0);
-    expect(leaks(sent()).length).toBe(corpus.length);
+    // Every item in message text arrives as it is (metadata is not sent to the judge).
+    const all = sent();
+    expect(inText.filter((p) => !all.includes(p.secret)).map((p) => p.text)).toEqual([]);
   });
 });
 
@@ -99,6 +108,6 @@ describe('calibrate', () => {
     expect(await cmdCalibrate(args)).toBe(0);
     expect(leaks(sent())).toEqual([]);
     const report = JSON.parse(await readFile(json, 'utf8'));
-    expect(report.redaction.total).toBe(2 * corpus.length);
+    expect(report.redaction.total).toBe(2 * inText.length);
   });
 });

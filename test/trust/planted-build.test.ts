@@ -1,6 +1,9 @@
 /**
- * The privacy claim end to end: 234 planted secrets and personal data items of
- * every redacted kind, mixed into generated telemetry (a few inside malformed lines),
+ * The privacy claim end to end: 533 planted secrets and personal data items of
+ * every redacted kind and of every form that escaped before (issue 13: metadata keys,
+ * word boundaries, URL encoding, escaped quotes in malformed lines, Unicode e-mail,
+ * mapped IPv6, an empty URL user), mixed into generated telemetry (a few inside
+ * malformed lines),
  * go through a full Functions build on Azurite judged by the LLM judge (the real
  * `openai` SDK against the local fake server). None of them reaches a request to the
  * judge or any blob the build wrote, and the manifest counts exactly what was planted.
@@ -20,7 +23,7 @@ import { openaiSettings } from '../judge/helpers';
 import { runBuild, specFor, uniqueSettings } from '../functions/harness';
 import { countsOf, plantedCorpus, plantedTelemetry } from './planted';
 
-const corpus = plantedCorpus(13); // 13 × 18 kinds = 234 items
+const corpus = plantedCorpus(13); // 13 × 41 forms of 21 kinds = 533 items
 const BAD = 12;
 let fake: FakeOpenAI;
 let dir: string;
@@ -41,7 +44,7 @@ const leaks = (text: string) => corpus.filter((p) => text.includes(p.secret));
 describe('a planted corpus of secrets and personal data', () => {
   it('is large enough and covers every kind', () => {
     expect(corpus.length).toBeGreaterThanOrEqual(200);
-    expect(Object.keys(countsOf(corpus))).toHaveLength(18);
+    expect(Object.keys(countsOf(corpus))).toHaveLength(21);
   });
 
   it('reaches no judge request and no blob of a full build; the manifest counts what was planted', async () => {
@@ -52,7 +55,7 @@ describe('a planted corpus of secrets and personal data', () => {
     const spec = specFor(
       deps,
       'planted',
-      { pipeline: 'conversation', total: 200 },
+      { pipeline: 'conversation', total: 200, validation: 0.2 },
       { kind: 'file', path },
     );
     const before = fake.chats().length;
@@ -76,7 +79,12 @@ describe('a planted corpus of secrets and personal data', () => {
     const shards = buildPaths(spec.id).shard('');
     const written = names.filter((n) => !n.startsWith(shards.slice(0, shards.lastIndexOf('/'))));
     expect(written).toEqual(
-      expect.arrayContaining([buildPaths(spec.id).train, buildPaths(spec.id).manifest]),
+      expect.arrayContaining([
+        buildPaths(spec.id).train,
+        buildPaths(spec.id).validation,
+        buildPaths(spec.id).datasetQuarantine,
+        buildPaths(spec.id).manifest,
+      ]),
     );
     for (const name of written) {
       const text = (await deps.store.get(name))!.toString('utf8');
@@ -102,7 +110,7 @@ describe('a planted corpus of secrets and personal data', () => {
       specFor(
         createDeps(uniqueSettings()),
         'x',
-        { pipeline: 'conversation', total: 200 },
+        { pipeline: 'conversation', total: 200, validation: 0.2 },
         {
           kind: 'file',
           path,
@@ -121,7 +129,16 @@ describe('a planted corpus of secrets and personal data', () => {
       total: corpus.length,
       byKind: countsOf(corpus),
     });
-    for (const f of await readdir(out)) {
+    const files = await readdir(out);
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'train.jsonl',
+        'validation.jsonl',
+        'quarantine.jsonl',
+        'report.html',
+      ]),
+    );
+    for (const f of files) {
       const text = await readFile(join(out, f), 'utf8');
       expect({ f, leaks: leaks(text).map((p) => p.kind) }).toEqual({ f, leaks: [] });
     }

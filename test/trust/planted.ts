@@ -12,6 +12,40 @@ export interface Planted {
   kind: RedactionKind;
   text: string;
   secret: string;
+  /**
+   * Where it goes in a turn: the user message (default), a metadata KEY (`{ "<text>": 1 }`
+   * in a nested extra field), or the value of a metadata field named as a secret
+   * (`{ "db_password": "<text>" }`).
+   */
+  place?: 'message' | 'key' | 'field';
+  /** Planted first in malformed lines (escaped quotes in the quarantined raw text). */
+  malformed?: boolean;
+}
+
+/** Puts an item into a turn where its `place` says (the message gets `see … there`). */
+export function plant(turn: { userMessage: string }, item: Planted): void {
+  const row = turn as unknown as Record<string, unknown>;
+  if (item.place === 'key' || item.place === 'field') {
+    const ctx = (row.context ??= { entries: [] }) as { entries: unknown[] };
+    ctx.entries.push(
+      item.place === 'key' ? { [item.text]: { seen: 1 } } : { db_password: item.text },
+    );
+    return;
+  }
+  turn.userMessage = `${turn.userMessage}\nsee ${item.text} there`;
+}
+
+/** A Luhn-valid card number of `len` digits starting with `prefix`. */
+function cardNumber(prefix: string, len: number, digit: () => number): string {
+  let d = prefix;
+  while (d.length < len - 1) d += String(digit());
+  let sum = 0;
+  for (let i = 0; i < d.length; i++) {
+    let x = Number(d[d.length - 1 - i]);
+    if (i % 2 === 0) x = x * 2 > 9 ? x * 2 - 9 : x * 2;
+    sum += x;
+  }
+  return d + String((10 - (sum % 10)) % 10);
 }
 
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -107,7 +141,87 @@ export function plantedCorpus(perKind: number, seed = 11): Planted[] {
         secret: '',
       },
     ];
+    // The forms that escaped before (issue 13): keys, word boundaries, URL encoding,
+    // escaped quotes, Unicode local parts, mapped IPv6, an empty URL user; and the
+    // kinds added with them (cards, passwords, bearer tokens).
+    const gh = () => `ghp_${token(ALNUM, 36)}`;
+    const ghBackup = gh();
+    const ghEncoded = gh();
+    const sasSig = str(ALNUM, 42);
+    const awsQuoted = `${str(B64, 38)}7q`;
+    const octets = [rng.int(0, 255), rng.int(0, 255), rng.int(1, 254)];
+    const pw = () => `Pw${str(ALNUM, 12)}9!`;
+    const [pw1, pw2, pw3, pw4, pw5, pw6] = [pw(), pw(), pw(), pw(), pw(), pw()];
+    const bearer = token(B64URL, 40);
+    const basic = Buffer.from(`user${i}:${pw()}`).toString('base64');
+    const visa = cardNumber('4', 16, () => rng.int(0, 9));
+    const amex = cardNumber(i % 2 === 0 ? '34' : '37', 15, () => rng.int(0, 9));
+    const mastercard = cardNumber('5' + String(rng.int(1, 5)), 16, () => rng.int(0, 9));
+    const local = `ana${i}.${str('abcdefghij', 4)}`;
+    items.push(
+      { kind: 'EMAIL', text: `${local}.k@keys${i}.example.org`, secret: '', place: 'key' },
+      { kind: 'GITHUB_TOKEN', text: gh(), secret: '', place: 'key' },
+      { kind: 'GITHUB_TOKEN', text: `${ghBackup}_backup`, secret: ghBackup },
+      {
+        kind: 'GITHUB_TOKEN',
+        text: `https://ci.example/hook?q=token%3D${ghEncoded}`,
+        secret: ghEncoded,
+      },
+      {
+        kind: 'EMAIL',
+        text: `https://app.example/invite?to=${local}%40corp${i}.example.com&x=1`,
+        secret: `${local}%40corp${i}`,
+      },
+      {
+        kind: 'AZURE_SAS_TOKEN',
+        text: `https://app.example/cb?next=https%3A%2F%2Facct${i}.blob.core.windows.net%2Fc%2Ff.csv%3Fsv%3D2022-11-02%26sp%3Dr%26sig%3D${sasSig}`,
+        secret: sasSig,
+      },
+      {
+        kind: 'AWS_SECRET_KEY',
+        text: `aws_secret_access_key="${awsQuoted}"`,
+        secret: awsQuoted,
+        malformed: true,
+      },
+      {
+        kind: 'PASSWORD',
+        text: `config {"user": "svc", "password": "${pw1}"}`,
+        secret: pw1,
+        malformed: true,
+      },
+      {
+        kind: 'EMAIL',
+        text: `jos\u00e9${i}.garc\u00eda@empresa${i}.example.es`,
+        secret: `jos\u00e9${i}.garc\u00ed`,
+      },
+      {
+        kind: 'IP_ADDRESS',
+        text: `::ffff:192.${octets.join('.')}`,
+        secret: `.${octets.join('.')}`,
+      },
+      { kind: 'URL_CREDENTIALS', text: `redis://:${pw2}@redis${i}:6379/0`, secret: pw2 },
+      { kind: 'CARD_NUMBER', text: visa.replace(/(\d{4})(?=\d)/g, '$1 '), secret: '' },
+      { kind: 'CARD_NUMBER', text: mastercard, secret: '' },
+      {
+        kind: 'CARD_NUMBER',
+        text: `${amex.slice(0, 4)}-${amex.slice(4, 10)}-${amex.slice(10)}`,
+        secret: '',
+      },
+      { kind: 'PASSWORD', text: `password=${pw3}`, secret: pw3 },
+      { kind: 'PASSWORD', text: `export DB_PASSWORD='${pw4}'`, secret: pw4 },
+      { kind: 'PASSWORD', text: pw5, secret: pw5, place: 'field' },
+      {
+        kind: 'PRIVATE_KEY',
+        text: `-----BEGIN OPENSSH PRIVATE KEY-----\n${pw6}${str(B64, 50)}\n-----END OPENSSH PRIVATE KEY-----`,
+        secret: pw6,
+      },
+      { kind: 'BEARER_TOKEN', text: `curl -H "Authorization: Bearer ${bearer}"`, secret: bearer },
+      { kind: 'BEARER_TOKEN', text: `Authorization: Basic ${basic}`, secret: basic },
+    );
     for (const it of items) if (it.secret === '') it.secret = it.text;
+    // A secret is looked for in JSON text: it must not hold what JSON escapes.
+    for (const it of items)
+      if (JSON.stringify(it.secret) !== `"${it.secret}"`) throw new Error(`bad secret: ${it.text}`);
     out.push(...items);
   }
   return out;
@@ -126,12 +240,15 @@ export function plantedTelemetry(opts: {
 }): { lines: string[]; planted: Planted[] } {
   const rng = new Rng((opts.seed ?? 5) + 1);
   const turns = [...generateTelemetry({ conversations: opts.conversations, seed: opts.seed ?? 5 })];
-  const bad = opts.corpus.slice(0, opts.inBadLines ?? 0);
-  const good = opts.corpus.slice(bad.length);
-  for (const item of good) {
-    const t = turns[rng.int(0, turns.length - 1)]!;
-    t.userMessage = `${t.userMessage}\nsee ${item.text} there`;
-  }
+  // Malformed lines take the items planted for them first, then others (message items only).
+  const inMessage = opts.corpus.filter((p) => (p.place ?? 'message') === 'message');
+  const bad = [
+    ...inMessage.filter((p) => p.malformed),
+    ...inMessage.filter((p) => !p.malformed),
+  ].slice(0, opts.inBadLines ?? 0);
+  const inBad = new Set(bad);
+  const good = opts.corpus.filter((p) => !inBad.has(p));
+  for (const item of good) plant(turns[rng.int(0, turns.length - 1)]!, item);
   const lines = turns.map((t) => JSON.stringify(t));
   for (const [i, item] of bad.entries())
     lines.push(
