@@ -353,8 +353,9 @@ export async function writeDatasetFormats(
         const line = r.data;
         rows++;
         byLabel[String(line.label)] = (byLabel[String(line.label)] ?? 0) + 1;
-        if (first === null || line.timestamp < first) first = line.timestamp;
-        if (last === null || line.timestamp > last) last = line.timestamp;
+        const ts = line.timestamp;
+        if (ts !== undefined && (first === null || ts < first)) first = ts;
+        if (ts !== undefined && (last === null || ts > last)) last = ts;
         each((s) => s.write(line, split));
       });
       each((s) => s.endSplit(split));

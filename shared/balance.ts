@@ -18,6 +18,10 @@ import {
   LABEL_NAMES,
   checkAnnotated,
   describeProblem,
+  rowShape,
+  shapeRow,
+  type ColumnMap,
+  type RowShape,
   type AnnotatedRow,
   type DatasetLine,
   type Label,
@@ -139,6 +143,8 @@ export interface BalancerSnapshot {
   outOfStrata: number;
   duplicatesRemoved: number;
   quarantine: Record<string, number>;
+  /** Quarantined rows by "reason field" (absent from older snapshots). */
+  quarantineFields?: Record<string, number>;
   sampleIds: { hi: Uint32Array; lo: Uint32Array };
   /** Dedup groups by id: fingerprint and representative (key, tie, cell slot). */
   groups: {
@@ -208,6 +214,10 @@ export class StreamingBalancer {
   private outOfStrata = 0;
   private duplicatesRemoved = 0;
   private readonly quarantineCounts: Record<string, number> = {};
+  /** Quarantined rows by "reason field" (e.g. "missing_field userMessage"), for the console. */
+  private readonly quarantineFields: Record<string, number> = {};
+  /** What a row must carry for this config, computed once. */
+  private readonly shape: RowShape;
 
   constructor(readonly config: BalanceConfig) {
     const s = seed32(config.seed);
@@ -215,6 +225,11 @@ export class StreamingBalancer {
     this.seedSplit = (s ^ 0xc2b2ae35) >>> 0;
     this.targets = classTargets(config.total, config.ratio);
     this.compiled = compileStrata(config.stratify, config);
+    this.shape = rowShape({
+      annotated: true,
+      stratify: config.stratify,
+      columns: config.columns as ColumnMap | undefined,
+    });
   }
 
   /** Candidates held right now, over all cells: what memory grows with. */
@@ -243,7 +258,7 @@ export class StreamingBalancer {
     } catch {
       return this.quarantine(lineNo, line, { reason: 'invalid_json' }, undefined);
     }
-    const problem = checkAnnotated(value, this.config.maxMessageChars);
+    const problem = checkAnnotated(value, this.config.maxMessageChars, this.shape);
     if (problem) return this.quarantine(lineNo, line, problem, value);
     if (this.add(value as AnnotatedRow, line, at, len)) {
       return this.quarantine(
@@ -347,8 +362,10 @@ export class StreamingBalancer {
   };
 
   /** Counts a row the caller quarantined itself (e.g. an unreadable line upstream). */
-  recordQuarantine(reason: QuarantineReason): void {
+  recordQuarantine(reason: QuarantineReason, field?: string): void {
     this.quarantineCounts[reason] = (this.quarantineCounts[reason] ?? 0) + 1;
+    const k = field === undefined ? reason : `${reason} ${field}`;
+    this.quarantineFields[k] = (this.quarantineFields[k] ?? 0) + 1;
   }
 
   private quarantine(
@@ -357,7 +374,7 @@ export class StreamingBalancer {
     problem: { reason: QuarantineReason; field?: string },
     value: unknown,
   ): QuarantineRecord {
-    this.recordQuarantine(problem.reason);
+    this.recordQuarantine(problem.reason, problem.field);
     const rec: QuarantineRecord = {
       line: lineNo,
       reason: problem.reason,
@@ -428,6 +445,7 @@ export class StreamingBalancer {
       outOfStrata: this.outOfStrata,
       duplicatesRemoved: this.duplicatesRemoved,
       quarantine: { ...this.quarantineCounts },
+      quarantineFields: { ...this.quarantineFields },
       sampleIds: this.sampleIds.export(),
       groups,
       cells: this.cellList.map((c) => {
@@ -472,6 +490,8 @@ export class StreamingBalancer {
     for (const [reason, n] of Object.entries(part.quarantine)) {
       this.quarantineCounts[reason] = (this.quarantineCounts[reason] ?? 0) + n;
     }
+    for (const [k, n] of Object.entries(part.quarantineFields ?? {}))
+      this.quarantineFields[k] = (this.quarantineFields[k] ?? 0) + n;
     const byPartGroup = new Map<number, Entry>();
     for (const pc of part.cells) {
       const cell = this.cells[pc.slot] ?? this.newCell(pc.slot);
@@ -577,6 +597,17 @@ export class StreamingBalancer {
     const available: [number, number] = [0, 0];
     for (const c of this.cellList) available[c.label] += c.supply;
     if (available[0] + available[1] === 0) {
+      const q = this.quarantinedTotal();
+      if (q > 0 && this.offered === 0) {
+        const top = Object.entries(this.quarantineFields)
+          .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+          .slice(0, 3)
+          .map(([k, n]) => `${k} ${n}`)
+          .join(', ');
+        throw new NoValidRowsError(
+          `no valid rows to balance: all ${q} rows quarantined: ${top} — see quarantine.jsonl`,
+        );
+      }
       throw new NoValidRowsError(
         `no valid rows to balance: ${this.offered + this.quarantinedTotal()} row(s) read, ${this.quarantinedTotal()} quarantined, ` +
           `${this.outOfStrata} outside the strata (turn-count buckets ${cfg.buckets
@@ -716,7 +747,7 @@ export class StreamingBalancer {
         throw new Error('selected rows were kept as byte ranges: finish with a loader');
       }
       // Parsed on the spot and not kept: an upsampled copy parses its source again.
-      const row = e.row ?? (JSON.parse(e.line!) as AnnotatedRow);
+      const row = e.row ?? this.reshape(JSON.parse(e.line!) as AnnotatedRow);
       if (sink && upsampled === 0) e.line = null; // no copy needs it again: let it go
       const line = toDatasetLine(row, {
         id: p.id,
@@ -775,6 +806,12 @@ export class StreamingBalancer {
         },
       },
     };
+  }
+
+  /** A kept line parsed again gets the renames and defaults it had when it was checked. */
+  private reshape(row: AnnotatedRow): AnnotatedRow {
+    shapeRow(row as unknown as Record<string, unknown>, this.shape);
+    return row;
   }
 
   /** The q smallest keys of a cell, after proving no dropped row belonged among them. */

@@ -87,6 +87,11 @@ export const BalanceConfigSchema = z.object({
   complexity: ComplexitySchema.default(ComplexitySchema.parse({})),
   /** Longer user messages are quarantined (characters). */
   maxMessageChars: z.number().int().positive().default(32_000),
+  /**
+   * Column mapping: contract field → the input's column (`{ label: 'reasoning_label' }`).
+   * Validated by checkColumnMap in shared/contracts.ts.
+   */
+  columns: z.record(z.string(), z.string().min(1)).optional(),
 });
 export type BalanceConfig = z.infer<typeof BalanceConfigSchema>;
 export type BalanceConfigInput = z.input<typeof BalanceConfigSchema>;

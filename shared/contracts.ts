@@ -162,7 +162,8 @@ export const DatasetLineSchema = z.looseObject({
   turnDurationMs: z.number(),
   promptTokenDelta: z.number().int(),
   tools: z.array(z.string()),
-  timestamp: z.string(),
+  /** Absent when the input row had none (no time window could apply to it). */
+  timestamp: z.string().optional(),
   upsampled: z.boolean().optional(),
   duplicateOf: z.string().optional(),
 });
@@ -188,6 +189,12 @@ export const QUARANTINE_REASONS = {
     'an extra field is nested deeper than 64 levels (MAX_VALUE_DEPTH); the field is named in the detail',
   invalid_label: 'an annotated row whose label is neither 0 nor 1',
   duplicate_sample_id: 'an annotated row whose id was already seen',
+  csv_ragged_row:
+    'a CSV record with more or fewer fields than the header; the detail names the file, record and counts',
+  csv_unterminated_quote:
+    'a CSV record whose quoted field never closes before the end of the file; the detail names the file and record',
+  parquet_unreadable:
+    'a Parquet row group that cannot be decoded (a truncated or corrupt file); the detail names the file and rows',
 } as const;
 
 export type QuarantineReason = keyof typeof QUARANTINE_REASONS;
@@ -254,9 +261,17 @@ function checkString(
  * Agrees with {@link TelemetryTurnSchema} (see the contracts test); `maxMessageChars`
  * adds the size limit the schema does not know.
  */
-export function checkTurn(value: unknown, maxMessageChars = Infinity): RowProblem | null {
+export function checkTurn(
+  value: unknown,
+  maxMessageChars = Infinity,
+  shape?: RowShape,
+): RowProblem | null {
   if (!isObject(value)) return { reason: 'not_an_object' };
   const row = value;
+  if (shape) {
+    const p = shapeRow(row, shape);
+    if (p) return p;
+  }
   const p =
     checkString(row, 'conversationId', true) ??
     checkInt(row, 'turnIndex', 1) ??
@@ -276,9 +291,11 @@ export function checkTurn(value: unknown, maxMessageChars = Infinity): RowProble
   if (!Array.isArray(tools)) return { reason: 'wrong_type', field: 'tools' };
   for (const t of tools) if (typeof t !== 'string') return { reason: 'wrong_type', field: 'tools' };
   const ts = row.timestamp;
-  if (ts === undefined) return { reason: 'missing_field', field: 'timestamp' };
-  if (typeof ts !== 'string') return { reason: 'wrong_type', field: 'timestamp' };
-  if (!isIsoTimestamp(ts)) return { reason: 'bad_timestamp', field: 'timestamp' };
+  if (ts === undefined && shape && !shape.required.has('timestamp')) {
+    // absent and not needed: no time window can be applied to this row
+  } else if (ts === undefined) return { reason: 'missing_field', field: 'timestamp' };
+  else if (typeof ts !== 'string') return { reason: 'wrong_type', field: 'timestamp' };
+  else if (!isIsoTimestamp(ts)) return { reason: 'bad_timestamp', field: 'timestamp' };
   if ((row.turnIndex as number) > (row.turnCount as number))
     return { reason: 'turn_index_exceeds_turn_count', field: 'turnIndex' };
   if ((row.userMessage as string).length > maxMessageChars)
@@ -290,8 +307,12 @@ export function checkTurn(value: unknown, maxMessageChars = Infinity): RowProble
 }
 
 /** {@link checkTurn} plus the fields an annotated row adds. */
-export function checkAnnotated(value: unknown, maxMessageChars = Infinity): RowProblem | null {
-  const p = checkTurn(value, maxMessageChars);
+export function checkAnnotated(
+  value: unknown,
+  maxMessageChars = Infinity,
+  shape?: RowShape,
+): RowProblem | null {
+  const p = checkTurn(value, maxMessageChars, shape);
   if (p) return p;
   const row = value as Record<string, unknown>;
   if (row.label === undefined) return { reason: 'missing_field', field: 'label' };
@@ -316,6 +337,9 @@ export function describeProblem(value: unknown, problem: RowProblem, annotated: 
   if (problem.reason === 'too_deep')
     return `${problem.field ?? 'a field'} nests more than ${MAX_VALUE_DEPTH} levels of arrays/objects`;
   if (problem.reason === 'duplicate_sample_id') return 'a row with this sampleId was already read';
+  if (isObject(value) && typeof value[INPUT_ERROR_FIELD] === 'string')
+    return value[INPUT_ERROR_FIELD];
+  if (problem.reason === 'missing_field' && problem.field) return `${problem.field} is absent`;
   const schema = annotated ? AnnotatedRowSchema : TelemetryTurnSchema;
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
@@ -326,4 +350,135 @@ export function describeProblem(value: unknown, problem: RowProblem, annotated: 
     }
   }
   return problem.field ? `${problem.field}: ${problem.reason}` : problem.reason;
+}
+
+/**
+ * Fields a row may be mapped onto with a column mapping (`--columns`, `--label-field`):
+ * the contract's fields, the label, and an annotated row's own id and history.
+ */
+export const MAPPABLE_FIELDS = [...TURN_FIELDS, 'label', 'sampleId', 'history'] as const;
+export type MappableField = (typeof MAPPABLE_FIELDS)[number];
+
+/** Renames: the contract field → the column of the input that holds it. */
+export type ColumnMap = Partial<Record<MappableField, string>>;
+
+/**
+ * What a row must carry for one configuration, computed once ({@link rowShape}), and
+ * the column renames to apply first. A field not in `required` may be absent: it gets
+ * the default in {@link ROW_DEFAULTS} (the timestamp stays absent).
+ */
+export interface RowShape {
+  required: ReadonlySet<string>;
+  /** [column, field] pairs, for the renames. */
+  renames: readonly (readonly [string, string])[];
+}
+
+/**
+ * Defaults for absent optional fields, written to the dataset line as they are.
+ * A row known by `id` (or `sampleId`) alone is a one-turn conversation of its own:
+ * conversationId = that id, turnIndex = turnCount = 1.
+ */
+export const ROW_DEFAULTS = {
+  model: 'unknown',
+  numRequests: 0,
+  turnDurationMs: 0,
+  promptTokenDelta: 0,
+} as const;
+
+/**
+ * Set by the CSV and Parquet readers on a row they could not read (a ragged record,
+ * an unterminated quote, an undecodable row group): the value is the sentence for
+ * quarantine.jsonl, and `reason` of the same object names the code. Such a row is
+ * quarantined by {@link checkTurn} when a shape is given.
+ */
+export const INPUT_ERROR_FIELD = '__sftInputError';
+export const INPUT_ERROR_REASON = '__sftInputReason';
+
+/** Which stratifiers read which fields. */
+const STRATUM_FIELDS: Record<string, readonly string[]> = {
+  turnBucket: ['turnCount'],
+  position: ['turnIndex', 'turnCount'],
+  modelFamily: ['model'],
+  complexity: ['numRequests', 'turnDurationMs', 'promptTokenDelta'],
+};
+
+/**
+ * The shape of a row for a configuration: the user message always; the label for
+ * annotated rows; conversationId, turnIndex and turnCount for telemetry (the
+ * pipelines assemble conversations); each stratifier's fields; the timestamp only
+ * when a time window is applied.
+ */
+export function rowShape(opts: {
+  annotated: boolean;
+  stratify: readonly string[];
+  window?: boolean;
+  columns?: ColumnMap | undefined;
+}): RowShape {
+  const required = new Set<string>(['userMessage']);
+  if (opts.annotated) required.add('label');
+  else for (const f of ['conversationId', 'turnIndex', 'turnCount']) required.add(f);
+  for (const s of opts.stratify) for (const f of STRATUM_FIELDS[s] ?? []) required.add(f);
+  if (opts.window) required.add('timestamp');
+  const renames = Object.entries(opts.columns ?? {})
+    .filter(([field, column]) => column !== undefined && column !== field)
+    .map(([field, column]) => [column!, field] as const);
+  return { required, renames };
+}
+
+/** An unknown target in a column mapping: the message names it (a usage error for the CLI). */
+export function checkColumnMap(map: Record<string, string>): string | null {
+  for (const [field, column] of Object.entries(map)) {
+    if (!(MAPPABLE_FIELDS as readonly string[]).includes(field))
+      return `unknown field "${field}" in the column mapping (fields: ${MAPPABLE_FIELDS.join(', ')})`;
+    if (typeof column !== 'string' || column.length === 0)
+      return `the column for "${field}" in the column mapping is empty`;
+  }
+  return null;
+}
+
+/**
+ * Applies a shape to a parsed row in place: renames mapped columns, takes `id` as the
+ * sampleId, fills the defaults of absent optional fields. A required field that is
+ * absent is `missing_field` (naming the column when it was mapped); everything else
+ * is left to the checks that follow.
+ */
+export function shapeRow(row: Record<string, unknown>, shape: RowShape): RowProblem | null {
+  const err = row[INPUT_ERROR_FIELD];
+  if (typeof err === 'string') {
+    const reason = row[INPUT_ERROR_REASON] as QuarantineReason;
+    return { reason: reason in QUARANTINE_REASONS ? reason : 'invalid_json' };
+  }
+  for (const [column, field] of shape.renames) {
+    if (row[column] !== undefined && row[field] === undefined) {
+      row[field] = row[column];
+      delete row[column];
+    }
+  }
+  const req = shape.required;
+  if (row.sampleId === undefined && row.conversationId === undefined) {
+    const id = row.id;
+    if (typeof id === 'string' || (typeof id === 'number' && Number.isFinite(id))) {
+      row.sampleId = String(id);
+      delete row.id;
+    }
+  }
+  if (row.conversationId === undefined && typeof row.sampleId === 'string') {
+    row.conversationId = row.sampleId;
+    if (row.turnIndex === undefined) row.turnIndex = 1;
+    if (row.turnCount === undefined) row.turnCount = 1;
+  }
+  for (const f of req) {
+    if (row[f] === undefined) {
+      const mapped = shape.renames.find(([, field]) => field === f);
+      return { reason: 'missing_field', field: mapped ? mapped[0] : f };
+    }
+  }
+  if (row.turnCount === undefined && typeof row.turnIndex === 'number')
+    row.turnCount = row.turnIndex; // at least as many turns as this one's index
+  if (row.tools === undefined) row.tools = [];
+  if (row.model === undefined) row.model = ROW_DEFAULTS.model;
+  if (row.numRequests === undefined) row.numRequests = ROW_DEFAULTS.numRequests;
+  if (row.turnDurationMs === undefined) row.turnDurationMs = ROW_DEFAULTS.turnDurationMs;
+  if (row.promptTokenDelta === undefined) row.promptTokenDelta = ROW_DEFAULTS.promptTokenDelta;
+  return null;
 }
