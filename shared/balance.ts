@@ -20,7 +20,6 @@ import {
   describeProblem,
   rowShape,
   shapeRow,
-  type ColumnMap,
   type RowShape,
   type AnnotatedRow,
   type DatasetLine,
@@ -228,7 +227,7 @@ export class StreamingBalancer {
     this.shape = rowShape({
       annotated: true,
       stratify: config.stratify,
-      columns: config.columns as ColumnMap | undefined,
+      columns: config.columns,
     });
   }
 
@@ -810,7 +809,7 @@ export class StreamingBalancer {
 
   /** A kept line parsed again gets the renames and defaults it had when it was checked. */
   private reshape(row: AnnotatedRow): AnnotatedRow {
-    shapeRow(row as unknown as Record<string, unknown>, this.shape);
+    shapeRow(row, this.shape);
     return row;
   }
 

@@ -421,7 +421,7 @@ export function rowShape(opts: {
   if (opts.window) required.add('timestamp');
   const renames = Object.entries(opts.columns ?? {})
     .filter(([field, column]) => column !== undefined && column !== field)
-    .map(([field, column]) => [column!, field] as const);
+    .map(([field, column]) => [column, field] as const);
   return { required, renames };
 }
 
