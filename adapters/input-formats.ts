@@ -147,7 +147,7 @@ function checkColumns(file: string, columns: readonly string[], opts: InputReadO
   }
   const has = (f: string) => seen.has(f) || seen.has(opts.columns?.[f as keyof ColumnMap] ?? f);
   // A row known by id alone is a one-turn conversation: those three fields default.
-  const perId = new Set(has('conversationId') ? [] : ['conversationId', 'turnIndex', 'turnCount']);
+  const perId = new Set(has('conversationId') ? [] : ['conversationId', 'turnIndex']);
   for (const f of opts.shape?.required ?? []) {
     if (!has(f) && !perId.has(f))
       throw new InputFileError(

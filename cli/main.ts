@@ -28,6 +28,8 @@ import {
   required,
 } from './args';
 import { balanceFile, runPipeline, type JobResult } from './jobs';
+import { INPUT_HELP, INPUT_OPTIONS, inputSettingsFromFlags, withJsonlInput } from './input-flags';
+import { rowShape } from '../shared/contracts';
 import { Progress } from './progress';
 
 const COMMON = {
@@ -68,10 +70,11 @@ DIR/quarantine.jsonl and, with --validation, DIR/validation.jsonl. DIR is built 
 and swapped in whole: it holds this build's files only, and a directory holding files
 sft-balancer did not write, or the input, is refused.
 
-  --input FILE              annotated JSONL (".gz" is read gunzipped)
+  --input FILE              annotated rows: JSONL, CSV or Parquet, or a folder of parts (".gz" is read gunzipped)
   --out DIR                 output directory
   --threads N               cores to use (default: up to 4; the output is the same for any N)
 ${BALANCE_HELP}
+${INPUT_HELP}
   -q, --quiet               no progress on stderr
   --json                    print the summary as JSON on stdout`,
   run: `Usage: sft-balancer run --input TELEMETRY --out DIR [--pipeline session|conversation] [options]
@@ -267,20 +270,26 @@ async function cmdBalance(argv: string[]): Promise<number> {
     out: { type: 'string' },
     threads: { type: 'string' },
     ...BALANCE_OPTIONS,
+    ...INPUT_OPTIONS,
   });
   if (v.help) return help('balance');
   const input = required(v, 'input');
   const out = required(v, 'out');
   const config = balanceConfigFromFlags(v);
+  const inputs = inputSettingsFromFlags(v);
+  if (inputs.columns) config.columns = inputs.columns;
+  const shape = rowShape({ annotated: true, stratify: config.stratify, columns: inputs.columns });
   refuseInputOverwrite(
     [{ flag: '--input', path: input }],
     [{ flag: '--out', path: out, kind: 'dir' }],
   );
   const job = await intoOutputDir(out, (dir) =>
-    balanceFile(input, dir, config, {
-      quiet: v.quiet === true,
-      ...(v.threads !== undefined ? { threads: positiveInt(v, 'threads') } : {}),
-    }),
+    withJsonlInput(input, inputs, shape, (jsonl) =>
+      balanceFile(jsonl, dir, config, {
+        quiet: v.quiet === true,
+        ...(v.threads !== undefined ? { threads: positiveInt(v, 'threads') } : {}),
+      }),
+    ),
   );
   summarize(job, out, v.json === true);
   return 0;

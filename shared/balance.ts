@@ -20,6 +20,7 @@ import {
   describeProblem,
   rowShape,
   shapeRow,
+  strataNeeding,
   type RowShape,
   type AnnotatedRow,
   type DatasetLine,
@@ -603,8 +604,17 @@ export class StreamingBalancer {
           .slice(0, 3)
           .map(([k, n]) => `${k} ${n}`)
           .join(', ');
+        const first = Object.entries(this.quarantineFields).sort((a, b) => b[1] - a[1])[0]![0];
+        const [reason, field] = first.split(' ');
+        const strata =
+          reason === 'missing_field' && field
+            ? strataNeeding(field).filter((st) => cfg.stratify.includes(st as never))
+            : [];
+        const hint = strata.length
+          ? ` (${field} is read by --stratify ${strata.join(',')}; without strata: --stratify "")`
+          : '';
         throw new NoValidRowsError(
-          `no valid rows to balance: all ${q} rows quarantined: ${top} — see quarantine.jsonl`,
+          `no valid rows to balance: all ${q} rows quarantined: ${top} — see quarantine.jsonl${hint}`,
         );
       }
       throw new NoValidRowsError(

@@ -394,7 +394,7 @@ export const ROW_DEFAULTS = {
 export const INPUT_ERROR_FIELD = '__sftInputError';
 export const INPUT_ERROR_REASON = '__sftInputReason';
 
-/** Which stratifiers read which fields. */
+/** Which stratifiers read which fields ({@link strataNeeding} answers the other way). */
 const STRATUM_FIELDS: Record<string, readonly string[]> = {
   turnBucket: ['turnCount'],
   position: ['turnIndex', 'turnCount'],
@@ -408,6 +408,10 @@ const STRATUM_FIELDS: Record<string, readonly string[]> = {
  * pipelines assemble conversations); each stratifier's fields; the timestamp only
  * when a time window is applied.
  */
+export function strataNeeding(field: string): string[] {
+  return Object.keys(STRATUM_FIELDS).filter((s) => STRATUM_FIELDS[s]!.includes(field));
+}
+
 export function rowShape(opts: {
   annotated: boolean;
   stratify: readonly string[];
@@ -465,7 +469,7 @@ export function shapeRow(row: Record<string, unknown>, shape: RowShape): RowProb
   if (row.conversationId === undefined && typeof row.sampleId === 'string') {
     row.conversationId = row.sampleId;
     if (row.turnIndex === undefined) row.turnIndex = 1;
-    if (row.turnCount === undefined) row.turnCount = 1;
+    if (row.turnCount === undefined && !req.has('turnCount')) row.turnCount = 1;
   }
   for (const f of req) {
     if (row[f] === undefined) {
