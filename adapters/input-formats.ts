@@ -34,7 +34,7 @@ export type InputFormat = (typeof INPUT_FORMATS)[number];
 export interface InputReadOptions {
   /** Format of every part; by extension when absent. */
   format?: InputFormat | undefined;
-  /** Contract field → column (the renames themselves are applied when rows are checked). */
+  /** Contract field → column: CSV and Parquet rows come out under the field names. */
   columns?: ColumnMap | undefined;
   /** CSV: the separator of array cells (`tools`, `history`) that are not JSON text. */
   csvArraySep?: string | undefined;
@@ -346,7 +346,7 @@ async function csvToJsonl(file: string, w: BatchWriter, opts: InputReadOptions):
       for (let i = 0; i < header.length; i++) {
         const cell = r.fields[i]!;
         if (cell.length === 0 && !r.quoted[i]) continue; // an empty unquoted cell is absent
-        obj[header[i]!] = csvValue(cell, targets[i]!, opts.csvArraySep);
+        obj[targets[i]!] = csvValue(cell, targets[i]!, opts.csvArraySep);
       }
       pending.push(JSON.stringify(obj));
     },
@@ -464,7 +464,8 @@ async function parquetToJsonl(
         for (const k of top) {
           const v = r[k];
           if (v === null || v === undefined) continue; // a null cell is absent
-          obj[k] = plain(v, targets.get(k) ?? k);
+          const f = targets.get(k) ?? k;
+          obj[f] = plain(v, f);
         }
         await w.line(JSON.stringify(obj));
       }

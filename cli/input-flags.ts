@@ -53,7 +53,9 @@ export function inputSettingsFromFlags(
   const format = v['input-format'];
   if (typeof format === 'string') {
     if (!(INPUT_FORMATS as readonly string[]).includes(format))
-      throw new UsageError(`--input-format must be one of ${INPUT_FORMATS.join(', ')}, got "${format}"`);
+      throw new UsageError(
+        `--input-format must be one of ${INPUT_FORMATS.join(', ')}, got "${format}"`,
+      );
     out.format = format as InputFormat;
   }
   let columns: Record<string, string> = {};
@@ -65,7 +67,7 @@ export function inputSettingsFromFlags(
   }
   const problem = checkColumnMap(columns);
   if (problem) throw new UsageError(`--columns: ${problem}`);
-  if (Object.keys(columns).length > 0) out.columns = columns as ColumnMap;
+  if (Object.keys(columns).length > 0) out.columns = columns;
   if (typeof v['csv-array-sep'] === 'string') {
     if (v['csv-array-sep'].length === 0) throw new UsageError('--csv-array-sep needs a separator');
     out.csvArraySep = v['csv-array-sep'];

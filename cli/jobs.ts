@@ -20,7 +20,7 @@ import {
   type QuarantineRecord,
 } from '../shared/balance';
 import type { TelemetryTurn } from '../shared/contracts';
-import { parseTelemetryLine } from '../shared/build-batch';
+import { parseTelemetryLine, telemetryShape } from '../shared/build-batch';
 import { MAX_LINE_BYTES } from '../shared/build';
 import { Redactor } from '../shared/redact';
 import type { BalanceConfig } from '../shared/config';
@@ -140,6 +140,7 @@ async function readTelemetry(
   redactor: Redactor,
 ): Promise<{ invalidUtf8Lines: number }> {
   let invalidUtf8Lines = 0;
+  const shape = telemetryShape(config);
   // A line over MAX_LINE_BYTES is read only that far (memory of the limit, whatever its
   // size) and quarantined line_too_long with its size; invalid UTF-8 is kept and counted.
   await readFileLines(
@@ -149,7 +150,7 @@ async function readTelemetry(
       if (badUtf8 && len <= MAX_LINE_BYTES) invalidUtf8Lines++;
       // Cut short (see readFileLines): the line's whole size goes into the detail.
       const cut = len > MAX_LINE_BYTES + 1 ? len : undefined;
-      const r = parseTelemetryLine(line, lineNo, config.maxMessageChars, redactor, cut);
+      const r = parseTelemetryLine(line, lineNo, config.maxMessageChars, redactor, cut, shape);
       if (r === null) return;
       if ('quarantine' in r) onBad(r.quarantine);
       else onTurn(r.turn);
@@ -183,7 +184,7 @@ export async function runPipeline(
       assembler.add(t);
     },
     (q) => {
-      balancer.recordQuarantine(q.reason);
+      balancer.recordQuarantine(q.reason, q.field);
       quarantinedByReason[q.reason] = (quarantinedByReason[q.reason] ?? 0) + 1;
       quarantine.write(q);
     },

@@ -315,6 +315,7 @@ const RUN_OPTIONS = {
   'max-waves': { type: 'string' },
   replay: { type: 'string' },
   ...BALANCE_OPTIONS,
+  ...INPUT_OPTIONS,
 } as const;
 
 /** Wave settings from the run flags, or undefined without --waves. */
@@ -351,6 +352,9 @@ async function cmdRun(argv: string[]): Promise<number> {
   const config = balanceConfigFromFlags(v, {
     stratify: pipeline === 'session' ? ['turnBucket'] : ['turnBucket', 'position'],
   });
+  const inputs = inputSettingsFromFlags(v);
+  if (inputs.columns) config.columns = inputs.columns;
+  const shape = rowShape({ annotated: false, stratify: config.stratify, columns: inputs.columns });
   const history = {
     historyTurns: nonNegativeInt(v, 'history-turns', DEFAULT_HISTORY.historyTurns),
     historyTokenBudget: nonNegativeInt(v, 'history-tokens', DEFAULT_HISTORY.historyTokenBudget),
@@ -368,28 +372,30 @@ async function cmdRun(argv: string[]): Promise<number> {
     await checkOutputDir(out);
     // Loaded on use: the storage SDKs cost start-up time every other command would pay.
     const { runLocal } = await import('./local-runner.js');
-    const run = await runLocal({
-      input,
-      out,
-      pipeline,
-      history,
-      config,
-      ...(typeof v.storage === 'string' ? { storage: v.storage } : {}),
-      ...(typeof v['build-id'] === 'string' ? { buildId: v['build-id'] } : {}),
-      upload: v['no-upload'] !== true,
-      instances: positiveInt(v, 'instances', 1),
-      quiet: v.quiet === true,
-      verbose: v.verbose === true,
-      ...(waves ? { waves } : {}),
-      env: {
-        ...process.env,
-        ...(v['no-redact'] === true ? { SFT_REDACT: 'false' } : {}),
-        // The runner's judge: recorded labels instead of SFT_JUDGE.
-        ...(typeof v.replay === 'string'
-          ? { SFT_JUDGE: 'replay', JUDGE_REPLAY_SOURCE: v.replay }
-          : {}),
-      },
-    });
+    const run = await withJsonlInput(input, inputs, shape, (jsonl) =>
+      runLocal({
+        input: jsonl,
+        out,
+        pipeline,
+        history,
+        config,
+        ...(typeof v.storage === 'string' ? { storage: v.storage } : {}),
+        ...(typeof v['build-id'] === 'string' ? { buildId: v['build-id'] } : {}),
+        upload: v['no-upload'] !== true,
+        instances: positiveInt(v, 'instances', 1),
+        quiet: v.quiet === true,
+        verbose: v.verbose === true,
+        ...(waves ? { waves } : {}),
+        env: {
+          ...process.env,
+          ...(v['no-redact'] === true ? { SFT_REDACT: 'false' } : {}),
+          // The runner's judge: recorded labels instead of SFT_JUDGE.
+          ...(typeof v.replay === 'string'
+            ? { SFT_JUDGE: 'replay', JUDGE_REPLAY_SOURCE: v.replay }
+            : {}),
+        },
+      }),
+    );
     summarize(run, out, v.json === true);
     return 0;
   }
@@ -405,15 +411,17 @@ async function cmdRun(argv: string[]): Promise<number> {
       });
   const batchSize = positiveInt(v, 'batch-size', 20);
   const job = await intoOutputDir(out, (dir) =>
-    runPipeline(input, dir, config, {
-      pipeline,
-      history,
-      judge,
-      ...(waves ? { waves } : {}),
-      batchSize,
-      quiet: v.quiet === true,
-      redact: v['no-redact'] !== true,
-    }),
+    withJsonlInput(input, inputs, shape, (jsonl) =>
+      runPipeline(jsonl, dir, config, {
+        pipeline,
+        history,
+        judge,
+        ...(waves ? { waves } : {}),
+        batchSize,
+        quiet: v.quiet === true,
+        redact: v['no-redact'] !== true,
+      }),
+    ),
   );
   summarize(job, out, v.json === true);
   return 0;

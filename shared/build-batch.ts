@@ -9,9 +9,12 @@ import {
   checkAnnotated,
   checkTurn,
   describeProblem,
+  rowShape,
   type AnnotatedRow,
+  type RowShape,
   type TelemetryTurn,
 } from './contracts';
+import type { BalanceConfig } from './config';
 import {
   MAX_LINE_BYTES,
   conversationIdOf,
@@ -35,6 +38,19 @@ export function tooLongDetail(bytes: number): string {
  * With a redactor, a valid turn comes back redacted and a quarantined line's raw text
  * is redacted before it is cut to 500 characters (so no half-cut secret survives).
  */
+/** What a telemetry turn must carry for a config (and a time window, which needs timestamps). */
+export function telemetryShape(
+  config: Pick<BalanceConfig, 'stratify' | 'columns'>,
+  window?: { from?: string | undefined; to?: string | undefined },
+): RowShape {
+  return rowShape({
+    annotated: false,
+    stratify: config.stratify,
+    window: window !== undefined && (window.from !== undefined || window.to !== undefined),
+    columns: config.columns,
+  });
+}
+
 export function parseTelemetryLine(
   line: string,
   lineNo: number,
@@ -42,6 +58,8 @@ export function parseTelemetryLine(
   redactor?: Redactor,
   /** The line's whole size in the input when `line` was cut short (see MAX_LINE_BYTES). */
   bytes?: number,
+  /** What a turn must carry (renames, defaults); strict when absent. */
+  shape?: RowShape,
 ): { turn: TelemetryTurn } | { quarantine: QuarantineRecord } | null {
   if (line.trim().length === 0) return null;
   const rawOf = () => (redactor ? redactor.text(line.slice(0, 65_536)) : line).slice(0, 500);
@@ -72,7 +90,7 @@ export function parseTelemetryLine(
       },
     };
   }
-  const problem = checkTurn(value, maxMessageChars);
+  const problem = checkTurn(value, maxMessageChars, shape);
   if (problem) {
     const rec: QuarantineRecord = {
       line: lineNo,
@@ -112,6 +130,7 @@ export function prepareShard(
   const assembler = new ConversationAssembler();
   const quarantine: QuarantineRecord[] = [];
   const redactor = new Redactor({ enabled: spec.redact });
+  const shape = telemetryShape(spec.config, spec.window);
   let rows = 0;
   let turns = 0;
   let outsideWindow = 0;
@@ -122,7 +141,7 @@ export function prepareShard(
       const id = conversationIdOf(raw);
       if (id === null || !conversations.has(id)) continue;
     }
-    const r = parseTelemetryLine(raw, lineNo, spec.config.maxMessageChars, redactor, bytes);
+    const r = parseTelemetryLine(raw, lineNo, spec.config.maxMessageChars, redactor, bytes, shape);
     if (r === null) continue;
     rows++;
     if ('quarantine' in r) {

@@ -16,7 +16,7 @@ import {
   STRATIFIERS,
   type BalanceConfig,
 } from './config';
-import { isIsoTimestamp, type QuarantineReason } from './contracts';
+import { checkColumnMap, isIsoTimestamp, type QuarantineReason } from './contracts';
 import { hash64 } from './hash';
 import { PIPELINES, type AssemblyStats } from './samples';
 import { SourceRefSchema } from './settings';
@@ -72,6 +72,17 @@ export const BuildRequestSchema = z.strictObject({
   seed: z.union([z.number().int(), z.string().min(1).max(128)]).optional(),
   validation: z.number().min(0).lt(1).optional(),
   window: TimeWindowSchema.optional(),
+  /**
+   * Column mapping: contract field → the source's column, e.g.
+   * `{ "userMessage": "prompt", "conversationId": "session_id" }` (unknown fields refused).
+   */
+  columns: z
+    .record(z.string(), z.string().min(1).max(256))
+    .superRefine((m, ctx) => {
+      const problem = checkColumnMap(m);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .optional(),
   source: z
     .strictObject({
       kind: z.literal('blob'),
@@ -189,6 +200,7 @@ export function buildSpecOf(args: {
       onShortfall: r.onShortfall ?? d.onShortfall,
       seed: r.seed ?? d.seed,
       validation: r.validation ?? d.validation,
+      ...(r.columns ? { columns: r.columns } : {}),
     });
   const spec: BuildSpec = {
     id: args.id,
