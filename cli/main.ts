@@ -82,7 +82,7 @@ Builds a dataset the way the Azure Functions app does: starts an embedded Azurit
 train.jsonl, manifest.json, quarantine.jsonl and status.json to DIR (swapped in whole, as
 for balance: DIR holds this build's files only). Running the same
 command again against the same --storage resumes (or returns) the same build.
-Settings (SFT_*, see README) come from the environment.
+Settings (SFT_*, see docs/settings.md) come from the environment.
 
   --input FILE              telemetry JSONL, one turn a line
   --out DIR                 output directory
