@@ -54,7 +54,7 @@ const isWordChar = (c: number) =>
 /**
  * Growable CSR output. A block's hashed features are gathered as codes (index << 1 | sign)
  * in a small buffer, sorted and merged: sequential memory instead of random writes into a
- * 2^bits scratch row, and each row comes out with ascending indices.
+ * 2^bits scratch row, and each block comes out with ascending indices.
  */
 class RowBuilder {
   private ptr: number[] = [0];
@@ -129,10 +129,22 @@ class RowBuilder {
     this.ptr.push(this.nnz);
   }
 
+  /** Values held so far (for {@link expect}). */
+  get size(): number {
+    return this.nnz;
+  }
+
+  /** Grows the buffers once to `total` values (an estimate from the rows seen so far). */
+  expect(total: number): void {
+    if (total > this.indices.length) this.resize(Math.ceil(total));
+  }
+
   private reserve(n: number): void {
     if (this.nnz + n <= this.indices.length) return;
-    let size = this.indices.length * 2;
-    while (size < this.nnz + n) size *= 2;
+    this.resize(Math.max(this.nnz + n, Math.ceil(this.indices.length * 1.25)));
+  }
+
+  private resize(size: number): void {
     const i = new Uint32Array(size);
     i.set(this.indices.subarray(0, this.nnz));
     const v = new Float32Array(size);
@@ -141,13 +153,18 @@ class RowBuilder {
     this.values = v;
   }
 
+  private trim<T extends Uint32Array | Float32Array>(a: T): T {
+    return (this.nnz >= a.length * 0.8 ? a.subarray(0, this.nnz) : a.slice(0, this.nnz)) as T;
+  }
+
   finish(): SparseRows {
     return {
       rows: this.ptr.length - 1,
       dim: this.dim,
       ptr: Uint32Array.from(this.ptr),
-      indices: this.nnz === this.indices.length ? this.indices : this.indices.slice(0, this.nnz),
-      values: this.nnz === this.values.length ? this.values : this.values.slice(0, this.nnz),
+      // A view when the slack is small: copying would double the peak for a few MB.
+      indices: this.trim(this.indices),
+      values: this.trim(this.values),
     };
   }
 }
@@ -176,7 +193,12 @@ function addWords(b: RowBuilder, text: string, seed: number, [lo, hi]: readonly 
 }
 
 /** Hashes the character n-grams of `padded` (" text ", lower-cased) into the builder. */
-function addChars(b: RowBuilder, padded: string, seed: number, [lo, hi]: readonly [number, number]) {
+function addChars(
+  b: RowBuilder,
+  padded: string,
+  seed: number,
+  [lo, hi]: readonly [number, number],
+) {
   const n = padded.length;
   for (let i = 0; i + lo <= n; i++) {
     let h = seed;
@@ -188,10 +210,18 @@ function addChars(b: RowBuilder, padded: string, seed: number, [lo, hi]: readonl
   }
 }
 
-const SEEDS = { words: 0x2545f491, chars: 0x7feb352d, historyWords: 0x3c6ef372, historyChars: 0x1b873593 };
+const SEEDS = {
+  words: 0x2545f491,
+  chars: 0x7feb352d,
+  historyWords: 0x3c6ef372,
+  historyChars: 0x1b873593,
+};
 
 /** The text the router sees: its current (last) user message and the history before it. */
-export function routerText(line: Pick<ProbeLine, 'messages'>): { current: string; history: string } {
+export function routerText(line: Pick<ProbeLine, 'messages'>): {
+  current: string;
+  history: string;
+} {
   const msgs = line.messages;
   const last = msgs.length - 1;
   let history = '';
@@ -210,10 +240,16 @@ export function textFeatures(
 ): SparseRows {
   let chars = 0;
   for (const line of lines) for (const m of line.messages) chars += m.content.length + 2;
-  const b = new RowBuilder(2 ** s.bits, Math.min(chars * 2, 1 << 28));
+  const b = new RowBuilder(2 ** s.bits, Math.min(chars * 2, 1 << 26));
+  // After a sample of rows, size the buffers once from their values per character.
+  const probeAt = Math.min(lines.length, Math.max(200, lines.length >> 6));
+  let charsSeen = 0;
   const w = s.weights;
-  for (const line of lines) {
+  for (let r = 0; r < lines.length; r++) {
+    const line = lines[r]!;
+    if (r === probeAt && charsSeen > 0) b.expect((b.size / charsSeen) * chars * 1.05);
     const { current, history } = routerText(line);
+    charsSeen += current.length + history.length + 2 * line.messages.length;
     const cur = current.toLowerCase();
     let total = 0;
     addWords(b, cur, SEEDS.words, s.wordNgrams);
@@ -274,7 +310,10 @@ export interface Standardiser {
   std: number[];
 }
 
-export function fitStandardiser(values: readonly number[][], rows: ArrayLike<number>): Standardiser {
+export function fitStandardiser(
+  values: readonly number[][],
+  rows: ArrayLike<number>,
+): Standardiser {
   const d = SIGNAL_FEATURES.length;
   const mean = new Array<number>(d).fill(0);
   const sq = new Array<number>(d).fill(0);

@@ -64,7 +64,7 @@ export function bootstrapAuc(
   const sortedPos = Uint8Array.from(order, (i) => (pos[i] ? 1 : 0));
   // groupEnd[k]: one past the last sorted position tied with k's score (set at group starts).
   const groupEnd = new Int32Array(n);
-  for (let k = 0; k < n; ) {
+  for (let k = 0; k < n;) {
     const s = scores[order[k]!]!;
     let e = k + 1;
     while (e < n && scores[order[e]!] === s) e++;
@@ -80,7 +80,7 @@ export function bootstrapAuc(
     let negBelow = 0;
     let sum = 0;
     let nPos = 0;
-    for (let k = 0; k < n; ) {
+    for (let k = 0; k < n;) {
       const e = groupEnd[k]!;
       let gPos = 0;
       let gNeg = 0;

@@ -260,12 +260,7 @@ const strataKey = (strata: Record<string, string>) => {
 };
 
 /** Figures for the scored rows `at` (positions into `scores`/`pos`). */
-function figures(
-  scores: Float64Array,
-  pos: Uint8Array,
-  bootstrap: number,
-  seed: number,
-): Figures {
+function figures(scores: Float64Array, pos: Uint8Array, bootstrap: number, seed: number): Figures {
   const auc = rocAuc(scores, pos);
   const ci = auc === null ? null : bootstrapAuc(scores, pos, bootstrap, seed);
   const cls = classification(scores, pos);
@@ -354,7 +349,11 @@ export function verdictOf(
   const ci = text?.aucCi ? ` [${fmt(text.aucCi[0])}, ${fmt(text.aucCi[1])}]` : '';
   const base = { on, textAuc: t, signalsAuc: g };
   if (t === null)
-    return { ...base, kind: 'unknown', message: `no text AUC on ${on}: ${text?.message ?? 'not scored'}` };
+    return {
+      ...base,
+      kind: 'unknown',
+      message: `no text AUC on ${on}: ${text?.message ?? 'not scored'}`,
+    };
   if (g !== null && g > 0.7 && g - t >= 0.05)
     return {
       ...base,
@@ -393,7 +392,11 @@ function reviewOf(
   rows: Int32Array,
   p: Float64Array,
   size: number,
-): { items: ReviewItem[]; suspects: number; thresholds: { reasoning: number | null; non_reasoning: number | null } } {
+): {
+  items: ReviewItem[];
+  suspects: number;
+  thresholds: { reasoning: number | null; non_reasoning: number | null };
+} {
   // Confident learning (Northcutt et al.): a class's threshold is the mean probability
   // the probe gives that class on samples labelled with it.
   let sum0 = 0;
@@ -476,7 +479,9 @@ export function runProbe(splits: ProbeSplits, input: ProbeSettingsInput = {}): P
   }
   const scheme: 'split' | 'kfold' = held.length > 0 ? 'split' : 'kfold';
   if (scheme === 'kfold' && (data.validation || data.test))
-    notes.push(`no held-out samples: ${s.folds}-fold cross-validation on train, grouped by conversation`);
+    notes.push(
+      `no held-out samples: ${s.folds}-fold cross-validation on train, grouped by conversation`,
+    );
   const why = tooFew(data.train!, 'train', s);
   if (why) return skipped(s, data, notes, why);
 
@@ -531,7 +536,13 @@ export function runProbe(splits: ProbeSplits, input: ProbeSettingsInput = {}): P
       });
       const rows = Int32Array.from(at, (i) => sc.rows[i]!);
       text.evaluations[name] = evaluate(lines, rows, subset(sc.text, at), s, `text:${name}`);
-      signals.evaluations[name] = evaluate(lines, rows, subset(sc.signals, at), s, `signals:${name}`);
+      signals.evaluations[name] = evaluate(
+        lines,
+        rows,
+        subset(sc.signals, at),
+        s,
+        `signals:${name}`,
+      );
     }
   } else {
     const fold = groupedFolds(
@@ -563,7 +574,12 @@ export function runProbe(splits: ProbeSplits, input: ProbeSettingsInput = {}): P
       trainSize += trainRows.length / s.folds;
       const foldY = Uint8Array.from(trainRows, (r) => y[r]!);
       if (!foldY.includes(0) || !foldY.includes(1)) {
-        return skipped(s, data, notes, `fold ${f + 1} of ${s.folds} trains on one class: too few samples of one class for cross-validation`);
+        return skipped(
+          s,
+          data,
+          notes,
+          `fold ${f + 1} of ${s.folds} trains on one class: too few samples of one class for cross-validation`,
+        );
       }
       const sc = fit(trainRows, scoreRows);
       const pos = Uint8Array.from(sc.rows, (r) => y[r]!);
@@ -585,7 +601,11 @@ export function runProbe(splits: ProbeSplits, input: ProbeSettingsInput = {}): P
     if (upsampled) notes.push(`train: ${upsampled} upsampled copies trained on, not scored`);
   }
 
-  const on: EvalSet = text.evaluations.test ? 'test' : text.evaluations.validation ? 'validation' : 'cv';
+  const on: EvalSet = text.evaluations.test
+    ? 'test'
+    : text.evaluations.validation
+      ? 'validation'
+      : 'cv';
   const verdict = verdictOf(on, text.evaluations[on], signals.evaluations[on]);
   const sc = scoredForReview[0]!;
   const review = reviewOf(lines, splitOf, sc.rows, sc.text, s.reviewSize);
@@ -629,7 +649,9 @@ export function probeSummaryLines(r: ProbeResult): string[] {
     );
   }
   if (r.labelReview)
-    out.push(`  label review: ${r.labelReview.size} listed, ${r.labelReview.suspects} suspect of ${r.labelReview.scored} scored`);
+    out.push(
+      `  label review: ${r.labelReview.size} listed, ${r.labelReview.suspects} suspect of ${r.labelReview.scored} scored`,
+    );
   for (const n of r.notes) out.push(`  note: ${n}`);
   return out;
 }

@@ -20,7 +20,11 @@ export function groupedFolds(groups: readonly string[], k: number, seed: number)
 }
 
 /** Row positions sorted by a seeded hash of each row's id (then by position). */
-export function hashOrder(ids: readonly string[], rows: readonly number[], seed: number): Int32Array {
+export function hashOrder(
+  ids: readonly string[],
+  rows: readonly number[],
+  seed: number,
+): Int32Array {
   const s = seed32(`order:${seed}`);
   const h = rows.map((r) => hash64(ids[r]!, s));
   const idx = rows.map((_, i) => i);
