@@ -45,8 +45,7 @@ import {
 export const PROBE_VERSION = 1;
 export const EVAL_SETS = ['validation', 'test', 'cv'] as const;
 export type EvalSet = (typeof EVAL_SETS)[number];
-const SPLITS = ['train', 'validation', 'test'] as const;
-type SplitName = (typeof SPLITS)[number];
+type SplitName = 'train' | 'validation' | 'test';
 
 /** AUC, its interval, accuracy and per-class precision/recall on one set of samples. */
 export interface Figures extends ClassificationFigures {

@@ -6,6 +6,7 @@ import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { InputFileError } from '../../adapters/lines';
 import { EVALUATE_USAGE, evaluateCommand, evaluateDataset } from '../../cli/evaluate';
 import { main } from '../../cli/main';
+import type { ReviewItem } from '../../shared/probe';
 import { syntheticLines } from './helpers';
 
 const root = mkdtempSync(join(tmpdir(), 'sftb-probe-'));
@@ -60,10 +61,10 @@ describe('evaluateDataset on a demo dataset', () => {
     const review = readFileSync(a.review, 'utf8')
       .split('\n')
       .filter(Boolean)
-      .map((l) => JSON.parse(l));
+      .map((l) => JSON.parse(l) as ReviewItem);
     expect(review).toHaveLength(50);
-    expect(review[0].rationale).toMatch(/^signals score /);
-    expect(review[0].judge).toBe('signals-v1');
+    expect(review[0]!.rationale).toMatch(/^signals score /);
+    expect(review[0]!.judge).toBe('signals-v1');
   });
 
   it('writes into the dataset directory by default, adding only its two files', async () => {
@@ -83,8 +84,8 @@ describe('evaluateDataset on a demo dataset', () => {
     const review = readFileSync(s.review, 'utf8')
       .split('\n')
       .filter(Boolean)
-      .map((l) => JSON.parse(l));
-    expect(review.some((r: { historyMessages: number }) => r.historyMessages > 0)).toBe(true);
+      .map((l) => JSON.parse(l) as ReviewItem);
+    expect(review.some((r) => r.historyMessages > 0)).toBe(true);
   });
 });
 

@@ -4,6 +4,8 @@ import {
   routerText,
   runProbe,
   textFeatures,
+  verdictOf,
+  type Figures,
   type ProbeLine,
 } from '../../shared/probe';
 import { syntheticLines } from './helpers';
@@ -233,5 +235,35 @@ describe('features', () => {
       }
       expect(sq).toBeCloseTo(1, 5);
     }
+  });
+});
+
+describe('verdictOf', () => {
+  const fig = (auc: number | null): Figures => ({
+    n: 100,
+    auc,
+    aucCi: auc === null ? null : [auc - 0.02, auc + 0.02],
+    accuracy: 0.8,
+    reasoning: { precision: 0.8, recall: 0.8, support: 50 },
+    non_reasoning: { precision: 0.8, recall: 0.8, support: 50 },
+  });
+  it.each([
+    // NVIDIA's reading: > 0.80 strong, > 0.70 useful; signals ahead by ≥ 0.05 (and > 0.70) wins.
+    { text: 0.85, signals: 0.6, kind: 'strong' },
+    { text: 0.8, signals: 0.6, kind: 'useful' },
+    { text: 0.75, signals: 0.78, kind: 'useful' },
+    { text: 0.7, signals: 0.5, kind: 'weak' },
+    { text: 0.71, signals: 0.93, kind: 'signals' },
+    { text: 0.9, signals: 0.99, kind: 'signals' },
+    { text: 0.6, signals: 0.68, kind: 'weak' },
+    { text: null, signals: 0.9, kind: 'unknown' },
+  ])('text $text, signals $signals → $kind', ({ text, signals, kind }) => {
+    expect(verdictOf('test', fig(text), fig(signals)).kind).toBe(kind);
+  });
+
+  it('reads as the issue asks', () => {
+    expect(verdictOf('test', fig(0.71), fig(0.93)).message).toBe(
+      'the labels follow the pre-stratification signals more than the text (0.93 vs 0.71): check the judge',
+    );
   });
 });
