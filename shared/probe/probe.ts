@@ -423,7 +423,12 @@ function reviewOf(
     if (suspect) suspects++;
     if (d > 0.5) all.push({ i, r, d, suspect });
   });
-  all.sort((a, b) => b.d - a.d || (lines[a.r]!.id < lines[b.r]!.id ? -1 : 1) || a.r - b.r);
+  all.sort((a, b) => {
+    if (b.d !== a.d) return b.d - a.d;
+    const x = lines[a.r]!.id;
+    const y = lines[b.r]!.id;
+    return x < y ? -1 : x > y ? 1 : a.r - b.r;
+  });
   const items = all.slice(0, size).map(({ i, r, d, suspect }): ReviewItem => {
     const l = lines[r]!;
     const meta = l.metadata ?? {};
