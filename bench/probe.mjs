@@ -30,7 +30,11 @@ if (values.child) {
   const cpu = process.cpuUsage();
   writeFileSync(
     join(values.out, 'timing.json'),
-    JSON.stringify({ wall: (performance.now() - t0) / 1000, cpu: (cpu.user + cpu.system) / 1e6, textAuc: s.textAuc }),
+    JSON.stringify({
+      wall: (performance.now() - t0) / 1000,
+      cpu: (cpu.user + cpu.system) / 1e6,
+      textAuc: s.textAuc,
+    }),
   );
   process.exit(0);
 }
@@ -49,9 +53,33 @@ if (!existsSync(join(dataset, 'validation.jsonl'))) {
   // their label's templates, the signals follow the label closely.
   const rows = String(total * 5);
   log(`generating ${rows} annotated rows, balancing to ${total} with 20% validation → ${dataset}`);
-  execFileSync('node', [cli, 'generate', '--rows', rows, '--annotated', '--seed', '17', '--out', annotated, '--quiet']);
-  execFileSync('node', [cli, 'balance', '--input', annotated, '--out', dataset, '--total', String(total),
-    '--validation', '0.2', '--threads', '1', '--quiet']);
+  execFileSync('node', [
+    cli,
+    'generate',
+    '--rows',
+    rows,
+    '--annotated',
+    '--seed',
+    '17',
+    '--out',
+    annotated,
+    '--quiet',
+  ]);
+  execFileSync('node', [
+    cli,
+    'balance',
+    '--input',
+    annotated,
+    '--out',
+    dataset,
+    '--total',
+    String(total),
+    '--validation',
+    '0.2',
+    '--threads',
+    '1',
+    '--quiet',
+  ]);
 }
 
 const pin = (() => {
@@ -64,7 +92,9 @@ const pin = (() => {
 })();
 
 function measure(cmd) {
-  const out = execFileSync('python3', [join(root, 'bench', 'measure.py'), ...cmd], { encoding: 'utf8' });
+  const out = execFileSync('python3', [join(root, 'bench', 'measure.py'), ...cmd], {
+    encoding: 'utf8',
+  });
   const r = JSON.parse(out);
   if (r.code !== 0) throw new Error(`${cmd.join(' ')} failed (${r.code}):\n${r.stderr}`);
   return r;
@@ -76,12 +106,24 @@ for (let i = 0; i < runs; i++) {
   const out = join(work, `probe-out-${i}`);
   mkdirSync(out, { recursive: true });
   const load = loadavg()[0];
-  const r = measure([...pin, 'node', join(root, 'bench', 'probe.mjs'), '--child', dataset, '--out', out]);
+  const r = measure([
+    ...pin,
+    'node',
+    join(root, 'bench', 'probe.mjs'),
+    '--child',
+    dataset,
+    '--out',
+    out,
+  ]);
   const t = JSON.parse(readFileSync(join(out, 'timing.json'), 'utf8'));
   results.push({ process: r.wall, evaluate: t.wall, cpu: t.cpu, peakMiB: r.peakKiB / 1024, load });
-  log(`run ${i + 1}: process ${r.wall.toFixed(2)} s, evaluate ${t.wall.toFixed(2)} s wall / ${t.cpu.toFixed(2)} s CPU, peak ${(r.peakKiB / 1024).toFixed(0)} MiB (load ${load.toFixed(1)})`);
+  log(
+    `run ${i + 1}: process ${r.wall.toFixed(2)} s, evaluate ${t.wall.toFixed(2)} s wall / ${t.cpu.toFixed(2)} s CPU, peak ${(r.peakKiB / 1024).toFixed(0)} MiB (load ${load.toFixed(1)})`,
+  );
 }
-const same = new Set(results.map((_, i) => readFileSync(join(work, `probe-out-${i}`, 'probe.json'), 'utf8'))).size === 1;
+const same =
+  new Set(results.map((_, i) => readFileSync(join(work, `probe-out-${i}`, 'probe.json'), 'utf8')))
+    .size === 1;
 const probe = JSON.parse(readFileSync(join(work, 'probe-out-0', 'probe.json'), 'utf8'));
 const ours = {
   text: probe.text.evaluations.validation.auc,
@@ -92,12 +134,21 @@ let sklearn = null;
 if (!values['no-sklearn']) {
   log('scikit-learn LogisticRegression on the same split (this takes a few minutes)');
   const t0 = performance.now();
-  sklearn = JSON.parse(execFileSync('/usr/bin/python3', [join(root, 'bench', 'probe_sklearn.py'), dataset], { encoding: 'utf8' }));
+  sklearn = JSON.parse(
+    execFileSync('/usr/bin/python3', [join(root, 'bench', 'probe_sklearn.py'), dataset], {
+      encoding: 'utf8',
+    }),
+  );
   sklearn.wall = (performance.now() - t0) / 1000;
 }
 
 const summary = {
-  machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, pinned: pin.length > 0 },
+  machine: {
+    cpus: cpus().length,
+    model: cpus()[0]?.model,
+    node: process.version,
+    pinned: pin.length > 0,
+  },
   samples: { train: probe.data.train.n, validation: probe.data.validation.n },
   runs: results,
   median: {
@@ -109,16 +160,27 @@ const summary = {
   sameBytes: same,
   auc: {
     probe: ours,
-    sklearn: sklearn && { text: sklearn.textAuc, signals: sklearn.signalsAuc, seconds: sklearn.wall },
-    gap: sklearn && { text: Math.abs(ours.text - sklearn.textAuc), signals: Math.abs(ours.signals - sklearn.signalsAuc) },
+    sklearn: sklearn && {
+      text: sklearn.textAuc,
+      signals: sklearn.signalsAuc,
+      seconds: sklearn.wall,
+    },
+    gap: sklearn && {
+      text: Math.abs(ours.text - sklearn.textAuc),
+      signals: Math.abs(ours.signals - sklearn.signalsAuc),
+    },
   },
   verdict: probe.message,
 };
 writeFileSync(join(work, 'probe-bench.json'), JSON.stringify(summary, null, 2) + '\n');
 console.log(JSON.stringify(summary, null, 2));
 const m = summary.median;
-log(`\nprobe on ${probe.data.train.n + probe.data.validation.n} samples: ${m.cpuSeconds.toFixed(2)} s CPU (target ≤ 10), ` +
-  `${m.evaluateSeconds.toFixed(2)} s wall in evaluate, ${m.processSeconds.toFixed(2)} s process, peak ${m.peakMiB.toFixed(0)} MiB; same bytes: ${same}`);
+log(
+  `\nprobe on ${probe.data.train.n + probe.data.validation.n} samples: ${m.cpuSeconds.toFixed(2)} s CPU (target ≤ 10), ` +
+    `${m.evaluateSeconds.toFixed(2)} s wall in evaluate, ${m.processSeconds.toFixed(2)} s process, peak ${m.peakMiB.toFixed(0)} MiB; same bytes: ${same}`,
+);
 if (sklearn)
-  log(`AUC text ${ours.text.toFixed(4)} vs scikit-learn ${sklearn.textAuc.toFixed(4)} (gap ${summary.auc.gap.text.toFixed(4)}, target ≤ 0.02); ` +
-    `signals ${ours.signals.toFixed(4)} vs ${sklearn.signalsAuc.toFixed(4)}`);
+  log(
+    `AUC text ${ours.text.toFixed(4)} vs scikit-learn ${sklearn.textAuc.toFixed(4)} (gap ${summary.auc.gap.text.toFixed(4)}, target ≤ 0.02); ` +
+      `signals ${ours.signals.toFixed(4)} vs ${sklearn.signalsAuc.toFixed(4)}`,
+  );
