@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { InputFileError } from '../../adapters/lines';
 import { EVALUATE_USAGE, evaluateCommand, evaluateDataset } from '../../cli/evaluate';
 import { main } from '../../cli/main';
@@ -29,6 +29,7 @@ function quiet() {
 }
 
 afterEach(() => vi.restoreAllMocks());
+afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 beforeAll(async () => {
   quiet();
