@@ -7,8 +7,8 @@
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { InputFileError, readFileLines } from '../adapters/lines';
-import { ensureDir, join, writeJson, writeJsonl, type FileDigest } from '../adapters/output';
+import { InputFileError, readFileLines } from '../adapters/files/lines';
+import { ensureDir, join, writeJson, writeJsonl, type FileDigest } from '../adapters/files/output';
 import {
   ProbeSettingsSchema,
   probeSummaryLines,

@@ -10,7 +10,7 @@
  * blocks: the router reads both, but the current message is what it is asked about.
  * Hashing walks the string's char codes and allocates nothing per n-gram.
  */
-import { modelFamily, toolDiversity, turnPosition } from '../strata';
+import { modelFamily, toolDiversity, turnPosition } from '../strata/strata';
 import type { ProbeLine } from './types';
 
 /** A sparse matrix by rows: row r holds indices[ptr[r]..ptr[r+1]) with their values. */

@@ -7,7 +7,7 @@
  * The L2 penalty is applied to the weights a row touches, when it touches them (the
  * usual lazy form for hashed features); the intercept is not penalised.
  */
-import { Rng } from '../prng';
+import { Rng } from '../util/prng';
 import type { SparseRows } from './features';
 
 export interface LogisticSettings {

@@ -3,7 +3,7 @@
  * P(reasoning), and AUC is the chance a random reasoning sample scores above a random
  * non-reasoning one (ties count half: the Mann–Whitney form, exact).
  */
-import { Rng } from '../prng';
+import { Rng } from '../util/prng';
 
 /** Row positions sorted by score, ascending (stable on position for equal scores). */
 function ascending(scores: ArrayLike<number>): Int32Array {

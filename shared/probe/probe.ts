@@ -10,9 +10,9 @@
  * label review lists the held-out samples the text probe most confidently disputes.
  * Pure and deterministic: the same lines and settings give the same bytes.
  */
-import { LABEL_NAMES, LABEL_REASONING } from '../contracts';
-import { seed32 } from '../hash';
-import { turnPosition } from '../strata';
+import { LABEL_NAMES, LABEL_REASONING } from '../contracts/rows';
+import { seed32 } from '../util/hash';
+import { turnPosition } from '../strata/strata';
 import {
   SIGNAL_FEATURES,
   fitStandardiser,

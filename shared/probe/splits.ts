@@ -3,7 +3,7 @@
  * turns share wording and signals, so splitting one across folds would leak), and a
  * training order that depends on the seed and the ids, not on the order of the lines.
  */
-import { hash64, seed32 } from '../hash';
+import { hash64, seed32 } from '../util/hash';
 
 /**
  * The fold (0..k-1) of each row: conversations ordered by a seeded hash of their id,

@@ -3,8 +3,8 @@
  * (shared/contracts.ts DatasetLine) the probe reads; settings are parsed once at the edge.
  */
 import { z } from 'zod';
-import { DEFAULT_REASONING_MODELS } from '../config';
-import type { DatasetLine } from '../contracts';
+import { DEFAULT_REASONING_MODELS } from '../contracts/config';
+import type { DatasetLine } from '../contracts/rows';
 
 /** What the probe reads from a dataset line (train/validation/test.jsonl). */
 export type ProbeLine = Pick<

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { InputFileError } from '../../adapters/lines';
+import { InputFileError } from '../../adapters/files/lines';
 import { EVALUATE_USAGE, evaluateCommand, evaluateDataset } from '../../cli/evaluate';
 import { main } from '../../cli/main';
 import type { ReviewItem } from '../../shared/probe';

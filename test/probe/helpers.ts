@@ -1,5 +1,5 @@
 /** Synthetic dataset lines for the probe tests: the text, the signals or neither carry the label. */
-import { Rng } from '../../shared/prng';
+import { Rng } from '../../shared/util/prng';
 import type { ProbeLine } from '../../shared/probe';
 
 const HARD = ['why', 'design', 'deadlock', 'migrate', 'prove', 'race', 'tradeoffs', 'investigate'];
