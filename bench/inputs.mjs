@@ -61,7 +61,9 @@ const TYPES = {
 const quote = (s) => (/[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
 
 async function convert() {
-  const { ParquetTableWriter } = await import(join(root, 'dist', 'adapters', 'parquet.js'));
+  const { ParquetTableWriter } = await import(
+    join(root, 'dist', 'adapters', 'files', 'parquet.js')
+  );
   const lines = createInterface({ input: createReadStream(jsonl), crlfDelay: Infinity });
   let columns = null;
   let pw = null;

@@ -6,14 +6,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { checkColumnMap, type ColumnMap, type RowShape } from '../shared/contracts';
+import { checkColumnMap, type ColumnMap, type RowShape } from '../shared/contracts/rows';
 import {
   INPUT_FORMATS,
   convertToJsonl,
   isPlainJsonl,
   type InputFormat,
   type InputReadOptions,
-} from '../adapters/input-formats';
+} from '../adapters/files/input-formats';
 import { UsageError } from './args';
 
 export const INPUT_OPTIONS = {

@@ -10,12 +10,12 @@ import {
   JsonlWriter,
   join,
   withOutputDir,
-} from '../adapters/output';
-import { generateTelemetry } from '../shared/generate';
+} from '../adapters/files/output';
+import { generateTelemetry } from '../shared/source/generate';
 import { createSignalsJudge } from '../shared/judge/signals';
 import { JudgeSettingsSchema } from '../shared/judge/settings';
-import { WaveSettingsSchema, type WaveSettingsInput } from '../shared/waves';
-import { DEFAULT_HISTORY, PIPELINES, type Pipeline } from '../shared/samples';
+import { WaveSettingsSchema, type WaveSettingsInput } from '../shared/waves/planner';
+import { DEFAULT_HISTORY, PIPELINES, type Pipeline } from '../shared/samples/assemble';
 import {
   BALANCE_HELP,
   BALANCE_OPTIONS,
@@ -29,7 +29,7 @@ import {
 } from './args';
 import { balanceFile, runPipeline, type JobResult } from './jobs';
 import { INPUT_HELP, INPUT_OPTIONS, inputSettingsFromFlags, withJsonlInput } from './input-flags';
-import { rowShape } from '../shared/contracts';
+import { rowShape } from '../shared/contracts/rows';
 import { Progress } from './progress';
 
 const COMMON = {
@@ -85,7 +85,7 @@ Builds a dataset the way the Azure Functions app does: starts an embedded Azurit
 train.jsonl, manifest.json, quarantine.jsonl and status.json to DIR (swapped in whole, as
 for balance: DIR holds this build's files only). Running the same
 command again against the same --storage resumes (or returns) the same build.
-Settings (SFT_*, see README) come from the environment.
+Settings (SFT_*, see docs/settings.md) come from the environment.
 
   --input FILE              telemetry JSONL, one turn a line
   --out DIR                 output directory
@@ -402,7 +402,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const replay = typeof v.replay === 'string' ? v.replay : undefined;
   const judge = replay
     ? // Loaded on use: the judge factory pulls in the openai and Azure SDKs.
-      (await import('../adapters/judge-factory.js')).createJudge(
+      (await import('../adapters/judge/factory.js')).createJudge(
         JudgeSettingsSchema.parse({ kind: 'replay', source: replay }),
       )
     : createSignalsJudge({

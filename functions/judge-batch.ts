@@ -16,17 +16,11 @@ import {
   buildPaths,
   type BatchFailure,
   type BatchSummary,
-  type BuildSpec,
-} from '../shared/build';
-import { annotateSamples, type Unlabeled } from '../shared/annotate';
-import {
-  conversationOfSampleId,
-  countBy,
-  prepareShard,
-  type PreparedShard,
-} from '../shared/build-batch';
-import { WaveIdsSchema, itemLine } from '../shared/build-waves';
-import { waveItems } from '../shared/waves-judge';
+} from '../shared/build/spec';
+import { annotateSamples } from '../shared/judge/annotate';
+import { countBy, type PreparedShard } from '../shared/build/batch';
+import { itemLine, waveSamples } from '../shared/build/waves';
+import { waveItems } from '../shared/waves/judge';
 import {
   TransientError,
   checkCompletion,
@@ -36,73 +30,12 @@ import {
   getSpec,
   parseMessage,
   settledBatch,
-} from './build-ops';
-import type { Deps } from './deps';
+} from './lib/build-ops';
+import type { Deps } from './lib/deps';
+import { readShard, readWaveIds, recordBatchFailure } from './lib/shards';
 
 const jsonl = (items: readonly unknown[]) =>
   items.length === 0 ? '' : items.map((x) => JSON.stringify(x)).join('\n') + '\n';
-
-/**
- * Reads and prepares a shard (only the lines of the samples' conversations when
- * `sampleIds` are given: a wave batch); null when its blob is missing.
- */
-export async function readShard(
-  deps: Deps,
-  spec: BuildSpec,
-  shardId: string,
-  sampleIds?: readonly string[],
-): Promise<PreparedShard | null> {
-  const buf = await deps.store.get(buildPaths(spec.id).shard(shardId));
-  if (buf === null) return null;
-  const conversations = sampleIds ? new Set(sampleIds.map(conversationOfSampleId)) : undefined;
-  return prepareShard(buf.toString('utf8').split('\n'), spec, conversations);
-}
-
-/** Writes the failed marker (create-only) and lets the build move on. */
-export async function recordBatchFailure(deps: Deps, failure: BatchFailure): Promise<void> {
-  const wave = failure.wave ?? 0;
-  await deps.store.create(
-    buildPaths(failure.buildId).batch(failure.shardId, wave).failed,
-    JSON.stringify(failure, null, 2),
-  );
-  await checkCompletion(deps, failure.buildId, wave);
-}
-
-/** The sample ids a wave batch judges; null when the blob is missing or unreadable. */
-export async function readWaveIds(
-  deps: Deps,
-  buildId: string,
-  wave: number,
-  shardId: string,
-): Promise<string[] | null> {
-  const buf = await deps.store.get(buildPaths(buildId).waveIds(wave, shardId));
-  if (buf === null) return null;
-  try {
-    const parsed = WaveIdsSchema.safeParse(JSON.parse(buf.toString('utf8')));
-    return parsed.success ? parsed.data : null;
-  } catch {
-    return null; // not JSON
-  }
-}
-
-/**
- * What a batch judges: every sample of its shard, or in a wave only the listed ones.
- * Listed ids the shard does not hold (never expected) come back as unlabeled.
- */
-export function waveSamples(prepared: PreparedShard, ids: readonly string[]) {
-  const wanted = new Set(ids);
-  const samples = prepared.samples.filter((s) => wanted.has(s.sampleId));
-  const found = new Set(samples.map((s) => s.sampleId));
-  const missing: Unlabeled[] = ids
-    .filter((id) => !found.has(id))
-    .map((sampleId) => ({
-      sampleId,
-      conversationId: '',
-      turnIndex: -1,
-      error: 'not-in-shard: the wave listed a sample its shard does not hold',
-    }));
-  return { samples, missing };
-}
 
 const summaryOf = (
   buildId: string,

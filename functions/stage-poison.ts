@@ -5,7 +5,7 @@
  * - a plan or fan-in message ends its build as failed, with the reason.
  */
 import type { InvocationContext } from '@azure/functions';
-import { FaninMessageSchema, PlanMessageSchema, ShardMessageSchema } from '../shared/build';
+import { FaninMessageSchema, PlanMessageSchema, ShardMessageSchema } from '../shared/build/spec';
 import {
   dequeueCountOf,
   errorText,
@@ -14,9 +14,9 @@ import {
   parseMessage,
   recordOutcome,
   settledBatch,
-} from './build-ops';
-import type { Deps } from './deps';
-import { readShard, readWaveIds, recordBatchFailure } from './judge-batch';
+} from './lib/build-ops';
+import type { Deps } from './lib/deps';
+import { readShard, readWaveIds, recordBatchFailure } from './lib/shards';
 
 export function createShardPoison(deps: Deps) {
   return async function shardPoisonHandler(

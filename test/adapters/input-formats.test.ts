@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { CsvParser } from '../../adapters/input-formats';
-import { ParquetTableWriter } from '../../adapters/parquet';
+import { CsvParser } from '../../adapters/files/input-formats';
+import { ParquetTableWriter } from '../../adapters/files/parquet';
 import { main } from '../../cli/main';
-import { BuildRequestSchema } from '../../shared/build';
-import { checkAnnotated, rowShape } from '../../shared/contracts';
+import { BuildRequestSchema } from '../../shared/build/spec';
+import { checkAnnotated, rowShape } from '../../shared/contracts/rows';
 import type { TableColumn } from '../../shared/dataset/index';
 
 const dir = mkdtempSync(join(tmpdir(), 'sftb-inputs-'));

@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-const dist = join(__dirname, '..', '..', 'dist', 'adapters', 'azurite.js');
+const dist = join(__dirname, '..', '..', 'dist', 'adapters', 'local', 'azurite.js');
 
 /**
  * Whether something listens at the endpoint's port: a bare TCP connect, no HTTP request

@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parentWatchdog, startAzurite } from '../../adapters/azurite';
+import { parentWatchdog, startAzurite } from '../../adapters/local/azurite';
 
 const root = resolve(__dirname, '..', '..');
 
@@ -67,7 +67,7 @@ describe('the Azurite preload (parent watchdog)', () => {
     expect(path.startsWith(tmpdir())).toBe(false);
     expect(readFileSync(path, 'utf8')).toContain("process.stdin.on('end'");
     // The CLI and the orphan test use the build: it must carry the same file.
-    expect(existsSync(join(root, 'dist', 'adapters', 'azurite-watchdog.cjs'))).toBe(true);
+    expect(existsSync(join(root, 'dist', 'adapters', 'local', 'azurite-watchdog.cjs'))).toBe(true);
   });
 
   for (const how of ['file', 'symlink'] as const) {
