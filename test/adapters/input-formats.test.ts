@@ -6,10 +6,12 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { CsvParser } from '../../adapters/files/input-formats';
 import { ParquetTableWriter } from '../../adapters/files/parquet';
 import { main } from '../../cli/main';
@@ -17,6 +19,7 @@ import { BuildRequestSchema } from '../../shared/build/spec';
 import { checkAnnotated, rowShape } from '../../shared/contracts/rows';
 import type { TableColumn } from '../../shared/dataset/index';
 
+const BIN = join(__dirname, '..', '..', 'bin', 'sft-balancer.js');
 const dir = mkdtempSync(join(tmpdir(), 'sftb-inputs-'));
 const read = (p: string) => readFileSync(p, 'utf8');
 const lines = (p: string) => read(p).split('\n').filter(Boolean);
@@ -450,4 +453,58 @@ describe('CsvParser', () => {
       expect(got, `split at ${i}`).toEqual(whole);
     }
   });
+});
+
+describe('run on the local runner (Azurite, the compiled CLI)', () => {
+  it('builds from a CSV without timestamp/model/tools columns what run --in-process builds', async () => {
+    const turns = lines(telemetry).map((l) => JSON.parse(l) as Row);
+    const cols = ['conversationId', 'turnIndex', 'turnCount', 'userMessage', 'numRequests'];
+    const parts = join(dir, 'run-parts');
+    mkdirSync(parts);
+    writeFileSync(join(parts, 'a.csv'), toCsv(turns.slice(0, 400), cols));
+    writeFileSync(join(parts, 'b.csv'), toCsv(turns.slice(400), cols));
+    const flags = ['--total', '100', '--quiet'];
+    const local = await cli([
+      'run',
+      '--in-process',
+      '--input',
+      parts,
+      '--out',
+      join(dir, 'rl'),
+      ...flags,
+    ]);
+    expect(local.err).toBe('');
+    const tag = randomUUID().slice(0, 8);
+    const r = spawnSync(
+      process.execPath,
+      [
+        BIN,
+        'run',
+        '--input',
+        parts,
+        '--out',
+        join(dir, 'rr'),
+        ...flags,
+        '--storage',
+        inject('azurite').connectionString,
+      ],
+      {
+        env: {
+          ...process.env,
+          SFT_CONTAINER: `i-${tag}`,
+          SFT_PLAN_QUEUE: `ip-${tag}`,
+          SFT_SHARD_QUEUE: `is-${tag}`,
+          SFT_FANIN_QUEUE: `if-${tag}`,
+          SFT_SHARD_BYTES: '65536',
+        },
+        encoding: 'utf8',
+        timeout: 150_000,
+      },
+    );
+    expect(r.status, r.stderr).toBe(0);
+    const train = read(join(dir, 'rr', 'train.jsonl'));
+    expect(train.length).toBeGreaterThan(0);
+    expect(train).toBe(read(join(dir, 'rl', 'train.jsonl')));
+    expect(train).not.toContain('"timestamp"');
+  }, 180_000);
 });
