@@ -66,7 +66,7 @@ export async function inputParts(
   try {
     isDir = (await stat(path)).isDirectory();
   } catch (cause) {
-    throw new InputFileError(`input not found: ${path}`, { cause });
+    throw new InputFileError(`input file not found: ${path}`, { cause });
   }
   const files = isDir
     ? (await readdir(path))
