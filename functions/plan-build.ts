@@ -125,8 +125,12 @@ export function routeBytes(
   end: number,
   lineNo: number,
   shards: number,
+  /** The column holding the conversation id when a mapping renames it. */
+  column?: string,
 ): number {
   const idStart = start + ID_PREFIX.length;
+  if (column !== undefined && column !== 'conversationId')
+    return routeLine(buf.toString('utf8', start, end), lineNo, shards, column);
   if (end > idStart && buf.compare(ID_PREFIX, 0, ID_PREFIX.length, start, idStart) === 0) {
     const rest = buf.subarray(idStart, end);
     const q = rest.indexOf(0x22);
@@ -179,6 +183,7 @@ export async function writeShards(
   check: () => void = () => {},
 ): Promise<PlanRecord> {
   const source = deps.openSource(spec.source);
+  const idColumn = spec.config.columns?.conversationId;
   const bytes = await source.size();
   const tooLarge = sourceTooLarge(bytes, spec.shardBytes, spec.maxShards);
   if (tooLarge !== null) throw new SourceTooLargeError(tooLarge);
@@ -213,7 +218,7 @@ export async function writeShards(
     if (whole === end - start && end > start && buf[end - 1] === 0x0d) whole = --end - start;
     if (end - start > CUT) end = start + CUT;
     if (end === start) return;
-    const k = routeBytes(buf, start, end, lineNo, n);
+    const k = routeBytes(buf, start, end, lineNo, n, idColumn);
     const b = buffers[k]!;
     b.append(lineNo, buf, start, end, whole > end - start ? whole : undefined);
     rows[k]!++;

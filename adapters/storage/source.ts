@@ -111,7 +111,50 @@ export function fileSource(path: string): LineSource {
   };
 }
 
+/**
+ * The blobs under a prefix (a path ending in `/`, such as a Kusto `.export` folder of
+ * JSONL parts): sorted by name, names starting with `.` or `_` skipped, read as one
+ * source with a line break between parts that lack one.
+ */
+export function blobPrefixSource(store: BlobStore, prefix: string): LineSource {
+  let parts: Promise<string[]> | undefined;
+  const list = () =>
+    (parts ??= store.list(prefix).then((names) => {
+      const kept = names
+        .filter((n) => {
+          const base = n.slice(n.lastIndexOf('/') + 1);
+          return base.length > 0 && !base.startsWith('.') && !base.startsWith('_');
+        })
+        .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      if (kept.length === 0)
+        throw new SourceNotFoundError(`no telemetry blobs under ${store.container}/${prefix}`);
+      return kept;
+    }));
+  return {
+    name: `blob:${store.container}/${prefix}`,
+    async size() {
+      let total = 0;
+      for (const p of await list()) total += (await store.size(p)) ?? 0;
+      return total;
+    },
+    async *chunks() {
+      for (const p of await list()) {
+        let last = 10;
+        for await (const chunk of (await store.stream(p)) as AsyncIterable<Buffer>) {
+          if (chunk.length > 0) last = chunk[chunk.length - 1]!;
+          yield chunk;
+        }
+        if (last !== 10) yield Buffer.from('\n');
+      }
+    },
+    lines() {
+      return lineBatches(this.chunks!());
+    },
+  };
+}
+
 export function blobSource(store: BlobStore, path: string): LineSource {
+  if (path.endsWith('/')) return blobPrefixSource(store, path);
   return {
     name: `blob:${store.container}/${path}`,
     async size() {

@@ -132,7 +132,7 @@ export function prepareShard(
     if (text.length === 0) continue;
     const { lineNo, raw, bytes } = parseShardLine(text);
     if (conversations) {
-      const id = conversationIdOf(raw);
+      const id = conversationIdOf(raw, spec.config.columns?.conversationId);
       if (id === null || !conversations.has(id)) continue;
     }
     const r = parseTelemetryLine(raw, lineNo, spec.config.maxMessageChars, redactor, bytes, shape);

@@ -368,8 +368,8 @@ const ID_PREFIX = '{"conversationId":"';
  * once); otherwise the line is parsed. Null when the line has no string id: such a
  * line goes to a shard by its line number and is quarantined there.
  */
-export function conversationIdOf(line: string): string | null {
-  if (line.startsWith(ID_PREFIX)) {
+export function conversationIdOf(line: string, column = 'conversationId'): string | null {
+  if (column === 'conversationId' && line.startsWith(ID_PREFIX)) {
     const end = line.indexOf('"', ID_PREFIX.length);
     if (end > ID_PREFIX.length) {
       const id = line.slice(ID_PREFIX.length, end);
@@ -379,8 +379,15 @@ export function conversationIdOf(line: string): string | null {
   try {
     const v: unknown = JSON.parse(line);
     if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
-      const id = (v as Record<string, unknown>).conversationId;
+      const o = v as Record<string, unknown>;
+      const id = o[column] ?? o.conversationId;
       if (typeof id === 'string' && id.length > 0) return id;
+      // A row known by its own id is a one-turn conversation of that id (shapeRow).
+      if (id === undefined) {
+        const own = o.sampleId ?? o.id;
+        if (typeof own === 'string' && own.length > 0) return own;
+        if (typeof own === 'number' && Number.isFinite(own)) return String(own);
+      }
     }
   } catch {
     /* not JSON: the batch quarantines it */
@@ -389,8 +396,14 @@ export function conversationIdOf(line: string): string | null {
 }
 
 /** The shard a source line goes to (by conversation, or by line number when it has none). */
-export function routeLine(line: string, lineNo: number, shards: number): number {
-  const id = conversationIdOf(line);
+export function routeLine(
+  line: string,
+  lineNo: number,
+  shards: number,
+  /** The column holding the conversation id when a mapping renames it. */
+  column?: string,
+): number {
+  const id = conversationIdOf(line, column);
   return id === null ? lineNo % shards : shardIndexOf(id, shards);
 }
 
