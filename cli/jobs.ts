@@ -96,7 +96,8 @@ export async function balanceFile(
   input: string,
   outDir: string,
   config: BalanceConfig,
-  opts: { quiet: boolean; threads?: number },
+  /** `source`: what the manifest names as the input (a CSV/Parquet file read through a JSONL copy). */
+  opts: { quiet: boolean; threads?: number; source?: string },
 ): Promise<JobResult> {
   await ensureDir(outDir);
   const quarantine = new JsonlWriter(join(outDir, 'quarantine.jsonl'));
@@ -112,7 +113,7 @@ export async function balanceFile(
     outDir,
     balancer,
     quarantine,
-    { command: 'balance', source: input },
+    { command: 'balance', source: opts.source ?? input },
     undefined,
     // Gzipped input is read in one pass with lines kept; plain files are re-read by byte range.
     input.endsWith('.gz') ? {} : { load: (ranges) => loadRanges(input, ranges) },
@@ -120,6 +121,8 @@ export async function balanceFile(
 }
 
 export interface RunOptions {
+  /** What the manifest names as the input, when `input` is a JSONL copy of it. */
+  source?: string;
   pipeline: Pipeline;
   history: HistoryOptions;
   judge: Judge;
@@ -247,7 +250,7 @@ export async function runPipeline(
     quarantine,
     {
       command: 'run',
-      source: input,
+      source: opts.source ?? input,
       telemetry: { invalidUtf8Lines: read.invalidUtf8Lines },
       pipeline: {
         name: opts.pipeline,

@@ -286,6 +286,7 @@ async function cmdBalance(argv: string[]): Promise<number> {
   const job = await intoOutputDir(out, (dir) =>
     withJsonlInput(input, inputs, shape, (jsonl) =>
       balanceFile(jsonl, dir, config, {
+        source: input,
         quiet: v.quiet === true,
         ...(v.threads !== undefined ? { threads: positiveInt(v, 'threads') } : {}),
       }),
@@ -413,6 +414,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const job = await intoOutputDir(out, (dir) =>
     withJsonlInput(input, inputs, shape, (jsonl) =>
       runPipeline(jsonl, dir, config, {
+        source: input,
         pipeline,
         history,
         judge,

@@ -130,6 +130,10 @@ describe('the same table as JSONL, CSV and Parquet', () => {
     }
     expect(lines(join(dir, 'out-jsonl', 'train.jsonl'))).toHaveLength(1000);
     for (const o of outs.slice(1)) expect(o).toBe(outs[0]);
+    // The manifest names the file given, not the JSONL copy it was read through.
+    expect(read(join(dir, 'out-csv', 'manifest.json'))).toContain(
+      JSON.stringify(join(dir, 'a.csv')),
+    );
     // The row with quotes, a comma and CRLF inside its message came through whole.
     expect(outs[0]).toContain(JSON.stringify(rows[0]!.userMessage).slice(1, -1));
   });
