@@ -107,6 +107,8 @@ describe('POST /api/builds', () => {
       'window.from',
     ],
     ['a misspelt field', '{"totl": 5}', 'totl'],
+    ['a column mapping onto an unknown field', '{"columns": {"lable": "x"}}', 'columns'],
+    ['an empty column in the mapping', '{"columns": {"label": ""}}', 'columns.label'],
     [
       'a file source (not allowed over HTTP)',
       '{"source": {"kind": "file", "path": "/etc/passwd"}}',
