@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
-import { CsvParser } from '../../adapters/files/input-formats';
+import { CsvParser, convertToJsonl } from '../../adapters/files/input-formats';
 import { ParquetTableWriter } from '../../adapters/files/parquet';
 import { main } from '../../cli/main';
 import { BuildRequestSchema } from '../../shared/build/spec';
@@ -511,4 +511,35 @@ describe('run on the local runner (Azurite, the compiled CLI)', () => {
     expect(train).toBe(read(join(dir, 'rl', 'train.jsonl')));
     expect(train).not.toContain('"timestamp"');
   }, 180_000);
+});
+
+describe('CSV arrays', () => {
+  it('reads tools as JSON text, or split on --csv-array-sep; otherwise wrong_type', async () => {
+    const csv = join(dir, 'tools.csv');
+    writeFileSync(
+      csv,
+      'id,userMessage,label,tools\r\n1,hi,0,read_file;grep\r\n2,yo,1,\r\n3,hm,0,"[""a"",""b""]"\r\n',
+    );
+    const out = join(dir, 'tools.jsonl');
+    await convertToJsonl(csv, out, { csvArraySep: ';' });
+    expect(lines(out).map((l) => (JSON.parse(l) as Row).tools)).toEqual([
+      ['read_file', 'grep'],
+      undefined,
+      ['a', 'b'],
+    ]);
+    const r = await cli([
+      'balance',
+      '--input',
+      csv,
+      '--out',
+      join(dir, 'to2'),
+      '--stratify',
+      '',
+      '--total',
+      '2',
+    ]);
+    expect(r.code).toBe(0);
+    const q = lines(join(dir, 'to2', 'quarantine.jsonl')).map((l) => JSON.parse(l) as Row);
+    expect(q).toMatchObject([{ reason: 'wrong_type', field: 'tools' }]);
+  });
 });
