@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import type { TelemetryTurn } from '../shared/contracts';
 
 /** Bytes of turn JSON held before a run is sorted and spilled (SFT_SPILL_BYTES overrides). */
-export const DEFAULT_RUN_BYTES = 64 << 20;
+export const DEFAULT_RUN_BYTES = 16 << 20;
 
 interface Held {
   conversationId: string;
@@ -104,7 +104,7 @@ export class TurnSorter {
       let size = 0;
       const write = () => {
         const chunk = Buffer.from(parts.join(''), 'utf8');
-        for (let off = 0; off < chunk.length; ) off += writeSync(fd, chunk, off);
+        for (let off = 0; off < chunk.length;) off += writeSync(fd, chunk, off);
         parts.length = 0;
         size = 0;
       };
