@@ -5,8 +5,12 @@ import { appendFileSync } from 'node:fs';
 const out = process.env.SFT_BENCH_MAXRSS;
 if (out) {
   process.on('exit', () => {
-    const kb = process.resourceUsage().maxRSS;
+    const u = process.resourceUsage();
     const role = process.send ? 'worker' : 'main';
-    appendFileSync(out, `${JSON.stringify({ pid: process.pid, role, maxRssKb: kb })}\n`);
+    const cpuSeconds = (u.userCPUTime + u.systemCPUTime) / 1e6;
+    appendFileSync(
+      out,
+      `${JSON.stringify({ pid: process.pid, role, maxRssKb: u.maxRSS, cpuSeconds })}\n`,
+    );
   });
 }

@@ -95,6 +95,8 @@ function measure(args) {
       const azurite = [...peaks.values()].filter((p) => p.azurite);
       resolve({
         seconds: Math.round(seconds * 10) / 10,
+        /** CPU seconds of the Node processes (not Azurite): steadier than wall time on a shared machine. */
+        cpuSeconds: Math.round(reports.reduce((a, r) => a + (r.cpuSeconds ?? 0), 0) * 10) / 10,
         peakRssMb: mb(Math.max(0, ...reports.map((r) => r.maxRssKb))),
         mainRssMb: main ? mb(main.maxRssKb) : null,
         workerRssMb: workers.length ? mb(Math.max(...workers.map((w) => w.maxRssKb))) : null,
@@ -129,16 +131,16 @@ for (const n of sizes) {
         : ['run', '--in-process', ...common, '--pipeline', mode];
     process.stderr.write(`${mode} ${n}: `);
     const r = await measure(args);
-    process.stderr.write(`${r.seconds} s, peak RSS ${r.peakRssMb} MB\n`);
+    process.stderr.write(`${r.seconds} s (${r.cpuSeconds} s CPU), peak RSS ${r.peakRssMb} MB\n`);
     results.push({ conversations: n, mode, ...r });
     writeFileSync(join(dir, 'results.json'), JSON.stringify(results, null, 2) + '\n');
   }
 }
-console.log('| conversations | build | wall s | peak RSS MB (Node) | Azurite MB |');
-console.log('|---:|---|---:|---:|---:|');
+console.log('| conversations | build | wall s | CPU s | peak RSS MB (Node) | Azurite MB |');
+console.log('|---:|---|---:|---:|---:|---:|');
 for (const r of results) {
   const build = r.mode === 'runner' ? 'runner (fan-in host)' : `in-process ${r.mode}`;
   console.log(
-    `| ${r.conversations.toLocaleString('en-US')} | ${build} | ${r.seconds} | ${r.peakRssMb} | ${r.azuriteRssMb ?? ''} |`,
+    `| ${r.conversations.toLocaleString('en-US')} | ${build} | ${r.seconds} | ${r.cpuSeconds} | ${r.peakRssMb} | ${r.azuriteRssMb ?? ''} |`,
   );
 }

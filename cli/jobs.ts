@@ -26,6 +26,7 @@ import type { BalanceConfig } from '../shared/config';
 import type { Judge } from '../shared/judge/types';
 import {
   SortedAssembler,
+  turnStub,
   type HistoryOptions,
   type Pipeline,
   type Sample,
@@ -188,7 +189,8 @@ export async function runPipeline(
       config,
       (t) => {
         turns++;
-        sorter.add(t);
+        // A session sample is a first turn; of the others only what completeness needs.
+        sorter.add(opts.pipeline === 'session' && t.turnIndex !== 1 ? turnStub(t) : t);
       },
       (q) => {
         balancer.recordQuarantine(q.reason);

@@ -54,7 +54,29 @@ export function historyWindow(previous: readonly string[], opts: HistoryOptions)
  * content fingerprint (the first one on a tie), so arrival order does not decide.
  */
 export function keptDuplicate(prior: TelemetryTurn, turn: TelemetryTurn): TelemetryTurn {
-  return fingerprint(JSON.stringify(turn)) >= fingerprint(JSON.stringify(prior)) ? prior : turn;
+  return contentFingerprint(turn) >= contentFingerprint(prior) ? prior : turn;
+}
+
+const STUB_FINGERPRINT = '\u0000contentFingerprint';
+
+/** A turn's content fingerprint; a stub carries its turn's. */
+function contentFingerprint(t: TelemetryTurn): string {
+  const fp = (t as unknown as Record<string, unknown>)[STUB_FINGERPRINT];
+  return typeof fp === 'string' ? fp : fingerprint(JSON.stringify(t));
+}
+
+/**
+ * What assembly needs of a turn whose text no sample uses (a later turn in the session
+ * pipeline): its place, its turnCount and its content fingerprint (which of two
+ * duplicates is kept), without the text.
+ */
+export function turnStub(t: TelemetryTurn): TelemetryTurn {
+  return {
+    conversationId: t.conversationId,
+    turnIndex: t.turnIndex,
+    turnCount: t.turnCount,
+    [STUB_FINGERPRINT]: fingerprint(JSON.stringify(t)),
+  } as unknown as TelemetryTurn;
 }
 
 /**

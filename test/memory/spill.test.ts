@@ -10,7 +10,12 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { TurnSorter } from '../../adapters/turn-spill';
 import type { TelemetryTurn } from '../../shared/contracts';
-import { ConversationAssembler, SortedAssembler, type Sample } from '../../shared/samples';
+import {
+  ConversationAssembler,
+  SortedAssembler,
+  turnStub,
+  type Sample,
+} from '../../shared/samples';
 import { shuffled, turn } from '../support/rows';
 
 const dir = mkdtempSync(join(tmpdir(), 'sftb-mem-'));
@@ -32,6 +37,8 @@ function telemetry(n: number): TelemetryTurn[] {
       });
       turns.push(t);
       if (c % 5 === 2) turns.push({ ...t, userMessage: `${t.userMessage} again` });
+      // A repeated later turn that disagrees on turnCount: which one is kept decides completeness.
+      if (c % 17 === 3 && i === count && i > 1) turns.push({ ...t, turnCount: count + 1 });
     }
   }
   return shuffled(turns, 5);
@@ -85,7 +92,9 @@ describe('SortedAssembler', () => {
       for (const t of turns) whole.add(t);
       const expected = whole.samples(pipeline);
       const sorter = new TurnSorter(30_000);
-      for (const t of turns) sorter.add(t);
+      // As the session job does: later turns as stubs without their text.
+      for (const t of turns)
+        sorter.add(pipeline === 'session' && t.turnIndex !== 1 ? turnStub(t) : t);
       const got: Sample[] = [];
       const a = new SortedAssembler(pipeline, { historyTurns: 2, historyTokenBudget: 1500 }, (s) =>
         got.push(...s),
