@@ -49,20 +49,35 @@ export function keepKey(id: string, seed: number | string): [number, number] {
 }
 
 /** Items sorted by keep key (id breaks a tie); throws on an id seen twice. */
-export function inKeepOrder<T extends { id: string }>(items: readonly T[], seed: number | string): T[] {
+export function inKeepOrder<T extends { id: string }>(
+  items: readonly T[],
+  seed: number | string,
+): T[] {
   const s = seed32(seed);
   const keyed = items.map((item) => ({ item, k: hash64(item.id, s) }));
-  keyed.sort((a, b) => a.k[0] - b.k[0] || a.k[1] - b.k[1] || (a.item.id < b.item.id ? -1 : a.item.id > b.item.id ? 1 : 0));
+  keyed.sort(
+    (a, b) =>
+      a.k[0] - b.k[0] ||
+      a.k[1] - b.k[1] ||
+      (a.item.id < b.item.id ? -1 : a.item.id > b.item.id ? 1 : 0),
+  );
   for (let i = 1; i < keyed.length; i++) {
     if (keyed[i]!.item.id === keyed[i - 1]!.item.id) {
-      throw new DedupInputError(`dedup: sample id ${JSON.stringify(keyed[i]!.item.id)} appears twice`);
+      throw new DedupInputError(
+        `dedup: sample id ${JSON.stringify(keyed[i]!.item.id)} appears twice`,
+      );
     }
   }
   return keyed.map((k) => k.item);
 }
 
 /** Stable LSD radix sort (two 16-bit passes) of positions 0..n-1 by 32-bit keys. */
-function sortByKey(keys: Uint32Array, a: Uint32Array, b: Uint32Array, count: Uint32Array): Uint32Array {
+function sortByKey(
+  keys: Uint32Array,
+  a: Uint32Array,
+  b: Uint32Array,
+  count: Uint32Array,
+): Uint32Array {
   const n = keys.length;
   for (let i = 0; i < n; i++) a[i] = i;
   for (let shift = 0; shift < 32; shift += 16) {
@@ -115,7 +130,7 @@ function cluster(sorted: readonly Signed[], o: DedupOptions): DedupResult {
   for (let band = 0; band < o.bands; band++) {
     for (let i = 0; i < n; i++) keys[i] = bandKey32(sorted[i]!.signature, band, o.rows);
     const order = sortByKey(keys, a, b, count);
-    for (let s = 0; s < n; ) {
+    for (let s = 0; s < n;) {
       const k = keys[order[s]!]!;
       let e = s + 1;
       while (e < n && keys[order[e]!] === k) e++;
@@ -202,8 +217,14 @@ export class GreedyDeduper {
   offer(id: string, signature: Uint32Array): string | undefined {
     const k = hash64(id, this.seed);
     const last = this.lastKey;
-    if (last && (k[0] < last[0] || (k[0] === last[0] && (k[1] < last[1] || (k[1] === last[1] && id <= last[2]))))) {
-      throw new DedupInputError(`dedup: ${JSON.stringify(id)} offered out of keep order (or twice)`);
+    if (
+      last &&
+      (k[0] < last[0] ||
+        (k[0] === last[0] && (k[1] < last[1] || (k[1] === last[1] && id <= last[2]))))
+    ) {
+      throw new DedupInputError(
+        `dedup: ${JSON.stringify(id)} offered out of keep order (or twice)`,
+      );
     }
     this.lastKey = [k[0], k[1], id];
     checkSignatures([{ id, signature }], permutationCount(this.o));

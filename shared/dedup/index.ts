@@ -16,7 +16,12 @@
  */
 import { dedupSignatures, type DedupResult, type Signed } from './cluster';
 import { Signer } from './minhash';
-import { parseDedupOptions, permutationCount, type DedupOptions, type DedupOptionsInput } from './options';
+import {
+  parseDedupOptions,
+  permutationCount,
+  type DedupOptions,
+  type DedupOptionsInput,
+} from './options';
 
 export { normalizeText } from './normalize';
 export { shingleHashes, shingleSet, jaccard, shingleSchema, type ShingleOptions } from './shingles';

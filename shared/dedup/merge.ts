@@ -26,7 +26,9 @@ export function packBatch(items: readonly Signed[], permutations: number): Signa
   const signatures = new Uint32Array(items.length * permutations);
   items.forEach((it, i) => {
     if (it.signature.length !== permutations) {
-      throw new DedupInputError(`dedup: signature of ${JSON.stringify(it.id)} has ${it.signature.length} values, expected ${permutations}`);
+      throw new DedupInputError(
+        `dedup: signature of ${JSON.stringify(it.id)} has ${it.signature.length} values, expected ${permutations}`,
+      );
     }
     signatures.set(it.signature, i * permutations);
   });
@@ -39,9 +41,13 @@ export function unpackBatches(batches: readonly SignatureBatch[]): Signed[] {
   for (const b of batches) {
     const p = b.permutations;
     if (b.signatures.length !== b.ids.length * p) {
-      throw new DedupInputError(`dedup: a batch of ${b.ids.length} ids carries ${b.signatures.length} signature values, expected ${b.ids.length * p}`);
+      throw new DedupInputError(
+        `dedup: a batch of ${b.ids.length} ids carries ${b.signatures.length} signature values, expected ${b.ids.length * p}`,
+      );
     }
-    b.ids.forEach((id, i) => out.push({ id, signature: b.signatures.subarray(i * p, (i + 1) * p) }));
+    b.ids.forEach((id, i) =>
+      out.push({ id, signature: b.signatures.subarray(i * p, (i + 1) * p) }),
+    );
   }
   return out;
 }
@@ -68,7 +74,11 @@ export class BandKeyTable {
       keys[i] = raw[pos]!;
       owners[i] = Math.floor(pos / bands);
     });
-    return new BandKeyTable(items.map((it) => it.id), keys, owners);
+    return new BandKeyTable(
+      items.map((it) => it.id),
+      keys,
+      owners,
+    );
   }
 
   /** The union of two tables (ids of `other` renumbered after this table's). */
@@ -100,7 +110,7 @@ export class BandKeyTable {
   collidingIds(): Set<string> {
     const out = new Set<string>();
     const n = this.keys.length;
-    for (let s = 0; s < n; ) {
+    for (let s = 0; s < n;) {
       let e = s + 1;
       while (e < n && this.keys[e] === this.keys[s]) e++;
       if (e - s > 1) {
