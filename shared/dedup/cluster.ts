@@ -8,12 +8,12 @@
  */
 import { hash64, seed32 } from '../hash';
 import { bandKey32 } from './lsh';
-import { estimatedJaccard } from './minhash';
+import { agreementsNeeded, agreesAtLeast, estimatedJaccard } from './minhash';
 import { DedupInputError, permutationCount, type DedupOptions } from './options';
 
 export interface Signed {
   id: string;
-  signature: Uint32Array;
+  signature: Int32Array;
 }
 
 export interface Removal {
@@ -73,7 +73,7 @@ export function inKeepOrder<T extends { id: string }>(
 
 /** Stable LSD radix sort (two 16-bit passes) of positions 0..n-1 by 32-bit keys. */
 function sortByKey(
-  keys: Uint32Array,
+  keys: Int32Array,
   a: Uint32Array,
   b: Uint32Array,
   count: Uint32Array,
@@ -121,12 +121,14 @@ function cluster(sorted: readonly Signed[], o: DedupOptions): DedupResult {
     }
     return x;
   };
-  const keys = new Uint32Array(n);
+  const keys = new Int32Array(n);
   const a = new Uint32Array(n);
   const b = new Uint32Array(n);
   const count = new Uint32Array(65537);
   let candidatePairs = 0;
   let verifiedPairs = 0;
+  const needed = agreementsNeeded(o.threshold, permutationCount(o));
+  const reps: number[] = [];
   for (let band = 0; band < o.bands; band++) {
     for (let i = 0; i < n; i++) keys[i] = bandKey32(sorted[i]!.signature, band, o.rows);
     const order = sortByKey(keys, a, b, count);
@@ -134,21 +136,34 @@ function cluster(sorted: readonly Signed[], o: DedupOptions): DedupResult {
       const k = keys[order[s]!]!;
       let e = s + 1;
       while (e < n && keys[order[e]!] === k) e++;
-      // A bucket [s, e), its members in rank order (the radix sort is stable).
-      for (let j = s + 1; j < e; j++) {
-        const x = order[j]!;
-        const last = Math.min(j, s + o.bucketCap);
-        for (let i = s; i < last; i++) {
-          const y = order[i]!;
-          const rx = find(x);
-          const ry = find(y);
-          if (rx === ry) continue;
-          candidatePairs++;
-          if (estimatedJaccard(sorted[x]!.signature, sorted[y]!.signature) >= o.threshold) {
-            verifiedPairs++;
-            if (rx < ry) parent[ry] = rx;
-            else parent[rx] = ry;
+      // A bucket [s, e), its members in rank order (the radix sort is stable). Each
+      // member is verified against one representative per cluster already in the
+      // bucket (its earliest member), at most bucketCap of them: a bucket of m
+      // re-sent copies costs m checks, not m².
+      if (e - s > 1) {
+        reps.length = 0;
+        for (let j = s; j < e; j++) {
+          const x = order[j]!;
+          let rx = find(x);
+          let joined = false;
+          for (const y of reps) {
+            const ry = find(y);
+            if (ry === rx) {
+              joined = true;
+              continue;
+            }
+            candidatePairs++;
+            if (agreesAtLeast(sorted[x]!.signature, sorted[y]!.signature, needed)) {
+              verifiedPairs++;
+              joined = true;
+              if (rx < ry) parent[ry] = rx;
+              else {
+                parent[rx] = ry;
+                rx = ry;
+              }
+            }
           }
+          if (!joined && reps.length < o.bucketCap) reps.push(x);
         }
       }
       s = e;
@@ -214,7 +229,7 @@ export class GreedyDeduper {
   }
 
   /** Offers the next sample in keep order; returns the kept id it duplicates, or undefined when kept. */
-  offer(id: string, signature: Uint32Array): string | undefined {
+  offer(id: string, signature: Int32Array): string | undefined {
     const k = hash64(id, this.seed);
     const last = this.lastKey;
     if (

@@ -17,7 +17,7 @@ export function lshThreshold(bands: number, rows: number): number {
 }
 
 /** 32-bit key of band `band` of a signature (band index and lane mixed in; lanes are independent hashes). */
-export function bandKey32(signature: Uint32Array, band: number, rows: number, lane = 0): number {
+export function bandKey32(signature: Int32Array, band: number, rows: number, lane = 0): number {
   let h = fmix32((band + 0x5bd1e995 + Math.imul(lane, 0x9e3779b9)) >>> 0);
   const from = band * rows;
   for (let i = from; i < from + rows; i++) {
@@ -33,12 +33,12 @@ export function bandKey32(signature: Uint32Array, band: number, rows: number, la
  * so keys of different bands never meet and chance collisions among a billion keys
  * stay rare (n²/2⁵⁴). 8 bytes per band per sample.
  */
-export function bandKeys53(signature: Uint32Array, bands: number, rows: number): Float64Array {
+export function bandKeys53(signature: Int32Array, bands: number, rows: number): Float64Array {
   const keys = new Float64Array(bands);
   for (let b = 0; b < bands; b++) {
     const lo = bandKey32(signature, b, rows);
     const hi = bandKey32(signature, b, rows, 1) >>> 11;
-    keys[b] = hi * 2 ** 32 + lo;
+    keys[b] = hi * 2 ** 32 + (lo >>> 0);
   }
   return keys;
 }

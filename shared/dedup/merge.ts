@@ -1,7 +1,7 @@
 /**
  * The pieces that let batches sign in parallel and a fan-in decide across them.
  *
- * - A batch ships its samples as a SignatureBatch: ids and one flat Uint32Array of
+ * - A batch ships its samples as a SignatureBatch: ids and one flat Int32Array of
  *   signatures (bands × rows × 4 bytes per sample). Dedup results do not depend on
  *   the order of items, so the fan-in's answer over the concatenated batches equals
  *   the in-process answer over the same rows, whatever the sharding.
@@ -17,13 +17,13 @@ import { DedupInputError } from './options';
 export interface SignatureBatch {
   ids: string[];
   /** Signatures back to back: ids.length × permutations values. */
-  signatures: Uint32Array;
+  signatures: Int32Array;
   permutations: number;
 }
 
 /** Packs signed samples for shipping (one typed array, no per-sample objects). */
 export function packBatch(items: readonly Signed[], permutations: number): SignatureBatch {
-  const signatures = new Uint32Array(items.length * permutations);
+  const signatures = new Int32Array(items.length * permutations);
   items.forEach((it, i) => {
     if (it.signature.length !== permutations) {
       throw new DedupInputError(
@@ -59,7 +59,7 @@ export class BandKeyTable {
     /** Band keys, ascending. */
     readonly keys: Float64Array,
     /** Owner of each key: an index into ids. */
-    readonly owners: Uint32Array,
+    readonly owners: Int32Array,
   ) {}
 
   static fromSignatures(items: readonly Signed[], bands: number, rows: number): BandKeyTable {
@@ -69,7 +69,7 @@ export class BandKeyTable {
     const order = Array.from({ length: n * bands }, (_, i) => i);
     order.sort((x, y) => raw[x]! - raw[y]! || x - y);
     const keys = new Float64Array(order.length);
-    const owners = new Uint32Array(order.length);
+    const owners = new Int32Array(order.length);
     order.forEach((pos, i) => {
       keys[i] = raw[pos]!;
       owners[i] = Math.floor(pos / bands);
@@ -86,7 +86,7 @@ export class BandKeyTable {
     const off = this.ids.length;
     const n = this.keys.length + other.keys.length;
     const keys = new Float64Array(n);
-    const owners = new Uint32Array(n);
+    const owners = new Int32Array(n);
     let i = 0;
     let j = 0;
     for (let k = 0; k < n; k++) {

@@ -12,8 +12,8 @@ import { fmix32, shingleHashes, type ShingleOptions } from './shingles';
 import { normalizeText } from './normalize';
 
 /** The per-permutation seeds, derived from one seed (same seed, same permutations). */
-export function permutationSeeds(seed: number | string, permutations: number): Uint32Array {
-  const seeds = new Uint32Array(permutations);
+export function permutationSeeds(seed: number | string, permutations: number): Int32Array {
+  const seeds = new Int32Array(permutations);
   let s = seed32(seed);
   for (let i = 0; i < permutations; i++) {
     s = (s + 0x9e3779b9) >>> 0;
@@ -25,23 +25,24 @@ export function permutationSeeds(seed: number | string, permutations: number): U
 /**
  * The MinHash signature of `count` shingle hashes under the permutation `seeds`,
  * written into `out`. Each permutation is x ↦ mix(x ⊕ seedᵢ), a bijection of 32-bit
- * values (two multiply-xorshift rounds). No shingle → every position 0xffffffff.
+ * values (two multiply-xorshift rounds), ordered as signed integers (any fixed order of
+ * the values serves MinHash; signed ones stay unboxed). No shingle → every position 2³¹−1.
  */
 export function minhash(
-  hashes: Uint32Array,
+  hashes: Int32Array,
   count: number,
-  seeds: Uint32Array,
-  out: Uint32Array = new Uint32Array(seeds.length),
-): Uint32Array {
+  seeds: Int32Array,
+  out: Int32Array = new Int32Array(seeds.length),
+): Int32Array {
   const p = seeds.length;
-  out.fill(0xffffffff);
+  out.fill(0x7fffffff);
   for (let j = 0; j < count; j++) {
     const x = hashes[j]!;
     for (let i = 0; i < p; i++) {
       let v = Math.imul(x ^ seeds[i]!, 0x85ebca6b);
       v ^= v >>> 13;
       v = Math.imul(v, 0xc2b2ae35);
-      v = (v ^ (v >>> 16)) >>> 0;
+      v ^= v >>> 16;
       if (v < out[i]!) out[i] = v;
     }
   }
@@ -49,10 +50,31 @@ export function minhash(
 }
 
 /** Share of positions where two signatures agree: the estimated Jaccard similarity. */
-export function estimatedJaccard(a: Uint32Array, b: Uint32Array, from = 0, to = a.length): number {
+export function estimatedJaccard(a: Int32Array, b: Int32Array, from = 0, to = a.length): number {
   let same = 0;
   for (let i = from; i < to; i++) if (a[i] === b[i]) same++;
   return same / (to - from);
+}
+
+/** The least number of agreeing positions (of p) for an estimated Jaccard ≥ threshold. */
+export function agreementsNeeded(threshold: number, p: number): number {
+  let k = Math.ceil(threshold * p);
+  while (k > 0 && (k - 1) / p >= threshold) k--;
+  while (k <= p && k / p < threshold) k++;
+  return k;
+}
+
+/**
+ * Whether two signatures agree in at least `needed` positions: the verification step,
+ * stopping as soon as too many positions disagree (most candidates are rejected early).
+ */
+export function agreesAtLeast(a: Int32Array, b: Int32Array, needed: number): boolean {
+  const p = a.length;
+  let misses = p - needed;
+  for (let i = 0; i < p; i++) {
+    if (a[i] !== b[i] && --misses < 0) return false;
+  }
+  return true;
 }
 
 /**
@@ -60,8 +82,8 @@ export function estimatedJaccard(a: Uint32Array, b: Uint32Array, from = 0, to = 
  * reusing one shingle buffer (the hot loop allocates only the returned signature).
  */
 export class Signer {
-  private buffer: Uint32Array = new Uint32Array(256);
-  readonly seeds: Uint32Array;
+  private buffer: Int32Array = new Int32Array(256);
+  readonly seeds: Int32Array;
 
   constructor(
     readonly shingles: ShingleOptions,
@@ -73,7 +95,7 @@ export class Signer {
   }
 
   /** The signature of a raw (not yet normalised) text. */
-  sign(text: string, out?: Uint32Array): Uint32Array {
+  sign(text: string, out?: Int32Array): Int32Array {
     const { hashes, count } = shingleHashes(
       normalizeText(text),
       this.shingles,

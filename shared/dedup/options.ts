@@ -26,8 +26,8 @@ export class DedupInputError extends Error {
   }
 }
 
-export const DEFAULT_BANDS = 14;
-export const DEFAULT_ROWS = 8;
+export const DEFAULT_BANDS = 16;
+export const DEFAULT_ROWS = 7;
 
 export const dedupOptionsSchema = z.object({
   /** Estimated Jaccard at or above which a candidate pair is a near-duplicate. */
@@ -38,9 +38,10 @@ export const dedupOptionsSchema = z.object({
   /** Seed of the permutations and of the keep rule. */
   seed: z.union([z.number(), z.string()]).default(0),
   /**
-   * In an LSH bucket, each member is verified against at most this many earlier
-   * members (in keep order): bounds the work of a bucket of m members to m × cap
-   * (a re-sent prompt pasted 10,000 times is one bucket).
+   * In an LSH bucket, each member is verified against one representative (the
+   * earliest member in keep order) of each cluster already in the bucket, at most
+   * this many: a bucket of m members costs at most m × cap checks (a re-sent prompt
+   * pasted 10,000 times is one bucket and costs 10,000).
    */
   bucketCap: z.number().int().min(1).default(64),
   /**

@@ -16,13 +16,16 @@ export type ShingleOptions = z.infer<typeof shingleSchema>;
 const M1 = 0xcc9e2d51;
 const M2 = 0x1b873593;
 
-/** Final avalanche of murmur3: every input bit flips about half the output bits. */
+/**
+ * Final avalanche of murmur3: every input bit flips about half the output bits. The
+ * result is a signed 32-bit integer: V8 keeps those unboxed, which the hot loops need.
+ */
 export function fmix32(h: number): number {
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+  return h ^ (h >>> 16);
 }
 
 /** murmur3-style hash of text[from, to) as UTF-16 units. */
@@ -47,14 +50,14 @@ export function shingleHashes(
   text: string,
   options: ShingleOptions,
   seed: number,
-  out: Uint32Array,
-): { hashes: Uint32Array; count: number } {
+  out: Int32Array,
+): { hashes: Int32Array; count: number } {
   const n = text.length;
   const k = options.size;
   if (n === 0) return { hashes: out, count: 0 };
   if (options.kind === 'char') {
     const count = Math.max(1, n - k + 1);
-    if (out.length < count) out = new Uint32Array(count * 2);
+    if (out.length < count) out = new Int32Array(count * 2);
     if (n <= k) {
       out[0] = hashRange(text, 0, n, seed);
       return { hashes: out, count: 1 };
@@ -76,7 +79,7 @@ export function shingleHashes(
   if (inWord) ends.push(n);
   const words = starts.length;
   const count = Math.max(1, words - k + 1);
-  if (out.length < count) out = new Uint32Array(count * 2);
+  if (out.length < count) out = new Int32Array(count * 2);
   if (words <= k) {
     out[0] = hashRange(text, starts[0] ?? 0, ends[words - 1] ?? n, seed);
     return { hashes: out, count: 1 };
@@ -87,7 +90,7 @@ export function shingleHashes(
 
 /** The distinct shingle hashes of a normalised text: the set whose Jaccard the detector estimates. */
 export function shingleSet(text: string, options: ShingleOptions, seed: number): Set<number> {
-  const { hashes, count } = shingleHashes(text, options, seed, new Uint32Array(64));
+  const { hashes, count } = shingleHashes(text, options, seed, new Int32Array(64));
   return new Set(hashes.subarray(0, count));
 }
 
