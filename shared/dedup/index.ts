@@ -3,16 +3,16 @@
  * design, the measured choices and the bounded-memory plan for the Functions fan-in.
  *
  * Exports:
- * - normalizeText: the text canonical form shingles are cut from;
+ * - normalizeText (normalizeTextUnicode: its definition): the canonical text shingles are cut from;
  * - shingleHashes / shingleSet / jaccard: 32-bit shingle hashes, exact Jaccard (for checks);
- * - Signer, minhash, permutationSeeds, estimatedJaccard: signatures;
+ * - Signer, minhash, permutationSeeds, estimatedJaccard, agreementsNeeded, agreesAtLeast: signatures;
  * - detectionProbability, lshThreshold, bandKey32, bandKeys53: LSH banding;
  * - dedupOptionsSchema, parseDedupOptions, detectionTable, permutationCount,
  *   signatureBytes, DedupConfigError, DedupInputError: settings;
  * - dedupSignatures, GreedyDeduper, keepKey, inKeepOrder: candidates → verified pairs
  *   → clusters → removals ({id, keptId, similarity});
  * - packBatch, unpackBatches, BandKeyTable: what batches ship and a fan-in merges;
- * - signSamples, dedupTexts: the whole path from {id, text}.
+ * - signerFor, signSamples, dedupTexts: the whole path from {id, text}.
  */
 import { dedupSignatures, type DedupResult, type Signed } from './cluster';
 import { Signer } from './minhash';
@@ -23,9 +23,16 @@ import {
   type DedupOptionsInput,
 } from './options';
 
-export { normalizeText } from './normalize';
+export { normalizeText, normalizeTextUnicode } from './normalize';
 export { shingleHashes, shingleSet, jaccard, shingleSchema, type ShingleOptions } from './shingles';
-export { Signer, minhash, permutationSeeds, estimatedJaccard } from './minhash';
+export {
+  Signer,
+  minhash,
+  permutationSeeds,
+  estimatedJaccard,
+  agreementsNeeded,
+  agreesAtLeast,
+} from './minhash';
 export { detectionProbability, lshThreshold, bandKey32, bandKeys53 } from './lsh';
 export {
   dedupOptionsSchema,

@@ -14,6 +14,9 @@ import {
   normalizeText,
   packBatch,
   parseDedupOptions,
+  permutationCount,
+  signatureBytes,
+  normalizeTextUnicode,
   shingleSet,
   signSamples,
   unpackBatches,
@@ -69,6 +72,18 @@ describe('normalizeText', () => {
   });
 });
 
+describe('normalizeText ASCII fast path', () => {
+  it('equals the Unicode definition on random ASCII', () => {
+    const r = new Rng(17);
+    for (let k = 0; k < 2000; k++) {
+      const text = String.fromCharCode(
+        ...Array.from({ length: r.int(0, 40) }, () => r.int(0, 127)),
+      );
+      expect(normalizeText(text)).toBe(normalizeTextUnicode(text));
+    }
+  });
+});
+
 describe('shingles', () => {
   const char5 = { kind: 'char', size: 5 } as const;
   const word5 = { kind: 'word', size: 5 } as const;
@@ -93,7 +108,10 @@ describe('MinHash', () => {
   it('estimates Jaccard without bias: mean error under 0.01, each within 5 standard errors', () => {
     const o = parseDedupOptions({});
     const texts = [...generateTelemetry({ rows: 300, seed: 5 })].map((t) => t.userMessage);
-    const signed = signSamples(texts.map((text, i) => ({ id: String(i), text })), o);
+    const signed = signSamples(
+      texts.map((text, i) => ({ id: String(i), text })),
+      o,
+    );
     let bias = 0;
     let pairs = 0;
     for (let i = 0; i + 1 < texts.length; i++) {
@@ -126,10 +144,12 @@ describe('detection probability', () => {
     expect(detectionProbability(0, 14, 8)).toBe(0);
   });
 
-  it('the default shape catches pairs at 0.8 and 0.9 almost surely, and is monotone', () => {
+  it('the default shape (16 bands × 7 rows = 112 permutations) catches 97.7% at 0.8', () => {
     const o = parseDedupOptions({});
+    expect([o.bands, o.rows, permutationCount(o), signatureBytes(o)]).toEqual([16, 7, 112, 448]);
     const [p7, p8, p9] = detectionTable(o).map((r) => r.probability);
-    expect(p8!).toBeGreaterThan(0.99);
+    expect(p7!).toBeCloseTo(0.7472, 4);
+    expect(p8!).toBeCloseTo(0.9769, 4);
     expect(p9!).toBeGreaterThan(0.9999);
     expect(p7!).toBeLessThan(p8!);
     expect(detectionTable(o).map((r) => r.jaccard)).toEqual([0.7, 0.8, 0.9]);
@@ -139,7 +159,9 @@ describe('detection probability', () => {
 describe('options', () => {
   it.each([0, -0.1, 1.5, Number.NaN])('rejects threshold %s naming the field', (t) => {
     expect(() => parseDedupOptions({ threshold: t })).toThrow(DedupConfigError);
-    expect(() => parseDedupOptions({ threshold: t })).toThrow(/^dedup threshold: .*0 < threshold ≤ 1/);
+    expect(() => parseDedupOptions({ threshold: t })).toThrow(
+      /^dedup threshold: .*0 < threshold ≤ 1/,
+    );
   });
 
   it('accepts threshold 1 (exact-signature duplicates only)', () => {
@@ -169,13 +191,19 @@ describe.each<DedupOptionsInput['mode']>(['cluster', 'greedy'])('dedupTexts (%s)
   });
 
   it('does not merge distinct prompts', () => {
-    const r = dedupTexts(DISTINCT.map((text, i) => ({ id: `d${i}`, text })), { mode });
+    const r = dedupTexts(
+      DISTINCT.map((text, i) => ({ id: `d${i}`, text })),
+      { mode },
+    );
     expect(r.removed).toEqual([]);
   });
 
   it('keeps the member with the smallest keep key hash(seed, id)', () => {
     const ids = ['p', 'q', 'r', 's'];
-    const r = dedupTexts(ids.map((id) => ({ id, text: 'Format src/app.ts with the formatter.' })), { mode, seed: 9 });
+    const r = dedupTexts(
+      ids.map((id) => ({ id, text: 'Format src/app.ts with the formatter.' })),
+      { mode, seed: 9 },
+    );
     const byKey = [...ids].sort((x, y) => {
       const [a, b] = [keepKey(x, 9), keepKey(y, 9)];
       return a[0] - b[0] || a[1] - b[1];
@@ -194,14 +222,27 @@ describe.each<DedupOptionsInput['mode']>(['cluster', 'greedy'])('dedupTexts (%s)
     }
     // Batches signed apart, shipped packed, merged in reverse order.
     const signed = signSamples(shuffled(rows, 4), o);
-    const batches = [0, 1, 2, 3].map((b) => packBatch(signed.filter((_, i) => i % 4 === b), 112));
-    expect(JSON.stringify(dedupSignatures(unpackBatches(batches.reverse()), o).removed)).toBe(reference);
+    const batches = [0, 1, 2, 3].map((b) =>
+      packBatch(
+        signed.filter((_, i) => i % 4 === b),
+        112,
+      ),
+    );
+    expect(JSON.stringify(dedupSignatures(unpackBatches(batches.reverse()), o).removed)).toBe(
+      reference,
+    );
   });
 
   it('rejects an id seen twice', () => {
-    expect(() => dedupTexts([{ id: 'a', text: 'x' }, { id: 'a', text: 'y' }], { mode })).toThrow(
-      DedupInputError,
-    );
+    expect(() =>
+      dedupTexts(
+        [
+          { id: 'a', text: 'x' },
+          { id: 'a', text: 'y' },
+        ],
+        { mode },
+      ),
+    ).toThrow(DedupInputError);
   });
 });
 
@@ -229,7 +270,9 @@ describe('cluster vs greedy', () => {
       ],
       o,
     );
-    const [first, second] = keepKey('a', 0) < keepKey('b', 0) ? [x!, y!] : [y!, x!];
+    const [ka, kb] = [keepKey('a', 0), keepKey('b', 0)];
+    const aFirst = ka[0] < kb[0] || (ka[0] === kb[0] && ka[1] < kb[1]);
+    const [first, second] = aFirst ? [x!, y!] : [y!, x!];
     const g = new GreedyDeduper(o);
     g.offer(second.id, second.signature);
     expect(() => g.offer(first.id, first.signature)).toThrow(/out of keep order/);
