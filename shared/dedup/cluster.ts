@@ -71,7 +71,7 @@ export function inKeepOrder<T extends { id: string }>(
   return keyed.map((k) => k.item);
 }
 
-/** Stable LSD radix sort (two 16-bit passes) of positions 0..n-1 by 32-bit keys. */
+/** Positions 0..n-1 sorted by 32-bit key, equal keys in position order (stable LSD radix sort, two 16-bit passes). */
 function sortByKey(
   keys: Int32Array,
   a: Uint32Array,
@@ -80,6 +80,8 @@ function sortByKey(
 ): Uint32Array {
   const n = keys.length;
   for (let i = 0; i < n; i++) a[i] = i;
+  // Small inputs: a comparison sort beats two passes over 65,536 counters.
+  if (n < 2048) return a.sort((x, y) => keys[x]! - keys[y]! || x - y);
   for (let shift = 0; shift < 32; shift += 16) {
     count.fill(0);
     for (let i = 0; i < n; i++) count[((keys[a[i]!]! >>> shift) & 0xffff) + 1]!++;

@@ -14,6 +14,7 @@ import {
   normalizeText,
   packBatch,
   parseDedupOptions,
+  agreementsNeeded,
   permutationCount,
   signatureBytes,
   normalizeTextUnicode,
@@ -295,5 +296,13 @@ describe('BandKeyTable', () => {
       expect(colliding.has(x.id)).toBe(true);
       expect(colliding.has(x.keptId)).toBe(true);
     }
+  });
+});
+
+describe('agreementsNeeded', () => {
+  it.each([0.5, 0.7, 0.8, 0.85, 0.9, 1, 0.001])('is the least k with k/112 ≥ %s', (t) => {
+    const k = agreementsNeeded(t, 112);
+    expect(k / 112).toBeGreaterThanOrEqual(t);
+    expect((k - 1) / 112).toBeLessThan(t);
   });
 });
