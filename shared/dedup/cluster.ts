@@ -8,6 +8,7 @@
  */
 import { hash64, seed32 } from '../hash';
 import { bandKey32 } from './lsh';
+import { fmix32 } from './shingles';
 import { agreementsNeeded, agreesAtLeast, estimatedJaccard } from './minhash';
 import { DedupInputError, permutationCount, type DedupOptions } from './options';
 
@@ -94,6 +95,23 @@ function sortByKey(
   return a;
 }
 
+/** A 53-bit hash of a whole signature (two 32-bit lanes). */
+function signatureKey(sig: Int32Array): number {
+  let h1 = 0x243f6a88;
+  let h2 = 0x85a308d3;
+  for (let i = 0; i < sig.length; i++) {
+    h1 = Math.imul(h1 ^ sig[i]!, 0x9e3779b1);
+    h2 = Math.imul(h2 ^ sig[i]!, 0x85ebca77);
+    h1 = (h1 << 13) | (h1 >>> 19);
+  }
+  return (fmix32(h1) >>> 11) * 2 ** 32 + (fmix32(h2 ^ h1) >>> 0);
+}
+
+function sameSignature(x: Int32Array, y: Int32Array): boolean {
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
 function checkSignatures(items: readonly Signed[], p: number): void {
   for (const it of items) {
     if (it.signature.length !== p) {
@@ -123,21 +141,42 @@ function cluster(sorted: readonly Signed[], o: DedupOptions): DedupResult {
     }
     return x;
   };
-  const keys = new Int32Array(n);
-  const a = new Uint32Array(n);
-  const b = new Uint32Array(n);
+  // Identical signatures (re-sent prompts) join their earliest copy at once and only
+  // that copy enters the bands: a copy would meet exactly the candidates it meets.
+  const firstBySignature = new Map<number, number>();
+  const distinct: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const sig = sorted[i]!.signature;
+    const key = signatureKey(sig);
+    const first = firstBySignature.get(key);
+    if (first !== undefined && sameSignature(sorted[first]!.signature, sig)) {
+      parent[i] = first;
+      continue;
+    }
+    if (first === undefined) firstBySignature.set(key, i);
+    distinct.push(i);
+  }
+  const m = distinct.length;
+  const keys = new Int32Array(m);
+  const sortedKeys = new Int32Array(m);
+  const a = new Uint32Array(m);
+  const b = new Uint32Array(m);
   const count = new Uint32Array(65537);
   let candidatePairs = 0;
   let verifiedPairs = 0;
   const needed = agreementsNeeded(o.threshold, permutationCount(o));
   const reps: number[] = [];
   for (let band = 0; band < o.bands; band++) {
-    for (let i = 0; i < n; i++) keys[i] = bandKey32(sorted[i]!.signature, band, o.rows);
+    for (let i = 0; i < m; i++) keys[i] = bandKey32(sorted[distinct[i]!]!.signature, band, o.rows);
     const order = sortByKey(keys, a, b, count);
-    for (let s = 0; s < n;) {
-      const k = keys[order[s]!]!;
+    for (let i = 0; i < m; i++) {
+      sortedKeys[i] = keys[order[i]!]!;
+      order[i] = distinct[order[i]!]!;
+    }
+    for (let s = 0; s < m;) {
+      const k = sortedKeys[s]!;
       let e = s + 1;
-      while (e < n && keys[order[e]!] === k) e++;
+      while (e < m && sortedKeys[e] === k) e++;
       // A bucket [s, e), its members in rank order (the radix sort is stable). Each
       // member is verified against one representative per cluster already in the
       // bucket (its earliest member), at most bucketCap of them: a bucket of m

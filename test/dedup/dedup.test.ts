@@ -247,6 +247,19 @@ describe.each<DedupOptionsInput['mode']>(['cluster', 'greedy'])('dedupTexts (%s)
   });
 });
 
+describe('greedy removals on generated prompts', () => {
+  it('every removed sample is close to its kept one: exact char-5 Jaccard ≥ 0.7', () => {
+    const rows = corpus(2000, 13);
+    const text = new Map(rows.map((r) => [r.id, r.text]));
+    const r = dedupTexts(rows, { mode: 'greedy' });
+    expect(r.removed.length).toBeGreaterThan(200);
+    const set = (id: string) =>
+      shingleSet(normalizeText(text.get(id)!), { kind: 'char', size: 5 }, 0x2545f491);
+    for (const x of r.removed)
+      expect(jaccard(set(x.id), set(x.keptId))).toBeGreaterThanOrEqual(0.7);
+  });
+});
+
 describe('cluster vs greedy', () => {
   it('greedy never keeps two verified near-duplicates; cluster may remove more through chains', () => {
     const rows = corpus(2000, 8);
