@@ -77,7 +77,7 @@ export function failpointFrom(spec: string | undefined): (name: string) => void 
   };
 }
 
-async function sha256File(path: string): Promise<string> {
+export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   try {
     for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }))
@@ -104,6 +104,26 @@ export function localBuildId(sha: string, spec: BuildSpec, replaySource?: string
     ...(spec.waves ? { waves: spec.waves } : {}),
   };
   return `local-${fingerprint(JSON.stringify(identity))}`;
+}
+
+/**
+ * A build's dataset (train.jsonl, manifest.json, quarantine.jsonl, ...) and its status
+ * downloaded into `out`, built in a staging directory and swapped in whole: `out` holds
+ * this build's set only. Used by `run` and by `download` (a build `serve` started).
+ */
+export async function downloadBuild(
+  deps: Deps,
+  buildId: string,
+  out: string,
+  status: unknown,
+): Promise<void> {
+  const p = buildPaths(buildId);
+  await withOutputDir(out, async (dir) => {
+    for (const name of await deps.store.list(p.datasetPrefix)) {
+      await deps.store.downloadToFile(name, join(dir, name.slice(p.datasetPrefix.length)));
+    }
+    await writeJson(join(dir, 'status.json'), status);
+  });
 }
 
 const queueFunctions = (deps: Deps) =>
@@ -258,13 +278,7 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
     );
 
     const p = buildPaths(spec.id);
-    // Downloaded into a staging directory and swapped in whole: `out` holds this build's set.
-    await withOutputDir(opts.out, async (dir) => {
-      for (const name of await deps.store.list(p.datasetPrefix)) {
-        await deps.store.downloadToFile(name, join(dir, name.slice(p.datasetPrefix.length)));
-      }
-      await writeJson(join(dir, 'status.json'), status);
-    });
+    await downloadBuild(deps, spec.id, opts.out, status);
     const manifestPath = join(opts.out, 'manifest.json');
     const manifestBuf = await deps.store.get(p.manifest);
     const manifest = manifestBuf

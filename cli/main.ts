@@ -46,6 +46,8 @@ Commands:
   demo       generate telemetry and build a dataset from it with the local runner
   annotate   label telemetry samples with a judge (signals, OpenAI/Azure OpenAI, replay, panel)
   calibrate  compare a judge with a human-labelled file (accuracy, kappa, per stratum)
+  serve      the Functions app on localhost as Core Tools serves it (HTTP routes, queues, timer)
+  download   a finished build's outputs by id, from the storage serve used
 
 Run "sft-balancer <command> --help" for a command's options.`;
 
@@ -462,6 +464,9 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   // Loaded on use: the judge modules pull in the openai and Azure SDKs.
   annotate: async (argv) => (await import('./annotate.js')).cmdAnnotate(argv),
   calibrate: async (argv) => (await import('./calibrate.js')).cmdCalibrate(argv),
+  // Loaded on use: the storage SDKs and @azure/functions.
+  serve: async (argv) => (await import('./serve.js')).cmdServe(argv),
+  download: async (argv) => (await import('./serve.js')).cmdDownload(argv),
 };
 
 /** Runs the CLI; returns the exit code (0 ok, 1 failed, 2 usage). */
