@@ -11,6 +11,7 @@ import {
   join,
   withOutputDir,
 } from '../adapters/output';
+import type { BalanceConfig } from '../shared/config';
 import { generateTelemetry } from '../shared/generate';
 import { createSignalsJudge } from '../shared/judge/signals';
 import { JudgeSettingsSchema } from '../shared/judge/settings';
@@ -220,6 +221,20 @@ async function intoOutputDir(
   return { ...job, manifestPath: join(out, 'manifest.json') };
 }
 
+/** With --complexity-fit quantiles: the tier thresholds fitted to the input (cli/complexity-fit.ts). */
+async function fitted(
+  config: BalanceConfig,
+  v: Record<string, unknown>,
+  input: string,
+  firstTurnsOnly: boolean,
+): Promise<BalanceConfig> {
+  if (v['complexity-fit'] === undefined) return config;
+  if (v['complexity-thresholds'] !== undefined)
+    throw new UsageError('give --complexity-thresholds or --complexity-fit, not both');
+  const { fitComplexityToFile } = await import('./complexity-fit.js');
+  return fitComplexityToFile(config, input, firstTurnsOnly);
+}
+
 async function cmdGenerate(argv: string[]): Promise<number> {
   const v = parse(argv, {
     conversations: { type: 'string' },
@@ -272,7 +287,7 @@ async function cmdBalance(argv: string[]): Promise<number> {
   if (v.help) return help('balance');
   const input = required(v, 'input');
   const out = required(v, 'out');
-  const config = balanceConfigFromFlags(v);
+  const config = await fitted(balanceConfigFromFlags(v), v, input, false);
   refuseInputOverwrite(
     [{ flag: '--input', path: input }],
     [{ flag: '--out', path: out, kind: 'dir' }],
@@ -339,9 +354,14 @@ async function cmdRun(argv: string[]): Promise<number> {
   const input = required(v, 'input');
   const out = required(v, 'out');
   const pipeline = pipelineOf(v);
-  const config = balanceConfigFromFlags(v, {
-    stratify: pipeline === 'session' ? ['turnBucket'] : ['turnBucket', 'position'],
-  });
+  const config = await fitted(
+    balanceConfigFromFlags(v, {
+      stratify: pipeline === 'session' ? ['turnBucket'] : ['turnBucket', 'position'],
+    }),
+    v,
+    input,
+    pipeline === 'session',
+  );
   const history = {
     historyTurns: nonNegativeInt(v, 'history-turns', DEFAULT_HISTORY.historyTurns),
     historyTokenBudget: nonNegativeInt(v, 'history-tokens', DEFAULT_HISTORY.historyTokenBudget),
