@@ -103,7 +103,9 @@ export function balanceConfigFromFlags(
   if (v('reasoning-models') !== undefined) input.reasoningModels = list(v('reasoning-models')!);
   if (v('max-message-chars') !== undefined) input.maxMessageChars = num(v('max-message-chars')!);
   if (v('complexity-thresholds') !== undefined) {
-    const parts = v('complexity-thresholds')!.split(',').map((x) => x.trim());
+    const parts = v('complexity-thresholds')!
+      .split(',')
+      .map((x) => x.trim());
     if (parts.length !== 2 || parts.some((p) => p === '' || !Number.isFinite(Number(p))))
       throw new UsageError(
         `--complexity-thresholds: "${v('complexity-thresholds')}" is not LOW,HIGH (e.g. 0.25,0.6)`,

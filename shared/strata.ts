@@ -223,7 +223,10 @@ export class ScoreHistogram {
   }
 
   add(score: number): void {
-    const b = Math.min(ScoreHistogram.BINS - 1, Math.max(0, Math.floor(score * ScoreHistogram.BINS)));
+    const b = Math.min(
+      ScoreHistogram.BINS - 1,
+      Math.max(0, Math.floor(score * ScoreHistogram.BINS)),
+    );
     this.counts[b]!++;
     this.n++;
   }

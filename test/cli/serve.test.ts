@@ -156,9 +156,9 @@ describe('sft-balancer serve', () => {
       ids.map((id) => fetch(`${base}/api/builds/${id}?code=${KEY}`).then((r) => r.status)),
     );
     expect(found).toContain(200);
-    expect((await post('/admin/functions/noSuchTimer', {}, { 'x-functions-key': KEY })).status).toBe(
-      404,
-    );
+    expect(
+      (await post('/admin/functions/noSuchTimer', {}, { 'x-functions-key': KEY })).status,
+    ).toBe(404);
   });
 
   it('stops on SIGTERM with exit code 0', async () => {
