@@ -97,7 +97,7 @@ function send(res: ServerResponse, init: HttpResponseInit): void {
             return out;
           })()
         : Array.isArray(given)
-          ? (given as [string, string][])
+          ? given
           : Object.entries(given as Record<string, string>);
     for (const [k, v] of entries) headers[k] = v;
   }
@@ -221,7 +221,10 @@ export async function serve(opts: ServeOptions): Promise<void> {
       );
     };
     timers.forEach(arm);
-    stopping.push(async () => armed.forEach((t) => clearTimeout(t)));
+    stopping.push(() => {
+      armed.forEach((t) => clearTimeout(t));
+      return Promise.resolve();
+    });
 
     const server = createServer((req, res) => {
       void (async () => {
