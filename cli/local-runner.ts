@@ -27,7 +27,7 @@ import type { BalanceConfig } from '../shared/config';
 import { BalanceError } from '../shared/errors';
 import { fingerprint } from '../shared/hash';
 import type { HistoryOptions, Pipeline } from '../shared/samples';
-import { SettingsError, loadSettings, type Settings } from '../shared/settings';
+import { SettingsError, loadSettings, type Settings, type SourceRef } from '../shared/settings';
 import { UnknownJudgeError } from '../functions/judges';
 import { UsageError } from './args';
 import { Progress } from './progress';
@@ -36,7 +36,12 @@ import { Progress } from './progress';
 export class BuildFailedError extends BalanceError {}
 
 export interface LocalRunOptions {
-  input: string;
+  /** The telemetry file; absent when `source` names another source (kusto:QUERY). */
+  input?: string;
+  /** A source other than the input file, read by the plan step as the app reads it. */
+  source?: SourceRef;
+  /** What identifies that source's data for the build id (query, cluster, window). */
+  sourceIdentity?: string;
   out: string;
   pipeline: Pipeline;
   history: HistoryOptions;
@@ -136,7 +141,9 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
     if (!opts.quiet) process.stderr.write(`${text}\n`);
   };
   try {
-    const sha = await sha256File(opts.input);
+    const sha = opts.source
+      ? fingerprint(opts.sourceIdentity ?? JSON.stringify(opts.source))
+      : await sha256File(opts.input ?? '');
     if (!opts.storage) {
       azurite = await startAzurite();
       say(`azurite: blob ${azurite.blobEndpoint}, queue ${azurite.queueEndpoint}`);
@@ -155,13 +162,13 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
     const deps = createDeps(settings, { failpoint: failpointFrom(env.SFT_FAILPOINT) }, env);
     await deps.store.ensureContainer();
 
-    const upload = opts.upload ?? true;
+    const upload = !opts.source && (opts.upload ?? true);
     const sourcePath = `sources/${sha}.jsonl`;
     if (upload && !(await deps.store.exists(sourcePath))) {
       const started = Date.now();
-      await deps.store.uploadFile(sourcePath, opts.input);
+      await deps.store.uploadFile(sourcePath, opts.input!);
       say(
-        `upload: ${opts.input} → ${settings.container}/${sourcePath} (${Date.now() - started} ms)`,
+        `upload: ${opts.input!} → ${settings.container}/${sourcePath} (${Date.now() - started} ms)`,
       );
     }
     const base = buildSpecOf({
@@ -174,9 +181,11 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
         historyTurns: opts.history.historyTurns,
         historyTokens: opts.history.historyTokenBudget,
       },
-      source: upload
-        ? { kind: 'blob', path: sourcePath }
-        : { kind: 'file', path: resolve(opts.input) },
+      source:
+        opts.source ??
+        (upload
+          ? { kind: 'blob', path: sourcePath }
+          : { kind: 'file', path: resolve(opts.input ?? '') }),
       judge: settings.judge,
       minJudgedShare: settings.minJudgedShare,
       shardBytes: settings.shardBytes,

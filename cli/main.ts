@@ -28,6 +28,7 @@ import {
   required,
 } from './args';
 import { balanceFile, runPipeline, type JobResult } from './jobs';
+import { KUSTO_RUN_HELP, KUSTO_RUN_OPTIONS, kustoRunOf } from './kusto-run';
 import { Progress } from './progress';
 
 const COMMON = {
@@ -87,6 +88,7 @@ command again against the same --storage resumes (or returns) the same build.
 Settings (SFT_*, see README) come from the environment.
 
   --input FILE              telemetry JSONL, one turn a line
+${KUSTO_RUN_HELP}
   --out DIR                 output directory
   --storage CONN            storage connection string (default: an embedded Azurite)
   --build-id ID             build id (default: derived from the input's sha256 and the settings)
@@ -321,6 +323,7 @@ const RUN_OPTIONS = {
   explore: { type: 'string' },
   'max-waves': { type: 'string' },
   replay: { type: 'string' },
+  ...KUSTO_RUN_OPTIONS,
   ...BALANCE_OPTIONS,
 } as const;
 
@@ -351,17 +354,16 @@ function waveSettingsOf(v: Record<string, unknown>): WaveSettingsInput | undefin
 async function cmdRun(argv: string[]): Promise<number> {
   const v = parse(argv, RUN_OPTIONS);
   if (v.help) return help('run');
-  const input = required(v, 'input');
+  const kusto = kustoRunOf(v);
+  const input = kusto ? '' : required(v, 'input');
   const out = required(v, 'out');
   const pipeline = pipelineOf(v);
-  const config = await fitted(
-    balanceConfigFromFlags(v, {
-      stratify: pipeline === 'session' ? ['turnBucket'] : ['turnBucket', 'position'],
-    }),
-    v,
-    input,
-    pipeline === 'session',
-  );
+  const flagged = balanceConfigFromFlags(v, {
+    stratify: pipeline === 'session' ? ['turnBucket'] : ['turnBucket', 'position'],
+  });
+  const config = kusto
+    ? await kusto.fit(flagged, v)
+    : await fitted(flagged, v, input, pipeline === 'session');
   const history = {
     historyTurns: nonNegativeInt(v, 'history-turns', DEFAULT_HISTORY.historyTurns),
     historyTokenBudget: nonNegativeInt(v, 'history-tokens', DEFAULT_HISTORY.historyTokenBudget),
@@ -369,7 +371,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const waves = waveSettingsOf(v);
   refuseInputOverwrite(
     [
-      { flag: '--input', path: input },
+      kusto ? null : { flag: '--input', path: input },
       typeof v.replay === 'string' ? { flag: '--replay', path: v.replay } : null,
     ],
     [{ flag: '--out', path: out, kind: 'dir' }],
@@ -380,7 +382,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     // Loaded on use: the storage SDKs cost start-up time every other command would pay.
     const { runLocal } = await import('./local-runner.js');
     const run = await runLocal({
-      input,
+      ...(kusto ? kusto.runner : { input }),
       out,
       pipeline,
       history,
@@ -393,7 +395,7 @@ async function cmdRun(argv: string[]): Promise<number> {
       verbose: v.verbose === true,
       ...(waves ? { waves } : {}),
       env: {
-        ...process.env,
+        ...(kusto?.env ?? process.env),
         ...(v['no-redact'] === true ? { SFT_REDACT: 'false' } : {}),
         // The runner's judge: recorded labels instead of SFT_JUDGE.
         ...(typeof v.replay === 'string'
@@ -415,8 +417,8 @@ async function cmdRun(argv: string[]): Promise<number> {
         reasoningModels: config.reasoningModels,
       });
   const batchSize = positiveInt(v, 'batch-size', 20);
-  const job = await intoOutputDir(out, (dir) =>
-    runPipeline(input, dir, config, {
+  const job = await intoOutputDir(out, async (dir) =>
+    runPipeline(kusto ? await kusto.stage() : input, dir, config, {
       pipeline,
       history,
       judge,
@@ -424,7 +426,7 @@ async function cmdRun(argv: string[]): Promise<number> {
       batchSize,
       quiet: v.quiet === true,
       redact: v['no-redact'] !== true,
-    }),
+    }).finally(() => kusto?.unstage()),
   );
   summarize(job, out, v.json === true);
   return 0;
