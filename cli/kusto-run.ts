@@ -57,7 +57,7 @@ export function kustoEnvOf(
   now = new Date(),
 ): Record<string, string | undefined> {
   const out: Record<string, string | undefined> = { ...env };
-  const str = (k: string) => (typeof v[k] === 'string' ? (v[k] as string) : undefined);
+  const str = (k: string) => (typeof v[k] === 'string' ? v[k] : undefined);
   if (str('kusto-cluster')) out.SFT_KUSTO_CLUSTER_URI = str('kusto-cluster');
   if (str('kusto-database')) out.SFT_KUSTO_DATABASE = str('kusto-database');
   if (str('window') !== undefined && (str('from') ?? str('to')) !== undefined)

@@ -94,6 +94,13 @@ function cli(...args: string[]): Promise<{ code: number | null; stderr: string }
 }
 
 let server: V2Server;
+/** What the local Kusto answers to the complexity-profile query. */
+const PROFILE = [
+  ['numRequests', 250, 1, 2, 4, 7, 12],
+  ['promptTokenDelta', 250, 100, 300, 900, 3000, 6000],
+  ['toolDiversity', 250, 0, 1, 1, 2, 3],
+  ['turnDurationMs', 250, 2000, 5000, 15000, 40000, 90000],
+];
 const kusto = () => [
   '--source',
   'kusto:sft_session_router_first_turns',
@@ -115,7 +122,25 @@ beforeAll(async () => {
     ),
   );
   writeFileSync(file, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
-  server = await startV2Server(emulate(rows));
+  const selection = emulate(rows);
+  server = await startV2Server((req) =>
+    req.body.csl.includes('sft_complexity_signal_profile') ||
+    req.body.csl.includes('p10 = percentile')
+      ? {
+          status: 200,
+          body: v2Frames(
+            [
+              { ColumnName: 'signal', ColumnType: 'string' },
+              ...['n', 'p10', 'p25', 'p50', 'p75', 'p90'].map((n) => ({
+                ColumnName: n,
+                ColumnType: n === 'n' ? 'long' : 'real',
+              })),
+            ],
+            PROFILE,
+          ),
+        }
+      : selection(req),
+  );
 });
 afterAll(async () => {
   await server.close();
@@ -177,6 +202,35 @@ describe('run --source kusto:QUERY', () => {
       ),
     ).toBe(true);
   }, 240_000);
+
+  it('--complexity-fit quantiles calls the profile query: ramps at its p10-p90, marked fitted', async () => {
+    const out = join(dir, 'k-fit');
+    const a = await cli(
+      'run',
+      '--in-process',
+      ...kusto(),
+      '--out',
+      out,
+      '--total',
+      '60',
+      '--stratify',
+      'complexity',
+      '--complexity-fit',
+      'quantiles',
+      '-q',
+    );
+    expect(a.stderr).toBe('');
+    expect(a.code).toBe(0);
+    const params = server.requests.map((r) => r.body.properties!.Parameters!);
+    expect(params.some((p) => p.allTurns === undefined && p.shard === 'long(-1)')).toBe(true);
+    const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8')) as {
+      config: { complexity: Record<string, unknown> };
+    };
+    expect(m.config.complexity.numRequests).toEqual([1, 12]);
+    expect(m.config.complexity.turnDurationMs).toEqual([2000, 90000]);
+    expect(m.config.complexity.tiers).toEqual([0.25, 0.6]);
+    expect(m.config.complexity.fitted).toMatchObject({ method: 'quantiles', rows: 250 });
+  }, 120_000);
 
   it.each([
     [['--source', 'kusto:nope'], /unknown query "nope"/],
