@@ -298,7 +298,8 @@ export async function serve(opts: ServeOptions): Promise<void> {
       `  POST ${base}/api/builds, GET ${base}/api/builds/{id}\n` +
         `  timers: ${timers.map((t) => `${t.name} "${t.schedule}" next ${parseNcrontab(t.schedule).next(new Date()).toISOString()}`).join('; ')}` +
         ` (fire now: POST ${base}/admin/functions/<name>)\n` +
-        `  storage: ${connection}\n` +
+        // The embedded Azurite's well-known dev key only: a given --storage may hold a real key.
+        `  storage: ${azurite ? connection : '(from --storage)'}\n` +
         `  source: ${settings.source.kind}:${settings.source.path}`,
     );
     process.stdout.write(
