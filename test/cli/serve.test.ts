@@ -168,3 +168,27 @@ describe('sft-balancer serve', () => {
     expect(stderr).toMatch(/stopping/);
   }, 60_000);
 });
+
+describe('sft-balancer serve without SFT_FUNCTION_KEY', () => {
+  it('generates a key, prints it, accepts only it, and stops on SIGINT', async () => {
+    const c = spawn(process.execPath, [BIN, 'serve', '--port', '0', '-q'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const [url, key] = await new Promise<[string, string]>((ok, fail) => {
+      c.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const u = /listening on (http:\/\/\S+)/.exec(out);
+        const k = /function key (\S+) \(generated/.exec(out);
+        if (u && k) ok([u[1]!, k[1]!]);
+      });
+      c.once('exit', (code) => fail(new Error(`serve exited ${code}`)));
+    });
+    expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect((await fetch(`${url}/api/builds/b-none?code=${key}`)).status).toBe(404);
+    expect((await fetch(`${url}/api/builds/b-none?code=${KEY}`)).status).toBe(401);
+    c.kill('SIGINT');
+    expect(await new Promise((r) => c.once('exit', r))).toBe(0);
+  }, 60_000);
+});
