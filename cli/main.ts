@@ -12,6 +12,7 @@ import {
   withOutputDir,
 } from '../adapters/files/output';
 import { generateTelemetry } from '../shared/source/generate';
+import type { BalanceConfig } from '../shared/contracts/config';
 import { createSignalsJudge } from '../shared/judge/signals';
 import { JudgeSettingsSchema } from '../shared/judge/settings';
 import { WaveSettingsSchema, type WaveSettingsInput } from '../shared/waves/planner';
@@ -28,6 +29,7 @@ import {
   required,
 } from './args';
 import { balanceFile, runPipeline, type JobResult } from './jobs';
+import { KUSTO_RUN_HELP, KUSTO_RUN_OPTIONS, kustoRunOf } from './kusto-run';
 import { Progress } from './progress';
 
 const COMMON = {
@@ -47,6 +49,8 @@ Commands:
   demo       generate telemetry and build a dataset from it with the local runner
   annotate   label telemetry samples with a judge (signals, OpenAI/Azure OpenAI, replay, panel)
   calibrate  compare a judge with a human-labelled file (accuracy, kappa, per stratum)
+  serve      the Functions app on localhost as Core Tools serves it (HTTP routes, queues, timer)
+  download   a finished build's outputs by id, from the storage serve used
 
 Run "sft-balancer <command> --help" for a command's options.`;
 
@@ -85,6 +89,7 @@ command again against the same --storage resumes (or returns) the same build.
 Settings (SFT_*, see docs/settings.md) come from the environment.
 
   --input FILE              telemetry JSONL, one turn a line
+${KUSTO_RUN_HELP}
   --out DIR                 output directory
   --storage CONN            storage connection string (default: an embedded Azurite)
   --build-id ID             build id (default: derived from the input's sha256 and the settings)
@@ -219,6 +224,20 @@ async function intoOutputDir(
   return { ...job, manifestPath: join(out, 'manifest.json') };
 }
 
+/** With --complexity-fit quantiles: the tier thresholds fitted to the input (cli/complexity-fit.ts). */
+async function fitted(
+  config: BalanceConfig,
+  v: Record<string, unknown>,
+  input: string,
+  firstTurnsOnly: boolean,
+): Promise<BalanceConfig> {
+  if (v['complexity-fit'] === undefined) return config;
+  if (v['complexity-thresholds'] !== undefined)
+    throw new UsageError('give --complexity-thresholds or --complexity-fit, not both');
+  const { fitComplexityToFile } = await import('./complexity-fit.js');
+  return fitComplexityToFile(config, input, firstTurnsOnly);
+}
+
 async function cmdGenerate(argv: string[]): Promise<number> {
   const v = parse(argv, {
     conversations: { type: 'string' },
@@ -271,7 +290,7 @@ async function cmdBalance(argv: string[]): Promise<number> {
   if (v.help) return help('balance');
   const input = required(v, 'input');
   const out = required(v, 'out');
-  const config = balanceConfigFromFlags(v);
+  const config = await fitted(balanceConfigFromFlags(v), v, input, false);
   refuseInputOverwrite(
     [{ flag: '--input', path: input }],
     [{ flag: '--out', path: out, kind: 'dir' }],
@@ -305,6 +324,7 @@ const RUN_OPTIONS = {
   explore: { type: 'string' },
   'max-waves': { type: 'string' },
   replay: { type: 'string' },
+  ...KUSTO_RUN_OPTIONS,
   ...BALANCE_OPTIONS,
 } as const;
 
@@ -335,13 +355,17 @@ function waveSettingsOf(v: Record<string, unknown>): WaveSettingsInput | undefin
 async function cmdRun(argv: string[]): Promise<number> {
   const v = parse(argv, RUN_OPTIONS);
   if (v.help) return help('run');
-  const input = required(v, 'input');
+  const kusto = kustoRunOf(v);
+  const input = kusto ? '' : required(v, 'input');
   const out = required(v, 'out');
   if (typeof v['build-id'] === 'string') buildIdFlag(v['build-id']);
   const pipeline = pipelineOf(v);
-  const config = balanceConfigFromFlags(v, {
+  const flagged = balanceConfigFromFlags(v, {
     stratify: pipeline === 'session' ? ['turnBucket'] : ['turnBucket', 'position'],
   });
+  const config = kusto
+    ? await kusto.fit(flagged, v)
+    : await fitted(flagged, v, input, pipeline === 'session');
   const history = {
     historyTurns: nonNegativeInt(v, 'history-turns', DEFAULT_HISTORY.historyTurns),
     historyTokenBudget: nonNegativeInt(v, 'history-tokens', DEFAULT_HISTORY.historyTokenBudget),
@@ -349,7 +373,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const waves = waveSettingsOf(v);
   refuseInputOverwrite(
     [
-      { flag: '--input', path: input },
+      kusto ? null : { flag: '--input', path: input },
       typeof v.replay === 'string' ? { flag: '--replay', path: v.replay } : null,
     ],
     [{ flag: '--out', path: out, kind: 'dir' }],
@@ -360,7 +384,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     // Loaded on use: the storage SDKs cost start-up time every other command would pay.
     const { runLocal } = await import('./local-runner.js');
     const run = await runLocal({
-      input,
+      ...(kusto ? kusto.runner : { input }),
       out,
       pipeline,
       history,
@@ -373,7 +397,7 @@ async function cmdRun(argv: string[]): Promise<number> {
       verbose: v.verbose === true,
       ...(waves ? { waves } : {}),
       env: {
-        ...process.env,
+        ...(kusto?.env ?? process.env),
         ...(v['no-redact'] === true ? { SFT_REDACT: 'false' } : {}),
         // The runner's judge: recorded labels instead of SFT_JUDGE.
         ...(typeof v.replay === 'string'
@@ -395,8 +419,8 @@ async function cmdRun(argv: string[]): Promise<number> {
         reasoningModels: config.reasoningModels,
       });
   const batchSize = positiveInt(v, 'batch-size', 20);
-  const job = await intoOutputDir(out, (dir) =>
-    runPipeline(input, dir, config, {
+  const job = await intoOutputDir(out, async (dir) =>
+    runPipeline(kusto ? await kusto.stage() : input, dir, config, {
       pipeline,
       history,
       judge,
@@ -404,7 +428,7 @@ async function cmdRun(argv: string[]): Promise<number> {
       batchSize,
       quiet: v.quiet === true,
       redact: v['no-redact'] !== true,
-    }),
+    }).finally(() => kusto?.unstage()),
   );
   summarize(job, out, v.json === true);
   return 0;
@@ -464,6 +488,9 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   // Loaded on use: the judge modules pull in the openai and Azure SDKs.
   annotate: async (argv) => (await import('./annotate.js')).cmdAnnotate(argv),
   calibrate: async (argv) => (await import('./calibrate.js')).cmdCalibrate(argv),
+  // Loaded on use: the storage SDKs and @azure/functions.
+  serve: async (argv) => (await import('./serve.js')).cmdServe(argv),
+  download: async (argv) => (await import('./serve.js')).cmdDownload(argv),
 };
 
 /** Runs the CLI; returns the exit code (0 ok, 1 failed, 2 usage). */

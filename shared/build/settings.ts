@@ -55,6 +55,13 @@ const EnvSchema = z
     SFT_ON_SHORTFALL: z.enum(SHORTFALL_MODES).default('shrink'),
     SFT_SEED: z.string().min(1).default('42'),
     SFT_VALIDATION: z.coerce.number().min(0).lt(1).default(0),
+    /** Complexity tier cut points "LOW,HIGH" on the score in [0, 1]. */
+    SFT_COMPLEXITY_THRESHOLDS: list
+      .transform((a) => a.map(Number))
+      .pipe(z.array(z.number().min(0).max(1)).length(2, 'expected LOW,HIGH'))
+      .refine(([lo, hi]) => lo! <= hi!, 'LOW must not exceed HIGH')
+      .transform((a) => a as [number, number])
+      .optional(),
     SFT_HISTORY_TURNS: intFrom(0).default(3),
     SFT_HISTORY_TOKENS: intFrom(0).default(1_500),
 
@@ -179,6 +186,9 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
       onShortfall: e.SFT_ON_SHORTFALL,
       seed,
       validation: e.SFT_VALIDATION,
+      ...(e.SFT_COMPLEXITY_THRESHOLDS !== undefined
+        ? { complexityThresholds: e.SFT_COMPLEXITY_THRESHOLDS }
+        : {}),
       historyTurns: e.SFT_HISTORY_TURNS,
       historyTokens: e.SFT_HISTORY_TOKENS,
       ...(e.SFT_WAVES
@@ -224,6 +234,8 @@ export const SETTINGS_DOC: Record<string, string> = {
   SFT_ON_SHORTFALL: 'default shortfall mode: shrink | upsample | fail',
   SFT_SEED: 'default sampling seed (42)',
   SFT_VALIDATION: 'default validation share (0)',
+  SFT_COMPLEXITY_THRESHOLDS:
+    'default complexity tier cut points LOW,HIGH on the score in [0, 1] (0.25,0.6; docs/strata.md)',
   SFT_HISTORY_TURNS: 'previous turns carried as history, conversation pipeline (3)',
   SFT_HISTORY_TOKENS: 'token budget of that history (1500)',
   SFT_SHARD_BYTES: 'target telemetry bytes per shard (4194304)',

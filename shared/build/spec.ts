@@ -76,6 +76,11 @@ export const BuildRequestSchema = z.strictObject({
   onShortfall: z.enum(SHORTFALL_MODES).optional(),
   seed: z.union([z.number().int(), z.string().min(1).max(128)]).optional(),
   validation: z.number().min(0).lt(1).optional(),
+  /** Complexity tier cut points [low, high] on the score in [0, 1] (docs/strata.md). */
+  complexityThresholds: z
+    .tuple([z.number().min(0).max(1), z.number().min(0).max(1)])
+    .refine(([lo, hi]) => lo <= hi, 'the low threshold must not exceed the high one')
+    .optional(),
   window: TimeWindowSchema.optional(),
   source: z
     .strictObject({
@@ -141,6 +146,8 @@ export interface BuildDefaults {
   validation: number;
   historyTurns: number;
   historyTokens: number;
+  /** Complexity tier cut points (SFT_COMPLEXITY_THRESHOLDS); absent = the config's default. */
+  complexityThresholds?: [number, number];
   /** Wave settings when builds judge in waves by default (SFT_WAVES); absent = judge all. */
   waves?: WaveSettingsInput;
 }
@@ -194,6 +201,9 @@ export function buildSpecOf(args: {
       onShortfall: r.onShortfall ?? d.onShortfall,
       seed: r.seed ?? d.seed,
       validation: r.validation ?? d.validation,
+      ...((r.complexityThresholds ?? d.complexityThresholds)
+        ? { complexity: { tiers: r.complexityThresholds ?? d.complexityThresholds } }
+        : {}),
     });
   const spec: BuildSpec = {
     id: args.id,

@@ -5,7 +5,7 @@
  * Every string that came from telemetry or settings is escaped here.
  */
 import type { ReportManifest } from './manifest';
-import { reportCharts, type ChartResult } from './specs';
+import { complexityThresholdsNote, reportCharts, type ChartResult } from './specs';
 
 /** Escapes text for HTML element content and double-quoted attribute values. */
 export function escapeHtml(text: string): string {
@@ -103,6 +103,10 @@ export function reportModel(m: ReportManifest): ReportModel {
     `stratify ${m.config.stratify.join(', ') || '(none)'}`,
     m.config.allocation ? `allocation ${m.config.allocation}` : null,
     `seed ${String(m.seed)}`,
+    m.config.stratify.includes('complexity') ||
+    (m.config as { complexity?: { fitted?: unknown } }).complexity?.fitted
+      ? complexityThresholdsNote(m)
+      : null,
     source ? `source ${source}` : null,
   ].filter((x): x is string => x !== null);
   return {
