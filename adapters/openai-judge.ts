@@ -19,7 +19,7 @@ import {
   type RequestOutcome,
   type RoundExecutor,
 } from '../shared/judge/llm';
-import { VERDICT_JSON_SCHEMA } from '../shared/judge/rubric';
+import { RUBRIC_VERSION, VERDICT_JSON_SCHEMA } from '../shared/judge/rubric';
 import type { OpenAIJudgeSettings } from '../shared/judge/settings';
 import {
   backoffDelay,
@@ -29,6 +29,7 @@ import {
   Semaphore,
 } from '../shared/judge/throttle';
 import type { Judge } from '../shared/judge/types';
+import { pricesFor, pricingOf } from '../shared/judge/prices';
 import { UsageMeter, type JudgeStats, type TokenUsage } from '../shared/judge/usage';
 import type { VerdictCache } from '../shared/judge/cache-key';
 import { estimateTokens } from '../shared/samples';
@@ -201,7 +202,11 @@ export interface OpenAIJudgeOptions {
  */
 export function createOpenAIJudge(opts: OpenAIJudgeOptions): Judge & { stats(): JudgeStats } {
   const s = opts.settings;
-  return createLlmJudge({
+  const choice = pricesFor([s.cacheModel, s.model], {
+    ...(s.prices ? { explicit: s.prices } : {}),
+    ...(s.priceTable ? { overrides: s.priceTable } : {}),
+  });
+  const judge = createLlmJudge({
     name: `${s.provider}:${s.model}${s.mode === 'batch' ? ':batch' : ''}`,
     model: s.cacheModel ?? s.model,
     batchSize: s.batchSize,
@@ -210,6 +215,19 @@ export function createOpenAIJudge(opts: OpenAIJudgeOptions): Judge & { stats(): 
     cache: opts.cache ?? null,
     sha256: sha256Hex,
     randomHex: opts.randomHex ?? randomHex,
-    meter: new UsageMeter(s.prices),
+    meter: new UsageMeter(choice.prices),
   });
+  return {
+    ...judge,
+    describe: () => ({
+      name: judge.name,
+      kind: 'llm',
+      provider: s.provider,
+      model: s.model,
+      ...(s.cacheModel ? { modelVersion: s.cacheModel } : {}),
+      mode: s.mode,
+      rubricVersion: RUBRIC_VERSION,
+      pricing: pricingOf(choice, s.mode === 'batch'),
+    }),
+  };
 }
