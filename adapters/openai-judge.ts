@@ -30,6 +30,7 @@ import {
 } from '../shared/judge/throttle';
 import type { Judge } from '../shared/judge/types';
 import { pricesFor, pricingOf } from '../shared/judge/prices';
+import { refusedLine } from './judge-credential';
 import { UsageMeter, type JudgeStats, type TokenUsage } from '../shared/judge/usage';
 import type { VerdictCache } from '../shared/judge/cache-key';
 import { estimateTokens } from '../shared/samples';
@@ -155,10 +156,10 @@ export function createChatExecutor(opts: ChatExecutorOptions): RoundExecutor {
         const kind = classifyFailure(status);
         if (kind === 'fatal') {
           throw new JudgeConfigError(
-            `judge endpoint refused the call (${last}): check the model/deployment and credentials`,
-            {
-              cause: err,
-            },
+            status === 401 || status === 403
+              ? refusedLine(s, status, (apiErr.message ?? '').split('\n')[0]!.slice(0, 160))
+              : `judge endpoint refused the call (${last}): check the model/deployment and credentials`,
+            { cause: err },
           );
         }
         if (kind === 'bad_request')

@@ -24,7 +24,8 @@ import { parseTelemetryLine } from '../shared/build-batch';
 import { MAX_LINE_BYTES } from '../shared/build';
 import { Redactor } from '../shared/redact';
 import type { BalanceConfig } from '../shared/config';
-import type { Judge } from '../shared/judge/types';
+import { costSection } from '../shared/judge/prices';
+import { describeJudge, type Judge } from '../shared/judge/types';
 import { ConversationAssembler, type HistoryOptions, type Pipeline } from '../shared/samples';
 import { Progress } from './progress';
 import { NoValidRowsError } from '../shared/errors';
@@ -229,6 +230,9 @@ export async function runPipeline(
     `${annotated.rows.length.toLocaleString('en-US')} labelled, ${annotated.unlabeled.length} unlabeled, ${annotated.calls} calls` +
       (waves ? ` in ${waves.planner.history.length} waves (${waves.planner.state})` : ''),
   );
+  // Which judge labelled the data, and what its calls cost (tokens × the price table).
+  const labelledBy = describeJudge(opts.judge);
+  const judgeStats = opts.judge.stats?.();
   const annotatedDigest = await writeJsonl(join(outDir, 'annotated.jsonl'), annotated.rows);
   const unlabeledDigest = await writeJsonl(join(outDir, 'unlabeled.jsonl'), annotated.unlabeled);
   for (const row of waves ? waves.offered : annotated.rows) balancer.offer(row);
@@ -259,6 +263,10 @@ export async function runPipeline(
         unlabeled: annotated.unlabeled.length,
         unlabeledByCause,
         ...(opts.judge.stats ? { stats: opts.judge.stats() } : {}),
+        labelledBy,
+        ...(judgeStats && judgeStats.calls > 0
+          ? { cost: costSection(judgeStats, labelledBy.pricing, waves?.usageByWave) }
+          : {}),
       },
       ...(waves ? { waves: wavesExtra } : {}),
     },

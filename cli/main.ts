@@ -13,7 +13,6 @@ import {
 } from '../adapters/output';
 import { generateTelemetry } from '../shared/generate';
 import { createSignalsJudge } from '../shared/judge/signals';
-import { JudgeSettingsSchema } from '../shared/judge/settings';
 import { WaveSettingsSchema, type WaveSettingsInput } from '../shared/waves';
 import { DEFAULT_HISTORY, PIPELINES, type Pipeline } from '../shared/samples';
 import {
@@ -27,6 +26,7 @@ import {
   required,
 } from './args';
 import { balanceFile, runPipeline, type JobResult } from './jobs';
+import { JUDGE_HELP, JUDGE_OPTIONS, judgeEnvFromFlags, judgeSettingsOfEnv } from './judge-flags';
 import { Progress } from './progress';
 
 const COMMON = {
@@ -97,9 +97,6 @@ Settings (SFT_*, see README) come from the environment.
   --pipeline P              session (first turns, default) | conversation (every turn + history)
   --history-turns N         previous turns carried as history (conversation; default ${DEFAULT_HISTORY.historyTurns})
   --history-tokens N        token budget of the history (default ${DEFAULT_HISTORY.historyTokenBudget})
-  --batch-size N            samples per judge call (--in-process; the runner uses SFT_JUDGE_BATCH_SIZE, default 20)
-  --replay FILE             judge: labels from an annotated file (default the signals judge, or
-                            SFT_JUDGE on the runner)
   --waves                   yield-aware judging: judge in waves only what the balance needs
                             (in-process, or on the runner: a scan round, then rounds of batches);
                             manifest.waves has calls and yields per wave, targets, bin mix
@@ -107,6 +104,7 @@ Settings (SFT_*, see README) come from the environment.
                             balanced from what was judged (--on-shortfall decides; default shrink)
   --explore F               with --waves: exploration floor in [0, 1] (default 0.3; 1 = no signal bias)
   --max-waves N             with --waves: at most N waves (default 20)
+${JUDGE_HELP}
 ${BALANCE_HELP}
   -q, --quiet               no progress on stderr
   --json                    print the summary as JSON on stdout
@@ -115,12 +113,14 @@ Default --stratify is turnBucket for session and turnBucket,position for convers
   demo: `Usage: sft-balancer demo [--conversations N] [--out DIR] [--pipeline P] [--total N]
 
 Generates telemetry into DIR/telemetry.jsonl and builds a dataset from it in DIR/dataset with
-the local Functions runner on an embedded Azurite (signals judge).
+the local Functions runner on an embedded Azurite. The judge: signals (offline heuristic)
+unless judge options or SFT_JUDGE say otherwise (see "sft-balancer run --help").
   --conversations N   default 20000
   --out DIR           default out/demo
   --pipeline P        session (default) | conversation
   --total N           dataset size (default 4000)
   --in-process        run the pipeline in one process instead of the runner
+  --judge ...         the judge options of "run" (--judge, --model/--deployment, --endpoint, ...)
   -q, --quiet         no progress on stderr
   --json              print the summary as JSON on stdout`,
 };
@@ -291,7 +291,6 @@ const RUN_OPTIONS = {
   pipeline: { type: 'string' },
   'history-turns': { type: 'string' },
   'history-tokens': { type: 'string' },
-  'batch-size': { type: 'string' },
   storage: { type: 'string' },
   'build-id': { type: 'string' },
   'no-upload': { type: 'boolean' },
@@ -303,7 +302,7 @@ const RUN_OPTIONS = {
   'judge-budget': { type: 'string' },
   explore: { type: 'string' },
   'max-waves': { type: 'string' },
-  replay: { type: 'string' },
+  ...JUDGE_OPTIONS,
   ...BALANCE_OPTIONS,
 } as const;
 
@@ -352,6 +351,16 @@ async function cmdRun(argv: string[]): Promise<number> {
     ],
     [{ flag: '--out', path: out, kind: 'dir' }],
   );
+  // The judge flags as the settings the Functions app reads: the runner and in-process
+  // judging build the same judge from them (cli/judge-flags.ts).
+  const env: Record<string, string | undefined> = {
+    ...process.env,
+    ...(v['no-redact'] === true ? { SFT_REDACT: 'false' } : {}),
+    ...judgeEnvFromFlags(v),
+  };
+  const judgeSettings = judgeSettingsOfEnv(env);
+  // Before any work: a judge without a credential fails now, in one line.
+  await (await import('../adapters/judge-credential.js')).checkJudgeCredential(judgeSettings);
   if (v['in-process'] !== true) {
     // Checked before the build; the runner swaps the downloaded set in whole at the end.
     await checkOutputDir(out);
@@ -370,29 +379,21 @@ async function cmdRun(argv: string[]): Promise<number> {
       quiet: v.quiet === true,
       verbose: v.verbose === true,
       ...(waves ? { waves } : {}),
-      env: {
-        ...process.env,
-        ...(v['no-redact'] === true ? { SFT_REDACT: 'false' } : {}),
-        // The runner's judge: recorded labels instead of SFT_JUDGE.
-        ...(typeof v.replay === 'string'
-          ? { SFT_JUDGE: 'replay', JUDGE_REPLAY_SOURCE: v.replay }
-          : {}),
-      },
+      env,
     });
     summarize(run, out, v.json === true);
     return 0;
   }
-  const replay = typeof v.replay === 'string' ? v.replay : undefined;
-  const judge = replay
-    ? // Loaded on use: the judge factory pulls in the openai and Azure SDKs.
-      (await import('../adapters/judge-factory.js')).createJudge(
-        JudgeSettingsSchema.parse({ kind: 'replay', source: replay }),
-      )
-    : createSignalsJudge({
-        complexity: config.complexity,
-        reasoningModels: config.reasoningModels,
-      });
-  const batchSize = positiveInt(v, 'batch-size', 20);
+  const judge =
+    judgeSettings.kind === 'signals'
+      ? createSignalsJudge({
+          complexity: config.complexity,
+          reasoningModels: config.reasoningModels,
+          ...(judgeSettings.threshold !== undefined ? { threshold: judgeSettings.threshold } : {}),
+        })
+      : // Loaded on use: the judge factory pulls in the openai and Azure SDKs.
+        (await import('./annotate.js')).judgeOf(judgeSettings, v);
+  const batchSize = positiveInt({ 'batch-size': env.SFT_JUDGE_BATCH_SIZE }, 'batch-size', 20);
   const job = await intoOutputDir(out, (dir) =>
     runPipeline(input, dir, config, {
       pipeline,
@@ -415,8 +416,13 @@ async function cmdDemo(argv: string[]): Promise<number> {
     pipeline: { type: 'string' },
     total: { type: 'string' },
     'in-process': { type: 'boolean' },
+    ...JUDGE_OPTIONS,
   });
   if (v.help) return help('demo');
+  // The judge flags go to run as given.
+  const judgeArgs = Object.keys(JUDGE_OPTIONS).flatMap((k) =>
+    v[k] === undefined ? [] : v[k] === true ? [`--${k}`] : [`--${k}`, String(v[k])],
+  );
   const out = (v.out as string | undefined) ?? 'out/demo';
   const conversations = positiveInt(v, 'conversations', 20_000);
   const pipeline = pipelineOf(v);
@@ -446,6 +452,7 @@ async function cmdDemo(argv: string[]): Promise<number> {
     ...quiet,
     ...(v.json === true ? ['--json'] : []),
     ...(v['in-process'] === true ? ['--in-process'] : []),
+    ...judgeArgs,
   ]);
 }
 

@@ -22,7 +22,11 @@ import {
   buildPaths,
   completionOf,
   decidePublish,
+  addUsage,
+  emptyUsage,
   sumBatches,
+  usageByWave,
+  type JudgeUsage,
   type BuildSpec,
   type Outcome,
 } from '../shared/build';
@@ -40,6 +44,8 @@ import {
   recordOutcome,
 } from './build-ops';
 import type { Deps } from './deps';
+import { costSection } from '../shared/judge/prices';
+import { describeJudge } from '../shared/judge/types';
 import { readShard } from './judge-batch';
 import { advanceWaves } from './wave-ops';
 import { renderReport, REPORT_FILE } from '../adapters/report';
@@ -162,6 +168,11 @@ async function publish(
       ...(waved.rejudged.length > 0 ? { rejudged: waved.rejudged } : {}),
     };
   }
+  // Which judge labelled the data, and what its calls cost (tokens × the price table).
+  const labelledBy = describeJudge(deps.judgeFor(spec));
+  const usage = [sums.usage, waveSums?.usage]
+    .filter((u): u is JudgeUsage => !!u)
+    .reduce<JudgeUsage | null>((a, u) => addUsage(a ?? emptyUsage(), u), null);
   const common = {
     tool: TOOL,
     command: 'build',
@@ -179,6 +190,16 @@ async function publish(
       labelled: judgeSums.labelled,
       unlabeled: judgeSums.unlabeled,
       unlabeledByCause: judgeSums.unlabeledByCause,
+      labelledBy,
+      ...(usage
+        ? {
+            cost: costSection(
+              usage,
+              labelledBy.pricing,
+              waved ? usageByWave(waved.summaries) : undefined,
+            ),
+          }
+        : {}),
     },
     telemetry: { rows: sums.rows, validTurns: sums.turns, outsideWindow: sums.outsideWindow },
     redaction: redactionSummary(spec.redact, sums.redactions),

@@ -38,6 +38,8 @@ import {
   settledBatch,
 } from './build-ops';
 import type { Deps } from './deps';
+import { JudgeConfigError } from '../shared/judge/llm';
+import type { Judge } from '../shared/judge/types';
 
 const jsonl = (items: readonly unknown[]) =>
   items.length === 0 ? '' : items.map((x) => JSON.stringify(x)).join('\n') + '\n';
@@ -127,6 +129,23 @@ const summaryOf = (
   attempt,
 });
 
+/** The reason of a batch failed because the judge refused its credentials (the CLI reads it). */
+export const JUDGE_REFUSED = 'judge refused: ';
+
+/** A judge's tokens and cost for the batch summary (its stats are this shard's own). */
+function usageOf(judge: Judge): Pick<BatchSummary, 'usage'> {
+  const s = judge.stats?.();
+  if (!s || s.calls === 0) return {};
+  return {
+    usage: {
+      promptTokens: s.promptTokens,
+      cachedTokens: s.cachedTokens,
+      completionTokens: s.completionTokens,
+      estimatedCost: s.estimatedCost,
+    },
+  };
+}
+
 export function createJudgeBatch(deps: Deps) {
   return async function judgeBatchHandler(
     message: unknown,
@@ -193,11 +212,22 @@ export function createJudgeBatch(deps: Deps) {
     }
     const chosen = ids ? waveSamples(prepared, ids) : { samples: prepared.samples, missing: [] };
     let judged;
+    const judge = deps.judgeFor(spec);
     try {
-      judged = await annotateSamples(chosen.samples, deps.judgeFor(spec), {
+      judged = await annotateSamples(chosen.samples, judge, {
         batchSize: spec.judge.batchSize,
       });
     } catch (err) {
+      if (err instanceof JudgeConfigError) {
+        // A refused key or token, a missing credential: no delivery can help.
+        context.error(`judge: ${shardId} of ${buildId}: ${err.message}`);
+        await fail(
+          `${JUDGE_REFUSED}${err.message}`,
+          chosen.samples.length + chosen.missing.length,
+          'permanent',
+        );
+        return;
+      }
       if (attempt >= deps.settings.maxDequeueCount) {
         context.error(
           `judge: ${shardId}${wave ? ` wave ${wave}` : ''} of ${buildId} failed on its last delivery (${attempt}): ${errorText(err)}`,
@@ -233,6 +263,7 @@ export function createJudgeBatch(deps: Deps) {
       unlabeled: unlabeled.length,
       unlabeledByCause: countBy(unlabeled, (u) => u.error),
       judgeCalls: judged.calls,
+      ...usageOf(judge),
       ...(wave > 0 ? { wave } : {}),
     };
     await deps.store.create(paths.done, JSON.stringify(summary, null, 2));

@@ -429,6 +429,15 @@ export const BatchSummarySchema = z.object({
   unlabeled: z.number().int().min(0),
   unlabeledByCause: countMap,
   judgeCalls: z.number().int().min(0),
+  /** Tokens and estimated cost of this batch's judge calls (LLM judges; absent otherwise). */
+  usage: z
+    .object({
+      promptTokens: z.number().int().min(0),
+      cachedTokens: z.number().int().min(0),
+      completionTokens: z.number().int().min(0),
+      estimatedCost: z.number().min(0),
+    })
+    .optional(),
   /** Redactions by kind at the source step (absent in markers written before redaction). */
   redactions: countMap.optional(),
   /**
@@ -509,7 +518,9 @@ export function sumBatches(summaries: readonly BatchSummary[]) {
   let labelled = 0;
   let unlabeled = 0;
   let judgeCalls = 0;
+  let usage: JudgeUsage | null = null;
   for (const s of summaries) {
+    if (s.usage) usage = addUsage(usage ?? emptyUsage(), s.usage);
     rows += s.rows;
     turns += s.turns;
     outsideWindow += s.outsideWindow;
@@ -543,8 +554,39 @@ export function sumBatches(summaries: readonly BatchSummary[]) {
     unlabeledByCause: sorted(unlabeledByCause),
     judgeCalls,
     redactions: sorted(redactions),
+    usage: usage ? roundUsage(usage) : null,
   };
 }
+
+/** Tokens and estimated cost (in the price table's currency) of judge calls. */
+export interface JudgeUsage {
+  promptTokens: number;
+  cachedTokens: number;
+  completionTokens: number;
+  estimatedCost: number;
+}
+
+export const emptyUsage = (): JudgeUsage => ({
+  promptTokens: 0,
+  cachedTokens: 0,
+  completionTokens: 0,
+  estimatedCost: 0,
+});
+
+export function addUsage(a: JudgeUsage, b: JudgeUsage): JudgeUsage {
+  return {
+    promptTokens: a.promptTokens + b.promptTokens,
+    cachedTokens: a.cachedTokens + b.cachedTokens,
+    completionTokens: a.completionTokens + b.completionTokens,
+    estimatedCost: a.estimatedCost + b.estimatedCost,
+  };
+}
+
+/** Cost rounded once, to a millionth of the currency unit. */
+export const roundUsage = (u: JudgeUsage): JudgeUsage => ({
+  ...u,
+  estimatedCost: Math.round(u.estimatedCost * 1e6) / 1e6,
+});
 
 export interface PublishDecision {
   publish: boolean;
@@ -649,6 +691,8 @@ export interface BuildStatus {
     batches: { planned: number; done: number; failed: number; pending: number };
     judged: number;
   };
+  /** Tokens and estimated cost of the judge so far (LLM judges), over all waves, and per wave. */
+  cost?: JudgeUsage & { byWave?: (JudgeUsage & { wave: number })[] };
   outcome?: Outcome;
   outputs?: Record<string, string>;
 }
@@ -753,6 +797,13 @@ export function reduceStatus(args: {
       judged: waveSums.samples + waves.failures.reduce((a, f) => a + (f.samplesLost ?? 0), 0),
     };
   }
+  const total = [sums.usage, waveSums?.usage].filter(
+    (u): u is JudgeUsage => u !== null && u !== undefined,
+  );
+  if (total.length > 0) {
+    status.cost = roundUsage(total.reduce(addUsage, emptyUsage()));
+    if (waves) status.cost.byWave = usageByWave(waves.summaries);
+  }
   if (outcome) status.outcome = outcome;
   if (outcome) {
     const p = buildPaths(spec.id);
@@ -769,6 +820,17 @@ export function reduceStatus(args: {
           : {};
   }
   return status;
+}
+
+/** Judge usage per wave (wave 1, 2, ...) from wave batch summaries. */
+export function usageByWave(summaries: readonly BatchSummary[]): (JudgeUsage & { wave: number })[] {
+  const by = new Map<number, JudgeUsage>();
+  for (const s of summaries)
+    if (s.wave !== undefined && s.usage)
+      by.set(s.wave, addUsage(by.get(s.wave) ?? emptyUsage(), s.usage));
+  return [...by.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([wave, u]) => ({ wave, ...roundUsage(u) }));
 }
 
 /** A build id from a time and a random suffix: sortable, unique, blob-safe. */

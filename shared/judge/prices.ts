@@ -127,3 +127,42 @@ export function pricingOf(choice: PriceChoice, batch: boolean): Pricing {
           : 'prices from the settings',
   };
 }
+
+/** Tokens and estimated cost of a build, as the manifest, the status and the report show them. */
+export interface CostSection {
+  promptTokens: number;
+  cachedTokens: number;
+  completionTokens: number;
+  estimatedCost: number;
+  currency: string;
+  /** How it was priced (the model's row, its date, sync or Batch API); null: not an LLM judge. */
+  pricing: Pricing | null;
+  byWave?: {
+    wave: number;
+    promptTokens: number;
+    cachedTokens: number;
+    completionTokens: number;
+    estimatedCost: number;
+  }[];
+}
+
+export function costSection(
+  usage: {
+    promptTokens: number;
+    cachedTokens: number;
+    completionTokens: number;
+    estimatedCost: number;
+  },
+  pricing: Pricing | undefined,
+  byWave?: CostSection['byWave'],
+): CostSection {
+  return {
+    promptTokens: usage.promptTokens,
+    cachedTokens: usage.cachedTokens,
+    completionTokens: usage.completionTokens,
+    estimatedCost: Math.round(usage.estimatedCost * 1e6) / 1e6,
+    currency: PRICES_CURRENCY,
+    pricing: pricing ?? null,
+    ...(byWave && byWave.length > 0 ? { byWave } : {}),
+  };
+}

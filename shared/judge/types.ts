@@ -54,7 +54,9 @@ export interface JudgeDescription {
 export function describeJudge(judge: Judge): JudgeDescription {
   const d = judge.describe?.();
   if (d) return d;
-  if (judge.name.startsWith('signals')) return { name: judge.name, kind: 'heuristic', rubricVersion: null };
-  if (judge.name.startsWith('panel')) return { name: judge.name, kind: 'panel', rubricVersion: null };
+  if (judge.name.startsWith('signals'))
+    return { name: judge.name, kind: 'heuristic', rubricVersion: null };
+  if (judge.name.startsWith('panel'))
+    return { name: judge.name, kind: 'panel', rubricVersion: null };
   return { name: judge.name, kind: 'replay', rubricVersion: null };
 }
