@@ -29,6 +29,8 @@ import { fingerprint } from '../shared/hash';
 import type { HistoryOptions, Pipeline } from '../shared/samples';
 import { SettingsError, loadSettings, type Settings } from '../shared/settings';
 import { UnknownJudgeError } from '../functions/judges';
+import { JUDGE_REFUSED } from '../functions/judge-batch';
+import { JudgeConfigError } from '../shared/judge/llm';
 import { UsageError } from './args';
 import { Progress } from './progress';
 
@@ -257,6 +259,11 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
         (outcome.reason ? ` (${outcome.reason})` : ''),
     );
 
+    // The judge refused the credentials (a 401/403, no token): that one line, and nothing
+    // written to `out` (no build can succeed until the credential is fixed).
+    const refused = status?.errors.find((e) => e.reason.startsWith(JUDGE_REFUSED));
+    if (outcome.state === 'failed' && refused)
+      throw new JudgeConfigError(refused.reason.slice(JUDGE_REFUSED.length));
     const p = buildPaths(spec.id);
     // Downloaded into a staging directory and swapped in whole: `out` holds this build's set.
     await withOutputDir(opts.out, async (dir) => {

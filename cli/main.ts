@@ -160,7 +160,18 @@ function summarize(job: JobResult, outDir: string, json = false): void {
     quarantine: { total: number; byReason?: Record<string, number> };
     telemetry?: { invalidUtf8Lines?: number };
     input: { duplicatesRemoved: number };
-    judge?: unknown;
+    judge?: {
+      name: string;
+      labelledBy?: { name: string; kind: string; rubricVersion: string | null };
+      cost?: {
+        promptTokens: number;
+        cachedTokens: number;
+        completionTokens: number;
+        estimatedCost: number;
+        currency: string;
+        pricing: { note: string } | null;
+      };
+    };
     waves?: { outcome: string; judged: number; waves: unknown[] };
   };
   const waves = m.waves
@@ -202,7 +213,40 @@ function summarize(job: JobResult, outDir: string, json = false): void {
         ? `  judged ${waves.judged} samples in ${waves.waves} waves (${waves.outcome}): ` +
           `${waves.callsPerDelivered} per delivered sample\n`
         : '') +
+      summarizeJudge(m.judge) +
       `  manifest: ${job.manifestPath}\n`,
+  );
+}
+
+/** "labelled by openai:gpt-4o-mini (rubric ...): N prompt tokens ..., est. cost ..." for the summary. */
+function summarizeJudge(
+  j:
+    | {
+        name: string;
+        labelledBy?: { name: string; kind: string; rubricVersion: string | null };
+        cost?: {
+          promptTokens: number;
+          cachedTokens: number;
+          completionTokens: number;
+          estimatedCost: number;
+          currency: string;
+          pricing: { note: string } | null;
+        };
+      }
+    | undefined,
+): string {
+  if (!j) return '';
+  const by = j.labelledBy;
+  if (by ? by.kind === 'heuristic' : j.name.startsWith('signals'))
+    return `  labelled by the offline signals heuristic (${by?.name ?? j.name}) — not for training a production router\n`;
+  const c = j.cost;
+  return (
+    `  labelled by ${by?.name ?? j.name}${by?.rubricVersion ? ` (rubric ${by.rubricVersion})` : ''}` +
+    (c
+      ? `: ${c.promptTokens} prompt tokens (${c.cachedTokens} cached), ${c.completionTokens} completion tokens, ` +
+        `est. cost ${c.estimatedCost} ${c.currency}${c.pricing ? ` (${c.pricing.note})` : ''}`
+      : '') +
+    '\n'
   );
 }
 

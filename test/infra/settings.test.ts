@@ -163,7 +163,9 @@ describe('deployed defaults: the LLM judge, in waves', () => {
 describe('yield-aware judging in the deployment', () => {
   it('is on by default and off, or on with a budget, when azd sets SFT_WAVES and SFT_JUDGE_BUDGET', () => {
     expect(loadSettings(deploy({}).appSettings).defaults.waves).toEqual({});
-    expect(loadSettings(deploy({ judgeInWaves: 'false' }).appSettings).defaults.waves).toBeUndefined();
+    expect(
+      loadSettings(deploy({ judgeInWaves: 'false' }).appSettings).defaults.waves,
+    ).toBeUndefined();
     const on = deploy({ judgeInWaves: 'true', wavesJudgeBudget: '120000' }).appSettings;
     expect(on.SFT_WAVES).toBe('true');
     expect(loadSettings(on).defaults.waves).toEqual({ maxJudged: 120000 });
