@@ -127,6 +127,16 @@ describe('run --judge openai: runner and in-process alike', () => {
           expect(row.metadata.judge).toBe('openai:gpt-4o-mini');
           expect(row.label).toBe(oracleLabel(row.messages[0]!.content));
         }
+        if (mode === 'runner') {
+          // What GET /api/builds/{id} serves: the same tokens and cost.
+          const status = await readJson(join(out, 'status.json'));
+          expect(status.cost).toMatchObject({
+            promptTokens: c.promptTokens,
+            cachedTokens: c.cachedTokens,
+            completionTokens: c.completionTokens,
+            estimatedCost: c.estimatedCost,
+          });
+        }
         expect(r.stdout).toContain('labelled by openai:gpt-4o-mini');
         expect(r.stdout).toContain('est. cost');
         const report = await readFile(join(out, 'report.html'), 'utf8');
@@ -137,6 +147,49 @@ describe('run --judge openai: runner and in-process alike', () => {
       }
     }
     expect(outs['in-process']).toBe(outs.runner);
+  }, 240_000);
+
+  it('with --waves: tokens and cost per wave, summing to the build total, on both paths', async () => {
+    for (const mode of ['runner', 'in-process'] as const) {
+      const fake = await startFakeOpenAI();
+      try {
+        const out = join(dir, `waves-${mode}`);
+        const r = await cli(
+          [
+            'run',
+            '--input',
+            telemetry,
+            '--out',
+            out,
+            '--total',
+            '40',
+            '--waves',
+            '--judge',
+            'openai',
+            '--model',
+            'gpt-4o-mini',
+            '--base-url',
+            `${fake.url}/v1`,
+            '--no-cache',
+            '-q',
+            ...(mode === 'in-process' ? ['--in-process'] : []),
+          ],
+          cleanEnv({ JUDGE_API_KEY: 'sk-test' }),
+        );
+        expect(r.stderr, mode).toBe('');
+        expect(r.code, mode).toBe(0);
+        const c = (await readJson(join(out, 'manifest.json'))).judge.cost;
+        expect(c.byWave.length, mode).toBeGreaterThan(0);
+        const sum = (k: string) =>
+          (c.byWave as Record<string, number>[]).reduce((a, w) => a + w[k]!, 0);
+        expect(sum('promptTokens'), mode).toBe(c.promptTokens);
+        expect(sum('completionTokens'), mode).toBe(c.completionTokens);
+        expect(sum('estimatedCost'), mode).toBeCloseTo(c.estimatedCost, 5);
+        expect(c.estimatedCost, mode).toBeCloseTo(tableCost(c), 6);
+      } finally {
+        await fake.close();
+      }
+    }
   }, 240_000);
 
   it('in-process honours SFT_JUDGE=openai and the JUDGE_* settings without flags', async () => {
