@@ -102,6 +102,8 @@ Settings (SFT_*, see README) come from the environment.
                             manifest.waves has calls and yields per wave, targets, bin mix
   --judge-budget N          with --waves: judge at most N samples; when it runs out the dataset is
                             balanced from what was judged (--on-shortfall decides; default shrink)
+  --judge-budget-usd X      with --waves: judge for at most X USD (tokens x the price table, see
+                            --judge-prices); after the pilot wave each wave takes what the rest buys
   --explore F               with --waves: exploration floor in [0, 1] (default 0.3; 1 = no signal bias)
   --max-waves N             with --waves: at most N waves (default 20)
 ${JUDGE_HELP}
@@ -344,6 +346,7 @@ const RUN_OPTIONS = {
   'no-redact': { type: 'boolean' },
   waves: { type: 'boolean' },
   'judge-budget': { type: 'string' },
+  'judge-budget-usd': { type: 'string' },
   explore: { type: 'string' },
   'max-waves': { type: 'string' },
   ...JUDGE_OPTIONS,
@@ -352,7 +355,9 @@ const RUN_OPTIONS = {
 
 /** Wave settings from the run flags, or undefined without --waves. */
 function waveSettingsOf(v: Record<string, unknown>): WaveSettingsInput | undefined {
-  const flags = ['judge-budget', 'explore', 'max-waves'].filter((f) => v[f] !== undefined);
+  const flags = ['judge-budget', 'judge-budget-usd', 'explore', 'max-waves'].filter(
+    (f) => v[f] !== undefined,
+  );
   if (v.waves !== true) {
     if (flags.length > 0) throw new UsageError(`--${flags[0]} needs --waves`);
     return undefined;
@@ -360,12 +365,14 @@ function waveSettingsOf(v: Record<string, unknown>): WaveSettingsInput | undefin
   const input: WaveSettingsInput = {};
   if (v['judge-budget'] !== undefined) input.maxJudged = positiveInt(v, 'judge-budget');
   if (v['max-waves'] !== undefined) input.maxWaves = positiveInt(v, 'max-waves');
+  if (v['judge-budget-usd'] !== undefined) input.maxCost = Number(v['judge-budget-usd']);
   if (v.explore !== undefined) input.explore = Number(v.explore);
   const parsed = WaveSettingsSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const flag: Record<string, string> = {
       maxJudged: 'judge-budget',
+      maxCost: 'judge-budget-usd',
       maxWaves: 'max-waves',
       explore: 'explore',
     };

@@ -88,6 +88,8 @@ export const BuildRequestSchema = z.strictObject({
       z.boolean(),
       z.strictObject({
         judgeBudget: z.number().int().positive().optional(),
+        /** The judge budget in currency (USD at the built-in prices): --judge-budget-usd, SFT_JUDGE_BUDGET_USD. */
+        judgeBudgetUsd: z.number().positive().optional(),
         explore: z.number().min(0).max(1).optional(),
         maxWaves: z.number().int().min(1).max(MAX_WAVES).optional(),
       }),
@@ -149,6 +151,7 @@ export function waveSettingsOf(
   const input: WaveSettingsInput = { ...defaults };
   if (typeof request === 'object') {
     if (request.judgeBudget !== undefined) input.maxJudged = request.judgeBudget;
+    if (request.judgeBudgetUsd !== undefined) input.maxCost = request.judgeBudgetUsd;
     if (request.explore !== undefined) input.explore = request.explore;
     if (request.maxWaves !== undefined) input.maxWaves = request.maxWaves;
   }

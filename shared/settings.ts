@@ -118,6 +118,8 @@ const EnvSchema = z
       .transform((v) => v === 'true' || v === '1' || v === 'on'),
     /** Waves: samples judged at most per build (the judge budget); unset = no limit. */
     SFT_JUDGE_BUDGET: intFrom(1).optional(),
+    /** Waves: the judge budget in currency (USD at the price table's prices); unset = no limit. */
+    SFT_JUDGE_BUDGET_USD: z.coerce.number().positive().optional(),
     /** Waves: exploration floor in [0, 1] (0.3; 1 = no signal bias). */
     SFT_WAVE_EXPLORE: z.coerce.number().min(0).max(1).optional(),
     /** Waves: at most this many waves (20; at most 100). */
@@ -218,6 +220,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
         ? {
             waves: {
               ...(e.SFT_JUDGE_BUDGET !== undefined ? { maxJudged: e.SFT_JUDGE_BUDGET } : {}),
+              ...(e.SFT_JUDGE_BUDGET_USD !== undefined ? { maxCost: e.SFT_JUDGE_BUDGET_USD } : {}),
               ...(e.SFT_WAVE_EXPLORE !== undefined ? { explore: e.SFT_WAVE_EXPLORE } : {}),
               ...(e.SFT_MAX_WAVES !== undefined ? { maxWaves: e.SFT_MAX_WAVES } : {}),
             },
@@ -261,7 +264,8 @@ export const SETTINGS_DOC: Record<string, string> = {
   SFT_HISTORY_TOKENS: 'token budget of that history (1500)',
   SFT_SHARD_BYTES: 'target telemetry bytes per shard (4194304)',
   SFT_MAX_SHARDS: 'upper bound on shards per build (1000)',
-  SFT_JUDGE: 'judge: signals (default; the LLM judge registers its own name)',
+  SFT_JUDGE:
+    'judge: signals (default locally; an offline heuristic, not for training a production router) | openai (JUDGE_*, AZURE_OPENAI_*; the deployed default) | replay | panel (JUDGE_SETTINGS)',
   SFT_JUDGE_BATCH_SIZE: 'samples per judge call (20)',
   SFT_MIN_JUDGED_SHARE: 'minimum share of samples judged for a build to publish (0.95)',
   SFT_MAX_DEQUEUE_COUNT:
@@ -273,6 +277,10 @@ export const SETTINGS_DOC: Record<string, string> = {
   SFT_WAVES:
     'judge in waves only what the balance needs (yield-aware judging): false (default) | true; a request may override',
   SFT_JUDGE_BUDGET: 'with waves: samples judged at most per build (no limit)',
+  SFT_JUDGE_BUDGET_USD:
+    'with waves: the judge budget in USD at the price table (SFT_JUDGE_PRICES); judging stops once spent (no limit)',
+  SFT_JUDGE_PRICES:
+    'judge prices by model over the built-in table, JSON {"MODEL":{"inputPerMTok":..,"cachedInputPerMTok":..,"outputPerMTok":..}}',
   SFT_WAVE_EXPLORE: 'with waves: exploration floor in [0, 1] (0.3; 1 = no signal bias)',
   SFT_MAX_WAVES: 'with waves: at most this many waves, 1-100 (20)',
 };

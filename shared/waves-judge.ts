@@ -93,6 +93,7 @@ export async function judgeWaves(
         ...r.unlabeled.map((u) => ({ id: u.sampleId, label: null })),
       ],
       r.calls,
+      was && now ? now.estimatedCost - was.estimatedCost : undefined,
     );
   }
   const rowById = new Map(all.rows.map((row) => [row.sampleId!, row]));

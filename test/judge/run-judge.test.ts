@@ -10,7 +10,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BuildRequestSchema, waveSettingsOf } from '../../shared/build';
 import { generateTelemetry } from '../../shared/generate';
+import { loadSettings } from '../../shared/settings';
 import { PRICE_TABLE, PRICES_AS_OF } from '../../shared/judge/prices';
 import { oracleLabel, samplesOf, startFakeOpenAI, type FakeOpenAI } from './fake-openai';
 
@@ -191,6 +193,60 @@ describe('run --judge openai: runner and in-process alike', () => {
       }
     }
   }, 240_000);
+
+  it('a judge budget in USD stops the waves once spent (flag, setting and body field alike)', async () => {
+    const big = join(dir, 'big.jsonl');
+    const rows = [...generateTelemetry({ conversations: 3000, seed: 6, incompleteShare: 0 })];
+    await writeFile(big, rows.map((x) => JSON.stringify(x)).join('\n') + '\n');
+    const fake = await startFakeOpenAI();
+    try {
+      const args = (out: string, extra: string[]) => [
+        'run',
+        '--input',
+        big,
+        '--out',
+        out,
+        '--total',
+        '600',
+        '--waves',
+        '--judge',
+        'openai',
+        '--model',
+        'gpt-4o-mini',
+        '--base-url',
+        `${fake.url}/v1`,
+        '--no-cache',
+        '--in-process',
+        '-q',
+        ...extra,
+      ];
+      const env = cleanEnv({ JUDGE_API_KEY: 'sk-test' });
+      expect((await cli(args(join(dir, 'usd-free'), []), env)).code).toBe(0);
+      const free = await readJson(join(dir, 'usd-free', 'manifest.json'));
+      expect(free.waves.waves.length).toBeGreaterThan(1);
+      // A budget the pilot wave alone spends.
+      const pilot = free.judge.cost.byWave[0].estimatedCost as number;
+      const r = await cli(
+        args(join(dir, 'usd-capped'), ['--judge-budget-usd', String(pilot)]),
+        env,
+      );
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      const capped = await readJson(join(dir, 'usd-capped', 'manifest.json'));
+      expect(capped.waves.outcome).toBe('budget-exhausted');
+      expect(capped.waves.waves).toHaveLength(1);
+      expect(capped.judge.cost.estimatedCost).toBeLessThan(free.judge.cost.estimatedCost);
+    } finally {
+      await fake.close();
+    }
+    // The setting and the request body mean the same.
+    expect(
+      loadSettings({ AzureWebJobsStorage: 'x', SFT_WAVES: 'true', SFT_JUDGE_BUDGET_USD: '12.5' })
+        .defaults.waves,
+    ).toEqual({ maxCost: 12.5 });
+    expect(waveSettingsOf({ judgeBudgetUsd: 3 }, undefined)?.maxCost).toBe(3);
+    expect(BuildRequestSchema.safeParse({ waves: { judgeBudgetUsd: -1 } }).success).toBe(false);
+  }, 120_000);
 
   it('in-process honours SFT_JUDGE=openai and the JUDGE_* settings without flags', async () => {
     const fake = await startFakeOpenAI();
