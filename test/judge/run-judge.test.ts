@@ -11,7 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BuildRequestSchema, waveSettingsOf } from '../../shared/build';
+import { createJudge } from '../../adapters/judge-factory';
 import { generateTelemetry } from '../../shared/generate';
+import { JudgeConfigError } from '../../shared/judge/llm';
+import { judgeSettingsFromEnv } from '../../shared/judge/settings';
 import { loadSettings } from '../../shared/settings';
 import { PRICE_TABLE, PRICES_AS_OF } from '../../shared/judge/prices';
 import { oracleLabel, samplesOf, startFakeOpenAI, type FakeOpenAI } from './fake-openai';
@@ -144,6 +147,55 @@ describe('run --judge openai: runner and in-process alike', () => {
         const report = await readFile(join(out, 'report.html'), 'utf8');
         expect(report).not.toContain('data-warning="signals"');
         expect(report).toContain('data-key="judge.cost.estimatedCost"');
+      } finally {
+        await fake.close();
+      }
+    }
+    expect(outs['in-process']).toBe(outs.runner);
+  }, 240_000);
+
+  it('--judge azure (a key, the Azure wire paths): the same bytes on the runner and in-process', async () => {
+    const outs: Record<string, string> = {};
+    for (const mode of ['runner', 'in-process'] as const) {
+      const fake = await startFakeOpenAI();
+      try {
+        const out = join(dir, `azure-${mode}`);
+        const r = await cli(
+          [
+            'run',
+            '--input',
+            telemetry,
+            '--out',
+            out,
+            '--total',
+            '60',
+            '--judge',
+            'azure',
+            '--deployment',
+            'judge-dep',
+            '--endpoint',
+            fake.url,
+            '--no-cache',
+            '-q',
+            ...(mode === 'in-process' ? ['--in-process'] : []),
+          ],
+          cleanEnv({
+            AZURE_OPENAI_API_KEY: 'azure-key',
+            JUDGE_CACHE_MODEL: 'gpt-4o-mini-2024-07-18',
+          }),
+        );
+        expect(r.stderr, mode).toBe('');
+        expect(r.code, mode).toBe(0);
+        expect(
+          fake.chats().every((c) => c.path === '/openai/deployments/judge-dep/chat/completions'),
+        ).toBe(true);
+        expect(judgedIds(fake).size, mode).toBeGreaterThanOrEqual(messages);
+        outs[mode] = await readFile(join(out, 'train.jsonl'), 'utf8');
+        const m = await readJson(join(out, 'manifest.json'));
+        expect(m.judge.labelledBy).toMatchObject({ name: 'azure:judge-dep', provider: 'azure' });
+        // The deployment is priced by its model (JUDGE_CACHE_MODEL, as the Bicep sets it).
+        expect(m.judge.cost.pricing.source).toBe('gpt-4o-mini');
+        expect(m.judge.cost.estimatedCost).toBeCloseTo(tableCost(m.judge.cost), 6);
       } finally {
         await fake.close();
       }
@@ -334,6 +386,53 @@ describe('credentials fail politely', () => {
       }, 120_000);
     }
   }
+
+  it("a 403 on the identity's token names the role to grant", async () => {
+    const fake = await startFakeOpenAI(() => ({
+      status: 403,
+      json: {
+        error: {
+          code: 'PermissionDenied',
+          message: 'The principal lacks the required data action',
+        },
+      },
+    }));
+    try {
+      const settings = judgeSettingsFromEnv({
+        JUDGE_KIND: 'openai',
+        JUDGE_PROVIDER: 'azure',
+        JUDGE_MODEL: 'judge',
+        AZURE_OPENAI_ENDPOINT: fake.url,
+      });
+      const judge = createJudge(settings, {
+        credential: {
+          getToken: () => Promise.resolve({ token: 't', expiresOnTimestamp: Date.now() + 3.6e6 }),
+        },
+      });
+      const err = await judge
+        .judge([
+          {
+            sampleId: 's1',
+            userMessage: 'why',
+            history: [],
+            model: 'm',
+            numRequests: 1,
+            turnDurationMs: 1,
+            promptTokenDelta: 1,
+            tools: [],
+            turnIndex: 0,
+            turnCount: 3,
+          },
+        ])
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(JudgeConfigError);
+      expect((err as Error).message).toContain('HTTP 403');
+      expect((err as Error).message).toContain('Cognitive Services OpenAI User');
+      expect(fake.chats()[0]!.headers.authorization).toBe('Bearer t');
+    } finally {
+      await fake.close();
+    }
+  });
 
   it('Azure OpenAI with no credential at all: one line naming az login and the role, fast', async () => {
     const out = join(dir, 'no-credential');
