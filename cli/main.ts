@@ -107,6 +107,7 @@ Settings (SFT_*, see README) come from the environment.
   --explore F               with --waves: exploration floor in [0, 1] (default 0.3; 1 = no signal bias)
   --max-waves N             with --waves: at most N waves (default 20)
 ${JUDGE_HELP}
+
 ${BALANCE_HELP}
   -q, --quiet               no progress on stderr
   --json                    print the summary as JSON on stdout

@@ -288,6 +288,16 @@ describe('run --judge openai: runner and in-process alike', () => {
       expect(capped.waves.outcome).toBe('budget-exhausted');
       expect(capped.waves.waves).toHaveLength(1);
       expect(capped.judge.cost.estimatedCost).toBeLessThan(free.judge.cost.estimatedCost);
+      // The runner (the app's wave-ops) stops on the same budget.
+      const runner = args(join(dir, 'usd-runner'), ['--judge-budget-usd', String(pilot)]).filter(
+        (a) => a !== '--in-process',
+      );
+      const rr = await cli(runner, env);
+      expect(rr.stderr).toBe('');
+      expect(rr.code).toBe(0);
+      const onRunner = await readJson(join(dir, 'usd-runner', 'manifest.json'));
+      expect(onRunner.waves.outcome).toBe('budget-exhausted');
+      expect(onRunner.judge.cost.estimatedCost).toBeLessThan(free.judge.cost.estimatedCost);
     } finally {
       await fake.close();
     }
