@@ -471,7 +471,8 @@ async function cmdDemo(argv: string[]): Promise<number> {
     ...JUDGE_OPTIONS,
   });
   if (v.help) return help('demo');
-  // The judge flags go to run as given.
+  // The judge flags go to run as given; a bad one fails before any telemetry is generated.
+  judgeSettingsOfEnv({ ...process.env, ...judgeEnvFromFlags(v) });
   const judgeArgs = Object.keys(JUDGE_OPTIONS).flatMap((k) =>
     v[k] === undefined ? [] : v[k] === true ? [`--${k}`] : [`--${k}`, String(v[k])],
   );

@@ -334,6 +334,48 @@ describe('run --judge openai: runner and in-process alike', () => {
     }
   }, 120_000);
 
+  it('demo takes the same judge options (and refuses a bad one before generating)', async () => {
+    const bad = await cli(
+      ['demo', '--judge', 'openai', '--out', join(dir, 'demo-bad')],
+      cleanEnv(),
+    );
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--judge openai needs --model');
+    expect(existsSync(join(dir, 'demo-bad'))).toBe(false);
+    const fake = await startFakeOpenAI();
+    try {
+      const out = join(dir, 'demo-llm');
+      const r = await cli(
+        [
+          'demo',
+          '--conversations',
+          '200',
+          '--total',
+          '40',
+          '--in-process',
+          '--out',
+          out,
+          '--judge',
+          'openai',
+          '--model',
+          'gpt-4o-mini',
+          '--base-url',
+          `${fake.url}/v1`,
+          '--no-cache',
+          '-q',
+        ],
+        cleanEnv({ JUDGE_API_KEY: 'sk-test' }),
+      );
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(fake.chats().length).toBeGreaterThan(0);
+      const m = await readJson(join(out, 'dataset', 'manifest.json'));
+      expect(m.judge.labelledBy.name).toBe('openai:gpt-4o-mini');
+    } finally {
+      await fake.close();
+    }
+  }, 120_000);
+
   it('a build labelled by the signals judge says so in the summary and the report header', async () => {
     const out = join(dir, 'signals');
     const r = await cli(
