@@ -4,8 +4,8 @@
  * name the flag that was wrong.
  */
 import { ZodError } from 'zod';
-import { BalanceConfigSchema, type BalanceConfig, type BalanceConfigInput } from '../shared/config';
-import { inputOverwrittenBy, type InputSource, type OutputTarget } from '../adapters/output';
+import { BalanceConfigSchema, type BalanceConfig, type BalanceConfigInput } from '../shared/contracts/config';
+import { inputOverwrittenBy, type InputSource, type OutputTarget } from '../adapters/files/output';
 
 export class UsageError extends Error {
   constructor(message: string) {

@@ -10,11 +10,11 @@ import {
   JsonlWriter,
   join,
   withOutputDir,
-} from '../adapters/output';
-import { generateTelemetry } from '../shared/generate';
+} from '../adapters/files/output';
+import { generateTelemetry } from '../shared/source/generate';
 import { createSignalsJudge } from '../shared/judge/signals';
-import { WaveSettingsSchema, type WaveSettingsInput } from '../shared/waves';
-import { DEFAULT_HISTORY, PIPELINES, type Pipeline } from '../shared/samples';
+import { WaveSettingsSchema, type WaveSettingsInput } from '../shared/waves/planner';
+import { DEFAULT_HISTORY, PIPELINES, type Pipeline } from '../shared/samples/assemble';
 import {
   BALANCE_HELP,
   BALANCE_OPTIONS,

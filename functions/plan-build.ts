@@ -17,8 +17,8 @@ import {
   MAX_LINE_BYTES,
   type BuildSpec,
   type PlanRecord,
-} from '../shared/build';
-import { SourceNotFoundError, sourceBytes } from '../adapters/storage-source';
+} from '../shared/build/spec';
+import { SourceNotFoundError, sourceBytes } from '../adapters/storage/source';
 import {
   errorText,
   getOutcome,
@@ -28,8 +28,8 @@ import {
   parseMessage,
   pool,
   recordOutcome,
-} from './build-ops';
-import type { Deps } from './deps';
+} from './lib/build-ops';
+import type { Deps } from './lib/deps';
 
 /** Bytes buffered per shard before a block is staged. */
 const FLUSH_BYTES = 1 << 20;

@@ -8,12 +8,12 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AzureOpenAI } from 'openai';
 import { describe, expect, it } from 'vitest';
-import { createOpenAIClient } from '../../adapters/judge-factory';
-import { LLM_JUDGE } from '../../functions/deps';
-import { JUDGES } from '../../functions/judges';
+import { createOpenAIClient } from '../../adapters/judge/factory';
+import { LLM_JUDGE } from '../../functions/lib/deps';
+import { JUDGES } from '../../functions/lib/judges';
 import { judgeSettingsFromEnv } from '../../shared/judge/settings';
-import { loadSettings, poisonQueueOf, SETTINGS_DOC } from '../../shared/settings';
-import { loadSourceSettings, SOURCE_SETTINGS_HELP } from '../../shared/source-settings';
+import { loadSettings, poisonQueueOf, SETTINGS_DOC } from '../../shared/build/settings';
+import { loadSourceSettings, SOURCE_SETTINGS_HELP } from '../../shared/source/settings';
 import { RUNTIME } from './bicep';
 import { deploy, KUSTO, SCENARIOS } from './deployment';
 

@@ -10,12 +10,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BuildRequestSchema, waveSettingsOf } from '../../shared/build';
-import { createJudge } from '../../adapters/judge-factory';
-import { generateTelemetry } from '../../shared/generate';
+import { BuildRequestSchema, waveSettingsOf } from '../../shared/build/spec';
+import { createJudge } from '../../adapters/judge/factory';
+import { generateTelemetry } from '../../shared/source/generate';
 import { JudgeConfigError } from '../../shared/judge/llm';
 import { judgeSettingsFromEnv } from '../../shared/judge/settings';
-import { loadSettings } from '../../shared/settings';
+import { loadSettings } from '../../shared/build/settings';
 import { PRICE_TABLE, PRICES_AS_OF } from '../../shared/judge/prices';
 import { oracleLabel, samplesOf, startFakeOpenAI, type FakeOpenAI } from './fake-openai';
 

@@ -6,11 +6,11 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { LocalQueueHost } from '../../adapters/queue-local-host';
+import { LocalQueueHost } from '../../adapters/local/queue-host';
 import { runPipeline } from '../../cli/jobs';
-import { getOutcome, startBuild } from '../../functions/build-ops';
-import { judgeFor } from '../../functions/judges';
-import { buildPaths, type BuildSpec } from '../../shared/build';
+import { getOutcome, startBuild } from '../../functions/lib/build-ops';
+import { judgeFor } from '../../functions/lib/judges';
+import { buildPaths, type BuildSpec } from '../../shared/build/spec';
 import {
   fastHostConfig,
   queueFunctions,
