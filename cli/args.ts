@@ -4,7 +4,11 @@
  * name the flag that was wrong.
  */
 import { ZodError } from 'zod';
-import { BalanceConfigSchema, type BalanceConfig, type BalanceConfigInput } from '../shared/contracts/config';
+import {
+  BalanceConfigSchema,
+  type BalanceConfig,
+  type BalanceConfigInput,
+} from '../shared/contracts/config';
 import { inputOverwrittenBy, type InputSource, type OutputTarget } from '../adapters/files/output';
 
 export class UsageError extends Error {

@@ -26,7 +26,11 @@ import { Redactor } from '../shared/samples/redact';
 import type { BalanceConfig } from '../shared/contracts/config';
 import { costSection } from '../shared/judge/prices';
 import { describeJudge, type Judge } from '../shared/judge/types';
-import { ConversationAssembler, type HistoryOptions, type Pipeline } from '../shared/samples/assemble';
+import {
+  ConversationAssembler,
+  type HistoryOptions,
+  type Pipeline,
+} from '../shared/samples/assemble';
 import { Progress } from './progress';
 import { NoValidRowsError } from '../shared/errors/index';
 import { writeReport } from '../adapters/files/report';

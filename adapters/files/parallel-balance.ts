@@ -9,7 +9,11 @@ import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { MergeConflictError, StreamingBalancer, type QuarantineRecord } from '../../shared/balance/balancer';
+import {
+  MergeConflictError,
+  StreamingBalancer,
+  type QuarantineRecord,
+} from '../../shared/balance/balancer';
 import type { BalanceConfig } from '../../shared/contracts/config';
 import type { WorkerResult, WorkerTask } from './balance-worker';
 import { inputSize, readFileLines } from './lines';

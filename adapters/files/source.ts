@@ -20,7 +20,12 @@ import {
   type RowProblem,
   type TelemetryTurn,
 } from '../../shared/contracts/rows';
-import { fileShardOf, keyProblem, Selector, type SelectionKey } from '../../shared/source/selection';
+import {
+  fileShardOf,
+  keyProblem,
+  Selector,
+  type SelectionKey,
+} from '../../shared/source/selection';
 import {
   planShardCounts,
   ShardPlanError,

@@ -4,7 +4,11 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createBlobStore, type BlobStore } from '../../adapters/storage/blob-store';
-import { createQueueSender, type MessageEncoding, type QueueSender } from '../../adapters/storage/queue';
+import {
+  createQueueSender,
+  type MessageEncoding,
+  type QueueSender,
+} from '../../adapters/storage/queue';
 import { readQueueHostConfig } from '../../adapters/storage/host-config';
 import { storageClients, type StorageClients } from '../../adapters/storage/clients';
 import { openSource, type LineSource } from '../../adapters/storage/source';

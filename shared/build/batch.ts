@@ -12,13 +12,7 @@ import {
   type AnnotatedRow,
   type TelemetryTurn,
 } from '../contracts/rows';
-import {
-  MAX_LINE_BYTES,
-  conversationIdOf,
-  inWindow,
-  parseShardLine,
-  type BuildSpec,
-} from './spec';
+import { MAX_LINE_BYTES, conversationIdOf, inWindow, parseShardLine, type BuildSpec } from './spec';
 import type { Judge } from '../judge/types';
 import { ConversationAssembler, type AssemblyStats, type Sample } from '../samples/assemble';
 import { Redactor, type RedactionCounts } from '../samples/redact';

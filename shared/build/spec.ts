@@ -20,7 +20,12 @@ import { isIsoTimestamp, type QuarantineReason } from '../contracts/rows';
 import { hash64 } from '../util/hash';
 import { PIPELINES, type AssemblyStats } from '../samples/assemble';
 import { SourceRefSchema } from './settings';
-import { MAX_WAVES, WaveSettingsSchema, type WaveSettings, type WaveSettingsInput } from '../waves/planner';
+import {
+  MAX_WAVES,
+  WaveSettingsSchema,
+  type WaveSettings,
+  type WaveSettingsInput,
+} from '../waves/planner';
 
 /** Build ids name blobs: lowercase letters, digits and hyphens. */
 export const BuildIdSchema = z

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { allocate, allocationWeights, nominalShares, waterLevel } from '../../shared/balance/allocation';
+import {
+  allocate,
+  allocationWeights,
+  nominalShares,
+  waterLevel,
+} from '../../shared/balance/allocation';
 import type { Allocation } from '../../shared/contracts/config';
 
 /** [mode, n, supply, expected quotas] */

@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { shrinkTargets, StreamingBalancer, type BalanceResult } from '../../shared/balance/balancer';
+import {
+  shrinkTargets,
+  StreamingBalancer,
+  type BalanceResult,
+} from '../../shared/balance/balancer';
 import { parseBalanceConfig, type BalanceConfigInput } from '../../shared/contracts/config';
 import type { AnnotatedRow } from '../../shared/contracts/rows';
 import { InexactSelectionError, NoValidRowsError, ShortfallError } from '../../shared/errors/index';

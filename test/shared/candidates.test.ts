@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { before, CandidateBuffer, selectSmallest, type Candidate } from '../../shared/balance/candidates';
+import {
+  before,
+  CandidateBuffer,
+  selectSmallest,
+  type Candidate,
+} from '../../shared/balance/candidates';
 import { FingerprintTable } from '../../shared/util/fptable';
 import { hash64 } from '../../shared/util/hash';
 

@@ -16,7 +16,12 @@ import { createPlanBuild } from '../../functions/plan-build';
 import { runPipeline } from '../../cli/jobs';
 import { runLocal } from '../../cli/local-runner';
 import { judgeFor } from '../../functions/lib/judges';
-import { MAX_LINE_BYTES, MAX_SHARD_OVERSIZE, buildPaths, sourceTooLarge } from '../../shared/build/spec';
+import {
+  MAX_LINE_BYTES,
+  MAX_SHARD_OVERSIZE,
+  buildPaths,
+  sourceTooLarge,
+} from '../../shared/build/spec';
 import { turn } from '../support/rows';
 import { runBuild, specFor, telemetryFile, testDeps } from '../functions/harness';
 

@@ -7,7 +7,12 @@ import { describe, expect, it } from 'vitest';
 import { parseTelemetryLine, prepareShard } from '../../shared/build/batch';
 import { buildSpecOf, shardLine } from '../../shared/build/spec';
 import { generateTelemetry } from '../../shared/source/generate';
-import { REDACTION_KINDS, Redactor, redactText, type RedactionCounts } from '../../shared/samples/redact';
+import {
+  REDACTION_KINDS,
+  Redactor,
+  redactText,
+  type RedactionCounts,
+} from '../../shared/samples/redact';
 import { turn } from '../support/rows';
 import { countsOf, plantedCorpus } from './planted';
 

@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { StreamingBalancer } from '../../shared/balance/balancer';
-import { parseBalanceConfig, type Allocation, type BalanceConfig } from '../../shared/contracts/config';
+import {
+  parseBalanceConfig,
+  type Allocation,
+  type BalanceConfig,
+} from '../../shared/contracts/config';
 import type { AnnotatedRow, Label } from '../../shared/contracts/rows';
 import { seed32, unitHash } from '../../shared/util/hash';
 import { Rng } from '../../shared/util/prng';
