@@ -1,7 +1,7 @@
 /**
  * `--complexity-fit quantiles`: the complexity tier thresholds fitted to the input's
  * own score distribution, in a first pass over the file with bounded memory (a
- * fixed-size histogram, shared/strata.ts ScoreHistogram): the 1/3 and 2/3 quantiles,
+ * fixed-size histogram, shared/strata/strata.ts ScoreHistogram): the 1/3 and 2/3 quantiles,
  * so each tier holds about a third of the rows. The session pipeline stratifies first
  * turns, so only rows with turnIndex 1 are counted there; malformed rows are skipped
  * (the build quarantines them).

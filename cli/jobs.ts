@@ -24,7 +24,8 @@ import { parseTelemetryLine } from '../shared/build/batch';
 import { MAX_LINE_BYTES } from '../shared/build/spec';
 import { Redactor } from '../shared/samples/redact';
 import type { BalanceConfig } from '../shared/contracts/config';
-import type { Judge } from '../shared/judge/types';
+import { costSection } from '../shared/judge/prices';
+import { describeJudge, type Judge } from '../shared/judge/types';
 import {
   SortedAssembler,
   turnStub,
@@ -130,7 +131,7 @@ export interface RunOptions {
   quiet: boolean;
   /** Redact secrets and personal data before judging and writing (default on). */
   redact?: boolean;
-  /** Yield-aware judging in waves (shared/waves.ts) instead of judging every sample. */
+  /** Yield-aware judging in waves (shared/waves/planner.ts) instead of judging every sample. */
   waves?: WaveSettingsInput;
 }
 
@@ -333,6 +334,9 @@ export async function runPipeline(
     `${o.labelled.toLocaleString('en-US')} labelled, ${o.unlabeledCount} unlabeled, ${calls} calls` +
       (waves ? ` in ${waves.planner.history.length} waves (${waves.planner.state})` : ''),
   );
+  // Which judge labelled the data, and what its calls cost (tokens × the price table).
+  const labelledBy = describeJudge(opts.judge);
+  const judgeStats = opts.judge.stats?.();
   const annotatedDigest = await o.annotated.close();
   const unlabeledDigest = await o.unlabeled.close();
   const wavesExtra: Record<string, unknown> = {};
@@ -359,6 +363,10 @@ export async function runPipeline(
         unlabeled: o.unlabeledCount,
         unlabeledByCause: o.byCause,
         ...(opts.judge.stats ? { stats: opts.judge.stats() } : {}),
+        labelledBy,
+        ...(judgeStats && judgeStats.calls > 0
+          ? { cost: costSection(judgeStats, labelledBy.pricing, waves?.usageByWave) }
+          : {}),
       },
       ...(waves ? { waves: wavesExtra } : {}),
     },

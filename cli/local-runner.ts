@@ -2,7 +2,7 @@
  * The local runner behind `sft-balancer run`: the Functions app on this machine,
  * without Core Tools. It starts an embedded Azurite (a child process) unless given
  * --storage, uploads the telemetry, starts a build, serves the registered queue
- * handlers with the host's semantics (adapters/queue-local-host.ts, settings from
+ * handlers with the host's semantics (adapters/local/queue-host.ts, settings from
  * host.json), shows progress, and downloads the outputs.
  *
  * Re-running the same command against the same storage resumes the same build: its
@@ -41,6 +41,8 @@ import { UsageError, buildIdFlag } from './args';
 import { poisonQueueOf } from '../shared/build/settings';
 import { statusOf } from '../adapters/storage/clients';
 import type { SourceRef } from '../shared/source/ref';
+import { JUDGE_REFUSED } from '../functions/judge-batch';
+import { JudgeConfigError } from '../shared/judge/llm';
 import { Progress } from './progress';
 
 /** The build ended failed (min judged share, no rows, shortfall with `fail`...). */
@@ -375,6 +377,11 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
         (outcome.reason ? ` (${outcome.reason})` : ''),
     );
 
+    // The judge refused the credentials (a 401/403, no token): that one line, and nothing
+    // written to `out` (no build can succeed until the credential is fixed).
+    const refused = status?.errors.find((e) => e.reason.startsWith(JUDGE_REFUSED));
+    if (outcome.state === 'failed' && refused)
+      throw new JudgeConfigError(refused.reason.slice(JUDGE_REFUSED.length));
     const p = buildPaths(spec.id);
     await downloadBuild(deps, spec.id, opts.out, status);
     const manifestPath = join(opts.out, 'manifest.json');

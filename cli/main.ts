@@ -14,7 +14,6 @@ import {
 import { generateTelemetry } from '../shared/source/generate';
 import type { BalanceConfig } from '../shared/contracts/config';
 import { createSignalsJudge } from '../shared/judge/signals';
-import { JudgeSettingsSchema } from '../shared/judge/settings';
 import { WaveSettingsSchema, type WaveSettingsInput } from '../shared/waves/planner';
 import { DEFAULT_HISTORY, PIPELINES, type Pipeline } from '../shared/samples/assemble';
 import {
@@ -30,6 +29,7 @@ import {
 } from './args';
 import { balanceFile, runPipeline, type JobResult } from './jobs';
 import { KUSTO_RUN_HELP, KUSTO_RUN_OPTIONS, kustoRunOf } from './kusto-run';
+import { JUDGE_HELP, JUDGE_OPTIONS, judgeEnvFromFlags, judgeSettingsOfEnv } from './judge-flags';
 import { Progress } from './progress';
 
 const COMMON = {
@@ -103,16 +103,17 @@ ${KUSTO_RUN_HELP}
   --pipeline P              session (first turns, default) | conversation (every turn + history)
   --history-turns N         previous turns carried as history (conversation; default ${DEFAULT_HISTORY.historyTurns})
   --history-tokens N        token budget of the history (default ${DEFAULT_HISTORY.historyTokenBudget})
-  --batch-size N            samples per judge call (--in-process; the runner uses SFT_JUDGE_BATCH_SIZE, default 20)
-  --replay FILE             judge: labels from an annotated file (default the signals judge, or
-                            SFT_JUDGE on the runner)
   --waves                   yield-aware judging: judge in waves only what the balance needs
                             (in-process, or on the runner: a scan round, then rounds of batches);
                             manifest.waves has calls and yields per wave, targets, bin mix
   --judge-budget N          with --waves: judge at most N samples; when it runs out the dataset is
                             balanced from what was judged (--on-shortfall decides; default shrink)
+  --judge-budget-usd X      with --waves: judge for at most X USD (tokens x the price table, see
+                            --judge-prices); after the pilot wave each wave takes what the rest buys
   --explore F               with --waves: exploration floor in [0, 1] (default 0.3; 1 = no signal bias)
   --max-waves N             with --waves: at most N waves (default 20)
+${JUDGE_HELP}
+
 ${BALANCE_HELP}
   -q, --quiet               no progress on stderr
   --json                    print the summary as JSON on stdout
@@ -121,12 +122,14 @@ Default --stratify is turnBucket for session and turnBucket,position for convers
   demo: `Usage: sft-balancer demo [--conversations N] [--out DIR] [--pipeline P] [--total N]
 
 Generates telemetry into DIR/telemetry.jsonl and builds a dataset from it in DIR/dataset with
-the local Functions runner on an embedded Azurite (signals judge).
+the local Functions runner on an embedded Azurite. The judge: signals (offline heuristic)
+unless judge options or SFT_JUDGE say otherwise (see "sft-balancer run --help").
   --conversations N   default 20000
   --out DIR           default out/demo
   --pipeline P        session (default) | conversation
   --total N           dataset size (default 4000)
   --in-process        run the pipeline in one process instead of the runner
+  --judge ...         the judge options of "run" (--judge, --model/--deployment, --endpoint, ...)
   -q, --quiet         no progress on stderr
   --json              print the summary as JSON on stdout`,
 };
@@ -166,7 +169,18 @@ function summarize(job: JobResult, outDir: string, json = false): void {
     quarantine: { total: number; byReason?: Record<string, number> };
     telemetry?: { invalidUtf8Lines?: number };
     input: { duplicatesRemoved: number };
-    judge?: unknown;
+    judge?: {
+      name: string;
+      labelledBy?: { name: string; kind: string; rubricVersion: string | null };
+      cost?: {
+        promptTokens: number;
+        cachedTokens: number;
+        completionTokens: number;
+        estimatedCost: number;
+        currency: string;
+        pricing: { note: string } | null;
+      };
+    };
     waves?: { outcome: string; judged: number; waves: unknown[] };
   };
   const waves = m.waves
@@ -208,12 +222,45 @@ function summarize(job: JobResult, outDir: string, json = false): void {
         ? `  judged ${waves.judged} samples in ${waves.waves} waves (${waves.outcome}): ` +
           `${waves.callsPerDelivered} per delivered sample\n`
         : '') +
+      summarizeJudge(m.judge) +
       `  manifest: ${job.manifestPath}\n`,
   );
 }
 
+/** "labelled by openai:gpt-4o-mini (rubric ...): N prompt tokens ..., est. cost ..." for the summary. */
+function summarizeJudge(
+  j:
+    | {
+        name: string;
+        labelledBy?: { name: string; kind: string; rubricVersion: string | null };
+        cost?: {
+          promptTokens: number;
+          cachedTokens: number;
+          completionTokens: number;
+          estimatedCost: number;
+          currency: string;
+          pricing: { note: string } | null;
+        };
+      }
+    | undefined,
+): string {
+  if (!j) return '';
+  const by = j.labelledBy;
+  if (by ? by.kind === 'heuristic' : j.name.startsWith('signals'))
+    return `  labelled by the offline signals heuristic (${by?.name ?? j.name}) — not for training a production router\n`;
+  const c = j.cost;
+  return (
+    `  labelled by ${by?.name ?? j.name}${by?.rubricVersion ? ` (rubric ${by.rubricVersion})` : ''}` +
+    (c
+      ? `: ${c.promptTokens} prompt tokens (${c.cachedTokens} cached), ${c.completionTokens} completion tokens, ` +
+        `est. cost ${c.estimatedCost} ${c.currency}${c.pricing ? ` (${c.pricing.note})` : ''}`
+      : '') +
+    '\n'
+  );
+}
+
 /**
- * A dataset built in a staging directory and swapped in as `out` (adapters/output.ts):
+ * A dataset built in a staging directory and swapped in as `out` (adapters/files/output.ts):
  * `out` holds this build's files only, and a reader never sees a mix of two builds.
  */
 async function intoOutputDir(
@@ -311,7 +358,6 @@ const RUN_OPTIONS = {
   pipeline: { type: 'string' },
   'history-turns': { type: 'string' },
   'history-tokens': { type: 'string' },
-  'batch-size': { type: 'string' },
   storage: { type: 'string' },
   'build-id': { type: 'string' },
   'no-upload': { type: 'boolean' },
@@ -321,16 +367,19 @@ const RUN_OPTIONS = {
   'no-redact': { type: 'boolean' },
   waves: { type: 'boolean' },
   'judge-budget': { type: 'string' },
+  'judge-budget-usd': { type: 'string' },
   explore: { type: 'string' },
   'max-waves': { type: 'string' },
-  replay: { type: 'string' },
   ...KUSTO_RUN_OPTIONS,
+  ...JUDGE_OPTIONS,
   ...BALANCE_OPTIONS,
 } as const;
 
 /** Wave settings from the run flags, or undefined without --waves. */
 function waveSettingsOf(v: Record<string, unknown>): WaveSettingsInput | undefined {
-  const flags = ['judge-budget', 'explore', 'max-waves'].filter((f) => v[f] !== undefined);
+  const flags = ['judge-budget', 'judge-budget-usd', 'explore', 'max-waves'].filter(
+    (f) => v[f] !== undefined,
+  );
   if (v.waves !== true) {
     if (flags.length > 0) throw new UsageError(`--${flags[0]} needs --waves`);
     return undefined;
@@ -338,12 +387,14 @@ function waveSettingsOf(v: Record<string, unknown>): WaveSettingsInput | undefin
   const input: WaveSettingsInput = {};
   if (v['judge-budget'] !== undefined) input.maxJudged = positiveInt(v, 'judge-budget');
   if (v['max-waves'] !== undefined) input.maxWaves = positiveInt(v, 'max-waves');
+  if (v['judge-budget-usd'] !== undefined) input.maxCost = Number(v['judge-budget-usd']);
   if (v.explore !== undefined) input.explore = Number(v.explore);
   const parsed = WaveSettingsSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const flag: Record<string, string> = {
       maxJudged: 'judge-budget',
+      maxCost: 'judge-budget-usd',
       maxWaves: 'max-waves',
       explore: 'explore',
     };
@@ -378,6 +429,16 @@ async function cmdRun(argv: string[]): Promise<number> {
     ],
     [{ flag: '--out', path: out, kind: 'dir' }],
   );
+  // The judge flags as the settings the Functions app reads: the runner and in-process
+  // judging build the same judge from them (cli/judge-flags.ts).
+  const env: Record<string, string | undefined> = {
+    ...(kusto?.env ?? process.env),
+    ...(v['no-redact'] === true ? { SFT_REDACT: 'false' } : {}),
+    ...judgeEnvFromFlags(v),
+  };
+  const judgeSettings = judgeSettingsOfEnv(env);
+  // Before any work: a judge without a credential fails now, in one line.
+  await (await import('../adapters/judge-credential.js')).checkJudgeCredential(judgeSettings);
   if (v['in-process'] !== true) {
     // Checked before the build; the runner swaps the downloaded set in whole at the end.
     await checkOutputDir(out);
@@ -396,29 +457,21 @@ async function cmdRun(argv: string[]): Promise<number> {
       quiet: v.quiet === true,
       verbose: v.verbose === true,
       ...(waves ? { waves } : {}),
-      env: {
-        ...(kusto?.env ?? process.env),
-        ...(v['no-redact'] === true ? { SFT_REDACT: 'false' } : {}),
-        // The runner's judge: recorded labels instead of SFT_JUDGE.
-        ...(typeof v.replay === 'string'
-          ? { SFT_JUDGE: 'replay', JUDGE_REPLAY_SOURCE: v.replay }
-          : {}),
-      },
+      env,
     });
     summarize(run, out, v.json === true);
     return 0;
   }
-  const replay = typeof v.replay === 'string' ? v.replay : undefined;
-  const judge = replay
-    ? // Loaded on use: the judge factory pulls in the openai and Azure SDKs.
-      (await import('../adapters/judge/factory.js')).createJudge(
-        JudgeSettingsSchema.parse({ kind: 'replay', source: replay }),
-      )
-    : createSignalsJudge({
-        complexity: config.complexity,
-        reasoningModels: config.reasoningModels,
-      });
-  const batchSize = positiveInt(v, 'batch-size', 20);
+  const judge =
+    judgeSettings.kind === 'signals'
+      ? createSignalsJudge({
+          complexity: config.complexity,
+          reasoningModels: config.reasoningModels,
+          ...(judgeSettings.threshold !== undefined ? { threshold: judgeSettings.threshold } : {}),
+        })
+      : // Loaded on use: the judge factory pulls in the openai and Azure SDKs.
+        (await import('./annotate.js')).judgeOf(judgeSettings, v);
+  const batchSize = positiveInt({ 'batch-size': env.SFT_JUDGE_BATCH_SIZE }, 'batch-size', 20);
   const job = await intoOutputDir(out, async (dir) =>
     runPipeline(kusto ? await kusto.stage() : input, dir, config, {
       pipeline,
@@ -441,8 +494,14 @@ async function cmdDemo(argv: string[]): Promise<number> {
     pipeline: { type: 'string' },
     total: { type: 'string' },
     'in-process': { type: 'boolean' },
+    ...JUDGE_OPTIONS,
   });
   if (v.help) return help('demo');
+  // The judge flags go to run as given; a bad one fails before any telemetry is generated.
+  judgeSettingsOfEnv({ ...process.env, ...judgeEnvFromFlags(v) });
+  const judgeArgs = Object.keys(JUDGE_OPTIONS).flatMap((k) =>
+    v[k] === undefined ? [] : v[k] === true ? [`--${k}`] : [`--${k}`, String(v[k])],
+  );
   const out = (v.out as string | undefined) ?? 'out/demo';
   const conversations = positiveInt(v, 'conversations', 20_000);
   const pipeline = pipelineOf(v);
@@ -472,6 +531,7 @@ async function cmdDemo(argv: string[]): Promise<number> {
     ...quiet,
     ...(v.json === true ? ['--json'] : []),
     ...(v['in-process'] === true ? ['--in-process'] : []),
+    ...judgeArgs,
   ]);
 }
 

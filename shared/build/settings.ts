@@ -85,13 +85,15 @@ const EnvSchema = z
     /** Lease on the fan-in claim blob; a crashed fan-in is taken over after it lapses (15-60). */
     SFT_FANIN_LEASE_SECONDS: intFrom(15, 60).default(15),
 
-    /** Yield-aware judging (shared/waves.ts) by default: off unless `true`. */
+    /** Yield-aware judging (shared/waves/planner.ts) by default: off unless `true`. */
     SFT_WAVES: z
       .enum(['true', 'false', '1', '0', 'on', 'off'])
       .default('false')
       .transform((v) => v === 'true' || v === '1' || v === 'on'),
     /** Waves: samples judged at most per build (the judge budget); unset = no limit. */
     SFT_JUDGE_BUDGET: intFrom(1).optional(),
+    /** Waves: the judge budget in currency (USD at the price table's prices); unset = no limit. */
+    SFT_JUDGE_BUDGET_USD: z.coerce.number().positive().optional(),
     /** Waves: exploration floor in [0, 1] (0.3; 1 = no signal bias). */
     SFT_WAVE_EXPLORE: z.coerce.number().min(0).max(1).optional(),
     /** Waves: at most this many waves (20; at most 100). */
@@ -133,7 +135,7 @@ export interface Settings {
   maxDequeueCount: number;
   maxBodyBytes: number;
   faninLeaseSeconds: number;
-  /** Redact secrets and personal data before judging and writing (shared/redact.ts). */
+  /** Redact secrets and personal data before judging and writing (shared/samples/redact.ts). */
   redact: boolean;
 }
 
@@ -195,6 +197,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
         ? {
             waves: {
               ...(e.SFT_JUDGE_BUDGET !== undefined ? { maxJudged: e.SFT_JUDGE_BUDGET } : {}),
+              ...(e.SFT_JUDGE_BUDGET_USD !== undefined ? { maxCost: e.SFT_JUDGE_BUDGET_USD } : {}),
               ...(e.SFT_WAVE_EXPLORE !== undefined ? { explore: e.SFT_WAVE_EXPLORE } : {}),
               ...(e.SFT_MAX_WAVES !== undefined ? { maxWaves: e.SFT_MAX_WAVES } : {}),
             },
@@ -240,7 +243,8 @@ export const SETTINGS_DOC: Record<string, string> = {
   SFT_HISTORY_TOKENS: 'token budget of that history (1500)',
   SFT_SHARD_BYTES: 'target telemetry bytes per shard (4194304)',
   SFT_MAX_SHARDS: 'upper bound on shards per build (1000)',
-  SFT_JUDGE: 'judge: signals (default; the LLM judge registers its own name)',
+  SFT_JUDGE:
+    'judge: signals (default locally; an offline heuristic, not for training a production router) | openai (JUDGE_*, AZURE_OPENAI_*; the deployed default) | replay | panel (JUDGE_SETTINGS)',
   SFT_JUDGE_BATCH_SIZE: 'samples per judge call (20)',
   SFT_MIN_JUDGED_SHARE: 'minimum share of samples judged for a build to publish (0.95)',
   SFT_MAX_DEQUEUE_COUNT:
@@ -252,6 +256,10 @@ export const SETTINGS_DOC: Record<string, string> = {
   SFT_WAVES:
     'judge in waves only what the balance needs (yield-aware judging): false (default) | true; a request may override',
   SFT_JUDGE_BUDGET: 'with waves: samples judged at most per build (no limit)',
+  SFT_JUDGE_BUDGET_USD:
+    'with waves: the judge budget in USD at the price table (SFT_JUDGE_PRICES); judging stops once spent (no limit)',
+  SFT_JUDGE_PRICES:
+    'judge prices by model over the built-in table, JSON {"MODEL":{"inputPerMTok":..,"cachedInputPerMTok":..,"outputPerMTok":..}}',
   SFT_WAVE_EXPLORE: 'with waves: exploration floor in [0, 1] (0.3; 1 = no signal bias)',
   SFT_MAX_WAVES: 'with waves: at most this many waves, 1-100 (20)',
 };

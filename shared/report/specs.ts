@@ -2,7 +2,7 @@
  * Chart specs for the build report: pure functions from the manifest to Vega-Lite
  * specs with their data inline. A builder returns null when the manifest holds
  * nothing for its chart (with the reason), so the page says why instead of drawing
- * an empty frame. Rendering to SVG happens in adapters/report.ts.
+ * an empty frame. Rendering to SVG happens in adapters/files/report.ts.
  *
  * Every mark carries a `description` (its aria-label in the SVG) that states the
  * numbers it draws, so a reader with a screen reader and the browser test see them.

@@ -24,7 +24,7 @@ const env = Object.fromEntries(
   Object.entries(process.env).filter(([k]) => !k.startsWith('SFT_') && !k.startsWith('JUDGE_')),
 );
 
-/** Undoes shared/source-kql.ts's literals: datetime(...), time(d.hh:mm:ss.fff), long(n), bool(b). */
+/** Undoes shared/source/kql.ts's literals: datetime(...), time(d.hh:mm:ss.fff), long(n), bool(b). */
 function unliteral(params: Record<string, string>) {
   const inner = (v: string) => v.slice(v.indexOf('(') + 1, -1);
   const span = /^(\d+)\.(\d\d):(\d\d):(\d\d)\.(\d\d\d)$/.exec(inner(params.maxConversationSpan!))!;

@@ -1,4 +1,4 @@
-/** The six-field NCRONTAB of Functions timers, as `serve` fires them (shared/ncrontab.ts). */
+/** The six-field NCRONTAB of Functions timers, as `serve` fires them (shared/util/ncrontab.ts). */
 import { describe, expect, it } from 'vitest';
 import { CronError, parseNcrontab } from '../../shared/util/ncrontab';
 
