@@ -3,15 +3,14 @@
  * balancing. Also the judge flags every judging command shares (`calibrate` too).
  */
 import { BlobServiceClient } from '@azure/storage-blob';
-import { readFile } from 'node:fs/promises';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { ZodError } from 'zod';
 import {
   directoryBlobStore,
   containerBlobStore,
   type TextBlobStore,
 } from '../adapters/storage/judge-cache';
 import { createJudge, JudgeSettingsError } from '../adapters/judge/factory';
+import { checkJudgeCredential } from '../adapters/judge-credential';
 import { JudgeConfigError } from '../shared/judge/llm';
 import { readFileLines } from '../adapters/files/lines';
 import { checkOutputFiles, join, writeJson, writeJsonl } from '../adapters/files/output';
@@ -19,7 +18,7 @@ import { annotateSamples } from '../shared/judge/annotate';
 import { checkTurn, type TelemetryTurn } from '../shared/contracts/rows';
 import { Redactor, type RedactionSummary } from '../shared/samples/redact';
 import { RUBRIC_VERSION } from '../shared/judge/rubric';
-import { JudgeSettingsSchema, type JudgeSettings } from '../shared/judge/settings';
+import type { JudgeSettings } from '../shared/judge/settings';
 import type { Judge } from '../shared/judge/types';
 import {
   ConversationAssembler,
@@ -28,55 +27,15 @@ import {
   type Pipeline,
   type Sample,
 } from '../shared/samples/assemble';
+import { nonNegativeInt, positiveInt, refuseInputOverwrite, required, UsageError } from './args';
 import {
-  formatZodError,
-  nonNegativeInt,
-  positiveInt,
-  refuseInputOverwrite,
-  required,
-  UsageError,
-} from './args';
+  JUDGE_HELP,
+  JUDGE_OPTIONS,
+  judgeSettingsFromFlags as sharedJudgeSettingsFromFlags,
+} from './judge-flags';
 import { Progress } from './progress';
 
-export const JUDGE_OPTIONS = {
-  judge: { type: 'string' },
-  'judge-config': { type: 'string' },
-  model: { type: 'string' },
-  'base-url': { type: 'string' },
-  endpoint: { type: 'string' },
-  'api-version': { type: 'string' },
-  'batch-size': { type: 'string' },
-  concurrency: { type: 'string' },
-  rpm: { type: 'string' },
-  tpm: { type: 'string' },
-  'timeout-ms': { type: 'string' },
-  'max-retries': { type: 'string' },
-  mode: { type: 'string' },
-  replay: { type: 'string' },
-  'cache-dir': { type: 'string' },
-  'cache-storage': { type: 'string' },
-  'no-cache': { type: 'boolean' },
-} as const;
-
-export const JUDGE_HELP = `Judge options:
-  --judge KIND            signals (default; offline) | openai | azure | replay
-  --judge-config FILE     judge settings as JSON (any kind, e.g. {"kind":"panel","judges":[...]})
-  --model M               model (openai) or deployment name (azure)
-  --base-url URL          an OpenAI-compatible endpoint (openai)
-  --endpoint URL          Azure OpenAI endpoint (default $AZURE_OPENAI_ENDPOINT)
-  --api-version V         Azure OpenAI API version (default 2024-10-21)
-  --batch-size K          samples per request (default 20)
-  --concurrency N         requests in flight (default 4)
-  --rpm N, --tpm N        requests / tokens per minute budgets (default: none)
-  --timeout-ms N          per-request timeout (default 60000)
-  --max-retries N         retries of a failed call (default 5)
-  --mode sync|batch       batch: the Batch API (50% cheaper, up to 24 h)
-  --replay FILE           replay: labels from an earlier annotated file
-  --cache-dir DIR         verdict cache directory (default .judge-cache)
-  --cache-storage CONN    verdict cache in Azure Blob Storage (a connection string)
-  --no-cache              no verdict cache
-Keys come from the environment only: JUDGE_API_KEY, else OPENAI_API_KEY (openai) or
-AZURE_OPENAI_API_KEY (azure; without one, Entra ID through DefaultAzureCredential).`;
+export { JUDGE_HELP, JUDGE_OPTIONS };
 
 const COMMON = {
   help: { type: 'boolean', short: 'h' },
@@ -99,62 +58,12 @@ export function parseFlags(argv: string[], options: ParseArgsConfig['options']):
   }
 }
 
-/** Judge settings from flags (or a --judge-config file) over the environment's keys. */
-export async function judgeSettingsFromFlags(
+/** Judge settings from flags (or a --judge-config file) over the environment (cli/judge-flags.ts). */
+export function judgeSettingsFromFlags(
   v: Flags,
   env: Readonly<Record<string, string | undefined>> = process.env,
 ): Promise<JudgeSettings> {
-  const str = (k: string) => (typeof v[k] === 'string' ? v[k] : undefined);
-  let input: Record<string, unknown>;
-  const config = str('judge-config');
-  if (config !== undefined) {
-    try {
-      input = JSON.parse(await readFile(config, 'utf8')) as Record<string, unknown>;
-    } catch (err) {
-      throw new UsageError(`--judge-config ${config}: ${(err as Error).message}`);
-    }
-  } else {
-    const kind = str('judge') ?? 'signals';
-    if (kind === 'signals') input = { kind };
-    else if (kind === 'replay') {
-      if (!str('replay')) throw new UsageError('--judge replay needs --replay FILE');
-      input = { kind, source: str('replay') };
-    } else if (kind === 'openai' || kind === 'azure') {
-      const azure = kind === 'azure';
-      const apiKey = env.JUDGE_API_KEY ?? (azure ? env.AZURE_OPENAI_API_KEY : env.OPENAI_API_KEY);
-      const num = (k: string) => (str(k) !== undefined ? Number(str(k)) : undefined);
-      input = Object.fromEntries(
-        Object.entries({
-          kind: 'openai',
-          provider: azure ? 'azure' : 'openai',
-          model: str('model') ?? env.JUDGE_MODEL,
-          baseURL: str('base-url'),
-          endpoint: azure ? (str('endpoint') ?? env.AZURE_OPENAI_ENDPOINT) : undefined,
-          apiVersion: str('api-version'),
-          apiKey: apiKey || undefined,
-          mode: str('mode'),
-          batchSize: num('batch-size'),
-          concurrency: num('concurrency'),
-          rpm: num('rpm'),
-          tpm: num('tpm'),
-          timeoutMs: num('timeout-ms'),
-          maxRetries: num('max-retries'),
-        }).filter(([, x]) => x !== undefined),
-      );
-      if (input.model === undefined) throw new UsageError(`--judge ${kind} needs --model`);
-    } else {
-      throw new UsageError(
-        `--judge must be signals, openai, azure or replay (a panel: --judge-config), got "${kind}"`,
-      );
-    }
-  }
-  try {
-    return JudgeSettingsSchema.parse(input);
-  } catch (err) {
-    if (err instanceof ZodError)
-      throw new UsageError(`judge settings: ${formatZodError(err, false)}`);
-    throw err;
-  }
+  return Promise.resolve(sharedJudgeSettingsFromFlags(v, env));
 }
 
 /** Where the CLI keeps verdicts: a directory by default, blob storage when asked. */
@@ -174,9 +83,15 @@ export async function judgeFromFlags(
   v: Flags,
 ): Promise<{ judge: Judge; settings: JudgeSettings; chunk: number }> {
   const settings = await judgeSettingsFromFlags(v);
+  await checkJudgeCredential(settings);
+  return { judge: judgeOf(settings, v), settings, chunk: chunkFor(settings) };
+}
+
+/** The judge of these settings, with the verdict cache and progress the flags ask for. */
+export function judgeOf(settings: JudgeSettings, v: Flags): Judge {
   const cacheStore = cacheStoreFromFlags(v);
   const quiet = v.quiet === true;
-  const judge = createJudge(settings, {
+  return createJudge(settings, {
     ...(cacheStore ? { cacheStore } : {}),
     ...(quiet
       ? {}
@@ -187,7 +102,6 @@ export async function judgeFromFlags(
             ),
         }),
   });
-  return { judge, settings, chunk: chunkFor(settings) };
 }
 
 /**

@@ -43,6 +43,8 @@ export const BALANCE_OPTIONS = {
   buckets: { type: 'string' },
   'reasoning-models': { type: 'string' },
   'max-message-chars': { type: 'string' },
+  'complexity-thresholds': { type: 'string' },
+  'complexity-fit': { type: 'string' },
 } as const;
 
 export const BALANCE_HELP = `Balance options:
@@ -57,13 +59,19 @@ export const BALANCE_HELP = `Balance options:
   --validation F            share of conversations held out in validation.jsonl (default 0)
   --buckets SPEC            turn-count buckets, default "A:3-5,B:6-10,C:11-20"
   --reasoning-models LIST   model-name prefixes that count as reasoning models
-  --max-message-chars N     longer user messages are quarantined (default 32000)`;
+  --max-message-chars N     longer user messages are quarantined (default 32000)
+  --complexity-thresholds LOW,HIGH
+                            complexity tier cut points on the score in [0, 1]: below LOW low,
+                            from HIGH up high (default 0.25,0.6; docs/strata.md)
+  --complexity-fit quantiles
+                            fit the cut points to the input's score terciles (a first pass)`;
 
 const FLAG_OF: Record<string, string> = {
   onShortfall: '--on-shortfall',
   maxMessageChars: '--max-message-chars',
   reasoningModels: '--reasoning-models',
   dedup: '--no-dedup',
+  complexity: '--complexity-thresholds',
 };
 
 const num = (s: string) => (s.trim() !== '' && Number.isFinite(Number(s)) ? Number(s) : s);
@@ -99,6 +107,19 @@ export function balanceConfigFromFlags(
   if (v('buckets') !== undefined) input.buckets = parseBuckets(v('buckets')!);
   if (v('reasoning-models') !== undefined) input.reasoningModels = list(v('reasoning-models')!);
   if (v('max-message-chars') !== undefined) input.maxMessageChars = num(v('max-message-chars')!);
+  if (v('complexity-thresholds') !== undefined) {
+    const parts = v('complexity-thresholds')!
+      .split(',')
+      .map((x) => x.trim());
+    if (parts.length !== 2 || parts.some((p) => p === '' || !Number.isFinite(Number(p))))
+      throw new UsageError(
+        `--complexity-thresholds: "${v('complexity-thresholds')}" is not LOW,HIGH (e.g. 0.25,0.6)`,
+      );
+    const base = (input.complexity ?? {}) as Record<string, unknown>;
+    input.complexity = { ...base, tiers: parts.map(Number) };
+  }
+  if (v('complexity-fit') !== undefined && v('complexity-fit') !== 'quantiles')
+    throw new UsageError(`--complexity-fit: only "quantiles", got "${v('complexity-fit')}"`);
   try {
     return BalanceConfigSchema.parse(input);
   } catch (err) {

@@ -11,7 +11,7 @@ import {
 } from '../adapters/files/output';
 import { loadRanges, readFileLines } from '../adapters/files/lines';
 import { balanceFileParallel } from '../adapters/files/parallel-balance';
-import { annotateSamples } from '../shared/judge/annotate';
+import { StreamingAnnotator, type Unlabeled } from '../shared/judge/annotate';
 import {
   StreamingBalancer,
   type BalanceManifest,
@@ -24,12 +24,16 @@ import { parseTelemetryLine, telemetryShape } from '../shared/build/batch';
 import { MAX_LINE_BYTES } from '../shared/build/spec';
 import { Redactor } from '../shared/samples/redact';
 import type { BalanceConfig } from '../shared/contracts/config';
-import type { Judge } from '../shared/judge/types';
+import { costSection } from '../shared/judge/prices';
+import { describeJudge, type Judge } from '../shared/judge/types';
 import {
-  ConversationAssembler,
+  SortedAssembler,
+  turnStub,
   type HistoryOptions,
   type Pipeline,
+  type Sample,
 } from '../shared/samples/assemble';
+import { TurnSorter } from '../adapters/files/turn-spill';
 import { Progress } from './progress';
 import { NoValidRowsError } from '../shared/errors/index';
 import { writeReport } from '../adapters/files/report';
@@ -130,7 +134,7 @@ export interface RunOptions {
   quiet: boolean;
   /** Redact secrets and personal data before judging and writing (default on). */
   redact?: boolean;
-  /** Yield-aware judging in waves (shared/waves.ts) instead of judging every sample. */
+  /** Yield-aware judging in waves (shared/waves/planner.ts) instead of judging every sample. */
   waves?: WaveSettingsInput;
 }
 
@@ -168,7 +172,22 @@ async function readTelemetry(
   return { invalidUtf8Lines };
 }
 
-/** `run`: telemetry → samples → judge → balance, in one process. */
+/** Counts per cause of the samples the judge left unlabeled. */
+function countCauses(unlabeled: Iterable<Unlabeled>): Record<string, number> {
+  const byCause: Record<string, number> = {};
+  for (const u of unlabeled) byCause[u.error] = (byCause[u.error] ?? 0) + 1;
+  return byCause;
+}
+
+/**
+ * `run`: telemetry → samples → judge → balance, in one process, in bounded memory.
+ * The valid turns are sorted by conversation on disk (TurnSorter); each conversation
+ * becomes samples as soon as its turns are read back, each sample is judged in its
+ * batch and written to annotated.jsonl, and the balancer keeps only the byte range of
+ * a candidate's line there, reading the selected lines back at the end. What stays in
+ * memory per input row is the balancer's fingerprints (see StreamingBalancer).
+ * With --waves the samples are held, for the planner chooses among all of them.
+ */
 export async function runPipeline(
   input: string,
   outDir: string,
@@ -178,35 +197,111 @@ export async function runPipeline(
   await ensureDir(outDir);
   const balancer = new StreamingBalancer(config);
   const quarantine = new JsonlWriter(join(outDir, 'quarantine.jsonl'));
-  const assembler = new ConversationAssembler();
+  const sorter = new TurnSorter();
   const readProgress = new Progress('read', opts.quiet);
   const redactor = new Redactor({ enabled: opts.redact ?? true });
   let turns = 0;
   const quarantinedByReason: Record<string, number> = {};
-  const read = await readTelemetry(
-    input,
-    config,
-    (t) => {
-      turns++;
-      assembler.add(t);
+  let read: { invalidUtf8Lines: number };
+  try {
+    read = await readTelemetry(
+      input,
+      config,
+      (t) => {
+        turns++;
+        // A session sample is a first turn; of the others only what completeness needs.
+        sorter.add(opts.pipeline === 'session' && t.turnIndex !== 1 ? turnStub(t) : t);
+      },
+      (q) => {
+        balancer.recordQuarantine(q.reason, q.field);
+        quarantinedByReason[q.reason] = (quarantinedByReason[q.reason] ?? 0) + 1;
+        quarantine.write(q);
+      },
+      readProgress,
+      redactor,
+    );
+  } catch (err) {
+    sorter.dispose();
+    throw err;
+  }
+  const judge = opts.judge;
+  const judgeProgress = new Progress(`judge (${judge.name})`, opts.quiet, {
+    ...(judge.stats ? { spend: () => judge.stats?.() } : {}),
+  });
+  const annotatedPath = join(outDir, 'annotated.jsonl');
+  /** The outputs of judging, opened with the first sample (none when there is none). */
+  let out: {
+    annotated: JsonlWriter;
+    unlabeled: JsonlWriter;
+    /** Bytes written to annotated.jsonl so far: where the next line starts. */
+    at: number;
+    labelled: number;
+    unlabeledCount: number;
+    byCause: Record<string, number>;
+    before: ProfileBuilder;
+  } | null = null;
+  const open = () =>
+    (out ??= {
+      annotated: new JsonlWriter(annotatedPath),
+      unlabeled: new JsonlWriter(join(outDir, 'unlabeled.jsonl')),
+      at: 0,
+      labelled: 0,
+      unlabeledCount: 0,
+      byCause: {},
+      before: new ProfileBuilder(config),
+    });
+  const annotator = new StreamingAnnotator(
+    judge,
+    opts.batchSize,
+    {
+      row: (row) => {
+        const o = open();
+        const len = Buffer.byteLength(JSON.stringify(row), 'utf8');
+        o.annotated.write(row);
+        balancer.offerAt(row, o.at, len);
+        o.at += len + 1;
+        o.labelled++;
+        o.before.add(row);
+      },
+      unlabeled: (u) => {
+        const o = open();
+        o.unlabeled.write(u);
+        o.unlabeledCount++;
+        o.byCause[u.error] = (o.byCause[u.error] ?? 0) + 1;
+      },
     },
-    (q) => {
-      balancer.recordQuarantine(q.reason, q.field);
-      quarantinedByReason[q.reason] = (quarantinedByReason[q.reason] ?? 0) + 1;
-      quarantine.write(q);
-    },
-    readProgress,
-    redactor,
+    (done) => judgeProgress.update(done, undefined),
   );
-  const { samples, stats } = assembler.samples(opts.pipeline, opts.history);
+  // Samples come out a conversation at a time; without waves each is judged at once.
+  const held: Sample[] | null = opts.waves ? [] : null;
+  let pending: Sample[] = [];
+  let sampleCount = 0;
+  const assembler = new SortedAssembler(opts.pipeline, opts.history, (made) => {
+    sampleCount += made.length;
+    if (held) for (const s of made) held.push(s);
+    else for (const s of made) pending.push(s);
+  });
+  try {
+    for (const turn of sorter.sorted()) {
+      assembler.add(turn);
+      if (pending.length >= opts.batchSize) {
+        const batch = pending;
+        pending = [];
+        for (const s of batch) await annotator.push(s);
+      }
+    }
+  } finally {
+    sorter.dispose();
+  }
+  const stats = assembler.end();
   readProgress.done(
     `${turns.toLocaleString('en-US')} valid turns, ${stats.complete.toLocaleString('en-US')} complete conversations, ` +
-      `${samples.length.toLocaleString('en-US')} ${opts.pipeline} samples` +
+      `${sampleCount.toLocaleString('en-US')} ${opts.pipeline} samples` +
       (read.invalidUtf8Lines > 0
         ? `, ${read.invalidUtf8Lines} lines with invalid UTF-8 (kept)`
         : ''),
   );
-  if (samples.length === 0) {
+  if (sampleCount === 0) {
     await quarantine.close();
     const set = Object.entries(quarantinedByReason);
     throw new NoValidRowsError(
@@ -216,33 +311,38 @@ export async function runPipeline(
           : ''),
     );
   }
-  const judge = opts.judge;
-  const judgeProgress = new Progress(`judge (${judge.name})`, opts.quiet, {
-    ...(judge.stats ? { spend: () => judge.stats?.() } : {}),
-  });
-  // Waves judge only what the dataset needs; otherwise every sample is judged.
-  const waves = opts.waves
-    ? await judgeWaves(samples, config, opts.judge, opts.waves, {
-        batchSize: opts.batchSize,
-        onProgress: (done, wave) => judgeProgress.update(done, undefined, `judged, wave ${wave}`),
-      })
-    : null;
-  const annotated =
-    waves?.annotated ??
-    (await annotateSamples(samples, opts.judge, {
+  for (const s of pending) await annotator.push(s);
+  await annotator.flush();
+
+  let waves: Awaited<ReturnType<typeof judgeWaves>> | null = null;
+  if (held) {
+    // Waves judge only what the dataset needs, chosen among all the samples.
+    waves = await judgeWaves(held, config, opts.judge, opts.waves!, {
       batchSize: opts.batchSize,
-      onProgress: (done, total) => judgeProgress.update(done, total),
-    }));
+      onProgress: (done, wave) => judgeProgress.update(done, undefined, `judged, wave ${wave}`),
+    });
+    const o = open();
+    for (const row of waves.annotated.rows) {
+      o.annotated.write(row);
+      o.before.add(row);
+    }
+    for (const u of waves.annotated.unlabeled) o.unlabeled.write(u);
+    o.labelled = waves.annotated.rows.length;
+    o.unlabeledCount = waves.annotated.unlabeled.length;
+    o.byCause = countCauses(waves.annotated.unlabeled);
+    for (const row of waves.offered) balancer.offer(row);
+  }
+  const o = open();
+  const calls = waves ? waves.annotated.calls : annotator.calls;
   judgeProgress.done(
-    `${annotated.rows.length.toLocaleString('en-US')} labelled, ${annotated.unlabeled.length} unlabeled, ${annotated.calls} calls` +
+    `${o.labelled.toLocaleString('en-US')} labelled, ${o.unlabeledCount} unlabeled, ${calls} calls` +
       (waves ? ` in ${waves.planner.history.length} waves (${waves.planner.state})` : ''),
   );
-  const annotatedDigest = await writeJsonl(join(outDir, 'annotated.jsonl'), annotated.rows);
-  const unlabeledDigest = await writeJsonl(join(outDir, 'unlabeled.jsonl'), annotated.unlabeled);
-  for (const row of waves ? waves.offered : annotated.rows) balancer.offer(row);
-  const unlabeledByCause: Record<string, number> = {};
-  for (const u of annotated.unlabeled)
-    unlabeledByCause[u.error] = (unlabeledByCause[u.error] ?? 0) + 1;
+  // Which judge labelled the data, and what its calls cost (tokens × the price table).
+  const labelledBy = describeJudge(opts.judge);
+  const judgeStats = opts.judge.stats?.();
+  const annotatedDigest = await o.annotated.close();
+  const unlabeledDigest = await o.unlabeled.close();
   const wavesExtra: Record<string, unknown> = {};
   const job = await writeDataset(
     outDir,
@@ -260,13 +360,17 @@ export async function runPipeline(
       redaction: redactor.summary(),
       judge: {
         name: opts.judge.name,
-        calls: annotated.calls,
+        calls,
         batchSize: opts.batchSize,
-        samplesJudged: waves ? waves.planner.judged : samples.length,
-        labelled: annotated.rows.length,
-        unlabeled: annotated.unlabeled.length,
-        unlabeledByCause,
+        samplesJudged: waves ? waves.planner.judged : sampleCount,
+        labelled: o.labelled,
+        unlabeled: o.unlabeledCount,
+        unlabeledByCause: o.byCause,
         ...(opts.judge.stats ? { stats: opts.judge.stats() } : {}),
+        labelledBy,
+        ...(judgeStats && judgeStats.calls > 0
+          ? { cost: costSection(judgeStats, labelledBy.pricing, waves?.usageByWave) }
+          : {}),
       },
       ...(waves ? { waves: wavesExtra } : {}),
     },
@@ -283,8 +387,10 @@ export async function runPipeline(
         }
       : undefined,
     {
-      before: profileRows(config, annotated.rows),
+      before: o.before.snapshot(),
       outputs: { 'annotated.jsonl': annotatedDigest, 'unlabeled.jsonl': unlabeledDigest },
+      // Candidates were kept as byte ranges of annotated.jsonl: the selected ones are read back.
+      ...(waves ? {} : { load: (ranges) => loadRanges(annotatedPath, ranges) }),
     },
   );
   return job;

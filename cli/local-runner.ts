@@ -2,7 +2,7 @@
  * The local runner behind `sft-balancer run`: the Functions app on this machine,
  * without Core Tools. It starts an embedded Azurite (a child process) unless given
  * --storage, uploads the telemetry, starts a build, serves the registered queue
- * handlers with the host's semantics (adapters/queue-local-host.ts, settings from
+ * handlers with the host's semantics (adapters/local/queue-host.ts, settings from
  * host.json), shows progress, and downloads the outputs.
  *
  * Re-running the same command against the same storage resumes the same build: its
@@ -40,13 +40,21 @@ import { UnknownJudgeError } from '../functions/lib/judges';
 import { UsageError, buildIdFlag } from './args';
 import { poisonQueueOf } from '../shared/build/settings';
 import { statusOf } from '../adapters/storage/clients';
+import type { SourceRef } from '../shared/source/ref';
+import { JUDGE_REFUSED } from '../functions/judge-batch';
+import { JudgeConfigError } from '../shared/judge/llm';
 import { Progress } from './progress';
 
 /** The build ended failed (min judged share, no rows, shortfall with `fail`...). */
 export class BuildFailedError extends BalanceError {}
 
 export interface LocalRunOptions {
-  input: string;
+  /** The telemetry file; absent when `source` names another source (kusto:QUERY). */
+  input?: string;
+  /** A source other than the input file, read by the plan step as the app reads it. */
+  source?: SourceRef;
+  /** What identifies that source's data for the build id (query, cluster, window). */
+  sourceIdentity?: string;
   out: string;
   pipeline: Pipeline;
   history: HistoryOptions;
@@ -107,7 +115,7 @@ const inputError = (path: string, cause: unknown) => {
 };
 
 /** The sha256 of the input's JSONL (of the gunzipped bytes for `*.gz`). */
-async function sha256File(path: string): Promise<string> {
+export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   try {
     for await (const chunk of inputStream(path)) hash.update(chunk as Buffer);
@@ -150,6 +158,26 @@ export function localBuildId(sha: string, spec: BuildSpec, replaySource?: string
   return `local-${fingerprint(JSON.stringify(identity))}`;
 }
 
+/**
+ * A build's dataset (train.jsonl, manifest.json, quarantine.jsonl, ...) and its status
+ * downloaded into `out`, built in a staging directory and swapped in whole: `out` holds
+ * this build's set only. Used by `run` and by `download` (a build `serve` started).
+ */
+export async function downloadBuild(
+  deps: Deps,
+  buildId: string,
+  out: string,
+  status: unknown,
+): Promise<void> {
+  const p = buildPaths(buildId);
+  await withOutputDir(out, async (dir) => {
+    for (const name of await deps.store.list(p.datasetPrefix)) {
+      await deps.store.downloadToFile(name, join(dir, name.slice(p.datasetPrefix.length)));
+    }
+    await writeJson(join(dir, 'status.json'), status);
+  });
+}
+
 const queueFunctions = (deps: Deps) =>
   registrations(deps).filter((r): r is QueueFunction => r.kind === 'queue');
 
@@ -161,7 +189,9 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
   };
   try {
     if (opts.buildId !== undefined) buildIdFlag(opts.buildId);
-    const sha = await sha256File(opts.input);
+    const sha = opts.source
+      ? fingerprint(opts.sourceIdentity ?? JSON.stringify(opts.source))
+      : await sha256File(opts.input ?? '');
     if (!opts.storage) {
       azurite = await startAzurite();
       say(`azurite: blob ${azurite.blobEndpoint}, queue ${azurite.queueEndpoint}`);
@@ -180,7 +210,7 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
     const deps = createDeps(settings, { failpoint: failpointFrom(env.SFT_FAILPOINT) }, env);
     await deps.store.ensureContainer();
 
-    const upload = opts.upload ?? true;
+    const upload = !opts.source && (opts.upload ?? true);
     // Content-addressed (the JSONL's sha256) and create-only: two runs uploading the
     // same input never interleave, and the first whole upload is the one kept.
     const sourcePath = `sources/${sha}.jsonl`;
@@ -188,13 +218,13 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
       const started = Date.now();
       let created: boolean;
       try {
-        created = await deps.store.createFromStream(sourcePath, inputStream(opts.input));
+        created = await deps.store.createFromStream(sourcePath, inputStream(opts.input!));
       } catch (err) {
         if (statusOf(err) !== undefined) throw err;
-        throw inputError(opts.input, err);
+        throw inputError(opts.input!, err);
       }
       say(
-        `upload: ${opts.input} → ${settings.container}/${sourcePath} (${Date.now() - started} ms` +
+        `upload: ${opts.input!} → ${settings.container}/${sourcePath} (${Date.now() - started} ms` +
           `${created ? '' : ', already uploaded by another run'})`,
       );
     }
@@ -208,9 +238,11 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
         historyTurns: opts.history.historyTurns,
         historyTokens: opts.history.historyTokenBudget,
       },
-      source: upload
-        ? { kind: 'blob', path: sourcePath }
-        : { kind: 'file', path: resolve(opts.input) },
+      source:
+        opts.source ??
+        (upload
+          ? { kind: 'blob', path: sourcePath }
+          : { kind: 'file', path: resolve(opts.input ?? '') }),
       judge: settings.judge,
       minJudgedShare: settings.minJudgedShare,
       shardBytes: settings.shardBytes,
@@ -345,14 +377,13 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
         (outcome.reason ? ` (${outcome.reason})` : ''),
     );
 
+    // The judge refused the credentials (a 401/403, no token): that one line, and nothing
+    // written to `out` (no build can succeed until the credential is fixed).
+    const refused = status?.errors.find((e) => e.reason.startsWith(JUDGE_REFUSED));
+    if (outcome.state === 'failed' && refused)
+      throw new JudgeConfigError(refused.reason.slice(JUDGE_REFUSED.length));
     const p = buildPaths(spec.id);
-    // Downloaded into a staging directory and swapped in whole: `out` holds this build's set.
-    await withOutputDir(opts.out, async (dir) => {
-      for (const name of await deps.store.list(p.datasetPrefix)) {
-        await deps.store.downloadToFile(name, join(dir, name.slice(p.datasetPrefix.length)));
-      }
-      await writeJson(join(dir, 'status.json'), status);
-    });
+    await downloadBuild(deps, spec.id, opts.out, status);
     const manifestPath = join(opts.out, 'manifest.json');
     const manifestBuf = await deps.store.get(p.manifest);
     const manifest = manifestBuf

@@ -12,8 +12,8 @@ import {
   withOutputDir,
 } from '../adapters/files/output';
 import { generateTelemetry } from '../shared/source/generate';
+import type { BalanceConfig } from '../shared/contracts/config';
 import { createSignalsJudge } from '../shared/judge/signals';
-import { JudgeSettingsSchema } from '../shared/judge/settings';
 import { WaveSettingsSchema, type WaveSettingsInput } from '../shared/waves/planner';
 import { DEFAULT_HISTORY, PIPELINES, type Pipeline } from '../shared/samples/assemble';
 import {
@@ -30,6 +30,8 @@ import {
 import { balanceFile, runPipeline, type JobResult } from './jobs';
 import { INPUT_HELP, INPUT_OPTIONS, inputSettingsFromFlags, withJsonlInput } from './input-flags';
 import { rowShape } from '../shared/contracts/rows';
+import { KUSTO_RUN_HELP, KUSTO_RUN_OPTIONS, kustoRunOf } from './kusto-run';
+import { JUDGE_HELP, JUDGE_OPTIONS, judgeEnvFromFlags, judgeSettingsOfEnv } from './judge-flags';
 import { Progress } from './progress';
 
 const COMMON = {
@@ -49,6 +51,8 @@ Commands:
   demo       generate telemetry and build a dataset from it with the local runner
   annotate   label telemetry samples with a judge (signals, OpenAI/Azure OpenAI, replay, panel)
   calibrate  compare a judge with a human-labelled file (accuracy, kappa, per stratum)
+  serve      the Functions app on localhost as Core Tools serves it (HTTP routes, queues, timer)
+  download   a finished build's outputs by id, from the storage serve used
 
 Run "sft-balancer <command> --help" for a command's options.`;
 
@@ -88,6 +92,7 @@ command again against the same --storage resumes (or returns) the same build.
 Settings (SFT_*, see docs/settings.md) come from the environment.
 
   --input FILE              telemetry JSONL, one turn a line
+${KUSTO_RUN_HELP}
   --out DIR                 output directory
   --storage CONN            storage connection string (default: an embedded Azurite)
   --build-id ID             build id (default: derived from the input's sha256 and the settings)
@@ -101,17 +106,19 @@ Settings (SFT_*, see docs/settings.md) come from the environment.
   --pipeline P              session (first turns, default) | conversation (every turn + history)
   --history-turns N         previous turns carried as history (conversation; default ${DEFAULT_HISTORY.historyTurns})
   --history-tokens N        token budget of the history (default ${DEFAULT_HISTORY.historyTokenBudget})
-  --batch-size N            samples per judge call (--in-process; the runner uses SFT_JUDGE_BATCH_SIZE, default 20)
-  --replay FILE             judge: labels from an annotated file (default the signals judge, or
-                            SFT_JUDGE on the runner)
   --waves                   yield-aware judging: judge in waves only what the balance needs
                             (in-process, or on the runner: a scan round, then rounds of batches);
                             manifest.waves has calls and yields per wave, targets, bin mix
   --judge-budget N          with --waves: judge at most N samples; when it runs out the dataset is
                             balanced from what was judged (--on-shortfall decides; default shrink)
+  --judge-budget-usd X      with --waves: judge for at most X USD (tokens x the price table, see
+                            --judge-prices); after the pilot wave each wave takes what the rest buys
   --explore F               with --waves: exploration floor in [0, 1] (default 0.3; 1 = no signal bias)
   --max-waves N             with --waves: at most N waves (default 20)
+${JUDGE_HELP}
+
 ${BALANCE_HELP}
+${INPUT_HELP}
   -q, --quiet               no progress on stderr
   --json                    print the summary as JSON on stdout
 
@@ -119,12 +126,14 @@ Default --stratify is turnBucket for session and turnBucket,position for convers
   demo: `Usage: sft-balancer demo [--conversations N] [--out DIR] [--pipeline P] [--total N]
 
 Generates telemetry into DIR/telemetry.jsonl and builds a dataset from it in DIR/dataset with
-the local Functions runner on an embedded Azurite (signals judge).
+the local Functions runner on an embedded Azurite. The judge: signals (offline heuristic)
+unless judge options or SFT_JUDGE say otherwise (see "sft-balancer run --help").
   --conversations N   default 20000
   --out DIR           default out/demo
   --pipeline P        session (default) | conversation
   --total N           dataset size (default 4000)
   --in-process        run the pipeline in one process instead of the runner
+  --judge ...         the judge options of "run" (--judge, --model/--deployment, --endpoint, ...)
   -q, --quiet         no progress on stderr
   --json              print the summary as JSON on stdout`,
 };
@@ -164,7 +173,18 @@ function summarize(job: JobResult, outDir: string, json = false): void {
     quarantine: { total: number; byReason?: Record<string, number> };
     telemetry?: { invalidUtf8Lines?: number };
     input: { duplicatesRemoved: number };
-    judge?: unknown;
+    judge?: {
+      name: string;
+      labelledBy?: { name: string; kind: string; rubricVersion: string | null };
+      cost?: {
+        promptTokens: number;
+        cachedTokens: number;
+        completionTokens: number;
+        estimatedCost: number;
+        currency: string;
+        pricing: { note: string } | null;
+      };
+    };
     waves?: { outcome: string; judged: number; waves: unknown[] };
   };
   const waves = m.waves
@@ -206,12 +226,45 @@ function summarize(job: JobResult, outDir: string, json = false): void {
         ? `  judged ${waves.judged} samples in ${waves.waves} waves (${waves.outcome}): ` +
           `${waves.callsPerDelivered} per delivered sample\n`
         : '') +
+      summarizeJudge(m.judge) +
       `  manifest: ${job.manifestPath}\n`,
   );
 }
 
+/** "labelled by openai:gpt-4o-mini (rubric ...): N prompt tokens ..., est. cost ..." for the summary. */
+function summarizeJudge(
+  j:
+    | {
+        name: string;
+        labelledBy?: { name: string; kind: string; rubricVersion: string | null };
+        cost?: {
+          promptTokens: number;
+          cachedTokens: number;
+          completionTokens: number;
+          estimatedCost: number;
+          currency: string;
+          pricing: { note: string } | null;
+        };
+      }
+    | undefined,
+): string {
+  if (!j) return '';
+  const by = j.labelledBy;
+  if (by ? by.kind === 'heuristic' : j.name.startsWith('signals'))
+    return `  labelled by the offline signals heuristic (${by?.name ?? j.name}) — not for training a production router\n`;
+  const c = j.cost;
+  return (
+    `  labelled by ${by?.name ?? j.name}${by?.rubricVersion ? ` (rubric ${by.rubricVersion})` : ''}` +
+    (c
+      ? `: ${c.promptTokens} prompt tokens (${c.cachedTokens} cached), ${c.completionTokens} completion tokens, ` +
+        `est. cost ${c.estimatedCost} ${c.currency}${c.pricing ? ` (${c.pricing.note})` : ''}`
+      : '') +
+    '\n'
+  );
+}
+
 /**
- * A dataset built in a staging directory and swapped in as `out` (adapters/output.ts):
+ * A dataset built in a staging directory and swapped in as `out` (adapters/files/output.ts):
  * `out` holds this build's files only, and a reader never sees a mix of two builds.
  */
 async function intoOutputDir(
@@ -220,6 +273,20 @@ async function intoOutputDir(
 ): Promise<JobResult> {
   const job = await withOutputDir(out, build);
   return { ...job, manifestPath: join(out, 'manifest.json') };
+}
+
+/** With --complexity-fit quantiles: the tier thresholds fitted to the input (cli/complexity-fit.ts). */
+async function fitted(
+  config: BalanceConfig,
+  v: Record<string, unknown>,
+  input: string,
+  firstTurnsOnly: boolean,
+): Promise<BalanceConfig> {
+  if (v['complexity-fit'] === undefined) return config;
+  if (v['complexity-thresholds'] !== undefined)
+    throw new UsageError('give --complexity-thresholds or --complexity-fit, not both');
+  const { fitComplexityToFile } = await import('./complexity-fit.js');
+  return fitComplexityToFile(config, input, firstTurnsOnly);
 }
 
 async function cmdGenerate(argv: string[]): Promise<number> {
@@ -275,8 +342,8 @@ async function cmdBalance(argv: string[]): Promise<number> {
   if (v.help) return help('balance');
   const input = required(v, 'input');
   const out = required(v, 'out');
-  const config = balanceConfigFromFlags(v);
   const inputs = inputSettingsFromFlags(v);
+  const config = await fitted(balanceConfigFromFlags(v), v, input, false);
   if (inputs.columns) config.columns = inputs.columns;
   const shape = rowShape({ annotated: true, stratify: config.stratify, columns: inputs.columns });
   refuseInputOverwrite(
@@ -302,7 +369,6 @@ const RUN_OPTIONS = {
   pipeline: { type: 'string' },
   'history-turns': { type: 'string' },
   'history-tokens': { type: 'string' },
-  'batch-size': { type: 'string' },
   storage: { type: 'string' },
   'build-id': { type: 'string' },
   'no-upload': { type: 'boolean' },
@@ -312,16 +378,20 @@ const RUN_OPTIONS = {
   'no-redact': { type: 'boolean' },
   waves: { type: 'boolean' },
   'judge-budget': { type: 'string' },
+  'judge-budget-usd': { type: 'string' },
   explore: { type: 'string' },
   'max-waves': { type: 'string' },
-  replay: { type: 'string' },
+  ...KUSTO_RUN_OPTIONS,
+  ...JUDGE_OPTIONS,
   ...BALANCE_OPTIONS,
   ...INPUT_OPTIONS,
 } as const;
 
 /** Wave settings from the run flags, or undefined without --waves. */
 function waveSettingsOf(v: Record<string, unknown>): WaveSettingsInput | undefined {
-  const flags = ['judge-budget', 'explore', 'max-waves'].filter((f) => v[f] !== undefined);
+  const flags = ['judge-budget', 'judge-budget-usd', 'explore', 'max-waves'].filter(
+    (f) => v[f] !== undefined,
+  );
   if (v.waves !== true) {
     if (flags.length > 0) throw new UsageError(`--${flags[0]} needs --waves`);
     return undefined;
@@ -329,12 +399,14 @@ function waveSettingsOf(v: Record<string, unknown>): WaveSettingsInput | undefin
   const input: WaveSettingsInput = {};
   if (v['judge-budget'] !== undefined) input.maxJudged = positiveInt(v, 'judge-budget');
   if (v['max-waves'] !== undefined) input.maxWaves = positiveInt(v, 'max-waves');
+  if (v['judge-budget-usd'] !== undefined) input.maxCost = Number(v['judge-budget-usd']);
   if (v.explore !== undefined) input.explore = Number(v.explore);
   const parsed = WaveSettingsSchema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const flag: Record<string, string> = {
       maxJudged: 'judge-budget',
+      maxCost: 'judge-budget-usd',
       maxWaves: 'max-waves',
       explore: 'explore',
     };
@@ -346,16 +418,23 @@ function waveSettingsOf(v: Record<string, unknown>): WaveSettingsInput | undefin
 async function cmdRun(argv: string[]): Promise<number> {
   const v = parse(argv, RUN_OPTIONS);
   if (v.help) return help('run');
-  const input = required(v, 'input');
+  const kusto = kustoRunOf(v);
+  const input = kusto ? '' : required(v, 'input');
   const out = required(v, 'out');
   if (typeof v['build-id'] === 'string') buildIdFlag(v['build-id']);
   const pipeline = pipelineOf(v);
-  const config = balanceConfigFromFlags(v, {
+  const flagged = balanceConfigFromFlags(v, {
     stratify: pipeline === 'session' ? ['turnBucket'] : ['turnBucket', 'position'],
   });
   const inputs = inputSettingsFromFlags(v);
+  const config = kusto
+    ? await kusto.fit(flagged, v)
+    : await fitted(flagged, v, input, pipeline === 'session');
   if (inputs.columns) config.columns = inputs.columns;
   const shape = rowShape({ annotated: false, stratify: config.stratify, columns: inputs.columns });
+  /** A CSV/Parquet file or a folder of parts is read through a JSONL copy (cli/input-flags.ts). */
+  const viaJsonl = <T>(fn: (jsonl: string) => Promise<T>): Promise<T> =>
+    kusto ? fn(input) : withJsonlInput(input, inputs, shape, fn);
   const history = {
     historyTurns: nonNegativeInt(v, 'history-turns', DEFAULT_HISTORY.historyTurns),
     historyTokenBudget: nonNegativeInt(v, 'history-tokens', DEFAULT_HISTORY.historyTokenBudget),
@@ -363,19 +442,29 @@ async function cmdRun(argv: string[]): Promise<number> {
   const waves = waveSettingsOf(v);
   refuseInputOverwrite(
     [
-      { flag: '--input', path: input },
+      kusto ? null : { flag: '--input', path: input },
       typeof v.replay === 'string' ? { flag: '--replay', path: v.replay } : null,
     ],
     [{ flag: '--out', path: out, kind: 'dir' }],
   );
+  // The judge flags as the settings the Functions app reads: the runner and in-process
+  // judging build the same judge from them (cli/judge-flags.ts).
+  const env: Record<string, string | undefined> = {
+    ...(kusto?.env ?? process.env),
+    ...(v['no-redact'] === true ? { SFT_REDACT: 'false' } : {}),
+    ...judgeEnvFromFlags(v),
+  };
+  const judgeSettings = judgeSettingsOfEnv(env);
+  // Before any work: a judge without a credential fails now, in one line.
+  await (await import('../adapters/judge-credential.js')).checkJudgeCredential(judgeSettings);
   if (v['in-process'] !== true) {
     // Checked before the build; the runner swaps the downloaded set in whole at the end.
     await checkOutputDir(out);
     // Loaded on use: the storage SDKs cost start-up time every other command would pay.
     const { runLocal } = await import('./local-runner.js');
-    const run = await withJsonlInput(input, inputs, shape, (jsonl) =>
+    const run = await viaJsonl((jsonl) =>
       runLocal({
-        input: jsonl,
+        ...(kusto ? kusto.runner : { input: jsonl }),
         out,
         pipeline,
         history,
@@ -387,34 +476,26 @@ async function cmdRun(argv: string[]): Promise<number> {
         quiet: v.quiet === true,
         verbose: v.verbose === true,
         ...(waves ? { waves } : {}),
-        env: {
-          ...process.env,
-          ...(v['no-redact'] === true ? { SFT_REDACT: 'false' } : {}),
-          // The runner's judge: recorded labels instead of SFT_JUDGE.
-          ...(typeof v.replay === 'string'
-            ? { SFT_JUDGE: 'replay', JUDGE_REPLAY_SOURCE: v.replay }
-            : {}),
-        },
+        env,
       }),
     );
     summarize(run, out, v.json === true);
     return 0;
   }
-  const replay = typeof v.replay === 'string' ? v.replay : undefined;
-  const judge = replay
-    ? // Loaded on use: the judge factory pulls in the openai and Azure SDKs.
-      (await import('../adapters/judge/factory.js')).createJudge(
-        JudgeSettingsSchema.parse({ kind: 'replay', source: replay }),
-      )
-    : createSignalsJudge({
-        complexity: config.complexity,
-        reasoningModels: config.reasoningModels,
-      });
-  const batchSize = positiveInt(v, 'batch-size', 20);
-  const job = await intoOutputDir(out, (dir) =>
-    withJsonlInput(input, inputs, shape, (jsonl) =>
-      runPipeline(jsonl, dir, config, {
-        source: input,
+  const judge =
+    judgeSettings.kind === 'signals'
+      ? createSignalsJudge({
+          complexity: config.complexity,
+          reasoningModels: config.reasoningModels,
+          ...(judgeSettings.threshold !== undefined ? { threshold: judgeSettings.threshold } : {}),
+        })
+      : // Loaded on use: the judge factory pulls in the openai and Azure SDKs.
+        (await import('./annotate.js')).judgeOf(judgeSettings, v);
+  const batchSize = positiveInt({ 'batch-size': env.SFT_JUDGE_BATCH_SIZE }, 'batch-size', 20);
+  const job = await intoOutputDir(out, async (dir) =>
+    viaJsonl(async (jsonl) =>
+      runPipeline(kusto ? await kusto.stage() : jsonl, dir, config, {
+        ...(kusto ? {} : { source: input }),
         pipeline,
         history,
         judge,
@@ -422,7 +503,7 @@ async function cmdRun(argv: string[]): Promise<number> {
         batchSize,
         quiet: v.quiet === true,
         redact: v['no-redact'] !== true,
-      }),
+      }).finally(() => kusto?.unstage()),
     ),
   );
   summarize(job, out, v.json === true);
@@ -436,8 +517,14 @@ async function cmdDemo(argv: string[]): Promise<number> {
     pipeline: { type: 'string' },
     total: { type: 'string' },
     'in-process': { type: 'boolean' },
+    ...JUDGE_OPTIONS,
   });
   if (v.help) return help('demo');
+  // The judge flags go to run as given; a bad one fails before any telemetry is generated.
+  judgeSettingsOfEnv({ ...process.env, ...judgeEnvFromFlags(v) });
+  const judgeArgs = Object.keys(JUDGE_OPTIONS).flatMap((k) =>
+    v[k] === undefined ? [] : v[k] === true ? [`--${k}`] : [`--${k}`, String(v[k])],
+  );
   const out = (v.out as string | undefined) ?? 'out/demo';
   const conversations = positiveInt(v, 'conversations', 20_000);
   const pipeline = pipelineOf(v);
@@ -467,6 +554,7 @@ async function cmdDemo(argv: string[]): Promise<number> {
     ...quiet,
     ...(v.json === true ? ['--json'] : []),
     ...(v['in-process'] === true ? ['--in-process'] : []),
+    ...judgeArgs,
   ]);
 }
 
@@ -483,6 +571,9 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   // Loaded on use: the judge modules pull in the openai and Azure SDKs.
   annotate: async (argv) => (await import('./annotate.js')).cmdAnnotate(argv),
   calibrate: async (argv) => (await import('./calibrate.js')).cmdCalibrate(argv),
+  // Loaded on use: the storage SDKs and @azure/functions.
+  serve: async (argv) => (await import('./serve.js')).cmdServe(argv),
+  download: async (argv) => (await import('./serve.js')).cmdDownload(argv),
 };
 
 /** Runs the CLI; returns the exit code (0 ok, 1 failed, 2 usage). */

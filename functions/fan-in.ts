@@ -5,7 +5,7 @@
  * and writes datasets/{buildId}/train.jsonl, manifest.json and datasets/latest.json.
  *
  * A wave-judged build comes here after each round: the fan-in then replays the wave
- * planner (functions/wave-ops.ts) and queues the next wave's batches, or balances the
+ * planner (functions/lib/wave-ops.ts) and queues the next wave's batches, or balances the
  * rows it selects.
  *
  * Exactly one publishes: a lease on a claim blob admits one fan-in at a time (it
@@ -22,7 +22,11 @@ import {
   buildPaths,
   completionOf,
   decidePublish,
+  addUsage,
+  emptyUsage,
   sumBatches,
+  usageByWave,
+  type JudgeUsage,
   type BuildSpec,
   type Outcome,
 } from '../shared/build/spec';
@@ -41,6 +45,8 @@ import {
 } from './lib/build-ops';
 import type { Deps } from './lib/deps';
 import { readShard } from './lib/shards';
+import { costSection } from '../shared/judge/prices';
+import { describeJudge } from '../shared/judge/types';
 import { advanceWaves } from './lib/wave-ops';
 import { renderReport, REPORT_FILE } from '../adapters/files/report';
 import { ProfileBuilder, profileRows } from '../shared/report/profile';
@@ -162,6 +168,11 @@ async function publish(
       ...(waved.rejudged.length > 0 ? { rejudged: waved.rejudged } : {}),
     };
   }
+  // Which judge labelled the data, and what its calls cost (tokens × the price table).
+  const labelledBy = describeJudge(deps.judgeFor(spec));
+  const usage = [sums.usage, waveSums?.usage]
+    .filter((u): u is JudgeUsage => !!u)
+    .reduce<JudgeUsage | null>((a, u) => addUsage(a ?? emptyUsage(), u), null);
   const common = {
     tool: TOOL,
     command: 'build',
@@ -179,6 +190,16 @@ async function publish(
       labelled: judgeSums.labelled,
       unlabeled: judgeSums.unlabeled,
       unlabeledByCause: judgeSums.unlabeledByCause,
+      labelledBy,
+      ...(usage
+        ? {
+            cost: costSection(
+              usage,
+              labelledBy.pricing,
+              waved ? usageByWave(waved.summaries) : undefined,
+            ),
+          }
+        : {}),
     },
     telemetry: { rows: sums.rows, validTurns: sums.turns, outsideWindow: sums.outsideWindow },
     redaction: redactionSummary(spec.redact, sums.redactions),

@@ -2,7 +2,7 @@
  * Judge batch (queue trigger on SFT_SHARD_QUEUE): reads its shard, builds samples,
  * quarantines bad rows, judges, and writes the annotated rows under names that
  * derive from the build and shard; a create-only done marker commits the batch.
- * In a wave-judged build (shared/build-waves.ts) the first round writes planner
+ * In a wave-judged build (shared/build/waves.ts) the first round writes planner
  * items instead of judging, and a wave's batch judges only the samples listed for it.
  *
  * At least once: a redelivered batch finds its marker and only re-runs the
@@ -33,6 +33,8 @@ import {
 } from './lib/build-ops';
 import type { Deps } from './lib/deps';
 import { readShard, readWaveIds, recordBatchFailure } from './lib/shards';
+import { JudgeConfigError } from '../shared/judge/llm';
+import type { Judge } from '../shared/judge/types';
 
 const jsonl = (items: readonly unknown[]) =>
   items.length === 0 ? '' : items.map((x) => JSON.stringify(x)).join('\n') + '\n';
@@ -59,6 +61,23 @@ const summaryOf = (
   redactions: prepared.redactions,
   attempt,
 });
+
+/** The reason of a batch failed because the judge refused its credentials (the CLI reads it). */
+export const JUDGE_REFUSED = 'judge refused: ';
+
+/** A judge's tokens and cost for the batch summary (its stats are this shard's own). */
+function usageOf(judge: Judge): Pick<BatchSummary, 'usage'> {
+  const s = judge.stats?.();
+  if (!s || s.calls === 0) return {};
+  return {
+    usage: {
+      promptTokens: s.promptTokens,
+      cachedTokens: s.cachedTokens,
+      completionTokens: s.completionTokens,
+      estimatedCost: s.estimatedCost,
+    },
+  };
+}
 
 export function createJudgeBatch(deps: Deps) {
   return async function judgeBatchHandler(
@@ -126,11 +145,22 @@ export function createJudgeBatch(deps: Deps) {
     }
     const chosen = ids ? waveSamples(prepared, ids) : { samples: prepared.samples, missing: [] };
     let judged;
+    const judge = deps.judgeFor(spec);
     try {
-      judged = await annotateSamples(chosen.samples, deps.judgeFor(spec), {
+      judged = await annotateSamples(chosen.samples, judge, {
         batchSize: spec.judge.batchSize,
       });
     } catch (err) {
+      if (err instanceof JudgeConfigError) {
+        // A refused key or token, a missing credential: no delivery can help.
+        context.error(`judge: ${shardId} of ${buildId}: ${err.message}`);
+        await fail(
+          `${JUDGE_REFUSED}${err.message}`,
+          chosen.samples.length + chosen.missing.length,
+          'permanent',
+        );
+        return;
+      }
       if (attempt >= deps.settings.maxDequeueCount) {
         context.error(
           `judge: ${shardId}${wave ? ` wave ${wave}` : ''} of ${buildId} failed on its last delivery (${attempt}): ${errorText(err)}`,
@@ -166,6 +196,7 @@ export function createJudgeBatch(deps: Deps) {
       unlabeled: unlabeled.length,
       unlabeledByCause: countBy(unlabeled, (u) => u.error),
       judgeCalls: judged.calls,
+      ...usageOf(judge),
       ...(wave > 0 ? { wave } : {}),
     };
     await deps.store.create(paths.done, JSON.stringify(summary, null, 2));

@@ -89,7 +89,7 @@ export function registrations(deps: Deps): FunctionRegistration[] {
       handler: createStagePoison(deps, 'fanin'),
     },
   ];
-  // Every line a handler logs carries its build id and batch id (functions/logging.ts).
+  // Every line a handler logs carries its build id and batch id (functions/lib/logging.ts).
   return list.map(
     (r) =>
       ({

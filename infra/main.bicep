@@ -48,15 +48,15 @@ param maximumInstanceCount int = 4
 ])
 param instanceMemoryMB int = 2048
 
-@description('SFT_JUDGE: the judge builds use by default (a name the functions register: `signals` is the offline one).')
-param judgeName string = 'signals'
+@description('SFT_JUDGE: the judge builds use by default: `openai` labels with the Azure OpenAI deployment below (through the managed identity); `signals` is the offline heuristic (not for training a production router).')
+param judgeName string = 'openai'
 
 @description('SFT_WAVES: builds judge in waves only what the balance needs (yield-aware judging); a request\'s `waves` overrides it.')
 @allowed([
   'true'
   'false'
 ])
-param judgeInWaves string = 'false'
+param judgeInWaves string = 'true'
 
 @description('SFT_JUDGE_BUDGET: with waves, the most samples a build judges. Empty: no limit.')
 param wavesJudgeBudget string = ''

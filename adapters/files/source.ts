@@ -1,7 +1,7 @@
 /**
  * FileSource: a telemetry export (JSONL, gzipped when the name ends in .gz) on disk or
  * in blob storage, giving the same selection as queries/*.kql for the same parameters
- * (shared/selection.ts says how, and where the shard hash differs from Kusto's).
+ * (shared/source/selection.ts says how, and where the shard hash differs from Kusto's).
  *
  * Each pass streams the whole export: planning reads it once, each shard once more and
  * keeps only its own conversations. Lines that are not JSON, or whose conversationId,

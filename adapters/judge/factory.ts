@@ -10,6 +10,7 @@ import {
   type TokenCredential,
 } from '@azure/identity';
 import OpenAI, { AzureOpenAI } from 'openai';
+import { COGNITIVE_SERVICES_SCOPE, politeCredential } from '../judge-credential';
 import { checkAnnotated, defaultSampleId, LabelSchema } from '../../shared/contracts/rows';
 import { judgeCacheKey } from '../../shared/judge/cache-key';
 import { createPanelJudge } from '../../shared/judge/panel';
@@ -24,8 +25,7 @@ import { createBatchExecutor } from '../openai/batch';
 import { createChatExecutor, createOpenAIJudge, sha256Hex, type Clock } from '../openai/judge';
 import type { RoundExecutor } from '../../shared/judge/llm';
 
-/** Entra ID scope of Azure OpenAI (Cognitive Services). */
-export const COGNITIVE_SERVICES_SCOPE = 'https://cognitiveservices.azure.com/.default';
+export { COGNITIVE_SERVICES_SCOPE };
 
 export interface JudgeDeps {
   /** Entra credential for Azure OpenAI; DefaultAzureCredential when absent. */
@@ -64,7 +64,11 @@ export function createOpenAIClient(s: OpenAIJudgeSettings, deps: JudgeDeps = {})
   const where = s.baseURL ? { baseURL: s.baseURL } : { endpoint: s.endpoint! };
   if (s.apiKey)
     return new AzureOpenAI({ ...common, ...where, apiVersion: s.apiVersion, apiKey: s.apiKey });
-  const credential = deps.credential ?? new DefaultAzureCredential();
+  // Failures of the credential (none, expired) are one line naming what to do.
+  const credential = politeCredential(
+    deps.credential ?? new DefaultAzureCredential(),
+    s.endpoint ?? s.baseURL ?? '(no endpoint)',
+  );
   return new AzureOpenAI({
     ...common,
     ...where,
@@ -197,7 +201,7 @@ export function pooledJudge(settings: JudgeSettings, deps: JudgeDeps = {}): Judg
 }
 
 /**
- * An entry for the functions' judge table (functions/judges.ts):
+ * An entry for the functions' judge table (functions/lib/judges.ts):
  * `registerJudge('openai', llmJudgeFactory(judgeSettingsFromEnv(process.env), deps.storeFor))`.
  * Each shard gets a pooled judge (its own stats, the instance's shared limits) whose
  * verdict cache lives in the build storage account, container `settings.cache.container`.

@@ -19,7 +19,7 @@ import {
   type RequestOutcome,
   type RoundExecutor,
 } from '../../shared/judge/llm';
-import { VERDICT_JSON_SCHEMA } from '../../shared/judge/rubric';
+import { RUBRIC_VERSION, VERDICT_JSON_SCHEMA } from '../../shared/judge/rubric';
 import type { OpenAIJudgeSettings } from '../../shared/judge/settings';
 import {
   backoffDelay,
@@ -29,6 +29,8 @@ import {
   Semaphore,
 } from '../../shared/judge/throttle';
 import type { Judge } from '../../shared/judge/types';
+import { pricesFor, pricingOf } from '../../shared/judge/prices';
+import { refusedLine } from '../judge-credential';
 import { UsageMeter, type JudgeStats, type TokenUsage } from '../../shared/judge/usage';
 import type { VerdictCache } from '../../shared/judge/cache-key';
 import { estimateTokens } from '../../shared/samples/assemble';
@@ -154,10 +156,10 @@ export function createChatExecutor(opts: ChatExecutorOptions): RoundExecutor {
         const kind = classifyFailure(status);
         if (kind === 'fatal') {
           throw new JudgeConfigError(
-            `judge endpoint refused the call (${last}): check the model/deployment and credentials`,
-            {
-              cause: err,
-            },
+            status === 401 || status === 403
+              ? refusedLine(s, status, (apiErr.message ?? '').split('\n')[0]!.slice(0, 160))
+              : `judge endpoint refused the call (${last}): check the model/deployment and credentials`,
+            { cause: err },
           );
         }
         if (kind === 'bad_request')
@@ -201,7 +203,11 @@ export interface OpenAIJudgeOptions {
  */
 export function createOpenAIJudge(opts: OpenAIJudgeOptions): Judge & { stats(): JudgeStats } {
   const s = opts.settings;
-  return createLlmJudge({
+  const choice = pricesFor([s.cacheModel, s.model], {
+    ...(s.prices ? { explicit: s.prices } : {}),
+    ...(s.priceTable ? { overrides: s.priceTable } : {}),
+  });
+  const judge = createLlmJudge({
     name: `${s.provider}:${s.model}${s.mode === 'batch' ? ':batch' : ''}`,
     model: s.cacheModel ?? s.model,
     batchSize: s.batchSize,
@@ -210,6 +216,19 @@ export function createOpenAIJudge(opts: OpenAIJudgeOptions): Judge & { stats(): 
     cache: opts.cache ?? null,
     sha256: sha256Hex,
     randomHex: opts.randomHex ?? randomHex,
-    meter: new UsageMeter(s.prices),
+    meter: new UsageMeter(choice.prices),
   });
+  return {
+    ...judge,
+    describe: () => ({
+      name: judge.name,
+      kind: 'llm',
+      provider: s.provider,
+      model: s.model,
+      ...(s.cacheModel ? { modelVersion: s.cacheModel } : {}),
+      mode: s.mode,
+      rubricVersion: RUBRIC_VERSION,
+      pricing: pricingOf(choice, s.mode === 'batch'),
+    }),
+  };
 }

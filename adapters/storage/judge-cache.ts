@@ -46,7 +46,7 @@ export function containerBlobStore(container: ContainerClient): TextBlobStore {
   };
 }
 
-/** A TextBlobStore over the build's BlobStore (adapters/blob-store.ts) for one container. */
+/** A TextBlobStore over the build's BlobStore (adapters/storage/blob-store.ts) for one container. */
 export function fromBuildBlobStore(store: {
   ensureContainer(): Promise<void>;
   get(path: string): Promise<Buffer | null>;

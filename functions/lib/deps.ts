@@ -48,6 +48,8 @@ export const LLM_JUDGE = 'openai';
  * an annotated file (the local runner's `--replay`; benchmarks with known labels).
  */
 export const REPLAY_JUDGE = 'replay';
+/** The judge name under which builds use a panel of judges (JUDGE_SETTINGS, a JSON object). */
+export const PANEL_JUDGE = 'panel';
 
 export function createDeps(
   settings: Settings,
@@ -72,7 +74,13 @@ export function createDeps(
   const envJudges = new Map<string, () => Judge>();
   const judgeForSpec = (spec: BuildSpec): Judge => {
     const kind =
-      spec.judge.name === LLM_JUDGE ? 'openai' : spec.judge.name === REPLAY_JUDGE ? 'replay' : null;
+      spec.judge.name === LLM_JUDGE
+        ? 'openai'
+        : spec.judge.name === REPLAY_JUDGE
+          ? 'replay'
+          : spec.judge.name === PANEL_JUDGE
+            ? 'panel'
+            : null;
     if (kind === null) return judgeFor(spec);
     let make = envJudges.get(kind);
     if (!make) {

@@ -1,6 +1,6 @@
 /**
  * Wraps a handler so that everything it logs through its InvocationContext becomes a
- * structured line (shared/log.ts) carrying the build id and batch id of its trigger.
+ * structured line (shared/util/log.ts) carrying the build id and batch id of its trigger.
  * The handlers keep calling `context.log(...)`; the context they get delegates to
  * the host's, with the text replaced by the JSON line.
  */

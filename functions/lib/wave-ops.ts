@@ -1,5 +1,5 @@
 /**
- * The fan-in's wave step for a wave-judged build (shared/build-waves.ts): read the
+ * The fan-in's wave step for a wave-judged build (shared/build/waves.ts): read the
  * planner items of the scan round and the verdicts of the waves so far, replay the
  * planner, and either queue the next wave's batches or hand the selected rows to the
  * balance. Runs under the fan-in's claim lease; every write is a deterministic
@@ -191,6 +191,7 @@ export async function advanceWaves(
   const rejudged: { wave: number; shardId: string; cause: string }[] = [];
   const waves: { sent: string[]; labelled: { id: string; label: Label }[] }[] = [];
   const requests = new Map<number, number>();
+  const costs = new Map<number, number>();
   for (const plan of plans) {
     const c = completion(plan);
     const sent: string[] = [];
@@ -228,8 +229,14 @@ export async function advanceWaves(
     if (failure !== null) return { kind: 'fail', reason: failure };
     waves.push({ sent, labelled });
     let calls = 0;
-    for (const s of markers.summaries) if (s.wave === plan.wave) calls += s.judgeCalls;
+    let cost = 0;
+    for (const s of markers.summaries)
+      if (s.wave === plan.wave) {
+        calls += s.judgeCalls;
+        cost += s.usage?.estimatedCost ?? 0;
+      }
     requests.set(plan.wave, calls);
+    costs.set(plan.wave, cost);
   }
   const verdicts = collectVerdicts(waves);
   const step = resumeWaves(
@@ -238,6 +245,7 @@ export async function advanceWaves(
     settings,
     (id) => verdicts.get(id),
     (w) => requests.get(w),
+    (w) => costs.get(w),
   );
 
   if (step.kind === 'judge') {

@@ -279,6 +279,14 @@ export class StreamingBalancer {
     return this.add(row, null, -1, 0);
   }
 
+  /**
+   * {@link offer} for a row that is also the line at byte range (`at`, `len`) of a
+   * file: a candidate keeps only the range, read again if selected (finish with a loader).
+   */
+  offerAt(row: AnnotatedRow, at: number, len: number): boolean {
+    return this.add(row, null, at, len);
+  }
+
   private add(row: AnnotatedRow, line: string | null, at: number, len: number): boolean {
     this.offered++;
     const id = sampleIdOf(row);
@@ -320,7 +328,7 @@ export class StreamingBalancer {
         tie,
         id,
         dead: false,
-        row: line === null ? row : null,
+        row: line === null && at < 0 ? row : null,
         line: at < 0 ? line : null,
         at,
         len,

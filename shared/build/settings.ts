@@ -55,6 +55,13 @@ const EnvSchema = z
     SFT_ON_SHORTFALL: z.enum(SHORTFALL_MODES).default('shrink'),
     SFT_SEED: z.string().min(1).default('42'),
     SFT_VALIDATION: z.coerce.number().min(0).lt(1).default(0),
+    /** Complexity tier cut points "LOW,HIGH" on the score in [0, 1]. */
+    SFT_COMPLEXITY_THRESHOLDS: list
+      .transform((a) => a.map(Number))
+      .pipe(z.array(z.number().min(0).max(1)).length(2, 'expected LOW,HIGH'))
+      .refine(([lo, hi]) => lo! <= hi!, 'LOW must not exceed HIGH')
+      .transform((a) => a as [number, number])
+      .optional(),
     SFT_HISTORY_TURNS: intFrom(0).default(3),
     SFT_HISTORY_TOKENS: intFrom(0).default(1_500),
 
@@ -78,13 +85,15 @@ const EnvSchema = z
     /** Lease on the fan-in claim blob; a crashed fan-in is taken over after it lapses (15-60). */
     SFT_FANIN_LEASE_SECONDS: intFrom(15, 60).default(15),
 
-    /** Yield-aware judging (shared/waves.ts) by default: off unless `true`. */
+    /** Yield-aware judging (shared/waves/planner.ts) by default: off unless `true`. */
     SFT_WAVES: z
       .enum(['true', 'false', '1', '0', 'on', 'off'])
       .default('false')
       .transform((v) => v === 'true' || v === '1' || v === 'on'),
     /** Waves: samples judged at most per build (the judge budget); unset = no limit. */
     SFT_JUDGE_BUDGET: intFrom(1).optional(),
+    /** Waves: the judge budget in currency (USD at the price table's prices); unset = no limit. */
+    SFT_JUDGE_BUDGET_USD: z.coerce.number().positive().optional(),
     /** Waves: exploration floor in [0, 1] (0.3; 1 = no signal bias). */
     SFT_WAVE_EXPLORE: z.coerce.number().min(0).max(1).optional(),
     /** Waves: at most this many waves (20; at most 100). */
@@ -126,7 +135,7 @@ export interface Settings {
   maxDequeueCount: number;
   maxBodyBytes: number;
   faninLeaseSeconds: number;
-  /** Redact secrets and personal data before judging and writing (shared/redact.ts). */
+  /** Redact secrets and personal data before judging and writing (shared/samples/redact.ts). */
   redact: boolean;
 }
 
@@ -179,12 +188,16 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
       onShortfall: e.SFT_ON_SHORTFALL,
       seed,
       validation: e.SFT_VALIDATION,
+      ...(e.SFT_COMPLEXITY_THRESHOLDS !== undefined
+        ? { complexityThresholds: e.SFT_COMPLEXITY_THRESHOLDS }
+        : {}),
       historyTurns: e.SFT_HISTORY_TURNS,
       historyTokens: e.SFT_HISTORY_TOKENS,
       ...(e.SFT_WAVES
         ? {
             waves: {
               ...(e.SFT_JUDGE_BUDGET !== undefined ? { maxJudged: e.SFT_JUDGE_BUDGET } : {}),
+              ...(e.SFT_JUDGE_BUDGET_USD !== undefined ? { maxCost: e.SFT_JUDGE_BUDGET_USD } : {}),
               ...(e.SFT_WAVE_EXPLORE !== undefined ? { explore: e.SFT_WAVE_EXPLORE } : {}),
               ...(e.SFT_MAX_WAVES !== undefined ? { maxWaves: e.SFT_MAX_WAVES } : {}),
             },
@@ -224,11 +237,14 @@ export const SETTINGS_DOC: Record<string, string> = {
   SFT_ON_SHORTFALL: 'default shortfall mode: shrink | upsample | fail',
   SFT_SEED: 'default sampling seed (42)',
   SFT_VALIDATION: 'default validation share (0)',
+  SFT_COMPLEXITY_THRESHOLDS:
+    'default complexity tier cut points LOW,HIGH on the score in [0, 1] (0.25,0.6; docs/strata.md)',
   SFT_HISTORY_TURNS: 'previous turns carried as history, conversation pipeline (3)',
   SFT_HISTORY_TOKENS: 'token budget of that history (1500)',
   SFT_SHARD_BYTES: 'target telemetry bytes per shard (4194304)',
   SFT_MAX_SHARDS: 'upper bound on shards per build (1000)',
-  SFT_JUDGE: 'judge: signals (default; the LLM judge registers its own name)',
+  SFT_JUDGE:
+    'judge: signals (default locally; an offline heuristic, not for training a production router) | openai (JUDGE_*, AZURE_OPENAI_*; the deployed default) | replay | panel (JUDGE_SETTINGS)',
   SFT_JUDGE_BATCH_SIZE: 'samples per judge call (20)',
   SFT_MIN_JUDGED_SHARE: 'minimum share of samples judged for a build to publish (0.95)',
   SFT_MAX_DEQUEUE_COUNT:
@@ -240,6 +256,10 @@ export const SETTINGS_DOC: Record<string, string> = {
   SFT_WAVES:
     'judge in waves only what the balance needs (yield-aware judging): false (default) | true; a request may override',
   SFT_JUDGE_BUDGET: 'with waves: samples judged at most per build (no limit)',
+  SFT_JUDGE_BUDGET_USD:
+    'with waves: the judge budget in USD at the price table (SFT_JUDGE_PRICES); judging stops once spent (no limit)',
+  SFT_JUDGE_PRICES:
+    'judge prices by model over the built-in table, JSON {"MODEL":{"inputPerMTok":..,"cachedInputPerMTok":..,"outputPerMTok":..}}',
   SFT_WAVE_EXPLORE: 'with waves: exploration floor in [0, 1] (0.3; 1 = no signal bias)',
   SFT_MAX_WAVES: 'with waves: at most this many waves, 1-100 (20)',
 };

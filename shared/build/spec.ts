@@ -76,6 +76,11 @@ export const BuildRequestSchema = z.strictObject({
   onShortfall: z.enum(SHORTFALL_MODES).optional(),
   seed: z.union([z.number().int(), z.string().min(1).max(128)]).optional(),
   validation: z.number().min(0).lt(1).optional(),
+  /** Complexity tier cut points [low, high] on the score in [0, 1] (docs/strata.md). */
+  complexityThresholds: z
+    .tuple([z.number().min(0).max(1), z.number().min(0).max(1)])
+    .refine(([lo, hi]) => lo <= hi, 'the low threshold must not exceed the high one')
+    .optional(),
   window: TimeWindowSchema.optional(),
   /**
    * Column mapping: contract field → the source's column, e.g.
@@ -96,7 +101,7 @@ export const BuildRequestSchema = z.strictObject({
     })
     .optional(),
   /**
-   * Yield-aware judging (shared/waves.ts): `true` with the configured settings, an
+   * Yield-aware judging (shared/waves/planner.ts): `true` with the configured settings, an
    * object to override them, `false` to judge every sample.
    */
   waves: z
@@ -104,6 +109,8 @@ export const BuildRequestSchema = z.strictObject({
       z.boolean(),
       z.strictObject({
         judgeBudget: z.number().int().positive().optional(),
+        /** The judge budget in currency (USD at the built-in prices): --judge-budget-usd, SFT_JUDGE_BUDGET_USD. */
+        judgeBudgetUsd: z.number().positive().optional(),
         explore: z.number().min(0).max(1).optional(),
         maxWaves: z.number().int().min(1).max(MAX_WAVES).optional(),
       }),
@@ -131,7 +138,7 @@ export const BuildSpecSchema = z.object({
   minJudgedShare: z.number().min(0).max(1),
   shardBytes: z.number().int().positive(),
   maxShards: z.number().int().positive(),
-  /** Secrets and personal data replaced by placeholders at the source step (shared/redact.ts). */
+  /** Secrets and personal data replaced by placeholders at the source step (shared/samples/redact.ts). */
   redact: z.boolean().default(true),
   /**
    * Yield-aware judging: a scan round reads every shard without judging, then waves
@@ -152,6 +159,8 @@ export interface BuildDefaults {
   validation: number;
   historyTurns: number;
   historyTokens: number;
+  /** Complexity tier cut points (SFT_COMPLEXITY_THRESHOLDS); absent = the config's default. */
+  complexityThresholds?: [number, number];
   /** Wave settings when builds judge in waves by default (SFT_WAVES); absent = judge all. */
   waves?: WaveSettingsInput;
 }
@@ -165,6 +174,7 @@ export function waveSettingsOf(
   const input: WaveSettingsInput = { ...defaults };
   if (typeof request === 'object') {
     if (request.judgeBudget !== undefined) input.maxJudged = request.judgeBudget;
+    if (request.judgeBudgetUsd !== undefined) input.maxCost = request.judgeBudgetUsd;
     if (request.explore !== undefined) input.explore = request.explore;
     if (request.maxWaves !== undefined) input.maxWaves = request.maxWaves;
   }
@@ -205,6 +215,9 @@ export function buildSpecOf(args: {
       onShortfall: r.onShortfall ?? d.onShortfall,
       seed: r.seed ?? d.seed,
       validation: r.validation ?? d.validation,
+      ...((r.complexityThresholds ?? d.complexityThresholds)
+        ? { complexity: { tiers: r.complexityThresholds ?? d.complexityThresholds } }
+        : {}),
       ...(r.columns ? { columns: r.columns } : {}),
     });
   const spec: BuildSpec = {
@@ -459,6 +472,15 @@ export const BatchSummarySchema = z.object({
   unlabeled: z.number().int().min(0),
   unlabeledByCause: countMap,
   judgeCalls: z.number().int().min(0),
+  /** Tokens and estimated cost of this batch's judge calls (LLM judges; absent otherwise). */
+  usage: z
+    .object({
+      promptTokens: z.number().int().min(0),
+      cachedTokens: z.number().int().min(0),
+      completionTokens: z.number().int().min(0),
+      estimatedCost: z.number().min(0),
+    })
+    .optional(),
   /** Redactions by kind at the source step (absent in markers written before redaction). */
   redactions: countMap.optional(),
   /**
@@ -539,7 +561,9 @@ export function sumBatches(summaries: readonly BatchSummary[]) {
   let labelled = 0;
   let unlabeled = 0;
   let judgeCalls = 0;
+  let usage: JudgeUsage | null = null;
   for (const s of summaries) {
+    if (s.usage) usage = addUsage(usage ?? emptyUsage(), s.usage);
     rows += s.rows;
     turns += s.turns;
     outsideWindow += s.outsideWindow;
@@ -573,8 +597,39 @@ export function sumBatches(summaries: readonly BatchSummary[]) {
     unlabeledByCause: sorted(unlabeledByCause),
     judgeCalls,
     redactions: sorted(redactions),
+    usage: usage ? roundUsage(usage) : null,
   };
 }
+
+/** Tokens and estimated cost (in the price table's currency) of judge calls. */
+export interface JudgeUsage {
+  promptTokens: number;
+  cachedTokens: number;
+  completionTokens: number;
+  estimatedCost: number;
+}
+
+export const emptyUsage = (): JudgeUsage => ({
+  promptTokens: 0,
+  cachedTokens: 0,
+  completionTokens: 0,
+  estimatedCost: 0,
+});
+
+export function addUsage(a: JudgeUsage, b: JudgeUsage): JudgeUsage {
+  return {
+    promptTokens: a.promptTokens + b.promptTokens,
+    cachedTokens: a.cachedTokens + b.cachedTokens,
+    completionTokens: a.completionTokens + b.completionTokens,
+    estimatedCost: a.estimatedCost + b.estimatedCost,
+  };
+}
+
+/** Cost rounded once, to a millionth of the currency unit. */
+export const roundUsage = (u: JudgeUsage): JudgeUsage => ({
+  ...u,
+  estimatedCost: Math.round(u.estimatedCost * 1e6) / 1e6,
+});
 
 export interface PublishDecision {
   publish: boolean;
@@ -693,6 +748,8 @@ export interface BuildStatus {
     batches: { planned: number; done: number; failed: number; pending: number };
     judged: number;
   };
+  /** Tokens and estimated cost of the judge so far (LLM judges), over all waves, and per wave. */
+  cost?: JudgeUsage & { byWave?: (JudgeUsage & { wave: number })[] };
   outcome?: Outcome;
   outputs?: Record<string, string>;
 }
@@ -797,6 +854,13 @@ export function reduceStatus(args: {
       judged: waveSums.samples + waves.failures.reduce((a, f) => a + (f.samplesLost ?? 0), 0),
     };
   }
+  const total = [sums.usage, waveSums?.usage].filter(
+    (u): u is JudgeUsage => u !== null && u !== undefined,
+  );
+  if (total.length > 0) {
+    status.cost = roundUsage(total.reduce(addUsage, emptyUsage()));
+    if (waves) status.cost.byWave = usageByWave(waves.summaries);
+  }
   if (outcome) status.outcome = outcome;
   if (outcome) {
     const p = buildPaths(spec.id);
@@ -813,6 +877,17 @@ export function reduceStatus(args: {
           : {};
   }
   return status;
+}
+
+/** Judge usage per wave (wave 1, 2, ...) from wave batch summaries. */
+export function usageByWave(summaries: readonly BatchSummary[]): (JudgeUsage & { wave: number })[] {
+  const by = new Map<number, JudgeUsage>();
+  for (const s of summaries)
+    if (s.wave !== undefined && s.usage)
+      by.set(s.wave, addUsage(by.get(s.wave) ?? emptyUsage(), s.usage));
+  return [...by.entries()]
+    .sort((a, b) => a[0] - b[0])
+    .map(([wave, u]) => ({ wave, ...roundUsage(u) }));
 }
 
 /** A build id from a time and a random suffix: sortable, unique, blob-safe. */

@@ -1,11 +1,11 @@
 /**
  * Yield-aware judging in the serverless build, pure parts (the I/O is in
- * functions/wave-ops.ts). A wave-judged build runs in rounds:
+ * functions/lib/wave-ops.ts). A wave-judged build runs in rounds:
  *
  * - the scan round: one batch per shard reads and checks its telemetry, builds the
  *   samples and writes each one's planner item (id, stratum, signal score, dedup
  *   group) instead of judging;
- * - waves: the fan-in replays the planner (shared/waves.ts `resumeWaves`) from the
+ * - waves: the fan-in replays the planner (shared/waves/planner.ts `resumeWaves`) from the
  *   verdicts stored so far, writes the next wave's sample ids per shard and queues one
  *   batch per shard holding any; each batch judges only its listed samples;
  * - when the planner is done (quotas met, supply or budget exhausted, wave limit) the

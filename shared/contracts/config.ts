@@ -53,7 +53,17 @@ export const ComplexitySchema = z.object({
   toolDiversity: z.tuple([z.number(), z.number()]).default([1, 4]),
   promptTokenDelta: z.tuple([z.number(), z.number()]).default([500, 8_000]),
   /** Tier cut points on the mean score: below the first is low, from the second up high. */
-  tiers: z.tuple([z.number(), z.number()]).default([0.25, 0.6]),
+  tiers: z
+    .tuple([z.number().min(0).max(1), z.number().min(0).max(1)])
+    .refine(([lo, hi]) => lo <= hi, 'the low threshold must not exceed the high one')
+    .default([0.25, 0.6]),
+  /**
+   * Set when `tiers` were fitted to the data (the 1/3 and 2/3 quantiles of the score
+   * over `rows` rows of `source`) rather than given: the manifest and report say so.
+   */
+  fitted: z
+    .object({ method: z.literal('quantiles'), rows: z.number().int().min(0), source: z.string() })
+    .optional(),
 });
 export type ComplexityConfig = z.infer<typeof ComplexitySchema>;
 

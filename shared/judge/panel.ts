@@ -4,7 +4,7 @@
  * large judge at a fraction of the cost (Verga et al., arXiv 2404.18796).
  */
 import type { Label } from '../contracts/rows';
-import type { Judge, JudgeInput, Verdict } from './types';
+import { describeJudge, type Judge, type JudgeInput, type Verdict } from './types';
 import { emptyStats, type JudgeStats } from './usage';
 
 export interface MajorityResult {
@@ -98,6 +98,12 @@ export function createPanelJudge(
       }
       return sum;
     },
+    describe: () => ({
+      name: `panel(${judges.map((j) => j.name).join(',')})`,
+      kind: 'panel' as const,
+      rubricVersion: null,
+      members: judges.map(describeJudge),
+    }),
     agreement(): PanelAgreement {
       return {
         judges: judges.map((j) => j.name),

@@ -1,8 +1,9 @@
 /**
  * Judge settings: one zod schema the CLI and the functions' `loadSettings` share, so
- * both build the same judge from the same values (see adapters/judge-factory.ts).
+ * both build the same judge from the same values (see adapters/judge/factory.ts).
  */
 import { z } from 'zod';
+import { parsePriceTable, PriceTableSchema } from './prices';
 import { PricesSchema } from './usage';
 
 const int = (min: number) => z.coerce.number().int().min(min);
@@ -58,7 +59,10 @@ export const OpenAIJudgeSettingsSchema = z.object({
   /** 0 for repeatable verdicts; null omits it (reasoning models accept only their default). */
   temperature: z.number().min(0).max(2).nullable().default(0),
   seed: z.coerce.number().int().optional(),
-  prices: PricesSchema.default(PricesSchema.parse({})),
+  /** Prices of this judge; absent: the model's row of the price table (shared/judge/prices.ts). */
+  prices: PricesSchema.optional(),
+  /** Rows over the price table, by model (SFT_JUDGE_PRICES, --judge-prices). */
+  priceTable: PriceTableSchema.optional(),
   /** Verdict cache in blob storage; the container comes from the storage settings. */
   cache: z
     .object({
@@ -113,7 +117,9 @@ export type JudgeSettingsInput = z.input<typeof JudgeSettingsSchema>;
  * `AZURE_OPENAI_API_KEY` / `OPENAI_API_KEY` by provider), `JUDGE_MODE`,
  * `JUDGE_BATCH_SIZE`, `JUDGE_CONCURRENCY`, `JUDGE_RPM`, `JUDGE_TPM`,
  * `JUDGE_TIMEOUT_MS`, `JUDGE_MAX_RETRIES`, `JUDGE_CACHE_CONTAINER`,
- * `JUDGE_PRICE_INPUT` / `_CACHED_INPUT` / `_OUTPUT` (per million tokens).
+ * `JUDGE_PRICE_INPUT` / `_CACHED_INPUT` / `_OUTPUT` (per million tokens), `SFT_JUDGE_PRICES`
+ * (a JSON table by model over the built-in one). The CLI's judge flags set these same
+ * variables (cli/judge-flags.ts), so a flag and a setting mean one thing.
  */
 export function judgeSettingsFromEnv(
   env: Readonly<Record<string, string | undefined>>,
@@ -154,7 +160,14 @@ export function judgeSettingsFromEnv(
             Object.fromEntries(Object.entries(prices).map(([k, v]) => [k, Number(v)])),
           )
         : undefined,
-      cache: env.JUDGE_CACHE_CONTAINER ? { container: env.JUDGE_CACHE_CONTAINER } : undefined,
+      priceTable: env.SFT_JUDGE_PRICES ? parsePriceTable(env.SFT_JUDGE_PRICES) : undefined,
+      cache:
+        env.JUDGE_CACHE_CONTAINER || env.JUDGE_CACHE
+          ? {
+              enabled: env.JUDGE_CACHE !== 'false' && env.JUDGE_CACHE !== 'off',
+              ...(env.JUDGE_CACHE_CONTAINER ? { container: env.JUDGE_CACHE_CONTAINER } : {}),
+            }
+          : undefined,
     }),
   );
 }

@@ -1,6 +1,6 @@
 /**
  * The probe's inputs and settings. A probe line is the part of a dataset line
- * (shared/contracts.ts DatasetLine) the probe reads; settings are parsed once at the edge.
+ * (shared/contracts/rows.ts DatasetLine) the probe reads; settings are parsed once at the edge.
  */
 import { z } from 'zod';
 import { DEFAULT_REASONING_MODELS } from '../contracts/config';

@@ -1,5 +1,5 @@
 /**
- * The part of a manifest the report reads: the balancer's manifest (shared/balance.ts)
+ * The part of a manifest the report reads: the balancer's manifest (shared/balance/balancer.ts)
  * plus what the CLI jobs and the fan-in add (pipeline, judge, waves, profile, outputs, build).
  * Loose objects: a manifest may carry more, and older manifests lack the optional parts.
  */
@@ -95,9 +95,36 @@ export const ReportManifestSchema = z.looseObject({
       unlabeled: count,
       unlabeledByCause: counts.optional(),
       stats: JudgeStatsSchema.optional(),
+      /** Which judge labelled the data (shared/judge/types.ts JudgeDescription). */
+      labelledBy: z
+        .looseObject({
+          name: z.string(),
+          kind: z.string(),
+          provider: z.string().optional(),
+          model: z.string().optional(),
+          rubricVersion: z.string().nullable(),
+        })
+        .optional(),
+      /** Tokens and estimated cost (shared/judge/prices.ts CostSection). */
+      cost: z
+        .looseObject({
+          promptTokens: count,
+          cachedTokens: count,
+          completionTokens: count,
+          estimatedCost: z.number().min(0),
+          currency: z.string(),
+          pricing: z
+            .looseObject({
+              source: z.string().nullable(),
+              asOf: z.string().nullable(),
+              note: z.string(),
+            })
+            .nullable(),
+        })
+        .optional(),
     })
     .optional(),
-  /** Yield-aware judging (shared/waves.ts `WavePlanner.report`): absent when every sample was judged. */
+  /** Yield-aware judging (shared/waves/planner.ts `WavePlanner.report`): absent when every sample was judged. */
   waves: z
     .looseObject({
       /** quotas-met | supply-exhausted | budget-exhausted | wave-limit */

@@ -5,7 +5,7 @@
  * Every string that came from telemetry or settings is escaped here.
  */
 import type { ReportManifest } from './manifest';
-import { reportCharts, type ChartResult } from './specs';
+import { complexityThresholdsNote, reportCharts, type ChartResult } from './specs';
 
 /** Escapes text for HTML element content and double-quoted attribute values. */
 export function escapeHtml(text: string): string {
@@ -28,11 +28,17 @@ export interface Fact {
 export interface ReportModel {
   title: string;
   subtitle: string;
+  /** Shown in the header: the data was labelled by the offline signals heuristic. */
+  warning?: string;
   facts: Fact[];
   charts: ChartResult[];
 }
 
 const num = (n: number) => n.toLocaleString('en-US');
+
+/** The header's warning on a build labelled by the signals judge. */
+export const SIGNALS_WARNING =
+  'Labelled by the offline signals heuristic — not for training a production router (use --judge openai|azure, SFT_JUDGE=openai).';
 
 /** What the page shows, from the manifest alone. */
 export function reportModel(m: ReportManifest): ReportModel {
@@ -67,7 +73,9 @@ export function reportModel(m: ReportManifest): ReportModel {
       { key: 'judge.calls', label: 'judge calls', value: m.judge.calls },
     );
     const s = m.judge.stats;
-    if (s) {
+    if (s && m.judge.cost)
+      facts.push({ key: 'judge.stats.cacheHits', label: 'cache hits', value: s.cacheHits });
+    else if (s) {
       facts.push(
         { key: 'judge.stats.cacheHits', label: 'cache hits', value: s.cacheHits },
         { key: 'judge.stats.promptTokens', label: 'prompt tokens', value: s.promptTokens },
@@ -79,6 +87,21 @@ export function reportModel(m: ReportManifest): ReportModel {
         { key: 'judge.stats.estimatedCost', label: 'estimated cost', value: s.estimatedCost },
       );
     }
+  }
+  const c = m.judge?.cost;
+  if (c) {
+    facts.push(
+      { key: 'judge.cost.promptTokens', label: 'prompt tokens', value: c.promptTokens },
+      { key: 'judge.cost.cachedTokens', label: 'cached prompt tokens', value: c.cachedTokens },
+      { key: 'judge.cost.completionTokens', label: 'completion tokens', value: c.completionTokens },
+      {
+        key: 'judge.cost.estimatedCost',
+        label: `estimated cost (${c.currency})`,
+        value: c.estimatedCost,
+      },
+    );
+    if (c.pricing)
+      facts.push({ key: 'judge.cost.pricing.note', label: 'prices', value: c.pricing.note });
   }
   const w = m.waves;
   if (w) {
@@ -98,16 +121,27 @@ export function reportModel(m: ReportManifest): ReportModel {
   }
   const parts = [
     m.pipeline ? `${m.pipeline.name} pipeline` : (m.command ?? 'balance'),
-    m.judge ? `judge ${m.judge.name}` : null,
+    m.judge ? `judge ${m.judge.labelledBy?.name ?? m.judge.name}` : null,
+    m.judge?.labelledBy?.rubricVersion ? `rubric ${m.judge.labelledBy.rubricVersion}` : null,
     `ratio ${m.config.ratio}`,
     `stratify ${m.config.stratify.join(', ') || '(none)'}`,
     m.config.allocation ? `allocation ${m.config.allocation}` : null,
     `seed ${String(m.seed)}`,
+    m.config.stratify.includes('complexity') ||
+    (m.config as { complexity?: { fitted?: unknown } }).complexity?.fitted
+      ? complexityThresholdsNote(m)
+      : null,
     source ? `source ${source}` : null,
   ].filter((x): x is string => x !== null);
+  const heuristic = m.judge
+    ? m.judge.labelledBy
+      ? m.judge.labelledBy.kind === 'heuristic'
+      : m.judge.name.startsWith('signals')
+    : false;
   return {
     title: id ? `Build ${id}` : 'Build report',
     subtitle: parts.join(' · '),
+    ...(heuristic ? { warning: SIGNALS_WARNING } : {}),
     facts,
     charts: reportCharts(m),
   };
@@ -118,6 +152,7 @@ body{font:14px/1.45 Helvetica,Arial,sans-serif;color:#222;margin:0;background:#f
 header{background:#23395b;color:#fff;padding:18px 28px}
 header h1{margin:0 0 4px;font-size:20px}
 header p{margin:0;opacity:.85}
+header p.warning{margin-top:8px;opacity:1;background:#ffe08a;color:#3a2a00;padding:6px 10px;border-radius:4px;font-weight:600}
 main{padding:20px 28px;max-width:1200px}
 .facts{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:8px;margin:0 0 20px;padding:0}
 .facts div{background:#fff;border:1px solid #ddd;border-radius:6px;padding:8px 10px}
@@ -168,7 +203,11 @@ export function renderPage(model: ReportModel, svgs: Readonly<Record<string, str
 <style>${CSS}</style>
 </head>
 <body>
-<header><h1>${e(model.title)}</h1><p>${e(model.subtitle)}</p></header>
+<header><h1>${e(model.title)}</h1><p>${e(model.subtitle)}</p>${
+    model.warning
+      ? `<p class="warning" role="alert" data-warning="signals">${e(model.warning)}</p>`
+      : ''
+  }</header>
 <main>
 <dl class="facts">
 ${facts}

@@ -2,7 +2,7 @@
  * Chart specs for the build report: pure functions from the manifest to Vega-Lite
  * specs with their data inline. A builder returns null when the manifest holds
  * nothing for its chart (with the reason), so the page says why instead of drawing
- * an empty frame. Rendering to SVG happens in adapters/report.ts.
+ * an empty frame. Rendering to SVG happens in adapters/files/report.ts.
  *
  * Every mark carries a `description` (its aria-label in the SVG) that states the
  * numbers it draws, so a reader with a screen reader and the browser test see them.
@@ -306,12 +306,30 @@ export function modelMixChart(m: ReportManifest): ChartResult {
   return r;
 }
 
+/**
+ * The complexity tier thresholds a build used, in words ("complexity thresholds 0.25 /
+ * 0.6 (fitted: terciles of 1,234 first turns of the input)"), or null when the manifest
+ * has none.
+ */
+export function complexityThresholdsNote(m: ReportManifest): string | null {
+  const c = (m.config as { complexity?: unknown }).complexity as
+    { tiers?: unknown; fitted?: { method?: string; rows?: number; source?: string } } | undefined;
+  if (!c || !Array.isArray(c.tiers) || c.tiers.length !== 2) return null;
+  const [lo, hi] = c.tiers as [number, number];
+  const fit = c.fitted
+    ? ` (fitted: ${c.fitted.method ?? 'quantiles'} of ${(c.fitted.rows ?? 0).toLocaleString('en-US')} ${c.fitted.source ?? 'rows'})`
+    : '';
+  return `complexity thresholds ${lo} / ${hi}${fit}`;
+}
+
 export function complexityChart(m: ReportManifest): ChartResult {
+  const note = complexityThresholdsNote(m);
   return profileChart(
     m,
     'complexity',
     'Complexity tier, before and after',
-    'Tier of the capped complexity score (Strategy 2: requests, duration, tool diversity, prompt growth).',
+    'Tier of the capped complexity score (Strategy 2: requests, duration, tool diversity, prompt growth)' +
+      (note ? `; low below the first threshold, high from the second: ${note}.` : '.'),
     (p) => p.complexity,
     'tier',
     ['low', 'medium', 'high'],

@@ -26,7 +26,7 @@ export const SourceRefSchema = z.discriminatedUnion('kind', [
     container: storageName(63).optional(),
   }),
   z.object({ kind: z.literal('file'), path: z.string().min(1).max(4096) }),
-  /** `kusto:QUERY`: queries/QUERY.kql with the SFT_KUSTO_* settings (shared/source-settings.ts). */
+  /** `kusto:QUERY`: queries/QUERY.kql with the SFT_KUSTO_* settings (shared/source/settings.ts). */
   z.object({ kind: z.literal('kusto'), path: z.enum(QUERY_NAMES) }),
 ]);
 export type SourceRef = z.infer<typeof SourceRefSchema>;

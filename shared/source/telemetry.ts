@@ -5,7 +5,7 @@
  * that keeps every Kusto result under its limits.
  *
  * Two implementations live in adapters/: KustoSource runs the KQL in queries/;
- * FileSource reads a JSONL export and applies the same selection (shared/selection.ts).
+ * FileSource reads a JSONL export and applies the same selection (shared/source/selection.ts).
  */
 import { z } from 'zod';
 import type { TelemetryTurn } from '../contracts/rows';

@@ -205,3 +205,47 @@ export function compileStrata(
     },
   };
 }
+
+/**
+ * A fixed-size histogram of complexity scores (which lie in [0, 1]): bounded memory
+ * whatever the number of rows, and the same result for the same rows in any order.
+ * `thresholds()` gives the tier cut points that put about a third of the rows in each
+ * tier: a cut is the upper edge of the bin where the running count reaches 1/3 (2/3),
+ * so a tier's share is off by at most one bin's rows (ties in the score cannot be split).
+ */
+export class ScoreHistogram {
+  static readonly BINS = 4096;
+  private readonly counts = new Float64Array(ScoreHistogram.BINS);
+  private n = 0;
+
+  get rows(): number {
+    return this.n;
+  }
+
+  add(score: number): void {
+    const b = Math.min(
+      ScoreHistogram.BINS - 1,
+      Math.max(0, Math.floor(score * ScoreHistogram.BINS)),
+    );
+    this.counts[b]!++;
+    this.n++;
+  }
+
+  /** The score below which a share `q` of the rows lies (a bin edge, rounded to 1e-6). */
+  quantile(q: number): number {
+    const want = q * this.n;
+    let seen = 0;
+    for (let b = 0; b < ScoreHistogram.BINS; b++) {
+      seen += this.counts[b]!;
+      if (seen >= want) return Math.round(((b + 1) / ScoreHistogram.BINS) * 1e6) / 1e6;
+    }
+    return 1;
+  }
+
+  /** [low, high] cut points: about a third of the rows per tier. */
+  thresholds(): [number, number] {
+    if (this.n === 0) return [1 / 3, 2 / 3];
+    const lo = this.quantile(1 / 3);
+    return [lo, Math.max(lo, this.quantile(2 / 3))];
+  }
+}

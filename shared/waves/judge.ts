@@ -41,6 +41,14 @@ export interface WavesResult {
   annotated: AnnotateResult;
   /** The labelled rows to offer the balancer (see WavePlanner.selection). */
   offered: AnnotatedRow[];
+  /** Tokens and estimated cost per wave (judges with stats). */
+  usageByWave: {
+    wave: number;
+    promptTokens: number;
+    cachedTokens: number;
+    completionTokens: number;
+    estimatedCost: number;
+  }[];
 }
 
 /** Judges `samples` in waves until the balance's quotas are met (or a limit is hit). */
@@ -54,8 +62,10 @@ export async function judgeWaves(
   const planner = new WavePlanner(waveItems(samples, config), config, settings);
   const byId = new Map(samples.map((s) => [s.sampleId, s]));
   const all: AnnotateResult = { rows: [], unlabeled: [], calls: 0 };
+  const usageByWave: WavesResult['usageByWave'] = [];
   for (let ids = planner.nextWave(); ids !== null; ids = planner.nextWave()) {
     const wave = planner.history.length;
+    const was = judge.stats?.();
     const before = planner.judged - ids.length;
     const r = await annotateSamples(
       ids.map((id) => byId.get(id)!),
@@ -68,15 +78,25 @@ export async function judgeWaves(
     all.rows.push(...r.rows);
     all.unlabeled.push(...r.unlabeled);
     all.calls += r.calls;
+    const now = judge.stats?.();
+    if (was && now)
+      usageByWave.push({
+        wave,
+        promptTokens: now.promptTokens - was.promptTokens,
+        cachedTokens: now.cachedTokens - was.cachedTokens,
+        completionTokens: now.completionTokens - was.completionTokens,
+        estimatedCost: Math.round((now.estimatedCost - was.estimatedCost) * 1e6) / 1e6,
+      });
     planner.record(
       [
         ...r.rows.map((row) => ({ id: row.sampleId!, label: row.label })),
         ...r.unlabeled.map((u) => ({ id: u.sampleId, label: null })),
       ],
       r.calls,
+      was && now ? now.estimatedCost - was.estimatedCost : undefined,
     );
   }
   const rowById = new Map(all.rows.map((row) => [row.sampleId!, row]));
   const offered = planner.selection().map((s) => rowById.get(s.id)!);
-  return { planner, annotated: all, offered };
+  return { planner, annotated: all, offered, usageByWave };
 }

@@ -60,6 +60,13 @@ export const WaveSettingsSchema = z.object({
   priorRows: z.number().min(0).default(4),
   /** Samples judged at most (the judge budget); null = no limit. */
   maxJudged: z.number().int().positive().nullable().default(null),
+  /**
+   * The judge budget in currency (the price table's, shared/judge/prices.ts); null = no
+   * limit. After the pilot wave, a wave takes at most what the rest of the budget buys
+   * at the cost per sample seen so far; once it is spent, judging stops
+   * (budget-exhausted).
+   */
+  maxCost: z.number().positive().nullable().default(null),
   maxWaves: z.number().int().min(1).max(MAX_WAVES).default(20),
 });
 export type WaveSettings = z.infer<typeof WaveSettingsSchema>;
@@ -166,6 +173,7 @@ export class WavePlanner {
   private readonly targets: [number, number];
   private readonly waves: WaveRecord[] = [];
   private judgedTotal = 0;
+  private spentTotal = 0;
   private outcome: WaveOutcome = 'running';
   private duplicates = 0;
 
@@ -228,6 +236,11 @@ export class WavePlanner {
     return this.judgedTotal;
   }
 
+  /** What the judge calls cost so far (as recorded). */
+  get spent(): number {
+    return this.spentTotal;
+  }
+
   get state(): WaveOutcome {
     return this.outcome;
   }
@@ -245,7 +258,16 @@ export class WavePlanner {
     if (this.outcome !== 'running') return null;
     if (this.cells.some((c) => c.pending > 0)) throw new Error('record the previous wave first');
     const s = this.settings;
-    const budget = s.maxJudged === null ? Infinity : s.maxJudged - this.judgedTotal;
+    let budget = s.maxJudged === null ? Infinity : s.maxJudged - this.judgedTotal;
+    if (s.maxCost !== null && this.waves.length > 0) {
+      // A budget in currency: what the rest buys at the cost per sample so far.
+      if (this.spentTotal >= s.maxCost) return this.stop('budget-exhausted');
+      if (this.spentTotal > 0)
+        budget = Math.min(
+          budget,
+          Math.floor(((s.maxCost - this.spentTotal) * this.judgedTotal) / this.spentTotal),
+        );
+    }
     const unjudged = this.cells.reduce((a, c) => a + c.order.length - c.next, 0);
     let take: number[];
     if (this.waves.length === 0) {
@@ -287,11 +309,17 @@ export class WavePlanner {
   private idIndex: Map<string, number> | null = null;
 
   /** Records the verdicts of the current wave (label null = the judge gave none). */
-  record(verdicts: readonly { id: string; label: Label | null }[], requests?: number): void {
+  record(
+    verdicts: readonly { id: string; label: Label | null }[],
+    requests?: number,
+    /** What the wave's judge calls cost (for a budget in currency). */
+    cost?: number,
+  ): void {
     this.idIndex ??= new Map(this.items.map((it, i) => [it.id, i]));
     const wave = this.waves[this.waves.length - 1];
     if (!wave) throw new Error('no wave to record');
     if (requests !== undefined) wave.requests = requests;
+    if (cost !== undefined) this.spentTotal += cost;
     for (const v of verdicts) {
       if (!this.waveIds.delete(v.id)) continue;
       const i = this.idIndex.get(v.id)!;
@@ -711,6 +739,8 @@ export function resumeWaves(
   verdictOf: (id: string) => Label | null | undefined,
   /** Judge requests each wave took, for the wave records (optional). */
   requestsOf?: (wave: number) => number | undefined,
+  /** What each wave's judge calls cost (for a budget in currency). */
+  costOf?: (wave: number) => number | undefined,
 ): WaveStep {
   const planner = new WavePlanner(items, config, settings);
   for (let ids = planner.nextWave(); ids !== null; ids = planner.nextWave()) {
@@ -721,6 +751,7 @@ export function resumeWaves(
     planner.record(
       ids.map((id) => ({ id, label: verdictOf(id)! })),
       requestsOf?.(planner.history.length),
+      costOf?.(planner.history.length),
     );
   }
   return { kind: 'done', planner };

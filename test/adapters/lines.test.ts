@@ -1,5 +1,5 @@
 /**
- * The line reader (adapters/lines.ts): every line of a file, with its number and byte
+ * The line reader (adapters/files/lines.ts): every line of a file, with its number and byte
  * range, whatever the chunk boundaries (lines longer than a chunk), CRLF and a leading
  * BOM; byte ranges read alone and read back; a handler error stops the read; gzip.
  */

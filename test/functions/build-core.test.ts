@@ -1,5 +1,5 @@
 /**
- * The pure build core (shared/build.ts): routing lines to shards, completion,
+ * The pure build core (shared/build/spec.ts): routing lines to shards, completion,
  * the publish decision and the status reduction.
  */
 import { describe, expect, it } from 'vitest';

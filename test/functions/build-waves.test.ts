@@ -1,6 +1,6 @@
 /**
- * The pure parts of a wave-judged build (shared/build-waves.ts and the wave-aware
- * bits of shared/build.ts): blob names, marker parsing, item lines, the verdicts the
+ * The pure parts of a wave-judged build (shared/build/waves.ts and the wave-aware
+ * bits of shared/build/spec.ts): blob names, marker parsing, item lines, the verdicts the
  * planner replays, the request's wave settings and the status of a build in waves.
  */
 import { describe, expect, it } from 'vitest';

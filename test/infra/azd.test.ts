@@ -87,8 +87,8 @@ describe('.funcignore', () => {
     'tsconfig.build.json',
     'dist/functions/index.js',
     'functions/index.ts',
-    'shared/settings.ts',
-    'adapters/storage.ts',
+    'shared/build/settings.ts',
+    'adapters/storage/clients.ts',
     'cli/main.ts',
     'queries/sft_session_router_first_turns.kql',
   ])('keeps %s', (path) => expect(ignored(path)).toBe(false));

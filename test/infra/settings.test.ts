@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { AzureOpenAI } from 'openai';
 import { describe, expect, it } from 'vitest';
 import { createOpenAIClient } from '../../adapters/judge/factory';
+import { LLM_JUDGE } from '../../functions/lib/deps';
 import { JUDGES } from '../../functions/lib/judges';
 import { judgeSettingsFromEnv } from '../../shared/judge/settings';
 import { loadSettings, poisonQueueOf, SETTINGS_DOC } from '../../shared/build/settings';
@@ -75,7 +76,7 @@ describe.each(Object.entries(SCENARIOS))('app settings: %s', (_, params) => {
   });
 
   it('name a judge the functions know (SFT_JUDGE)', () => {
-    expect(Object.keys(JUDGES)).toContain(loadSettings(env).judge.name);
+    expect([...Object.keys(JUDGES), LLM_JUDGE]).toContain(loadSettings(env).judge.name);
   });
 
   it('set only settings the code reads (no typos)', () => {
@@ -97,7 +98,7 @@ describe.each(Object.entries(SCENARIOS))('app settings: %s', (_, params) => {
       return;
     }
     expect(s.source).toEqual({ kind: 'kusto', path: 'sft_session_router_first_turns' });
-    // What the plan step's kustoLineSource reads (adapters/telemetry-source.ts).
+    // What the plan step's kustoLineSource reads (adapters/source/telemetry.ts).
     const src = loadSourceSettings({
       ...env,
       SFT_TELEMETRY_SOURCE: 'kusto',
@@ -129,9 +130,42 @@ describe('names: the Bicep and the code defaults agree', () => {
   });
 });
 
+describe('deployed defaults: the LLM judge, in waves', () => {
+  it('labels with the Azure OpenAI deployment through the identity, in waves, by default', () => {
+    for (const params of Object.values(SCENARIOS)) {
+      const env = deploy(params).appSettings;
+      const s = loadSettings(env);
+      // The name the functions map to the LLM judge (functions/lib/deps.ts LLM_JUDGE).
+      expect(s.judge.name).toBe(LLM_JUDGE);
+      expect(s.defaults.waves).toBeDefined();
+      const judge = judgeSettingsFromEnv({ ...env, JUDGE_KIND: s.judge.name });
+      expect(judge).toMatchObject({ kind: 'openai', provider: 'azure' });
+      if (judge.kind === 'openai') expect(judge.apiKey).toBeUndefined();
+    }
+  });
+
+  it('keeps the signals judge available by setting, and waves off by setting', () => {
+    const env = deploy({ judgeName: 'signals', judgeInWaves: 'false' }).appSettings;
+    const s = loadSettings(env);
+    expect(s.judge.name).toBe('signals');
+    expect(s.defaults.waves).toBeUndefined();
+  });
+
+  it('azd maps SFT_JUDGE_NAME and SFT_WAVES with the LLM judge and waves as defaults', () => {
+    const p = JSON.parse(readFileSync(join(ROOT, 'infra/main.parameters.json'), 'utf8')) as {
+      parameters: Record<string, { value: string }>;
+    };
+    expect(p.parameters.judgeName!.value).toBe('${SFT_JUDGE_NAME=openai}');
+    expect(p.parameters.judgeInWaves!.value).toBe('${SFT_WAVES=true}');
+  });
+});
+
 describe('yield-aware judging in the deployment', () => {
-  it('is off by default and on, with a budget, when azd sets SFT_WAVES and SFT_JUDGE_BUDGET', () => {
-    expect(loadSettings(deploy({}).appSettings).defaults.waves).toBeUndefined();
+  it('is on by default and off, or on with a budget, when azd sets SFT_WAVES and SFT_JUDGE_BUDGET', () => {
+    expect(loadSettings(deploy({}).appSettings).defaults.waves).toEqual({});
+    expect(
+      loadSettings(deploy({ judgeInWaves: 'false' }).appSettings).defaults.waves,
+    ).toBeUndefined();
     const on = deploy({ judgeInWaves: 'true', wavesJudgeBudget: '120000' }).appSettings;
     expect(on.SFT_WAVES).toBe('true');
     expect(loadSettings(on).defaults.waves).toEqual({ maxJudged: 120000 });

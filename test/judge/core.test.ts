@@ -419,7 +419,7 @@ describe('settings', () => {
       endpoint: 'https://r.openai.azure.com',
     });
     expect(s.kind === 'openai' && s.apiKey).toBeUndefined();
-    expect(s.kind === 'openai' && s.prices.inputPerMTok).toBe(2.5);
+    expect(s.kind === 'openai' && s.prices?.inputPerMTok).toBe(2.5);
     expect(judgeSettingsFromEnv({}).kind).toBe('signals');
   });
 

@@ -1,7 +1,7 @@
 /**
  * The Kusto source wired into the Functions build: a full session build with
  * SFT_SOURCE=kusto:sft_session_router_first_turns, served by a local Kusto v2
- * endpoint that evaluates the query's selection (shared/selection.ts, the KQL's
+ * endpoint that evaluates the query's selection (shared/source/selection.ts, the KQL's
  * TypeScript mirror) over generated telemetry, through the real plan step, queues
  * and blobs (Azurite). The dataset must equal the in-process `run` of the same
  * telemetry file.
@@ -19,7 +19,7 @@ import { TELEMETRY_COLUMNS } from '../../shared/source/schema';
 import { runBuild, specFor, telemetryFile, testDeps } from '../functions/harness';
 import { startV2Server, v2Frames, type RecordedRequest, type V2Server } from '../kusto/v2-server';
 
-/** Undoes shared/source-kql.ts's literals: datetime(...), time(d.hh:mm:ss.fff), long(n), bool(b). */
+/** Undoes shared/source/kql.ts's literals: datetime(...), time(d.hh:mm:ss.fff), long(n), bool(b). */
 function unliteral(params: Record<string, string>) {
   const inner = (v: string) => v.slice(v.indexOf('(') + 1, -1);
   const span = /^(\d+)\.(\d\d):(\d\d):(\d\d)\.(\d\d\d)$/.exec(inner(params.maxConversationSpan!))!;
