@@ -10,7 +10,7 @@ import {
   type TextBlobStore,
 } from '../adapters/storage/judge-cache';
 import { createJudge, JudgeSettingsError } from '../adapters/judge/factory';
-import { checkJudgeCredential } from '../adapters/judge-credential';
+import { checkJudgeCredential } from '../adapters/judge/credential';
 import { JudgeConfigError } from '../shared/judge/llm';
 import { readFileLines } from '../adapters/files/lines';
 import { checkOutputFiles, join, writeJson, writeJsonl } from '../adapters/files/output';

@@ -456,7 +456,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   };
   const judgeSettings = judgeSettingsOfEnv(env);
   // Before any work: a judge without a credential fails now, in one line.
-  await (await import('../adapters/judge-credential.js')).checkJudgeCredential(judgeSettings);
+  await (await import('../adapters/judge/credential.js')).checkJudgeCredential(judgeSettings);
   if (v['in-process'] !== true) {
     // Checked before the build; the runner swaps the downloaded set in whole at the end.
     await checkOutputDir(out);

@@ -10,7 +10,7 @@ import {
   type TokenCredential,
 } from '@azure/identity';
 import OpenAI, { AzureOpenAI } from 'openai';
-import { COGNITIVE_SERVICES_SCOPE, politeCredential } from '../judge-credential';
+import { COGNITIVE_SERVICES_SCOPE, politeCredential } from './credential';
 import { checkAnnotated, defaultSampleId, LabelSchema } from '../../shared/contracts/rows';
 import { judgeCacheKey } from '../../shared/judge/cache-key';
 import { createPanelJudge } from '../../shared/judge/panel';

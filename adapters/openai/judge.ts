@@ -30,7 +30,7 @@ import {
 } from '../../shared/judge/throttle';
 import type { Judge } from '../../shared/judge/types';
 import { pricesFor, pricingOf } from '../../shared/judge/prices';
-import { refusedLine } from '../judge-credential';
+import { refusedLine } from '../judge/credential';
 import { UsageMeter, type JudgeStats, type TokenUsage } from '../../shared/judge/usage';
 import type { VerdictCache } from '../../shared/judge/cache-key';
 import { estimateTokens } from '../../shared/samples/assemble';

@@ -4,8 +4,8 @@
  * (`az login`, the role to grant), not an SDK stack trace after long timeouts.
  */
 import { DefaultAzureCredential, type AccessToken, type TokenCredential } from '@azure/identity';
-import { JudgeConfigError } from '../shared/judge/llm';
-import type { JudgeSettings, OpenAIJudgeSettings } from '../shared/judge/settings';
+import { JudgeConfigError } from '../../shared/judge/llm';
+import type { JudgeSettings, OpenAIJudgeSettings } from '../../shared/judge/settings';
 
 /** Entra ID scope of Azure OpenAI (Cognitive Services). */
 export const COGNITIVE_SERVICES_SCOPE = 'https://cognitiveservices.azure.com/.default';
