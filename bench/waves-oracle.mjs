@@ -1,0 +1,219 @@
+// Judge calls against what the signals allow (issue 19): the wave planner alone (no
+// files, no balancer) beside an oracle that knows every signal bin's true yield, on
+// populations generated with different signal strength, at 50:50 and 70:30.
+//
+//   node bench/waves-oracle.mjs [--conversations 100000] [--total 10000] [--ratios 0.5,0.7] [--noise 0,0.25]
+//
+// The oracle. For each stratum s, with N_b distinct (dedup-representative) rows in
+// signal bin b and true class shares y_cb, it solves
+//
+//     minimise  Σ_b n_b   subject to   Σ_b n_b · y_cb ≥ q_cs  (c = 0, 1),   0 ≤ n_b ≤ N_b
+//
+// where q_cs is the quota judging everything would give (the balance's own allocation
+// over the true supply). Rows are judged in key order inside a bin, so n_b rows of bin b
+// find n_b · y_cb of class c in expectation. The LP's optimum takes whole bins from the
+// ends of the yield order (by the dual, a bin is taken whole iff λ0·y0b + λ1·y1b > 1, a
+// half-line in y0b when one constraint binds; when both bind every mix of the two ends
+// costs q0 + q1, the absolute floor): the oracle scans every split between a prefix
+// from the class-0-richest end and a suffix from the class-1-richest end (each greedy in
+// order of yield for its class) and keeps the cheapest. No pilot, no exploration.
+//
+// The planner runs twice: with its settings (exploration floor 0.3) and with explore 0,
+// so the floor's cost shows on its own.
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: {
+    conversations: { type: 'string', default: '100000' },
+    total: { type: 'string', default: '10000' },
+    ratios: { type: 'string', default: '0.5,0.7' },
+    noise: { type: 'string', default: '0,0.25' },
+    seed: { type: 'string', default: '7' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const root = join(import.meta.dirname, '..');
+const require = createRequire(import.meta.url);
+const dist = (p) => require(join(root, 'dist', p));
+const { generateTelemetry } = dist('shared/generate.js');
+const { ConversationAssembler } = dist('shared/samples.js');
+const { parseBalanceConfig, classTargets } = dist('shared/config.js');
+const { allocate, allocationWeights } = dist('shared/allocation.js');
+const { seed32, unitHash } = dist('shared/hash.js');
+const { WavePlanner } = dist('shared/waves.js');
+const { waveItems } = dist('shared/waves-judge.js');
+
+/** Rows the LP above needs in one stratum: bins [{ n: [n0, n1] }], quotas [q0, q1]. */
+export function oracleRows(bins, q) {
+  const bs = bins
+    .map((b) => ({ N: b.n[0] + b.n[1], y0: b.n[0] / Math.max(1, b.n[0] + b.n[1]) }))
+    .filter((b) => b.N > 0)
+    .sort((a, b) => b.y0 - a.y0);
+  const total = bs.reduce((a, b) => a + b.N, 0);
+  // Class-c rows found in the first x rows from the top (class 0) or bottom (class 1) end.
+  const fromTop = (x) => {
+    let f0 = 0;
+    for (const b of bs) {
+      const t = Math.min(b.N, x);
+      f0 += t * b.y0;
+      x -= t;
+      if (x <= 0) break;
+    }
+    return f0;
+  };
+  const fromBottom = (y) => {
+    let f1 = 0;
+    for (let i = bs.length - 1; i >= 0; i--) {
+      const t = Math.min(bs[i].N, y);
+      f1 += t * (1 - bs[i].y0);
+      y -= t;
+      if (y <= 0) break;
+    }
+    return f1;
+  };
+  const [q0, q1] = q;
+  let best = Infinity;
+  const step = Math.max(1, Math.floor(total / 4000));
+  for (let x = 0; x <= total; x += step) {
+    const f0 = fromTop(x);
+    const f1 = x - f0;
+    const ok = (y) => {
+      const g1 = fromBottom(y);
+      return f0 + (y - g1) >= q0 - 1e-9 && f1 + g1 >= q1 - 1e-9;
+    };
+    if (!ok(total - x)) continue;
+    let lo = 0;
+    let hi = total - x;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ok(mid)) hi = mid;
+      else lo = mid + 1;
+    }
+    best = Math.min(best, x + lo);
+  }
+  return best;
+}
+
+function population(noise) {
+  const assembler = new ConversationAssembler();
+  const truth = new Map();
+  for (const t of generateTelemetry({
+    conversations: Number(values.conversations),
+    seed: Number(values.seed),
+    annotated: true,
+    signalNoise: noise,
+  })) {
+    const { label, ...turn } = t;
+    if (t.turnIndex === 1) truth.set(`${t.conversationId}:1`, label);
+    assembler.add(turn);
+  }
+  return { samples: assembler.samples('session').samples, truth };
+}
+
+const rows = [];
+for (const noise of values.noise.split(',').map(Number)) {
+  process.stderr.write(`generating ${values.conversations} conversations, signal noise ${noise}\n`);
+  const { samples, truth } = population(noise);
+  for (const ratio of values.ratios.split(',').map(Number)) {
+    const config = parseBalanceConfig({ total: Number(values.total), ratio });
+    const items = waveItems(samples, config);
+    const runs = {};
+    for (const explore of [undefined, 0]) {
+      const planner = new WavePlanner(items, config, explore === undefined ? {} : { explore });
+      for (let ids = planner.nextWave(); ids !== null; ids = planner.nextWave())
+        planner.record(ids.map((id) => ({ id, label: truth.get(id) })));
+      const delivered = planner.selection().length;
+      runs[explore === undefined ? 'planner' : 'explore0'] = {
+        judged: planner.judged,
+        delivered,
+        outcome: planner.state,
+        waves: planner.history.length,
+        perDelivered: planner.judged / delivered,
+        planner,
+      };
+    }
+    // The oracle: the same dedup representatives, strata and bins as the planner.
+    const planner = runs.planner.planner;
+    const seedKey = seed32(config.seed);
+    const rep = new Map();
+    for (const it of items) {
+      const g = it.group ?? it.id;
+      const k = unitHash(it.id, seedKey);
+      const cur = rep.get(g);
+      if (!cur || k < cur.k || (k === cur.k && it.id < cur.it.id)) rep.set(g, { k, it });
+    }
+    const cells = new Map();
+    const supply = new Map();
+    for (const { it } of rep.values()) {
+      const l = truth.get(it.id);
+      const key = `${it.stratum}|${planner.binOf(it.score)}`;
+      const c = cells.get(key) ?? { stratum: it.stratum, n: [0, 0] };
+      c.n[l]++;
+      cells.set(key, c);
+      const s = supply.get(it.stratum) ?? [0, 0];
+      s[l]++;
+      supply.set(it.stratum, s);
+    }
+    const strata = [...supply.keys()].sort();
+    const targets = classTargets(config.total, config.ratio);
+    const quotas = [0, 1].map((l) => {
+      const sup = strata.map((s) => supply.get(s)[l]);
+      return allocate(
+        Math.min(
+          targets[l],
+          sup.reduce((a, b) => a + b, 0),
+        ),
+        sup,
+        allocationWeights(config.allocation, sup),
+      );
+    });
+    let oracle = 0;
+    let delivered = 0;
+    strata.forEach((s, i) => {
+      const q = [quotas[0][i], quotas[1][i]];
+      delivered += q[0] + q[1];
+      oracle += oracleRows(
+        [...cells.values()].filter((c) => c.stratum === s),
+        q,
+      );
+    });
+    const row = {
+      noise,
+      ratio,
+      samples: items.length,
+      distinct: rep.size,
+      delivered: runs.planner.delivered,
+      plannerJudged: runs.planner.judged,
+      plannerPerDelivered: +runs.planner.perDelivered.toFixed(3),
+      plannerOutcome: runs.planner.outcome,
+      plannerWaves: runs.planner.waves,
+      explore0Judged: runs.explore0.judged,
+      explore0PerDelivered: +runs.explore0.perDelivered.toFixed(3),
+      explorationCost: runs.planner.judged - runs.explore0.judged,
+      oracleJudged: Math.round(oracle),
+      oraclePerDelivered: +(oracle / delivered).toFixed(3),
+      gapToOracle: +(runs.planner.judged / oracle).toFixed(3),
+    };
+    rows.push(row);
+    process.stderr.write(`${JSON.stringify(row)}\n`);
+  }
+}
+if (values.json) process.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+else {
+  console.log(
+    '\njudge calls per delivered sample: planner (explore 0.3) | planner (explore 0) | oracle floor',
+  );
+  console.log(
+    'noise  ratio  delivered  planner        explore=0      oracle         planner/oracle',
+  );
+  for (const r of rows)
+    console.log(
+      `${String(r.noise).padEnd(7)}${String(r.ratio).padEnd(7)}${String(r.delivered).padStart(9)}  ` +
+        `${r.plannerPerDelivered.toFixed(3)} (${r.plannerJudged})`.padEnd(15) +
+        `${r.explore0PerDelivered.toFixed(3)} (${r.explore0Judged})`.padEnd(15) +
+        `${r.oraclePerDelivered.toFixed(3)} (${r.oracleJudged})`.padEnd(15) +
+        `${r.gapToOracle}`,
+    );
+}
