@@ -483,8 +483,13 @@ export class WavePlanner {
         if (need[0]! <= 0 && need[1]! <= 0) break;
         // The most useful bins; among those within `evenness` of the best, the one
         // judged least deep, so equally useful bins are judged alike (less bias).
-        const value = (ci: number) =>
-          (need[0]! > 0 ? p[0][ci]! : 0) + (need[1]! > 0 ? p[1][ci]! : 0);
+        // A bin's value: its yield of each class still needed, weighted by that class's
+        // share of what is needed. With both classes short (70:30), plain p0 + p1 is 1
+        // everywhere and would judge the bins evenly; weighted, the bins whose mix is
+        // closest to the need come first, so little is found beyond a quota.
+        const w0 = need[0]! > 0 ? need[0]! / (need[0]! + Math.max(0, need[1]!)) : 0;
+        const w1 = need[1]! > 0 ? 1 - w0 : 0;
+        const value = (ci: number) => w0 * p[0][ci]! + w1 * p[1][ci]!;
         let bestValue = 0;
         for (const ci of cellIdx) {
           const c = this.cells[ci]!;
