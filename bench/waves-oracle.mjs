@@ -32,6 +32,7 @@ const { values } = parseArgs({
     noise: { type: 'string', default: '0,0.25' },
     seed: { type: 'string', default: '7' },
     json: { type: 'boolean', default: false },
+    'explore-cap': { type: 'string' },
   },
 });
 const root = join(import.meta.dirname, '..');
@@ -44,57 +45,7 @@ const { allocate, allocationWeights } = dist('shared/allocation.js');
 const { seed32, unitHash } = dist('shared/hash.js');
 const { WavePlanner } = dist('shared/waves.js');
 const { waveItems } = dist('shared/waves-judge.js');
-
-/** Rows the LP above needs in one stratum: bins [{ n: [n0, n1] }], quotas [q0, q1]. */
-export function oracleRows(bins, q) {
-  const bs = bins
-    .map((b) => ({ N: b.n[0] + b.n[1], y0: b.n[0] / Math.max(1, b.n[0] + b.n[1]) }))
-    .filter((b) => b.N > 0)
-    .sort((a, b) => b.y0 - a.y0);
-  const total = bs.reduce((a, b) => a + b.N, 0);
-  // Class-c rows found in the first x rows from the top (class 0) or bottom (class 1) end.
-  const fromTop = (x) => {
-    let f0 = 0;
-    for (const b of bs) {
-      const t = Math.min(b.N, x);
-      f0 += t * b.y0;
-      x -= t;
-      if (x <= 0) break;
-    }
-    return f0;
-  };
-  const fromBottom = (y) => {
-    let f1 = 0;
-    for (let i = bs.length - 1; i >= 0; i--) {
-      const t = Math.min(bs[i].N, y);
-      f1 += t * (1 - bs[i].y0);
-      y -= t;
-      if (y <= 0) break;
-    }
-    return f1;
-  };
-  const [q0, q1] = q;
-  let best = Infinity;
-  const step = Math.max(1, Math.floor(total / 4000));
-  for (let x = 0; x <= total; x += step) {
-    const f0 = fromTop(x);
-    const f1 = x - f0;
-    const ok = (y) => {
-      const g1 = fromBottom(y);
-      return f0 + (y - g1) >= q0 - 1e-9 && f1 + g1 >= q1 - 1e-9;
-    };
-    if (!ok(total - x)) continue;
-    let lo = 0;
-    let hi = total - x;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (ok(mid)) hi = mid;
-      else lo = mid + 1;
-    }
-    best = Math.min(best, x + lo);
-  }
-  return best;
-}
+const { oracleRows } = await import('./oracle.mjs');
 
 function population(noise) {
   const assembler = new ConversationAssembler();
@@ -112,6 +63,7 @@ function population(noise) {
   return { samples: assembler.samples('session').samples, truth };
 }
 
+const extra = values['explore-cap'] ? { exploreCap: Number(values['explore-cap']) } : {};
 const rows = [];
 for (const noise of values.noise.split(',').map(Number)) {
   process.stderr.write(`generating ${values.conversations} conversations, signal noise ${noise}\n`);
@@ -121,16 +73,21 @@ for (const noise of values.noise.split(',').map(Number)) {
     const items = waveItems(samples, config);
     const runs = {};
     for (const explore of [undefined, 0]) {
-      const planner = new WavePlanner(items, config, explore === undefined ? {} : { explore });
+      const settings = explore === undefined ? extra : { ...extra, explore };
+      const planner = new WavePlanner(items, config, settings);
       for (let ids = planner.nextWave(); ids !== null; ids = planner.nextWave())
         planner.record(ids.map((id) => ({ id, label: truth.get(id) })));
-      const delivered = planner.selection().length;
+      const sel = planner.selection();
+      const delivered = sel.length;
+      const mix = planner.binMix(sel);
       runs[explore === undefined ? 'planner' : 'explore0'] = {
         judged: planner.judged,
         delivered,
         outcome: planner.state,
         waves: planner.history.length,
         perDelivered: planner.judged / delivered,
+        // Bias left by the signal-guided judging: bin-mix TV and min ratio per class.
+        mix: mix.map((m) => ({ tv: m.tv, minRatio: m.minRatio })),
         planner,
       };
     }
@@ -189,6 +146,8 @@ for (const noise of values.noise.split(',').map(Number)) {
       plannerPerDelivered: +runs.planner.perDelivered.toFixed(3),
       plannerOutcome: runs.planner.outcome,
       plannerWaves: runs.planner.waves,
+      plannerMix: runs.planner.mix,
+      explore0Mix: runs.explore0.mix,
       explore0Judged: runs.explore0.judged,
       explore0PerDelivered: +runs.explore0.perDelivered.toFixed(3),
       explorationCost: runs.planner.judged - runs.explore0.judged,

@@ -36,6 +36,8 @@ const base = {
 };
 const j = (extra: Record<string, unknown>) => JSON.stringify({ ...base, ...extra });
 const body = JSON.stringify(base).slice(1, -1);
+const withoutLabel: Record<string, unknown> = { ...base };
+delete withoutLabel.label;
 
 /**
  * Lines that JSON.parse accepts and the exact path keeps: the scanner must either
@@ -248,7 +250,7 @@ describe('RowScanner agrees with JSON.parse', () => {
     const r = new ScannedRow();
     const lines = [
       j({}),
-      JSON.stringify({ label: 0, ...base, extra: 1 }),
+      JSON.stringify({ label: 0, ...withoutLabel, extra: 1 }),
       j({ sampleId: 'z' }),
       `{${body},"x":{"label":5}}`,
       j({}),
@@ -327,7 +329,7 @@ describe('RowScanner agrees with JSON.parse', () => {
 });
 
 describe('StreamingBalancer through the scanner', () => {
-  it('gives the same dataset and manifest as the exact path, tricky lines included', async () => {
+  it('gives the same dataset and manifest as the exact path, tricky lines included', () => {
     const rows = annotatedRows({ conversations: 800, seed: 5 });
     const lines = rows.map((r) => JSON.stringify(r));
     // Some of every kind: escapes, unicode, a duplicate key, invalid lines, blank lines.
