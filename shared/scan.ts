@@ -658,7 +658,7 @@ export class RowScanner {
           case F_LABEL:
             if (this.number(b, i, end) !== 1 || (this.num !== 0 && this.num !== 1)) return -1;
             if (this.num === 0 && b[i] === 0x2d) return -1; // -0: JSON.parse gives -0, not 0
-            r.label = this.num as 0 | 1;
+            r.label = this.num;
             break;
           case F_MODEL:
             if (c !== 0x22 || !this.string(b, i, end) || this.pos - i < 3) return -1;
