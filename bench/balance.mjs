@@ -35,7 +35,18 @@ const sha = (p) => createHash('sha256').update(readFileSync(p)).digest('hex');
 
 if (!existsSync(input)) {
   log(`generating ${rows} annotated rows → ${input}`);
-  execFileSync('node', [cli, 'generate', '--rows', String(rows), '--annotated', '--seed', '7', '--out', input, '--quiet']);
+  execFileSync('node', [
+    cli,
+    'generate',
+    '--rows',
+    String(rows),
+    '--annotated',
+    '--seed',
+    '7',
+    '--out',
+    input,
+    '--quiet',
+  ]);
 }
 if (!existsSync(shuffledInput)) {
   log('writing a shuffled copy');
@@ -50,7 +61,9 @@ if (!existsSync(shuffledInput)) {
 }
 
 function measure(cmd, args) {
-  const out = execFileSync('python3', [join(root, 'bench', 'measure.py'), cmd, ...args], { encoding: 'utf8' });
+  const out = execFileSync('python3', [join(root, 'bench', 'measure.py'), cmd, ...args], {
+    encoding: 'utf8',
+  });
   const r = JSON.parse(out);
   if (r.code !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.code}):\n${r.stderr}`);
   return r;
@@ -76,13 +89,45 @@ for (const py of ['/usr/bin/python3', 'python3']) {
 const subjects = {
   floor: () => measure('node', [join(root, 'bench', 'floor.mjs'), input]),
   balance: () =>
-    measure('node', [cli, 'balance', '--input', input, '--out', join(work, 'bal-50'), '--total', '100000', '--ratio', '0.5', '--quiet']),
+    measure('node', [
+      cli,
+      'balance',
+      '--input',
+      input,
+      '--out',
+      join(work, 'bal-50'),
+      '--total',
+      '100000',
+      '--ratio',
+      '0.5',
+      '--quiet',
+    ]),
   'balance --threads 1': () =>
-    measure('node', [cli, 'balance', '--input', input, '--out', join(work, 'bal-50-t1'), '--total', '100000', '--ratio', '0.5', '--threads', '1', '--quiet']),
+    measure('node', [
+      cli,
+      'balance',
+      '--input',
+      input,
+      '--out',
+      join(work, 'bal-50-t1'),
+      '--total',
+      '100000',
+      '--ratio',
+      '0.5',
+      '--threads',
+      '1',
+      '--quiet',
+    ]),
 };
 if (pandasPython) {
   subjects.pandas = () =>
-    measure(pandasPython, [join(root, 'bench', 'seed_balance.py'), input, join(work, 'pandas-50.jsonl'), '100000', '0.5']);
+    measure(pandasPython, [
+      join(root, 'bench', 'seed_balance.py'),
+      input,
+      join(work, 'pandas-50.jsonl'),
+      '100000',
+      '0.5',
+    ]);
 } else {
   log('pandas not found (apt-get install python3-pandas): the pandas column is skipped');
 }
@@ -97,7 +142,10 @@ for (let i = 0; i < Math.max(runs, pandasRuns); i++) {
 }
 
 // Correctness alongside speed: exact counts, no repeated id, order-independent bytes.
-const trainOf = (dir) => readFileSync(join(work, dir, 'train.jsonl'), 'utf8').split('\n').filter(Boolean);
+const trainOf = (dir) =>
+  readFileSync(join(work, dir, 'train.jsonl'), 'utf8')
+    .split('\n')
+    .filter(Boolean);
 const t50 = trainOf('bal-50');
 const ids = new Set();
 const byLabel = { 0: 0, 1: 0 };
@@ -106,16 +154,42 @@ for (const l of t50) {
   ids.add(o.id);
   byLabel[o.label]++;
 }
-execFileSync('node', [cli, 'balance', '--input', shuffledInput, '--out', join(work, 'bal-50-shuf'), '--total', '100000', '--ratio', '0.5', '--quiet']);
-execFileSync('node', [cli, 'balance', '--input', input, '--out', join(work, 'bal-70'), '--total', '100000', '--ratio', '0.7', '--quiet']);
+execFileSync('node', [
+  cli,
+  'balance',
+  '--input',
+  shuffledInput,
+  '--out',
+  join(work, 'bal-50-shuf'),
+  '--total',
+  '100000',
+  '--ratio',
+  '0.5',
+  '--quiet',
+]);
+execFileSync('node', [
+  cli,
+  'balance',
+  '--input',
+  input,
+  '--out',
+  join(work, 'bal-70'),
+  '--total',
+  '100000',
+  '--ratio',
+  '0.7',
+  '--quiet',
+]);
 const by70 = { 0: 0, 1: 0 };
 for (const l of trainOf('bal-70')) by70[JSON.parse(l).label]++;
 const checks = {
   '50:50 counts': `${byLabel[0]} + ${byLabel[1]}`,
   '70:30 counts': `${by70[0]} + ${by70[1]}`,
   'repeated ids': t50.length - ids.size,
-  'shuffled copy, same bytes': sha(join(work, 'bal-50', 'train.jsonl')) === sha(join(work, 'bal-50-shuf', 'train.jsonl')),
-  '1 thread, same bytes': sha(join(work, 'bal-50', 'train.jsonl')) === sha(join(work, 'bal-50-t1', 'train.jsonl')),
+  'shuffled copy, same bytes':
+    sha(join(work, 'bal-50', 'train.jsonl')) === sha(join(work, 'bal-50-shuf', 'train.jsonl')),
+  '1 thread, same bytes':
+    sha(join(work, 'bal-50', 'train.jsonl')) === sha(join(work, 'bal-50-t1', 'train.jsonl')),
 };
 
 const summary = {};
@@ -135,16 +209,25 @@ const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join('
 console.log(`load average at the end: ${load}`);
 console.log('subject               runs   wall (s)   peak RSS (MiB)   CPU (s)');
 for (const [name, s] of Object.entries(summary)) {
-  console.log(`${name.padEnd(22)}${String(s.runs).padStart(4)}${fmt(s.wallSeconds).padStart(11)}${fmt(s.peakMiB, 0).padStart(17)}${fmt(s.cpuSeconds).padStart(10)}`);
+  console.log(
+    `${name.padEnd(22)}${String(s.runs).padStart(4)}${fmt(s.wallSeconds).padStart(11)}${fmt(s.peakMiB, 0).padStart(17)}${fmt(s.cpuSeconds).padStart(10)}`,
+  );
 }
 const b = summary.balance;
 console.log('\nratios (targets):');
-console.log(`  balance / floor wall     ${fmt(b.wallSeconds / summary.floor.wallSeconds)}  (≤ 1.5)`);
+console.log(
+  `  balance / floor wall     ${fmt(b.wallSeconds / summary.floor.wallSeconds)}  (≤ 1.5)`,
+);
 console.log(`  balance / floor CPU      ${fmt(b.cpuSeconds / summary.floor.cpuSeconds)}`);
 if (summary.pandas) {
-  console.log(`  balance / pandas wall    ${fmt(b.wallSeconds / summary.pandas.wallSeconds, 3)}  (≤ 0.1)`);
+  console.log(
+    `  balance / pandas wall    ${fmt(b.wallSeconds / summary.pandas.wallSeconds, 3)}  (≤ 0.1)`,
+  );
   console.log(`  balance / pandas memory  ${fmt(b.peakMiB / summary.pandas.peakMiB, 3)}  (≤ 0.1)`);
 }
 console.log('\nchecks:');
 for (const [k, v] of Object.entries(checks)) console.log(`  ${k}: ${v}`);
-writeFileSync(join(work, 'balance-results.json'), JSON.stringify({ machine, load, summary, checks }, null, 2));
+writeFileSync(
+  join(work, 'balance-results.json'),
+  JSON.stringify({ machine, load, summary, checks }, null, 2),
+);

@@ -59,7 +59,7 @@ if (!existsSync(join(dir, 'train.jsonl'))) {
 }
 
 const runner = `
-const { writeDatasetFormats } = require(${JSON.stringify(join(root, 'dist/adapters/dataset-formats.js'))});
+const { writeDatasetFormats } = require(${JSON.stringify(join(root, 'dist/adapters/files/dataset-formats.js'))});
 const formats = process.argv[1] ? process.argv[1].split(',') : [];
 writeDatasetFormats(${JSON.stringify(dir)}, { formats, card: formats.length > 0 })
   .then((r) => process.stderr.write(JSON.stringify({ files: Object.keys(r.files).length, chat: r.chat && r.chat.bySplit.train.tokens })))

@@ -14,8 +14,8 @@ const {
   VERDICT_JSON_SCHEMA,
   RUBRIC,
 } = require('../dist/shared/judge/rubric.js');
-const { generateTelemetry } = require('../dist/shared/generate.js');
-const { ConversationAssembler } = require('../dist/shared/samples.js');
+const { generateTelemetry } = require('../dist/shared/source/generate.js');
+const { ConversationAssembler } = require('../dist/shared/samples/assemble.js');
 
 const arg = (name, fallback) => {
   const i = process.argv.indexOf(`--${name}`);

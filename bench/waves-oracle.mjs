@@ -38,13 +38,13 @@ const { values } = parseArgs({
 const root = join(import.meta.dirname, '..');
 const require = createRequire(import.meta.url);
 const dist = (p) => require(join(root, 'dist', p));
-const { generateTelemetry } = dist('shared/generate.js');
-const { ConversationAssembler } = dist('shared/samples.js');
-const { parseBalanceConfig, classTargets } = dist('shared/config.js');
-const { allocate, allocationWeights } = dist('shared/allocation.js');
-const { seed32, unitHash } = dist('shared/hash.js');
-const { WavePlanner } = dist('shared/waves.js');
-const { waveItems } = dist('shared/waves-judge.js');
+const { generateTelemetry } = dist('shared/source/generate.js');
+const { ConversationAssembler } = dist('shared/samples/assemble.js');
+const { parseBalanceConfig, classTargets } = dist('shared/contracts/config.js');
+const { allocate, allocationWeights } = dist('shared/balance/allocation.js');
+const { seed32, unitHash } = dist('shared/util/hash.js');
+const { WavePlanner } = dist('shared/waves/planner.js');
+const { waveItems } = dist('shared/waves/judge.js');
 const { oracleRows } = await import('./oracle.mjs');
 
 function population(noise) {

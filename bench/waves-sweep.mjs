@@ -19,12 +19,12 @@ const { values } = parseArgs({
 const root = join(import.meta.dirname, '..');
 const require = createRequire(import.meta.url);
 const dist = (p) => require(join(root, 'dist', p));
-const { generateTelemetry } = dist('shared/generate.js');
-const { ConversationAssembler } = dist('shared/samples.js');
-const { parseBalanceConfig } = dist('shared/config.js');
-const { seed32, unitHash } = dist('shared/hash.js');
-const { WavePlanner } = dist('shared/waves.js');
-const { waveItems } = dist('shared/waves-judge.js');
+const { generateTelemetry } = dist('shared/source/generate.js');
+const { ConversationAssembler } = dist('shared/samples/assemble.js');
+const { parseBalanceConfig } = dist('shared/contracts/config.js');
+const { seed32, unitHash } = dist('shared/util/hash.js');
+const { WavePlanner } = dist('shared/waves/planner.js');
+const { waveItems } = dist('shared/waves/judge.js');
 
 process.stderr.write(`generating ${values.conversations} conversations\n`);
 const assembler = new ConversationAssembler();

@@ -10,14 +10,14 @@ import {
   directoryBlobStore,
   containerBlobStore,
   type TextBlobStore,
-} from '../adapters/judge-cache';
-import { createJudge, JudgeSettingsError } from '../adapters/judge-factory';
+} from '../adapters/storage/judge-cache';
+import { createJudge, JudgeSettingsError } from '../adapters/judge/factory';
 import { JudgeConfigError } from '../shared/judge/llm';
-import { readFileLines } from '../adapters/lines';
-import { checkOutputFiles, join, writeJson, writeJsonl } from '../adapters/output';
-import { annotateSamples } from '../shared/annotate';
-import { checkTurn, type TelemetryTurn } from '../shared/contracts';
-import { Redactor, type RedactionSummary } from '../shared/redact';
+import { readFileLines } from '../adapters/files/lines';
+import { checkOutputFiles, join, writeJson, writeJsonl } from '../adapters/files/output';
+import { annotateSamples } from '../shared/judge/annotate';
+import { checkTurn, type TelemetryTurn } from '../shared/contracts/rows';
+import { Redactor, type RedactionSummary } from '../shared/samples/redact';
 import { RUBRIC_VERSION } from '../shared/judge/rubric';
 import { JudgeSettingsSchema, type JudgeSettings } from '../shared/judge/settings';
 import type { Judge } from '../shared/judge/types';
@@ -27,7 +27,7 @@ import {
   PIPELINES,
   type Pipeline,
   type Sample,
-} from '../shared/samples';
+} from '../shared/samples/assemble';
 import {
   formatZodError,
   nonNegativeInt,

@@ -4,9 +4,13 @@
  * name the flag that was wrong.
  */
 import { ZodError } from 'zod';
-import { BuildIdSchema } from '../shared/build';
-import { BalanceConfigSchema, type BalanceConfig, type BalanceConfigInput } from '../shared/config';
-import { inputOverwrittenBy, type InputSource, type OutputTarget } from '../adapters/output';
+import { BuildIdSchema } from '../shared/build/spec';
+import {
+  BalanceConfigSchema,
+  type BalanceConfig,
+  type BalanceConfigInput,
+} from '../shared/contracts/config';
+import { inputOverwrittenBy, type InputSource, type OutputTarget } from '../adapters/files/output';
 
 export class UsageError extends Error {
   constructor(message: string) {

@@ -3,11 +3,11 @@
  * Cohen's kappa, the confusion matrix and per-stratum agreement (and, for a panel,
  * how its judges agreed); --json writes the report.
  */
-import { readFileLines } from '../adapters/lines';
-import { writeJson } from '../adapters/output';
-import { annotateSamples } from '../shared/annotate';
-import { BalanceConfigSchema, STRATIFIERS, type StratifierName } from '../shared/config';
-import { checkAnnotated, defaultSampleId, type AnnotatedRow } from '../shared/contracts';
+import { readFileLines } from '../adapters/files/lines';
+import { writeJson } from '../adapters/files/output';
+import { annotateSamples } from '../shared/judge/annotate';
+import { BalanceConfigSchema, STRATIFIERS, type StratifierName } from '../shared/contracts/config';
+import { checkAnnotated, defaultSampleId, type AnnotatedRow } from '../shared/contracts/rows';
 import {
   calibrationReport,
   formatCalibration,
@@ -15,9 +15,9 @@ import {
 } from '../shared/judge/calibrate';
 import type { PanelAgreement } from '../shared/judge/panel';
 import { RUBRIC_VERSION } from '../shared/judge/rubric';
-import type { Sample } from '../shared/samples';
-import { Redactor } from '../shared/redact';
-import { strataKey, strataOf, turnPosition } from '../shared/strata';
+import type { Sample } from '../shared/samples/assemble';
+import { Redactor } from '../shared/samples/redact';
+import { strataKey, strataOf, turnPosition } from '../shared/strata/strata';
 import { required, UsageError } from './args';
 import {
   JUDGE_HELP,

@@ -8,30 +8,34 @@ import {
   writeJson,
   writeJsonl,
   type FileDigest,
-} from '../adapters/output';
-import { loadRanges, readFileLines } from '../adapters/lines';
-import { balanceFileParallel } from '../adapters/parallel-balance';
-import { annotateSamples } from '../shared/annotate';
+} from '../adapters/files/output';
+import { loadRanges, readFileLines } from '../adapters/files/lines';
+import { balanceFileParallel } from '../adapters/files/parallel-balance';
+import { annotateSamples } from '../shared/judge/annotate';
 import {
   StreamingBalancer,
   type BalanceManifest,
   type BalanceResult,
   type RangeLoader,
   type QuarantineRecord,
-} from '../shared/balance';
-import type { TelemetryTurn } from '../shared/contracts';
-import { parseTelemetryLine } from '../shared/build-batch';
-import { MAX_LINE_BYTES } from '../shared/build';
-import { Redactor } from '../shared/redact';
-import type { BalanceConfig } from '../shared/config';
+} from '../shared/balance/balancer';
+import type { TelemetryTurn } from '../shared/contracts/rows';
+import { parseTelemetryLine } from '../shared/build/batch';
+import { MAX_LINE_BYTES } from '../shared/build/spec';
+import { Redactor } from '../shared/samples/redact';
+import type { BalanceConfig } from '../shared/contracts/config';
 import type { Judge } from '../shared/judge/types';
-import { ConversationAssembler, type HistoryOptions, type Pipeline } from '../shared/samples';
+import {
+  ConversationAssembler,
+  type HistoryOptions,
+  type Pipeline,
+} from '../shared/samples/assemble';
 import { Progress } from './progress';
-import { NoValidRowsError } from '../shared/errors';
-import { writeReport } from '../adapters/report';
+import { NoValidRowsError } from '../shared/errors/index';
+import { writeReport } from '../adapters/files/report';
 import { ProfileBuilder, profileRows, type Profile } from '../shared/report/profile';
-import type { WaveSettingsInput } from '../shared/waves';
-import { judgeWaves } from '../shared/waves-judge';
+import type { WaveSettingsInput } from '../shared/waves/planner';
+import { judgeWaves } from '../shared/waves/judge';
 
 const TOOL = { name: 'sft-balancer', version: '0.1.0' };
 

@@ -4,11 +4,11 @@
  * instance would when the app scales out. It stops when told to, and at once when
  * its parent goes away (messages it held reappear when their lease lapses).
  */
-import { LocalQueueHost } from '../adapters/queue-local-host';
-import { readQueueHostConfig } from '../adapters/queue-host-config';
-import { createDeps } from '../functions/deps';
+import { LocalQueueHost } from '../adapters/local/queue-host';
+import { readQueueHostConfig } from '../adapters/storage/host-config';
+import { createDeps } from '../functions/lib/deps';
 import { registrations, type QueueFunction } from '../functions/registry';
-import { loadSettings } from '../shared/settings';
+import { loadSettings } from '../shared/build/settings';
 
 const deps = createDeps(loadSettings());
 const host = new LocalQueueHost({

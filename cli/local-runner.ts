@@ -15,25 +15,31 @@ import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { startAzurite, type AzuriteHandle } from '../adapters/azurite';
-import { join, withOutputDir, writeJson } from '../adapters/output';
-import { InputFileError } from '../adapters/lines';
-import { LocalQueueHost } from '../adapters/queue-local-host';
-import { readQueueHostConfig } from '../adapters/queue-host-config';
-import { getOutcome, getSpec, readStatus, resumeBuild, startBuild } from '../functions/build-ops';
-import { createDeps, REPLAY_JUDGE, type Deps } from '../functions/deps';
+import { startAzurite, type AzuriteHandle } from '../adapters/local/azurite';
+import { join, withOutputDir, writeJson } from '../adapters/files/output';
+import { InputFileError } from '../adapters/files/lines';
+import { LocalQueueHost } from '../adapters/local/queue-host';
+import { readQueueHostConfig } from '../adapters/storage/host-config';
+import {
+  getOutcome,
+  getSpec,
+  readStatus,
+  resumeBuild,
+  startBuild,
+} from '../functions/lib/build-ops';
+import { createDeps, REPLAY_JUDGE, type Deps } from '../functions/lib/deps';
 import { registrations, type QueueFunction } from '../functions/registry';
-import { buildPaths, buildSpecOf, type BuildSpec, type Outcome } from '../shared/build';
-import type { WaveSettingsInput } from '../shared/waves';
-import type { BalanceConfig } from '../shared/config';
-import { BalanceError } from '../shared/errors';
-import { fingerprint } from '../shared/hash';
-import type { HistoryOptions, Pipeline } from '../shared/samples';
-import { SettingsError, loadSettings, type Settings } from '../shared/settings';
-import { UnknownJudgeError } from '../functions/judges';
+import { buildPaths, buildSpecOf, type BuildSpec, type Outcome } from '../shared/build/spec';
+import type { WaveSettingsInput } from '../shared/waves/planner';
+import type { BalanceConfig } from '../shared/contracts/config';
+import { BalanceError } from '../shared/errors/index';
+import { fingerprint } from '../shared/util/hash';
+import type { HistoryOptions, Pipeline } from '../shared/samples/assemble';
+import { SettingsError, loadSettings, type Settings } from '../shared/build/settings';
+import { UnknownJudgeError } from '../functions/lib/judges';
 import { UsageError, buildIdFlag } from './args';
-import { poisonQueueOf } from '../shared/settings';
-import { statusOf } from '../adapters/storage';
+import { poisonQueueOf } from '../shared/build/settings';
+import { statusOf } from '../adapters/storage/clients';
 import { Progress } from './progress';
 
 /** The build ended failed (min judged share, no rows, shortfall with `fail`...). */

@@ -10,12 +10,12 @@ import {
   JsonlWriter,
   join,
   withOutputDir,
-} from '../adapters/output';
-import { generateTelemetry } from '../shared/generate';
+} from '../adapters/files/output';
+import { generateTelemetry } from '../shared/source/generate';
 import { createSignalsJudge } from '../shared/judge/signals';
 import { JudgeSettingsSchema } from '../shared/judge/settings';
-import { WaveSettingsSchema, type WaveSettingsInput } from '../shared/waves';
-import { DEFAULT_HISTORY, PIPELINES, type Pipeline } from '../shared/samples';
+import { WaveSettingsSchema, type WaveSettingsInput } from '../shared/waves/planner';
+import { DEFAULT_HISTORY, PIPELINES, type Pipeline } from '../shared/samples/assemble';
 import {
   BALANCE_HELP,
   BALANCE_OPTIONS,
@@ -387,7 +387,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   const replay = typeof v.replay === 'string' ? v.replay : undefined;
   const judge = replay
     ? // Loaded on use: the judge factory pulls in the openai and Azure SDKs.
-      (await import('../adapters/judge-factory.js')).createJudge(
+      (await import('../adapters/judge/factory.js')).createJudge(
         JudgeSettingsSchema.parse({ kind: 'replay', source: replay }),
       )
     : createSignalsJudge({

@@ -3,9 +3,9 @@
  * outputs once the build has ended; 404 for an unknown id.
  */
 import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
-import { BuildIdSchema } from '../shared/build';
-import { readStatus } from './build-ops';
-import type { Deps } from './deps';
+import { BuildIdSchema } from '../shared/build/spec';
+import { readStatus } from './lib/build-ops';
+import type { Deps } from './lib/deps';
 
 export function createBuildStatus(deps: Deps) {
   return async function buildStatusHandler(

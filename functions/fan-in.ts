@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { InvocationContext } from '@azure/functions';
-import { StreamingBalancer, type QuarantineRecord } from '../shared/balance';
+import { StreamingBalancer, type QuarantineRecord } from '../shared/balance/balancer';
 import {
   FaninMessageSchema,
   LATEST_PATH,
@@ -25,11 +25,11 @@ import {
   sumBatches,
   type BuildSpec,
   type Outcome,
-} from '../shared/build';
-import type { AnnotatedRow, QuarantineReason } from '../shared/contracts';
-import { judgeShard, parseBatchRows } from '../shared/build-batch';
-import { BalanceError } from '../shared/errors';
-import { redactionSummary } from '../shared/redact';
+} from '../shared/build/spec';
+import type { AnnotatedRow, QuarantineReason } from '../shared/contracts/rows';
+import { judgeShard, parseBatchRows } from '../shared/build/batch';
+import { BalanceError } from '../shared/errors/index';
+import { redactionSummary } from '../shared/samples/redact';
 import {
   errorText,
   getOutcome,
@@ -38,11 +38,11 @@ import {
   parseMessage,
   readMarkers,
   recordOutcome,
-} from './build-ops';
-import type { Deps } from './deps';
+} from './lib/build-ops';
+import type { Deps } from './lib/deps';
 import { readShard } from './judge-batch';
-import { advanceWaves } from './wave-ops';
-import { renderReport, REPORT_FILE } from '../adapters/report';
+import { advanceWaves } from './lib/wave-ops';
+import { renderReport, REPORT_FILE } from '../adapters/files/report';
 import { ProfileBuilder, profileRows } from '../shared/report/profile';
 
 const TOOL = { name: 'sft-balancer', version: '0.1.0' };

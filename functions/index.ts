@@ -4,8 +4,8 @@
  * host. Handlers live in their own modules, so tests import them without this file.
  */
 import { app } from '@azure/functions';
-import { loadSettings } from '../shared/settings';
-import { createDeps } from './deps';
+import { loadSettings } from '../shared/build/settings';
+import { createDeps } from './lib/deps';
 import { registrations } from './registry';
 
 const CONNECTION = 'AzureWebJobsStorage';

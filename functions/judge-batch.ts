@@ -17,16 +17,16 @@ import {
   type BatchFailure,
   type BatchSummary,
   type BuildSpec,
-} from '../shared/build';
-import { annotateSamples, type Unlabeled } from '../shared/annotate';
+} from '../shared/build/spec';
+import { annotateSamples, type Unlabeled } from '../shared/judge/annotate';
 import {
   conversationOfSampleId,
   countBy,
   prepareShard,
   type PreparedShard,
-} from '../shared/build-batch';
-import { WaveIdsSchema, itemLine } from '../shared/build-waves';
-import { waveItems } from '../shared/waves-judge';
+} from '../shared/build/batch';
+import { WaveIdsSchema, itemLine } from '../shared/build/waves';
+import { waveItems } from '../shared/waves/judge';
 import {
   TransientError,
   checkCompletion,
@@ -36,8 +36,8 @@ import {
   getSpec,
   parseMessage,
   settledBatch,
-} from './build-ops';
-import type { Deps } from './deps';
+} from './lib/build-ops';
+import type { Deps } from './lib/deps';
 
 const jsonl = (items: readonly unknown[]) =>
   items.length === 0 ? '' : items.map((x) => JSON.stringify(x)).join('\n') + '\n';

@@ -24,9 +24,9 @@ import {
   MAX_LINE_BYTES,
   type BuildSpec,
   type PlanRecord,
-} from '../shared/build';
-import { SourceNotFoundError, sourceBytes } from '../adapters/storage-source';
-import type { Lease } from '../adapters/blob-store';
+} from '../shared/build/spec';
+import { SourceNotFoundError, sourceBytes } from '../adapters/storage/source';
+import type { Lease } from '../adapters/storage/blob-store';
 import {
   TransientError,
   errorText,
@@ -37,8 +37,8 @@ import {
   parseMessage,
   pool,
   recordOutcome,
-} from './build-ops';
-import type { Deps } from './deps';
+} from './lib/build-ops';
+import type { Deps } from './lib/deps';
 
 /** The plan claim's lease (s): a dead planner's claim lapses after this long. */
 const CLAIM_SECONDS = 15;

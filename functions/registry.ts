@@ -8,16 +8,16 @@ import type {
   StorageQueueHandler,
   TimerHandler,
 } from '@azure/functions';
-import { poisonQueueOf } from '../shared/settings';
+import { poisonQueueOf } from '../shared/build/settings';
 import { createBuildStatus } from './build-status';
-import type { Deps } from './deps';
+import type { Deps } from './lib/deps';
 import { createFanin } from './fan-in';
 import { createJudgeBatch } from './judge-batch';
 import { createPlanBuild } from './plan-build';
 import { createScheduledBuild } from './scheduled-build';
 import { createShardPoison, createStagePoison } from './stage-poison';
 import { createStartBuild } from './start-build';
-import { withStructuredLogs } from './logging';
+import { withStructuredLogs } from './lib/logging';
 
 export interface QueueFunction {
   kind: 'queue';

@@ -4,9 +4,9 @@
  * fires twice for one slot starts one build.
  */
 import type { InvocationContext, Timer } from '@azure/functions';
-import { buildSpecOf, scheduledBuildId } from '../shared/build';
-import { startBuild } from './build-ops';
-import type { Deps } from './deps';
+import { buildSpecOf, scheduledBuildId } from '../shared/build/spec';
+import { startBuild } from './lib/build-ops';
+import type { Deps } from './lib/deps';
 
 export function createScheduledBuild(deps: Deps) {
   return async function scheduledBuildHandler(

@@ -5,7 +5,7 @@
  * - a plan or fan-in message ends its build as failed, with the reason.
  */
 import type { InvocationContext } from '@azure/functions';
-import { FaninMessageSchema, PlanMessageSchema, ShardMessageSchema } from '../shared/build';
+import { FaninMessageSchema, PlanMessageSchema, ShardMessageSchema } from '../shared/build/spec';
 import {
   dequeueCountOf,
   errorText,
@@ -14,8 +14,8 @@ import {
   parseMessage,
   recordOutcome,
   settledBatch,
-} from './build-ops';
-import type { Deps } from './deps';
+} from './lib/build-ops';
+import type { Deps } from './lib/deps';
 import { readShard, readWaveIds, recordBatchFailure } from './judge-batch';
 
 export function createShardPoison(deps: Deps) {

@@ -16,9 +16,9 @@ import {
   newBuildId,
   type BuildRequest,
   type BuildSpec,
-} from '../shared/build';
-import { getSpec, startBuild } from './build-ops';
-import type { Deps } from './deps';
+} from '../shared/build/spec';
+import { getSpec, startBuild } from './lib/build-ops';
+import type { Deps } from './lib/deps';
 
 /** What a caller may use as an idempotency key (a UUID, a ULID, a job name). */
 const IDEMPOTENCY_KEY = /^[A-Za-z0-9._:-]{8,128}$/;

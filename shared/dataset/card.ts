@@ -5,7 +5,7 @@
  * read from the build's manifest. Pure: the caller says which files it wrote.
  */
 import { z } from 'zod';
-import { LABEL_NAMES } from '../contracts';
+import { LABEL_NAMES } from '../contracts/rows';
 import type { ChatSplitReport } from './chat';
 import { toYaml, type YamlValue } from './yaml';
 

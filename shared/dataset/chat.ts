@@ -10,7 +10,7 @@
  * word. Today every example is therefore [system, user, assistant].
  */
 import { z } from 'zod';
-import type { DatasetLine } from '../contracts';
+import type { DatasetLine } from '../contracts/rows';
 import {
   assistantTokens,
   chatTokens,

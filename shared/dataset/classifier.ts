@@ -5,7 +5,7 @@
  * route, joined by the separator); `label` is 0 (reasoning) or 1 (non-reasoning), as
  * in train.jsonl. Line i of classifier/train.jsonl is line i of train.jsonl.
  */
-import type { DatasetLine, Label } from '../contracts';
+import type { DatasetLine, Label } from '../contracts/rows';
 import { DEFAULT_TURN_SEPARATOR, joinTurns, turnsOf } from './router-input';
 
 export interface ClassifierExample {

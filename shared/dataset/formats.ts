@@ -2,7 +2,7 @@
  * Which output formats a build writes. The JSONL record (train.jsonl, validation.jsonl,
  * test.jsonl) is always written: every other format is derived from it.
  */
-import { BalanceError } from '../errors';
+import { BalanceError } from '../errors/index';
 
 export const OUTPUT_FORMATS = ['jsonl', 'chat', 'classifier', 'parquet'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];

@@ -4,7 +4,7 @@
  * The chat format's user message and the classifier's `text` are this same string, so
  * one function builds the router's input at training and at serving time.
  */
-import type { DatasetLine } from '../contracts';
+import type { DatasetLine } from '../contracts/rows';
 
 /**
  * Between two user messages. A line of its own that ordinary prompts do not contain,

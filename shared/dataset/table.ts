@@ -4,7 +4,7 @@
  * the ids and the signals. Pure: the Parquet adapter maps these column types to
  * physical types, and a reader of such files can check a schema against it.
  */
-import type { DatasetLine } from '../contracts';
+import type { DatasetLine } from '../contracts/rows';
 import { DEFAULT_TURN_SEPARATOR, joinTurns, turnsOf } from './router-input';
 
 export type ColumnType = 'string' | 'int32' | 'double' | 'boolean' | 'string_list';

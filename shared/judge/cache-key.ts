@@ -4,7 +4,7 @@
  * changing either starts a fresh namespace instead of serving stale labels.
  */
 import { z } from 'zod';
-import { LabelSchema } from '../contracts';
+import { LabelSchema } from '../contracts/rows';
 
 /** Characters safe in a blob name segment; anything else becomes "_". */
 const segment = (s: string) => s.replace(/[^A-Za-z0-9._-]/g, '_');

@@ -3,7 +3,7 @@
  * confusion matrix and per-stratum agreement. Unlabeled verdicts are counted apart
  * (coverage), never as a wrong or right answer.
  */
-import type { Label } from '../contracts';
+import type { Label } from '../contracts/rows';
 
 export interface CalibrationPair {
   gold: Label;

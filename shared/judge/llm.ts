@@ -4,7 +4,7 @@
  * cause. How a round of requests reaches a model (one call each under rate limits,
  * or a Batch API job) is the executor's business, supplied by an adapter.
  */
-import type { Label } from '../contracts';
+import type { Label } from '../contracts/rows';
 import { judgeCacheKey, type VerdictCache } from './cache-key';
 import {
   buildJudgePrompt,

@@ -3,7 +3,7 @@
  * recorded. Several small, different judges correlate with humans better than one
  * large judge at a fraction of the cost (Verga et al., arXiv 2404.18796).
  */
-import type { Label } from '../contracts';
+import type { Label } from '../contracts/rows';
 import type { Judge, JudgeInput, Verdict } from './types';
 import { emptyStats, type JudgeStats } from './usage';
 

@@ -3,7 +3,7 @@
  * caller, or the verdict cache), never from a model. A sample the source does not
  * know is unlabeled with that cause, so a replay never invents a label.
  */
-import type { Label } from '../contracts';
+import type { Label } from '../contracts/rows';
 import type { Judge, JudgeInput, Verdict } from './types';
 
 export interface ReplayEntry {

@@ -4,9 +4,13 @@
  * lets the whole pipeline run without an LLM; heuristic scorers like it are weak
  * (≈64% in vLLM semantic-router's tests), so its labels are not training-grade.
  */
-import { ComplexitySchema, DEFAULT_REASONING_MODELS, type ComplexityConfig } from '../config';
-import type { Label } from '../contracts';
-import { complexityScore, modelFamily } from '../strata';
+import {
+  ComplexitySchema,
+  DEFAULT_REASONING_MODELS,
+  type ComplexityConfig,
+} from '../contracts/config';
+import type { Label } from '../contracts/rows';
+import { complexityScore, modelFamily } from '../strata/strata';
 import type { Judge, JudgeInput, Verdict } from './types';
 
 const REASONING_CUES = [

@@ -2,7 +2,7 @@
  * The judge contract: a batch of samples in, one verdict per sample out. Judges
  * (signals, LLM, replay, panel) live behind it; the pipelines only see this.
  */
-import type { Label } from '../contracts';
+import type { Label } from '../contracts/rows';
 import type { JudgeStats } from './usage';
 
 export interface JudgeInput {

@@ -4,7 +4,7 @@
  * answer that does not parse is never turned into a label.
  */
 import { z } from 'zod';
-import { LabelSchema, type Label } from '../contracts';
+import { LabelSchema, type Label } from '../contracts/rows';
 
 export const VerdictItemSchema = z.object({
   id: z.string().min(1),

@@ -6,8 +6,8 @@
  * reads its numbers from the manifest alone.
  */
 import { z } from 'zod';
-import type { BalanceConfig } from '../config';
-import { complexityScore, complexityTier, turnBucket, turnPosition } from '../strata';
+import type { BalanceConfig } from '../contracts/config';
+import { complexityScore, complexityTier, turnBucket, turnPosition } from '../strata/strata';
 
 const count = z.number().int().min(0);
 

@@ -8,10 +8,10 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FileSource } from '../../adapters/file-source';
-import { MAX_LINE_BYTES } from '../../shared/build';
-import type { TelemetryTurn } from '../../shared/contracts';
-import { parseSelection, type SourceQuarantineRecord } from '../../shared/source';
+import { FileSource } from '../../adapters/files/source';
+import { MAX_LINE_BYTES } from '../../shared/build/spec';
+import type { TelemetryTurn } from '../../shared/contracts/rows';
+import { parseSelection, type SourceQuarantineRecord } from '../../shared/source/telemetry';
 
 const dir = mkdtempSync(join(tmpdir(), 'file-source-limits-'));
 const window = {

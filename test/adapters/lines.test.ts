@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { InputFileError, loadRanges, readFileLines } from '../../adapters/lines';
+import { InputFileError, loadRanges, readFileLines } from '../../adapters/files/lines';
 
 const dir = mkdtempSync(join(tmpdir(), 'sftb-lines-'));
 const MiB = 1 << 20;

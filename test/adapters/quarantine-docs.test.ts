@@ -6,8 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { QUARANTINE_REASONS, checkTurn } from '../../shared/contracts';
-import { parseTelemetryLine } from '../../shared/build-batch';
+import { QUARANTINE_REASONS, checkTurn } from '../../shared/contracts/rows';
+import { parseTelemetryLine } from '../../shared/build/batch';
 
 const root = join(__dirname, '..', '..');
 const codes = Object.keys(QUARANTINE_REASONS).sort();

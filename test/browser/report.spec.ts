@@ -13,14 +13,14 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createJudge } from '../../adapters/judge-factory';
+import { createJudge } from '../../adapters/judge/factory';
 import { runPipeline } from '../../cli/jobs';
 import { runLocal } from '../../cli/local-runner';
-import { parseBalanceConfig } from '../../shared/config';
-import { generateTelemetry } from '../../shared/generate';
+import { parseBalanceConfig } from '../../shared/contracts/config';
+import { generateTelemetry } from '../../shared/source/generate';
 import { JudgeSettingsSchema } from '../../shared/judge/settings';
 import { createSignalsJudge } from '../../shared/judge/signals';
-import { DEFAULT_HISTORY } from '../../shared/samples';
+import { DEFAULT_HISTORY } from '../../shared/samples/assemble';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARGS = [

@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { loadRanges } from '../../adapters/lines';
-import { balanceFileParallel, workerScript } from '../../adapters/parallel-balance';
+import { loadRanges } from '../../adapters/files/lines';
+import { balanceFileParallel, workerScript } from '../../adapters/files/parallel-balance';
 import { main } from '../../cli/main';
-import { parseBalanceConfig } from '../../shared/config';
+import { parseBalanceConfig } from '../../shared/contracts/config';
 import { shuffled } from '../support/rows';
 
 const dir = mkdtempSync(join(tmpdir(), 'sftb-cli-'));

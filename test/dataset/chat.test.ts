@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { o200kTokenLength } from '../../adapters/dataset-formats';
-import type { DatasetLine } from '../../shared/contracts';
+import { o200kTokenLength } from '../../adapters/files/dataset-formats';
+import type { DatasetLine } from '../../shared/contracts/rows';
 import {
   CHAT_FORMAT_ERRORS,
   ChatOptionsSchema,

@@ -19,11 +19,11 @@ import {
   DatasetFormatsError,
   writeDatasetFormats,
   type DatasetFormatsResult,
-} from '../../adapters/dataset-formats';
-import { InputFileError } from '../../adapters/lines';
-import { parquetInfo, readParquetRowGroups } from '../../adapters/parquet';
+} from '../../adapters/files/dataset-formats';
+import { InputFileError } from '../../adapters/files/lines';
+import { parquetInfo, readParquetRowGroups } from '../../adapters/files/parquet';
 import { main } from '../../cli/main';
-import type { DatasetLine } from '../../shared/contracts';
+import type { DatasetLine } from '../../shared/contracts/rows';
 import {
   checkChatExample,
   joinTurns,

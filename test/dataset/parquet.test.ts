@@ -7,7 +7,7 @@ import {
   ParquetTableWriter,
   parquetInfo,
   readParquetRowGroups,
-} from '../../adapters/parquet';
+} from '../../adapters/files/parquet';
 import type { TableColumn } from '../../shared/dataset/index';
 
 const dir = mkdtempSync(join(tmpdir(), 'sftb-parquet-'));

@@ -13,7 +13,7 @@ import {
   shardIndexOf,
   type BatchFailure,
   type BatchSummary,
-} from '../../shared/build';
+} from '../../shared/build/spec';
 import { testSpec } from './harness';
 import { routeBytes } from '../../functions/plan-build';
 

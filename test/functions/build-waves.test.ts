@@ -12,14 +12,14 @@ import {
   waveSettingsOf,
   type BatchFailure,
   type BatchSummary,
-} from '../../shared/build';
-import { collectVerdicts, idsByShard, itemLine, parseItemLine } from '../../shared/build-waves';
-import { conversationOfSampleId, prepareShard } from '../../shared/build-batch';
-import { generateTelemetry } from '../../shared/generate';
-import { shardLine } from '../../shared/build';
-import { parseBalanceConfig } from '../../shared/config';
-import { loadSettings } from '../../shared/settings';
-import { WaveSettingsSchema } from '../../shared/waves';
+} from '../../shared/build/spec';
+import { collectVerdicts, idsByShard, itemLine, parseItemLine } from '../../shared/build/waves';
+import { conversationOfSampleId, prepareShard } from '../../shared/build/batch';
+import { generateTelemetry } from '../../shared/source/generate';
+import { shardLine } from '../../shared/build/spec';
+import { parseBalanceConfig } from '../../shared/contracts/config';
+import { loadSettings } from '../../shared/build/settings';
+import { WaveSettingsSchema } from '../../shared/waves/planner';
 import { testSpec } from './harness';
 
 describe('blob names of a wave-judged build', () => {

@@ -8,10 +8,10 @@ import { InvocationContext } from '@azure/functions';
 import { describe, expect, it } from 'vitest';
 import { createPlanBuild } from '../../functions/plan-build';
 import { createShardPoison } from '../../functions/stage-poison';
-import { getPlan, readStatus, startBuild } from '../../functions/build-ops';
-import type { HostEvent } from '../../adapters/queue-local-host';
-import { createDeps } from '../../functions/deps';
-import { BatchFailureSchema, buildPaths, shardCount, shardIdOf } from '../../shared/build';
+import { getPlan, readStatus, startBuild } from '../../functions/lib/build-ops';
+import type { HostEvent } from '../../adapters/local/queue-host';
+import { createDeps } from '../../functions/lib/deps';
+import { BatchFailureSchema, buildPaths, shardCount, shardIdOf } from '../../shared/build/spec';
 import { failingFor, runBuild, specFor, telemetryFile, uniqueSettings } from './harness';
 
 async function build(minShare: string) {

@@ -7,13 +7,13 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
-import { LocalQueueHost, type HostEvent } from '../../adapters/queue-local-host';
-import { readQueueHostConfig, type QueueHostConfig } from '../../adapters/queue-host-config';
-import { getOutcome, startBuild } from '../../functions/build-ops';
-import { createDeps, type Deps } from '../../functions/deps';
+import { LocalQueueHost, type HostEvent } from '../../adapters/local/queue-host';
+import { readQueueHostConfig, type QueueHostConfig } from '../../adapters/storage/host-config';
+import { getOutcome, startBuild } from '../../functions/lib/build-ops';
+import { createDeps, type Deps } from '../../functions/lib/deps';
 import { registrations, type QueueFunction } from '../../functions/registry';
 import type { z } from 'zod';
-import { parseBalanceConfig } from '../../shared/config';
+import { parseBalanceConfig } from '../../shared/contracts/config';
 import {
   BuildSpecSchema,
   buildSpecOf,
@@ -21,11 +21,11 @@ import {
   type BuildRequest,
   type BuildSpec,
   type Outcome,
-} from '../../shared/build';
-import { generateTelemetry } from '../../shared/generate';
+} from '../../shared/build/spec';
+import { generateTelemetry } from '../../shared/source/generate';
 import { createSignalsJudge } from '../../shared/judge/signals';
 import type { Judge } from '../../shared/judge/types';
-import { loadSettings, type Settings } from '../../shared/settings';
+import { loadSettings, type Settings } from '../../shared/build/settings';
 
 export function uniqueSettings(extra: Record<string, string> = {}): Settings {
   const tag = randomUUID().slice(0, 8);

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { createBuildStatus } from '../../functions/build-status';
 import { registrations } from '../../functions/registry';
 import { createStartBuild } from '../../functions/start-build';
-import { BuildSpecSchema, buildPaths } from '../../shared/build';
+import { BuildSpecSchema, buildPaths } from '../../shared/build/spec';
 import { testDeps } from './harness';
 
 const context = () => new InvocationContext({ invocationId: 'test', functionName: 'startBuild' });

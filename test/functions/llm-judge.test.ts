@@ -3,8 +3,8 @@
  * real openai SDK with the JUDGE_* settings: here against the local OpenAI wire server.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDeps, LLM_JUDGE } from '../../functions/deps';
-import { buildPaths } from '../../shared/build';
+import { createDeps, LLM_JUDGE } from '../../functions/lib/deps';
+import { buildPaths } from '../../shared/build/spec';
 import { oracleLabel, startFakeOpenAI, type FakeOpenAI } from '../judge/fake-openai';
 import { runBuild, specFor, telemetryFile, uniqueSettings } from './harness';
 

@@ -8,9 +8,9 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { balanceFile, runPipeline } from '../../cli/jobs';
-import { getPlan, readStatus } from '../../functions/build-ops';
-import { judgeFor } from '../../functions/judges';
-import { LATEST_PATH, buildPaths } from '../../shared/build';
+import { getPlan, readStatus } from '../../functions/lib/build-ops';
+import { judgeFor } from '../../functions/lib/judges';
+import { LATEST_PATH, buildPaths } from '../../shared/build/spec';
 import { runBuild, specFor, telemetryFile, testDeps } from './harness';
 
 const BAD_LINES = [

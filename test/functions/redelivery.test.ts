@@ -4,14 +4,14 @@
  */
 import { InvocationContext } from '@azure/functions';
 import { describe, expect, it } from 'vitest';
-import type { HostEvent } from '../../adapters/queue-local-host';
-import type { QueueSender } from '../../adapters/queue';
-import { createDeps } from '../../functions/deps';
+import type { HostEvent } from '../../adapters/local/queue-host';
+import type { QueueSender } from '../../adapters/storage/queue';
+import { createDeps } from '../../functions/lib/deps';
 import { createFanin } from '../../functions/fan-in';
 import { createJudgeBatch } from '../../functions/judge-batch';
 import { createPlanBuild, planQueuedOf } from '../../functions/plan-build';
-import { startBuild, getPlan } from '../../functions/build-ops';
-import { buildPaths, type BuildSpec } from '../../shared/build';
+import { startBuild, getPlan } from '../../functions/lib/build-ops';
+import { buildPaths, type BuildSpec } from '../../shared/build/spec';
 import { createSignalsJudge } from '../../shared/judge/signals';
 import type { Judge } from '../../shared/judge/types';
 import { runBuild, specFor, telemetryFile, uniqueSettings } from './harness';

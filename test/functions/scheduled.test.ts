@@ -5,7 +5,7 @@
 import { InvocationContext, type Timer } from '@azure/functions';
 import { describe, expect, it } from 'vitest';
 import { createScheduledBuild } from '../../functions/scheduled-build';
-import { BuildSpecSchema, buildPaths } from '../../shared/build';
+import { BuildSpecSchema, buildPaths } from '../../shared/build/spec';
 import { testDeps } from './harness';
 
 const timer: Timer = {

@@ -10,8 +10,8 @@ import {
   hostJsonPath,
   queueConcurrency,
   readQueueHostConfig,
-} from '../../adapters/queue-host-config';
-import { SETTINGS_DOC, SettingsError, loadSettings } from '../../shared/settings';
+} from '../../adapters/storage/host-config';
+import { SETTINGS_DOC, SettingsError, loadSettings } from '../../shared/build/settings';
 
 const CONN = 'UseDevelopmentStorage=true';
 

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadSettings } from '../../shared/settings';
+import { loadSettings } from '../../shared/build/settings';
 import { deploy } from './deployment';
 
 const ROOT = join(__dirname, '..', '..');

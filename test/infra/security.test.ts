@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { queueConcurrency, readQueueHostConfig } from '../../adapters/queue-host-config';
+import { queueConcurrency, readQueueHostConfig } from '../../adapters/storage/host-config';
 import { parseBicep, Ref, RUNTIME } from './bicep';
 import { bicepFiles, deploy, KUSTO, SCENARIOS } from './deployment';
 

@@ -8,11 +8,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AzureOpenAI } from 'openai';
 import { describe, expect, it } from 'vitest';
-import { createOpenAIClient } from '../../adapters/judge-factory';
-import { JUDGES } from '../../functions/judges';
+import { createOpenAIClient } from '../../adapters/judge/factory';
+import { JUDGES } from '../../functions/lib/judges';
 import { judgeSettingsFromEnv } from '../../shared/judge/settings';
-import { loadSettings, poisonQueueOf, SETTINGS_DOC } from '../../shared/settings';
-import { loadSourceSettings, SOURCE_SETTINGS_HELP } from '../../shared/source-settings';
+import { loadSettings, poisonQueueOf, SETTINGS_DOC } from '../../shared/build/settings';
+import { loadSourceSettings, SOURCE_SETTINGS_HELP } from '../../shared/source/settings';
 import { RUNTIME } from './bicep';
 import { deploy, KUSTO, SCENARIOS } from './deployment';
 

@@ -6,9 +6,9 @@
 import { BlobServiceClient } from '@azure/storage-blob';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { createBlobStore } from '../../adapters/blob-store';
-import { containerBlobStore } from '../../adapters/judge-cache';
-import { createJudge, llmJudgeFactory } from '../../adapters/judge-factory';
+import { createBlobStore } from '../../adapters/storage/blob-store';
+import { containerBlobStore } from '../../adapters/storage/judge-cache';
+import { createJudge, llmJudgeFactory } from '../../adapters/judge/factory';
 import type { Verdict } from '../../shared/judge/types';
 import {
   oracleLabel,

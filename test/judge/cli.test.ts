@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { cmdAnnotate } from '../../cli/annotate';
 import { cmdCalibrate } from '../../cli/calibrate';
-import { generateTelemetry } from '../../shared/generate';
+import { generateTelemetry } from '../../shared/source/generate';
 import { oracleLabel, startFakeOpenAI, type FakeOpenAI } from './fake-openai';
 
 let dir: string;

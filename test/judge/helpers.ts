@@ -2,7 +2,7 @@
 import type { AccessToken, TokenCredential } from '@azure/identity';
 import { OpenAIJudgeSettingsSchema, type OpenAIJudgeSettings } from '../../shared/judge/settings';
 import type { JudgeInput } from '../../shared/judge/types';
-import type { Clock } from '../../adapters/openai-judge';
+import type { Clock } from '../../adapters/openai/judge';
 
 export function input(sampleId: string, userMessage: string, history: string[] = []): JudgeInput {
   return {

@@ -4,7 +4,7 @@
  * injection, Azure + Entra ID, accounting.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createJudge, pooledJudge } from '../../adapters/judge-factory';
+import { createJudge, pooledJudge } from '../../adapters/judge/factory';
 import { JudgeConfigError } from '../../shared/judge/llm';
 import { RUBRIC } from '../../shared/judge/rubric';
 import type { Verdict } from '../../shared/judge/types';

@@ -1,15 +1,15 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseSelection, QUERY_NAMES, type QueryName } from '../../shared/source';
+import { parseSelection, QUERY_NAMES, type QueryName } from '../../shared/source/telemetry';
 import {
   countQuery,
   QUERY_PARAMETERS,
   queryParameters,
   thresholdQuery,
   withTable,
-} from '../../shared/source-kql';
-import { TELEMETRY_COLUMNS, telemetrySchemaText } from '../../shared/source-schema';
+} from '../../shared/source/kql';
+import { TELEMETRY_COLUMNS, telemetrySchemaText } from '../../shared/source/schema';
 import { analyze, globalsWith, TELEMETRY_RESULT } from './language-service';
 
 const DIR = join(process.cwd(), 'queries');

@@ -2,7 +2,7 @@ import type { TokenCredential } from '@azure/identity';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KustoSource } from '../../adapters/kusto-source';
+import { KustoSource } from '../../adapters/kusto/source';
 import {
   parseSelection,
   ShardTruncatedError,
@@ -11,10 +11,10 @@ import {
   SourceTransientError,
   type ShardSpec,
   type SourceQuarantineRecord,
-} from '../../shared/source';
-import { shardParameters } from '../../shared/source-kql';
-import { TELEMETRY_COLUMNS } from '../../shared/source-schema';
-import type { TelemetryTurn } from '../../shared/contracts';
+} from '../../shared/source/telemetry';
+import { shardParameters } from '../../shared/source/kql';
+import { TELEMETRY_COLUMNS } from '../../shared/source/schema';
+import type { TelemetryTurn } from '../../shared/contracts/rows';
 import {
   oneApiError,
   startV2Server,

@@ -8,7 +8,7 @@ import {
   TELEMETRY_COLUMNS,
   TELEMETRY_TABLE,
   telemetrySchemaText,
-} from '../../shared/source-schema';
+} from '../../shared/source/schema';
 
 /* eslint-disable @typescript-eslint/no-explicit-any */
 export interface Diagnostic {

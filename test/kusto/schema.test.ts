@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { checkTurn, TelemetryTurnSchema, TURN_FIELDS } from '../../shared/contracts';
+import { checkTurn, TelemetryTurnSchema, TURN_FIELDS } from '../../shared/contracts/rows';
 import {
   createTableCommand,
   TELEMETRY_COLUMNS,
   telemetrySchemaText,
   type KqlType,
-} from '../../shared/source-schema';
+} from '../../shared/source/schema';
 
 /** A value of each KQL type as Kusto's v2 JSON carries it. */
 const SAMPLE: Record<KqlType, unknown> = {

@@ -1,7 +1,7 @@
 /** A manifest as the CLI jobs write it, made by the real balancer over generated rows. */
-import { StreamingBalancer } from '../../shared/balance';
-import { parseBalanceConfig, type BalanceConfigInput } from '../../shared/config';
-import type { AnnotatedRow } from '../../shared/contracts';
+import { StreamingBalancer } from '../../shared/balance/balancer';
+import { parseBalanceConfig, type BalanceConfigInput } from '../../shared/contracts/config';
+import type { AnnotatedRow } from '../../shared/contracts/rows';
 import { profileRows } from '../../shared/report/profile';
 import { annotatedRows } from '../support/rows';
 

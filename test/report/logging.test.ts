@@ -1,8 +1,8 @@
 import { InvocationContext } from '@azure/functions';
 import { describe, expect, it } from 'vitest';
-import { structuredContext } from '../../functions/logging';
+import { structuredContext } from '../../functions/lib/logging';
 import { registrations } from '../../functions/registry';
-import { formatLogLine, logFieldsOf } from '../../shared/log';
+import { formatLogLine, logFieldsOf } from '../../shared/util/log';
 import { testDeps } from '../functions/harness';
 
 function capture(functionName = 'judgeBatch') {

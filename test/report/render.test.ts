@@ -2,9 +2,9 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { renderReport } from '../../adapters/report';
+import { renderReport } from '../../adapters/files/report';
 import { balanceFile } from '../../cli/jobs';
-import { parseBalanceConfig } from '../../shared/config';
+import { parseBalanceConfig } from '../../shared/contracts/config';
 import { conversationRows, manifestOf } from './fixture';
 
 describe('renderReport (vega → SVG)', () => {

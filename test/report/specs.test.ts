@@ -20,7 +20,7 @@ import {
   shortfallOf,
   turnCountChart,
 } from '../../shared/report/specs';
-import { parseBalanceConfig } from '../../shared/config';
+import { parseBalanceConfig } from '../../shared/contracts/config';
 import { row } from '../support/rows';
 import { conversationRows, manifestOf } from './fixture';
 

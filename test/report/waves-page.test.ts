@@ -4,7 +4,7 @@
  * "available" counts judged samples only.
  */
 import { describe, expect, it } from 'vitest';
-import type { BalanceConfigInput } from '../../shared/config';
+import type { BalanceConfigInput } from '../../shared/contracts/config';
 import { ReportManifestSchema, type ReportManifest } from '../../shared/report/manifest';
 import { renderPage, reportModel } from '../../shared/report/page';
 import { shortfallChart } from '../../shared/report/specs';

@@ -7,9 +7,9 @@
 import { randomUUID } from 'node:crypto';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { describe, expect, inject, it } from 'vitest';
-import { encodeMessage } from '../../adapters/queue';
-import { LocalQueueHost } from '../../adapters/queue-local-host';
-import { readQueueHostConfig, type QueueHostConfig } from '../../adapters/queue-host-config';
+import { encodeMessage } from '../../adapters/storage/queue';
+import { LocalQueueHost } from '../../adapters/local/queue-host';
+import { readQueueHostConfig, type QueueHostConfig } from '../../adapters/storage/host-config';
 
 const service = () => QueueServiceClient.fromConnectionString(inject('azurite').connectionString);
 const config = (over: Partial<QueueHostConfig> = {}): QueueHostConfig => ({

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { allocate, allocationWeights, nominalShares, waterLevel } from '../../shared/allocation';
-import type { Allocation } from '../../shared/config';
+import {
+  allocate,
+  allocationWeights,
+  nominalShares,
+  waterLevel,
+} from '../../shared/balance/allocation';
+import type { Allocation } from '../../shared/contracts/config';
 
 /** [mode, n, supply, expected quotas] */
 const CASES: [Allocation, number, number[], number[]][] = [

@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { shrinkTargets, StreamingBalancer, type BalanceResult } from '../../shared/balance';
-import { parseBalanceConfig, type BalanceConfigInput } from '../../shared/config';
-import type { AnnotatedRow } from '../../shared/contracts';
-import { InexactSelectionError, NoValidRowsError, ShortfallError } from '../../shared/errors';
-import { seed32, unitHash } from '../../shared/hash';
+import {
+  shrinkTargets,
+  StreamingBalancer,
+  type BalanceResult,
+} from '../../shared/balance/balancer';
+import { parseBalanceConfig, type BalanceConfigInput } from '../../shared/contracts/config';
+import type { AnnotatedRow } from '../../shared/contracts/rows';
+import { InexactSelectionError, NoValidRowsError, ShortfallError } from '../../shared/errors/index';
+import { seed32, unitHash } from '../../shared/util/hash';
 import { annotatedRows, row, shuffled } from '../support/rows';
 
 function balance(rows: readonly AnnotatedRow[], cfg: BalanceConfigInput): BalanceResult {

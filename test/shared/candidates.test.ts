@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { before, CandidateBuffer, selectSmallest, type Candidate } from '../../shared/candidates';
-import { FingerprintTable } from '../../shared/fptable';
-import { hash64 } from '../../shared/hash';
+import {
+  before,
+  CandidateBuffer,
+  selectSmallest,
+  type Candidate,
+} from '../../shared/balance/candidates';
+import { FingerprintTable } from '../../shared/util/fptable';
+import { hash64 } from '../../shared/util/hash';
 
 const cand = (key: number, id = `id${key}`, tie = 0): Candidate => ({ key, tie, id, dead: false });
 

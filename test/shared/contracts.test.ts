@@ -5,7 +5,7 @@ import {
   checkAnnotated,
   checkTurn,
   isIsoTimestamp,
-} from '../../shared/contracts';
+} from '../../shared/contracts/rows';
 import { turn } from '../support/rows';
 
 const good = turn();

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { checkAnnotated, checkTurn } from '../../shared/contracts';
-import { generateTelemetry, TURN_COUNT_WEIGHTS } from '../../shared/generate';
-import { modelFamily } from '../../shared/strata';
-import { DEFAULT_REASONING_MODELS } from '../../shared/config';
+import { checkAnnotated, checkTurn } from '../../shared/contracts/rows';
+import { generateTelemetry, TURN_COUNT_WEIGHTS } from '../../shared/source/generate';
+import { modelFamily } from '../../shared/strata/strata';
+import { DEFAULT_REASONING_MODELS } from '../../shared/contracts/config';
 
 const convs = (n: number, seed = 1) => [
   ...generateTelemetry({ conversations: n, seed, annotated: true }),

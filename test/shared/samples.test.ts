@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { ConversationAssembler, estimateTokens, historyWindow } from '../../shared/samples';
+import {
+  ConversationAssembler,
+  estimateTokens,
+  historyWindow,
+} from '../../shared/samples/assemble';
 import { turn } from '../support/rows';
 
 function conv(id: string, count: number, skip: number[] = []) {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { checkAnnotated, isIsoTimestamp, type AnnotatedRow } from '../../shared/contracts';
-import { sampleIdOf } from '../../shared/dataset';
-import { hash64 } from '../../shared/hash';
-import { isIsoTimestampBytes, RowScanner, ScannedRow } from '../../shared/scan';
-import { StreamingBalancer } from '../../shared/balance';
-import { BalanceConfigSchema } from '../../shared/config';
+import { checkAnnotated, isIsoTimestamp, type AnnotatedRow } from '../../shared/contracts/rows';
+import { sampleIdOf } from '../../shared/dataset/record';
+import { hash64 } from '../../shared/util/hash';
+import { isIsoTimestampBytes, RowScanner, ScannedRow } from '../../shared/balance/scan';
+import { StreamingBalancer } from '../../shared/balance/balancer';
+import { BalanceConfigSchema } from '../../shared/contracts/config';
 import { annotatedRows } from '../support/rows';
 
 const ID_SEED = 0x1234;

@@ -5,7 +5,7 @@ import {
   DEFAULT_REASONING_MODELS,
   parseBalanceConfig,
   STRATIFIERS,
-} from '../../shared/config';
+} from '../../shared/contracts/config';
 import {
   compileStrata,
   complexityScore,
@@ -16,7 +16,7 @@ import {
   toolDiversity,
   turnBucket,
   turnPosition,
-} from '../../shared/strata';
+} from '../../shared/strata/strata';
 import { turn } from '../support/rows';
 
 const C = ComplexitySchema.parse({});

@@ -5,9 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { describe, expect, inject, it } from 'vitest';
-import { FileSource } from '../../adapters/file-source';
-import type { TelemetryTurn } from '../../shared/contracts';
-import { generateTelemetry } from '../../shared/generate';
+import { FileSource } from '../../adapters/files/source';
+import type { TelemetryTurn } from '../../shared/contracts/rows';
+import { generateTelemetry } from '../../shared/source/generate';
 import {
   parseSelection,
   ShardPlanError,
@@ -16,7 +16,7 @@ import {
   type ShardSpec,
   type SourceQuarantineRecord,
   type TelemetrySource,
-} from '../../shared/source';
+} from '../../shared/source/telemetry';
 
 const dir = mkdtempSync(join(tmpdir(), 'file-source-'));
 

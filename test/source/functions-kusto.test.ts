@@ -10,12 +10,12 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { runPipeline } from '../../cli/jobs';
-import { getPlan } from '../../functions/build-ops';
-import { judgeFor } from '../../functions/judges';
-import { buildPaths } from '../../shared/build';
-import { fileShardOf, Selector, type SelectionKey } from '../../shared/selection';
-import { parseSelection } from '../../shared/source';
-import { TELEMETRY_COLUMNS } from '../../shared/source-schema';
+import { getPlan } from '../../functions/lib/build-ops';
+import { judgeFor } from '../../functions/lib/judges';
+import { buildPaths } from '../../shared/build/spec';
+import { fileShardOf, Selector, type SelectionKey } from '../../shared/source/selection';
+import { parseSelection } from '../../shared/source/telemetry';
+import { TELEMETRY_COLUMNS } from '../../shared/source/schema';
 import { runBuild, specFor, telemetryFile, testDeps } from '../functions/harness';
 import { startV2Server, v2Frames, type RecordedRequest, type V2Server } from '../kusto/v2-server';
 

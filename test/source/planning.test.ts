@@ -8,7 +8,7 @@ import {
   ShardPlanError,
   shardSpecs,
   type ShardCount,
-} from '../../shared/source';
+} from '../../shared/source/telemetry';
 import {
   countQuery,
   kqlDatetime,
@@ -17,14 +17,14 @@ import {
   kqlTimespan,
   replaceOutput,
   withTable,
-} from '../../shared/source-kql';
+} from '../../shared/source/kql';
 import {
   compareInstant,
   fileSampleKey,
   fileShardOf,
   parseInstant,
   SAMPLE_KEY_SPACE,
-} from '../../shared/selection';
+} from '../../shared/source/selection';
 
 const limits = ShardLimitsSchema.parse({});
 const window = { start: '2026-01-01T00:00:00Z', end: '2026-01-02T00:00:00Z' };

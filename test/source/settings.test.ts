@@ -4,23 +4,23 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, inject, it, vi } from 'vitest';
-import { openSource, SourceNotFoundError } from '../../adapters/storage-source';
-import { loadSettings, SettingsError } from '../../shared/settings';
-import { FileSource } from '../../adapters/file-source';
-import { KustoSource } from '../../adapters/kusto-source';
+import { openSource, SourceNotFoundError } from '../../adapters/storage/source';
+import { loadSettings, SettingsError } from '../../shared/build/settings';
+import { FileSource } from '../../adapters/files/source';
+import { KustoSource } from '../../adapters/kusto/source';
 import {
   createTelemetrySource,
   kustoLineSource,
   selectedLines,
-} from '../../adapters/telemetry-source';
-import { checkTurn } from '../../shared/contracts';
-import { generateTelemetry } from '../../shared/generate';
+} from '../../adapters/source/telemetry';
+import { checkTurn } from '../../shared/contracts/rows';
+import { generateTelemetry } from '../../shared/source/generate';
 import {
   loadSourceSettings,
   SourceSettingsError,
   trailingWindow,
-} from '../../shared/source-settings';
-import { TELEMETRY_COLUMNS } from '../../shared/source-schema';
+} from '../../shared/source/settings';
+import { TELEMETRY_COLUMNS } from '../../shared/source/schema';
 import { startV2Server, v2Frames } from '../kusto/v2-server';
 
 const NOW = new Date('2026-11-25T16:00:00Z');

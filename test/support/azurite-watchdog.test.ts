@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parentWatchdog, startAzurite } from '../../adapters/azurite';
+import { parentWatchdog, startAzurite } from '../../adapters/local/azurite';
 
 const root = resolve(__dirname, '..', '..');
 

@@ -4,7 +4,7 @@
  * `inject('azurite')` and isolate themselves with unique container/queue names.
  */
 import type { TestProject } from 'vitest/node';
-import { startAzurite, type AzuriteHandle } from '../../adapters/azurite';
+import { startAzurite, type AzuriteHandle } from '../../adapters/local/azurite';
 
 let handle: AzuriteHandle | undefined;
 

@@ -1,6 +1,6 @@
 /** Test data builders: valid telemetry turns and annotated rows with overrides. */
-import type { AnnotatedRow, TelemetryTurn } from '../../shared/contracts';
-import { generateTelemetry } from '../../shared/generate';
+import type { AnnotatedRow, TelemetryTurn } from '../../shared/contracts/rows';
+import { generateTelemetry } from '../../shared/source/generate';
 
 export function turn(
   overrides: Partial<TelemetryTurn> & Record<string, unknown> = {},

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { cmdAnnotate } from '../../cli/annotate';
 import { cmdCalibrate } from '../../cli/calibrate';
-import { generateTelemetry } from '../../shared/generate';
+import { generateTelemetry } from '../../shared/source/generate';
 import { startFakeOpenAI, type FakeOpenAI } from '../judge/fake-openai';
 import { countsOf, plant, plantedCorpus } from './planted';
 

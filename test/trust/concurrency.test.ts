@@ -9,16 +9,16 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvocationContext } from '@azure/functions';
 import { describe, expect, inject, it } from 'vitest';
-import { LocalQueueHost } from '../../adapters/queue-local-host';
+import { LocalQueueHost } from '../../adapters/local/queue-host';
 import { runPipeline } from '../../cli/jobs';
 import { runLocal } from '../../cli/local-runner';
-import { getOutcome, getPlan, startBuild } from '../../functions/build-ops';
-import type { Deps } from '../../functions/deps';
-import { judgeFor } from '../../functions/judges';
+import { getOutcome, getPlan, startBuild } from '../../functions/lib/build-ops';
+import type { Deps } from '../../functions/lib/deps';
+import { judgeFor } from '../../functions/lib/judges';
 import { createPlanBuild } from '../../functions/plan-build';
-import { buildPaths, type BuildSpec } from '../../shared/build';
-import { parseBalanceConfig } from '../../shared/config';
-import { DEFAULT_HISTORY } from '../../shared/samples';
+import { buildPaths, type BuildSpec } from '../../shared/build/spec';
+import { parseBalanceConfig } from '../../shared/contracts/config';
+import { DEFAULT_HISTORY } from '../../shared/samples/assemble';
 import {
   fastHostConfig,
   queueFunctions,

@@ -7,7 +7,7 @@
  * only well-formed verdicts for the right ids become labels.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createJudge } from '../../adapters/judge-factory';
+import { createJudge } from '../../adapters/judge/factory';
 import { RUBRIC } from '../../shared/judge/rubric';
 import type { Verdict } from '../../shared/judge/types';
 import {

@@ -11,12 +11,17 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvocationContext } from '@azure/functions';
 import { describe, expect, it } from 'vitest';
-import { getOutcome, getPlan, startBuild } from '../../functions/build-ops';
+import { getOutcome, getPlan, startBuild } from '../../functions/lib/build-ops';
 import { createPlanBuild } from '../../functions/plan-build';
 import { runPipeline } from '../../cli/jobs';
 import { runLocal } from '../../cli/local-runner';
-import { judgeFor } from '../../functions/judges';
-import { MAX_LINE_BYTES, MAX_SHARD_OVERSIZE, buildPaths, sourceTooLarge } from '../../shared/build';
+import { judgeFor } from '../../functions/lib/judges';
+import {
+  MAX_LINE_BYTES,
+  MAX_SHARD_OVERSIZE,
+  buildPaths,
+  sourceTooLarge,
+} from '../../shared/build/spec';
 import { turn } from '../support/rows';
 import { runBuild, specFor, telemetryFile, testDeps } from '../functions/harness';
 

@@ -4,9 +4,9 @@
  * `secret` is the part that must not survive anywhere; `text` is what is written into
  * the message (a URL keeps its host, a connection string its account name).
  */
-import { Rng } from '../../shared/prng';
-import { generateTelemetry } from '../../shared/generate';
-import type { RedactionKind } from '../../shared/redact';
+import { Rng } from '../../shared/util/prng';
+import { generateTelemetry } from '../../shared/source/generate';
+import type { RedactionKind } from '../../shared/samples/redact';
 
 export interface Planted {
   kind: RedactionKind;

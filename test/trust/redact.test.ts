@@ -4,10 +4,15 @@
  * (valid turns, metadata, quarantined raw text) counted by kind.
  */
 import { describe, expect, it } from 'vitest';
-import { parseTelemetryLine, prepareShard } from '../../shared/build-batch';
-import { buildSpecOf, shardLine } from '../../shared/build';
-import { generateTelemetry } from '../../shared/generate';
-import { REDACTION_KINDS, Redactor, redactText, type RedactionCounts } from '../../shared/redact';
+import { parseTelemetryLine, prepareShard } from '../../shared/build/batch';
+import { buildSpecOf, shardLine } from '../../shared/build/spec';
+import { generateTelemetry } from '../../shared/source/generate';
+import {
+  REDACTION_KINDS,
+  Redactor,
+  redactText,
+  type RedactionCounts,
+} from '../../shared/samples/redact';
 import { turn } from '../support/rows';
 import { countsOf, plant, plantedCorpus } from './planted';
 

@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runPipeline } from '../../cli/jobs';
-import { judgeFor } from '../../functions/judges';
-import { buildPaths } from '../../shared/build';
-import { generateTelemetry } from '../../shared/generate';
+import { judgeFor } from '../../functions/lib/judges';
+import { buildPaths } from '../../shared/build/spec';
+import { generateTelemetry } from '../../shared/source/generate';
 import { turn } from '../support/rows';
 import { runBuild, specFor, testDeps } from '../functions/harness';
 

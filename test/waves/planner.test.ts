@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { StreamingBalancer } from '../../shared/balance';
-import { parseBalanceConfig, type Allocation, type BalanceConfig } from '../../shared/config';
-import type { AnnotatedRow, Label } from '../../shared/contracts';
-import { seed32, unitHash } from '../../shared/hash';
-import { Rng } from '../../shared/prng';
+import { StreamingBalancer } from '../../shared/balance/balancer';
+import {
+  parseBalanceConfig,
+  type Allocation,
+  type BalanceConfig,
+} from '../../shared/contracts/config';
+import type { AnnotatedRow, Label } from '../../shared/contracts/rows';
+import { seed32, unitHash } from '../../shared/util/hash';
+import { Rng } from '../../shared/util/prng';
 import {
   binOf,
   quantileCuts,
@@ -12,7 +16,7 @@ import {
   WavePlanner,
   type WaveItem,
   type WaveSettingsInput,
-} from '../../shared/waves';
+} from '../../shared/waves/planner';
 
 interface Truth extends WaveItem {
   label: Label;

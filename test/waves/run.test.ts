@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { main } from '../../cli/main';
-import { generateTelemetry } from '../../shared/generate';
+import { generateTelemetry } from '../../shared/source/generate';
 
 const dir = mkdtempSync(join(tmpdir(), 'sftb-waves-'));
 const telemetry = join(dir, 'telemetry.jsonl');

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { parseBalanceConfig } from '../../shared/config';
-import type { Label } from '../../shared/contracts';
-import { generateTelemetry } from '../../shared/generate';
-import { Rng } from '../../shared/prng';
-import { WavePlanner, type WaveItem, type WaveSettingsInput } from '../../shared/waves';
+import { parseBalanceConfig } from '../../shared/contracts/config';
+import type { Label } from '../../shared/contracts/rows';
+import { generateTelemetry } from '../../shared/source/generate';
+import { Rng } from '../../shared/util/prng';
+import { WavePlanner, type WaveItem, type WaveSettingsInput } from '../../shared/waves/planner';
 
 /** Three strata; reasoning (0) the minority; a score that separates the classes weakly. */
 function population(n: number, seed = 3): (WaveItem & { label: Label })[] {

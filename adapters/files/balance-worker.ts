@@ -1,0 +1,47 @@
+/**
+ * Worker thread: balances one byte range of an annotated JSONL file and sends back
+ * its snapshot (see StreamingBalancer.merge) and the rows it quarantined.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { StreamingBalancer, type QuarantineRecord } from '../../shared/balance/balancer';
+import type { BalanceConfig } from '../../shared/contracts/config';
+import { readFileRawLines } from './lines';
+import { offerRawLine } from './parallel-balance';
+
+export interface WorkerTask {
+  path: string;
+  start: number;
+  end: number;
+  config: BalanceConfig;
+}
+
+export interface WorkerResult {
+  snapshot: ReturnType<StreamingBalancer['snapshot']>;
+  quarantine: QuarantineRecord[];
+  lines: number;
+}
+
+async function run(task: WorkerTask): Promise<void> {
+  const balancer = new StreamingBalancer(task.config);
+  const quarantine: QuarantineRecord[] = [];
+  const lines = await readFileRawLines(
+    task.path,
+    (buf, start, end, lineNo, at, len) => {
+      const q = offerRawLine(balancer, buf, start, end, lineNo, at, len, true);
+      if (q) quarantine.push(q);
+    },
+    { start: task.start, end: task.end },
+  );
+  const snapshot = balancer.snapshot();
+  const transfer = [snapshot.sampleIds.hi.buffer, snapshot.sampleIds.lo.buffer];
+  if (snapshot.groups) {
+    const g = snapshot.groups;
+    transfer.push(g.hi.buffer, g.lo.buffer, g.key.buffer, g.tie.buffer, g.slot.buffer);
+  }
+  const result: WorkerResult = { snapshot, quarantine, lines };
+  parentPort!.postMessage(result, transfer as ArrayBuffer[]);
+}
+
+run(workerData as WorkerTask).catch((err: unknown) => {
+  throw err;
+});

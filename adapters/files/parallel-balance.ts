@@ -1,0 +1,180 @@
+/**
+ * Balancing a large file on several cores: the file is cut at line boundaries, each
+ * part balanced by its own StreamingBalancer (the first here, the rest in worker
+ * threads), and the parts merged. Because a row's sampling key depends only on the
+ * seed and its id, the merged result is the dataset one pass would give, byte for byte.
+ */
+import { existsSync } from 'node:fs';
+import { open } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import {
+  MergeConflictError,
+  StreamingBalancer,
+  type QuarantineRecord,
+} from '../../shared/balance/balancer';
+import type { BalanceConfig } from '../../shared/contracts/config';
+import type { WorkerResult, WorkerTask } from './balance-worker';
+import { inputSize, lineText, readFileRawLines } from './lines';
+
+const utf8Span = (b: Uint8Array, s: number, e: number) => (b as Buffer).toString('utf8', s, e);
+
+/**
+ * Offers one line, given as bytes, to a balancer: through the scanner that reads only
+ * what a row needs (shared/scan.ts), or, when it cannot vouch for the row, decoded and
+ * parsed whole. `ranged`: keep candidates as byte ranges (else as text). Returns the
+ * quarantine record when the line is set aside.
+ */
+export function offerRawLine(
+  balancer: StreamingBalancer,
+  buf: Buffer,
+  start: number,
+  end: number,
+  lineNo: number,
+  at: number,
+  len: number,
+  ranged: boolean,
+): QuarantineRecord | null {
+  const s = balancer.scanLine(buf, start, end, utf8Span);
+  if (s === 0) return null;
+  if (s < 0) {
+    const line = lineText(buf, start, end, lineNo, at);
+    return ranged ? balancer.addLine(line, lineNo, at, len) : balancer.addLine(line, lineNo);
+  }
+  // Kept as text only when not ranged (gzip: no byte range to read back).
+  const kept = ranged ? null : lineText(buf, start, end, lineNo, at);
+  if (!balancer.addScanned(buf, at, len, kept)) return null;
+  return balancer.duplicateRecord(kept ?? lineText(buf, start, end, lineNo, at), lineNo);
+}
+
+/** Parts smaller than this are not worth a thread. */
+const MIN_PART_BYTES = 16 << 20;
+
+export interface ParallelOptions {
+  threads?: number;
+  /** Parts smaller than this are not worth a thread (default 16 MiB). */
+  minPartBytes?: number;
+  onQuarantine: (q: QuarantineRecord) => void;
+  onProgress?: (rows: number) => void;
+}
+
+/** Byte offsets where parts start: 0 and, for each later part, just after a newline. */
+export async function partStarts(path: string, size: number, parts: number): Promise<number[]> {
+  const starts = [0];
+  const handle = await open(path, 'r');
+  try {
+    const buf = Buffer.alloc(1 << 16);
+    for (let i = 1; i < parts; i++) {
+      let pos = Math.floor((size * i) / parts);
+      for (;;) {
+        const { bytesRead } = await handle.read(buf, 0, buf.length, pos);
+        if (bytesRead === 0) return starts;
+        const nl = buf.subarray(0, bytesRead).indexOf(10);
+        if (nl >= 0) {
+          pos += nl + 1;
+          break;
+        }
+        pos += bytesRead;
+      }
+      if (pos >= size) break;
+      if (pos > starts[starts.length - 1]!) starts.push(pos);
+    }
+  } finally {
+    await handle.close();
+  }
+  return starts;
+}
+
+/**
+ * The compiled worker script: beside this module in dist/, or in dist/ when this
+ * module runs from TypeScript source (under vitest). Null when not built.
+ */
+export function workerScript(): string | null {
+  const candidates = [
+    join(__dirname, 'balance-worker.js'),
+    join(__dirname, '..', 'dist', 'adapters', 'balance-worker.js'),
+  ];
+  return candidates.find((p) => existsSync(p)) ?? null;
+}
+
+function runWorker(script: string, task: WorkerTask): Promise<WorkerResult> {
+  return new Promise((resolve, reject) => {
+    const worker = new Worker(script, { workerData: task });
+    worker.once('message', (m: WorkerResult) => resolve(m));
+    worker.once('error', reject);
+    worker.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`balance worker exited with code ${code}`));
+    });
+  });
+}
+
+async function balanceSerial(
+  path: string,
+  config: BalanceConfig,
+  opts: ParallelOptions,
+  ranged: boolean,
+) {
+  const balancer = new StreamingBalancer(config);
+  await readFileRawLines(path, (buf, start, end, lineNo, at, len) => {
+    const q = offerRawLine(balancer, buf, start, end, lineNo, at, len, ranged);
+    if (q) opts.onQuarantine(q);
+    if ((lineNo & 0x3fff) === 0) opts.onProgress?.(lineNo);
+  });
+  return balancer;
+}
+
+/**
+ * Balances `path` on up to `threads` cores (default: what the machine offers, at most 4).
+ * Candidates are kept as byte ranges: finish with `finishWith(ranges => loadRanges(path, ranges))`,
+ * except for gzipped input, which is read in one pass with lines kept in memory.
+ */
+export async function balanceFileParallel(
+  path: string,
+  config: BalanceConfig,
+  opts: ParallelOptions,
+): Promise<StreamingBalancer> {
+  if (path.endsWith('.gz')) return balanceSerial(path, config, opts, false);
+  const size = await inputSize(path);
+  const wanted = Math.max(
+    1,
+    Math.min(
+      opts.threads ?? Math.min(availableParallelism(), 4),
+      Math.floor(size / (opts.minPartBytes ?? MIN_PART_BYTES)),
+    ),
+  );
+  const script = workerScript();
+  if (wanted <= 1 || script === null) return balanceSerial(path, config, opts, true);
+  const starts = await partStarts(path, size, wanted);
+  const ends = starts.slice(1).map((s) => s - 1);
+  ends.push(size - 1);
+  const workers = starts
+    .slice(1)
+    .map((start, i) => runWorker(script, { path, start, end: ends[i + 1]!, config }));
+  const main = new StreamingBalancer(config);
+  const ownQuarantine: QuarantineRecord[] = [];
+  const firstLines = await readFileRawLines(
+    path,
+    (buf, start, end, lineNo, at, len) => {
+      const q = offerRawLine(main, buf, start, end, lineNo, at, len, true);
+      if (q) ownQuarantine.push(q);
+      if ((lineNo & 0x3fff) === 0) opts.onProgress?.(lineNo * starts.length);
+    },
+    { start: 0, end: ends[0]! },
+  );
+  const results = await Promise.all(workers);
+  try {
+    let offset = firstLines;
+    for (const r of results) {
+      main.merge(r.snapshot);
+      for (const q of r.quarantine) ownQuarantine.push({ ...q, line: q.line + offset });
+      offset += r.lines;
+    }
+  } catch (err) {
+    if (!(err instanceof MergeConflictError)) throw err;
+    // A sampleId in two parts: only one pass can tell which copy came first.
+    return balanceSerial(path, config, opts, true);
+  }
+  ownQuarantine.forEach(opts.onQuarantine);
+  return main;
+}

@@ -1,0 +1,919 @@
+/**
+ * The streaming balancer: one pass over annotated rows, exact class counts, quotas
+ * across strata, memory bounded by the target rather than the input.
+ *
+ * Every row gets a sampling key u = hash(seed, sampleId) in [0, 1). Within each
+ * (label, stratum) cell the balancer keeps only the rows with the smallest keys, and
+ * the final selection is the q smallest of each cell. Because the key depends on the
+ * row and the seed alone, the same rows give the same dataset in any order, and the
+ * per-cell candidate lists of separate batches merge (the k smallest keys of a union
+ * are among the k smallest of each part).
+ *
+ * How many candidates a cell needs: with equal allocation, q_s = min(supply_s, λ),
+ * and the water level λ only falls as supply grows, so λ seen so far bounds the
+ * final quota; a class then retains about n_class rows. Other allocation modes keep
+ * up to n_class per cell.
+ */
+import {
+  LABEL_NAMES,
+  checkAnnotated,
+  describeProblem,
+  type AnnotatedRow,
+  type DatasetLine,
+  type Label,
+  type QuarantineReason,
+} from '../contracts/rows';
+import { allocate, allocationWeights, nominalShares, waterLevel } from './allocation';
+import { classTargets, type BalanceConfig } from '../contracts/config';
+import { sampleIdOf, toDatasetLine } from '../dataset/record';
+import { InexactSelectionError, NoValidRowsError, ShortfallError } from '../errors/index';
+import { FingerprintTable, GrowableColumns } from '../util/fptable';
+import { hash64, seed32, unitHash } from '../util/hash';
+import { before, CandidateBuffer, type Candidate } from './candidates';
+import { compileStrata, type CompiledStrata, type Strata } from '../strata/strata';
+import { RowScanner, ScannedRow, type SpanDecoder } from './scan';
+
+/** A row set aside, with where it was and why. */
+export interface QuarantineRecord {
+  line: number;
+  reason: QuarantineReason;
+  field?: string;
+  detail: string;
+  /** The start of the offending line, for a human to look at. */
+  raw: string;
+}
+
+export interface ClassShortfall {
+  label: Label;
+  labelName: string;
+  target: number;
+  available: number;
+  delivered: number;
+  action: 'shrunk' | 'upsampled' | 'failed';
+}
+
+export interface StratumShortfall {
+  label: Label;
+  stratum: string;
+  nominal: number;
+  available: number;
+  selected: number;
+  action: 'redistributed';
+}
+
+export interface BalanceManifest {
+  config: BalanceConfig;
+  seed: number | string;
+  input: {
+    /** Rows offered plus rows quarantined. */
+    rows: number;
+    /** Rows with a sampleId not seen before. */
+    valid: number;
+    quarantined: number;
+    outOfStrata: number;
+    duplicatesRemoved: number;
+    byLabel: Record<string, number>;
+    byLabelStratum: Record<string, Record<string, { rows: number; unique: number }>>;
+  };
+  quarantine: { total: number; byReason: Record<string, number> };
+  targets: { total: number; byLabel: Record<string, number> };
+  selected: {
+    total: number;
+    byLabel: Record<string, number>;
+    byLabelStratum: Record<string, Record<string, number>>;
+    upsampled: number;
+  };
+  shortfalls: { classes: ClassShortfall[]; strata: StratumShortfall[] };
+  weights: Record<string, { share: number; weight: number }>;
+  split: { train: number; validation: number; validationConversations: number };
+}
+
+export interface BalanceResult {
+  train: DatasetLine[];
+  validation: DatasetLine[];
+  manifest: BalanceManifest;
+}
+
+/** The sampling key in [0, 1) from the two lanes of an id's hash (53 bits). */
+const keyOf = (hi: number, lo: number) => (hi * 2 ** 21 + (lo >>> 11)) / 2 ** 53;
+
+const round6 = (x: number) => Math.round(x * 1e6) / 1e6;
+
+interface Entry extends Candidate {
+  /**
+   * Where the row is: parsed, as its JSONL line, or only as the byte range of that
+   * line in the input (`at`, `len`), read again if selected. Ranges keep memory and
+   * garbage collection small: candidates then hold no row text at all.
+   */
+  row: AnnotatedRow | null;
+  line: string | null;
+  at: number;
+  len: number;
+  cell: Cell;
+  group: number;
+}
+
+interface Cell {
+  index: number;
+  /** label × strata.size + stratum code: the same slot in every balancer of a config. */
+  slot: number;
+  label: Label;
+  key: string;
+  strata: Strata;
+  /** Rows seen (after exclusion by stratum, before dedup). */
+  rows: number;
+  /** Distinct rows available: what allocation works with. */
+  supply: number;
+  candidates: CandidateBuffer<Entry>;
+  cap: number;
+  /** Retained entries removed because a duplicate with a smaller key replaced them. */
+  revoked: number;
+}
+
+/**
+ * A balancer's state as plain data (typed arrays and plain objects): what a worker
+ * sends back so that balancers over parts of the input merge into one.
+ */
+export interface BalancerSnapshot {
+  offered: number;
+  valid: number;
+  outOfStrata: number;
+  duplicatesRemoved: number;
+  quarantine: Record<string, number>;
+  sampleIds: { hi: Uint32Array; lo: Uint32Array };
+  /** Dedup groups by id: fingerprint and representative (key, tie, cell slot). */
+  groups: {
+    hi: Uint32Array;
+    lo: Uint32Array;
+    key: Float64Array;
+    tie: Uint32Array;
+    slot: Int32Array;
+  } | null;
+  cells: {
+    slot: number;
+    rows: number;
+    supply: number;
+    revoked: number;
+    minDropped: { key: number; tie: number; id: string } | null;
+    candidates: {
+      key: number;
+      tie: number;
+      id: string;
+      group: number;
+      row: AnnotatedRow | null;
+      line: string | null;
+      at: number;
+      len: number;
+    }[];
+  }[];
+}
+
+/** Receives each dataset line as it is made, with the file it belongs in. */
+export type DatasetSink = (line: DatasetLine, split: 'train' | 'validation') => void;
+
+type Selection = ReturnType<StreamingBalancer['select']>;
+
+/** Reads the lines at the given byte ranges of the input, in the order asked. */
+export type RangeLoader = (ranges: readonly { at: number; len: number }[]) => Promise<string[]>;
+
+/** Two parts of the input named the same sampleId: merging cannot decide, balance in one pass. */
+export class MergeConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MergeConflictError';
+  }
+}
+
+/** Candidates kept beyond the provable bound, to absorb dedup replacements. */
+const CAP_MARGIN = 64;
+/** Rows between recomputations of the per-cell bounds (stale bounds are safe: higher). */
+const RECAP_EVERY = 4096;
+const MESSAGE_SEED = 0x2545f491;
+
+export class StreamingBalancer {
+  /** Cells by slot: label × strata.size + stratum code. */
+  private readonly cells: (Cell | undefined)[] = [];
+  private readonly compiled: CompiledStrata;
+  private readonly cellList: Cell[] = [];
+  private readonly seedKey: number;
+  private readonly seedSplit: number;
+  private readonly targets: [number, number];
+  private readonly sampleIds = new FingerprintTable();
+  private readonly groups = new FingerprintTable();
+  private readonly reps = new GrowableColumns();
+  /** The retained entry of each dedup group, by group id (undefined once dropped). */
+  private readonly groupEntry: (Entry | undefined)[] = [];
+  private sinceRecap = 0;
+  private offered = 0;
+  private valid = 0;
+  private outOfStrata = 0;
+  private duplicatesRemoved = 0;
+  private readonly quarantineCounts: Record<string, number> = {};
+
+  constructor(readonly config: BalanceConfig) {
+    const s = seed32(config.seed);
+    this.seedKey = s;
+    this.seedSplit = (s ^ 0xc2b2ae35) >>> 0;
+    this.targets = classTargets(config.total, config.ratio);
+    this.compiled = compileStrata(config.stratify, config);
+  }
+
+  /** Candidates held right now, over all cells: what memory grows with. */
+  get candidateCount(): number {
+    let n = 0;
+    for (const c of this.cellList) n += c.candidates.items.length;
+    return n;
+  }
+
+  /** Rows seen so far (offered plus quarantined), for progress reports. */
+  get progress(): { rows: number; valid: number; quarantined: number } {
+    const quarantined = this.quarantinedTotal();
+    return { rows: this.offered + quarantined, valid: this.valid, quarantined };
+  }
+
+  /**
+   * Parses, validates and offers one JSONL line. Returns the quarantine record when
+   * the line is set aside (the caller writes it), null otherwise. Blank lines are
+   * skipped. The line itself is what a retained candidate keeps, not the parsed object.
+   */
+  addLine(line: string, lineNo: number, at = -1, len = 0): QuarantineRecord | null {
+    if (line.length === 0 || line.trim().length === 0) return null;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      return this.quarantine(lineNo, line, { reason: 'invalid_json' }, undefined);
+    }
+    const problem = checkAnnotated(value, this.config.maxMessageChars);
+    if (problem) return this.quarantine(lineNo, line, problem, value);
+    if (this.add(value as AnnotatedRow, line, at, len)) {
+      return this.quarantine(
+        lineNo,
+        line,
+        { reason: 'duplicate_sample_id', field: 'sampleId' },
+        value,
+      );
+    }
+    return null;
+  }
+
+  /**
+   * Offers an already validated row (for callers that validated it themselves).
+   * Returns true when its sampleId was seen before (the row is then ignored).
+   */
+  offer(row: AnnotatedRow): boolean {
+    return this.add(row, null, -1, 0);
+  }
+
+  private add(row: AnnotatedRow, line: string | null, at: number, len: number): boolean {
+    this.offered++;
+    const id = sampleIdOf(row);
+    // One 64-bit hash of the id: 53 bits make the sampling key, the other 11 a
+    // tie-breaker, all 64 the fingerprint that catches a repeated sampleId.
+    const [idHi, idLo] = hash64(id, this.seedKey);
+    if (this.sampleIds.intern(idHi, idLo) >= 0) return true;
+    this.valid++;
+    const code = this.compiled.code(row);
+    if (code < 0) {
+      this.outOfStrata++;
+      return false;
+    }
+    let mHi = 0;
+    let mLo = 0;
+    if (this.config.dedup) [mHi, mLo] = hash64(row.userMessage, MESSAGE_SEED);
+    const cell = this.place(row.label, code, idHi, idLo, mHi, mLo);
+    if (cell === null) return false;
+    const key = keyOf(idHi, idLo);
+    const tie = idLo & 0x7ff;
+    if (cell.candidates.admits(key, tie, id)) {
+      this.keep(cell, {
+        key,
+        tie,
+        id,
+        dead: false,
+        row: line === null ? row : null,
+        line: at < 0 ? line : null,
+        at,
+        len,
+        cell,
+        group: this.placedGroup,
+      });
+    }
+    if (++this.sinceRecap >= RECAP_EVERY) this.recap();
+    return false;
+  }
+
+  /** The group of the row last placed (-1 without deduplication). */
+  private placedGroup = -1;
+
+  /**
+   * Counts a new (not repeated) valid row in its cell and its dedup group; returns the
+   * cell, or null when the row is a duplicate that does not take its group over.
+   */
+  private place(
+    label: Label,
+    code: number,
+    idHi: number,
+    idLo: number,
+    mHi: number,
+    mLo: number,
+  ): Cell | null {
+    const slot = label * this.compiled.size + code;
+    const cell = this.cells[slot] ?? this.newCell(slot);
+    cell.rows++;
+    let group = -1;
+    if (this.config.dedup) {
+      const key = keyOf(idHi, idLo);
+      const tie = idLo & 0x7ff;
+      const r = this.groups.intern(mHi, mLo);
+      if (r >= 0) {
+        group = r;
+        this.duplicatesRemoved++;
+        if (!this.takeOver(group, key, tie)) return null;
+      } else {
+        group = -r - 1;
+        this.reps.ensure(group);
+      }
+      this.reps.keys[group] = key;
+      this.reps.ties[group] = tie;
+      this.reps.cells[group] = cell.index;
+    }
+    this.placedGroup = group;
+    cell.supply++;
+    return cell;
+  }
+
+  private scanner: RowScanner | null = null;
+  private readonly scanned = new ScannedRow();
+
+  /**
+   * The fast path of {@link addLine}: reads a row from its UTF-8 bytes [start, end)
+   * without building it (shared/scan.ts). Returns 0 for a blank line, 1 when the row
+   * was offered (its outcome is then in {@link lastScanned}), and -1 when the scanner
+   * cannot vouch for the row: the caller then decodes the line and calls addLine.
+   */
+  scanLine(bytes: Uint8Array, start: number, end: number, decode?: SpanDecoder): -1 | 0 | 1 {
+    let sc = this.scanner;
+    if (sc === null) {
+      const stratify = this.config.stratify;
+      sc = this.scanner = new RowScanner({
+        idSeed: this.seedKey,
+        messageSeed: this.config.dedup ? MESSAGE_SEED : null,
+        maxMessageChars: this.config.maxMessageChars,
+        needModel: stratify.includes('modelFamily'),
+        needTools: stratify.includes('complexity'),
+        ...(decode ? { decode } : {}),
+      });
+    }
+    return sc.scan(bytes, start, end, this.scanned);
+  }
+
+  /**
+   * Offers the row {@link scanLine} just accepted, kept as the byte range (at, len)
+   * of the input, or as `line` when given. Returns true when its sampleId was seen
+   * before (the caller then quarantines the line: {@link duplicateRecord}).
+   */
+  addScanned(bytes: Uint8Array, at: number, len: number, line: string | null): boolean {
+    const r = this.scanned;
+    this.offered++;
+    const idHi = r.idHi;
+    const idLo = r.idLo;
+    if (this.sampleIds.intern(idHi, idLo) >= 0) return true;
+    this.valid++;
+    const code = this.compiled.code(r);
+    if (code < 0) {
+      this.outOfStrata++;
+      return false;
+    }
+    const cell = this.place(r.label, code, idHi, idLo, r.msgHi, r.msgLo);
+    if (cell === null) return false;
+    const key = keyOf(idHi, idLo);
+    const tie = idLo & 0x7ff;
+    const cand = cell.candidates;
+    const d = cand.minDropped;
+    // Compare on (key, tie) first: the id is decoded only for rows that may be kept.
+    if (d === null || key < d.key || (key === d.key && tie <= d.tie)) {
+      const id = this.scanner!.idOf(bytes, r);
+      if (cand.admits(key, tie, id)) {
+        this.keep(cell, {
+          key,
+          tie,
+          id,
+          dead: false,
+          row: null,
+          line,
+          at: line === null ? at : -1,
+          len: line === null ? len : 0,
+          cell,
+          group: this.placedGroup,
+        });
+      }
+    }
+    if (++this.sinceRecap >= RECAP_EVERY) this.recap();
+    return false;
+  }
+
+  /** The quarantine record of a line whose sampleId was already read. */
+  duplicateRecord(line: string, lineNo: number): QuarantineRecord {
+    return this.quarantine(
+      lineNo,
+      line,
+      { reason: 'duplicate_sample_id', field: 'sampleId' },
+      undefined,
+    );
+  }
+
+  /**
+   * A duplicate of group `group` arrived with (key, tie): when it sorts before the
+   * group's representative it takes over (the old one leaves its cell) and true is
+   * returned; otherwise it is the duplicate.
+   */
+  private takeOver(group: number, key: number, tie: number): boolean {
+    const reps = this.reps;
+    const rk = reps.keys[group]!;
+    if (key > rk || (key === rk && tie >= reps.ties[group]!)) return false;
+    const old = this.cellList[reps.cells[group]!]!;
+    old.supply--;
+    const retained = this.groupEntry[group];
+    if (retained) {
+      retained.dead = true;
+      this.groupEntry[group] = undefined;
+      old.revoked++;
+    }
+    return true;
+  }
+
+  private keep(cell: Cell, entry: Entry): void {
+    if (entry.group >= 0) this.groupEntry[entry.group] = entry;
+    cell.candidates.add(entry, cell.cap + CAP_MARGIN + 2 * cell.revoked, this.onDrop);
+  }
+
+  private readonly onDrop = (e: Entry): void => {
+    if (e.group >= 0 && this.groupEntry[e.group] === e) this.groupEntry[e.group] = undefined;
+  };
+
+  /** Counts a row the caller quarantined itself (e.g. an unreadable line upstream). */
+  recordQuarantine(reason: QuarantineReason): void {
+    this.quarantineCounts[reason] = (this.quarantineCounts[reason] ?? 0) + 1;
+  }
+
+  private quarantine(
+    lineNo: number,
+    line: string,
+    problem: { reason: QuarantineReason; field?: string },
+    value: unknown,
+  ): QuarantineRecord {
+    this.recordQuarantine(problem.reason);
+    const rec: QuarantineRecord = {
+      line: lineNo,
+      reason: problem.reason,
+      detail: describeProblem(value, problem, true),
+      raw: line.length > 500 ? `${line.slice(0, 500)}…` : line,
+    };
+    if (problem.field !== undefined) rec.field = problem.field;
+    return rec;
+  }
+
+  private quarantinedTotal(): number {
+    let n = 0;
+    for (const v of Object.values(this.quarantineCounts)) n += v;
+    return n;
+  }
+
+  private newCell(slot: number): Cell {
+    const size = this.compiled.size;
+    const label: Label = slot >= size ? 1 : 0;
+    const code = slot - label * size;
+    const cell: Cell = {
+      index: this.cellList.length,
+      slot,
+      label,
+      key: this.compiled.key(code),
+      strata: this.compiled.strata(code),
+      rows: 0,
+      supply: 0,
+      candidates: new CandidateBuffer<Entry>(),
+      cap: this.targets[label],
+      revoked: 0,
+    };
+    this.cells[slot] = cell;
+    this.cellList.push(cell);
+    this.recap();
+    return cell;
+  }
+
+  /** Recomputes each cell's retention bound from the supply seen so far. */
+  private recap(): void {
+    this.sinceRecap = 0;
+    for (const label of [0, 1] as const) {
+      const cells = this.cellList.filter((c) => c.label === label);
+      const n = this.targets[label];
+      let bound = n;
+      if (this.config.allocation === 'equal') {
+        const supply = cells.map((c) => c.supply);
+        const { level } = waterLevel(n, supply, allocationWeights('equal', supply));
+        if (level !== Infinity) bound = Math.min(n, Math.ceil(level));
+      }
+      for (const c of cells) c.cap = bound;
+    }
+  }
+
+  /** This balancer's state as plain data, to merge into another over the rest of the input. */
+  snapshot(): BalancerSnapshot {
+    let groups: BalancerSnapshot['groups'] = null;
+    if (this.config.dedup) {
+      const { hi, lo } = this.groups.export();
+      const n = hi.length;
+      const slot = new Int32Array(n);
+      for (let g = 0; g < n; g++) slot[g] = this.cellList[this.reps.cells[g]!]!.slot;
+      groups = { hi, lo, key: this.reps.keys.slice(0, n), tie: this.reps.ties.slice(0, n), slot };
+    }
+    return {
+      offered: this.offered,
+      valid: this.valid,
+      outOfStrata: this.outOfStrata,
+      duplicatesRemoved: this.duplicatesRemoved,
+      quarantine: { ...this.quarantineCounts },
+      sampleIds: this.sampleIds.export(),
+      groups,
+      cells: this.cellList.map((c) => {
+        c.candidates.compact(c.cap + CAP_MARGIN + 2 * c.revoked, this.onDrop);
+        return {
+          slot: c.slot,
+          rows: c.rows,
+          supply: c.supply,
+          revoked: c.revoked,
+          minDropped: c.candidates.minDropped,
+          candidates: c.candidates.items.map((e) => ({
+            key: e.key,
+            tie: e.tie,
+            id: e.id,
+            group: e.group,
+            row: e.row,
+            line: e.line,
+            at: e.at,
+            len: e.len,
+          })),
+        };
+      }),
+    };
+  }
+
+  /**
+   * Folds in the snapshot of a balancer (same config) that saw another part of the
+   * input. The result is what one balancer over both parts would hold, so the dataset
+   * is the same bytes. Throws MergeConflictError when both parts hold a sampleId.
+   */
+  merge(part: BalancerSnapshot): void {
+    const { hi, lo } = part.sampleIds;
+    for (let i = 0; i < hi.length; i++) {
+      if (this.sampleIds.intern(hi[i]!, lo[i]!) >= 0) {
+        throw new MergeConflictError('the same sampleId occurs in two parts of the input');
+      }
+    }
+    this.offered += part.offered;
+    this.valid += part.valid;
+    this.outOfStrata += part.outOfStrata;
+    this.duplicatesRemoved += part.duplicatesRemoved;
+    for (const [reason, n] of Object.entries(part.quarantine)) {
+      this.quarantineCounts[reason] = (this.quarantineCounts[reason] ?? 0) + n;
+    }
+    const byPartGroup = new Map<number, Entry>();
+    for (const pc of part.cells) {
+      const cell = this.cells[pc.slot] ?? this.newCell(pc.slot);
+      cell.rows += pc.rows;
+      cell.supply += pc.supply;
+      cell.revoked += pc.revoked;
+      cell.candidates.noteDropped(pc.minDropped);
+      for (const c of pc.candidates) {
+        const entry: Entry = {
+          key: c.key,
+          tie: c.tie,
+          id: c.id,
+          dead: false,
+          row: c.row,
+          line: c.line,
+          at: c.at,
+          len: c.len,
+          cell,
+          group: -1,
+        };
+        cell.candidates.items.push(entry);
+        if (c.group >= 0) byPartGroup.set(c.group, entry);
+      }
+    }
+    const groups = part.groups;
+    if (groups) {
+      for (let g = 0; g < groups.hi.length; g++) {
+        const r = this.groups.intern(groups.hi[g]!, groups.lo[g]!);
+        const key = groups.key[g]!;
+        const tie = groups.tie[g]!;
+        const cell = this.cells[groups.slot[g]!]!;
+        const entry = byPartGroup.get(g);
+        let id: number;
+        if (r >= 0) {
+          id = r;
+          this.duplicatesRemoved++;
+          if (!this.takeOver(id, key, tie)) {
+            // The part's representative loses to ours: it leaves the part's cell.
+            cell.supply--;
+            if (entry) {
+              entry.dead = true;
+              cell.revoked++;
+            }
+            continue;
+          }
+        } else {
+          id = -r - 1;
+          this.reps.ensure(id);
+        }
+        this.reps.keys[id] = key;
+        this.reps.ties[id] = tie;
+        this.reps.cells[id] = cell.index;
+        if (entry) {
+          entry.group = id;
+          this.groupEntry[id] = entry;
+        }
+      }
+    }
+    this.recap();
+  }
+
+  /**
+   * Selects, weights and splits: the dataset and its manifest. Every selected row
+   * must be in memory (rows offered, or lines added without a byte range); use
+   * {@link finishWith} when candidates were kept as byte ranges.
+   */
+  finish(): BalanceResult {
+    return this.build(this.select());
+  }
+
+  /** {@link finish}, reading the selected rows kept as byte ranges through `load`. */
+  async finishWith(load: RangeLoader): Promise<BalanceResult> {
+    const sel = this.select();
+    await this.loadPicked(sel, load);
+    return this.build(sel);
+  }
+
+  /**
+   * {@link finishWith} that hands each dataset line to `sink` as it is made instead
+   * of collecting them (the result's train and validation arrays stay empty): memory
+   * then holds the selected rows' text, not a hundred thousand objects.
+   */
+  async finishInto(sink: DatasetSink, load?: RangeLoader): Promise<BalanceResult> {
+    const sel = this.select();
+    if (load) await this.loadPicked(sel, load);
+    return this.build(sel, sink);
+  }
+
+  private async loadPicked(sel: Selection, load: RangeLoader): Promise<void> {
+    const pending = [...new Set(sel.picked.map((p) => p.entry))]
+      .filter((e) => e.row === null && e.line === null)
+      .sort((a, b) => a.at - b.at);
+    const lines = await load(pending.map((e) => ({ at: e.at, len: e.len })));
+    pending.forEach((e, i) => (e.line = lines[i] ?? null));
+  }
+
+  private select() {
+    const cfg = this.config;
+    const cellsOf = (label: Label) =>
+      this.cellList
+        .filter((c) => c.label === label)
+        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    const available: [number, number] = [0, 0];
+    for (const c of this.cellList) available[c.label] += c.supply;
+    if (available[0] + available[1] === 0) {
+      throw new NoValidRowsError(
+        `no valid rows to balance: ${this.offered + this.quarantinedTotal()} row(s) read, ${this.quarantinedTotal()} quarantined, ` +
+          `${this.outOfStrata} outside the strata (turn-count buckets ${cfg.buckets
+            .map((b) => `${b.name} ${b.min}-${b.max}`)
+            .join(', ')})`,
+      );
+    }
+    const [n0, n1] = this.targets;
+    const classShortfalls: ClassShortfall[] = [];
+    let deliver: [number, number] = [n0, n1];
+    if (available[0] < n0 || available[1] < n1) {
+      if (cfg.onShortfall === 'fail') {
+        throw new ShortfallError(
+          `not enough samples for ${cfg.total} at ratio ${cfg.ratio}: reasoning ${available[0]} of ${n0}, ` +
+            `non_reasoning ${available[1]} of ${n1} (use --on-shortfall shrink or upsample)`,
+        );
+      }
+      if (cfg.onShortfall === 'shrink') deliver = shrinkTargets(cfg.total, cfg.ratio, available);
+      for (const label of [0, 1] as const) {
+        const target = this.targets[label];
+        if (available[label] >= target) continue;
+        classShortfalls.push({
+          label,
+          labelName: LABEL_NAMES[label],
+          target,
+          available: available[label],
+          delivered: deliver[label],
+          action: cfg.onShortfall === 'shrink' ? 'shrunk' : 'upsampled',
+        });
+      }
+      if (cfg.onShortfall === 'shrink') {
+        // The class with room also shrinks to keep the ratio exact: report it too.
+        for (const label of [0, 1] as const) {
+          if (available[label] >= this.targets[label] && deliver[label] < this.targets[label]) {
+            classShortfalls.push({
+              label,
+              labelName: LABEL_NAMES[label],
+              target: this.targets[label],
+              available: available[label],
+              delivered: deliver[label],
+              action: 'shrunk',
+            });
+          }
+        }
+      }
+    }
+
+    const stratumShortfalls: StratumShortfall[] = [];
+    /** Selected rows and upsampled copies (a copy has its own id and key). */
+    const picked: { entry: Entry; id: string; key: number; tie: number; copyOf?: string }[] = [];
+    const selectedByLabelStratum: Record<string, Record<string, number>> = { '0': {}, '1': {} };
+    let upsampled = 0;
+    for (const label of [0, 1] as const) {
+      const cells = cellsOf(label);
+      const supply = cells.map((c) => c.supply);
+      const weights = allocationWeights(cfg.allocation, supply);
+      const real = Math.min(deliver[label], available[label]);
+      const quotas = allocate(real, supply, weights);
+      const nominal = nominalShares(real, weights);
+      const classPicked: Entry[] = [];
+      cells.forEach((cell, i) => {
+        const q = quotas[i]!;
+        const chosen = this.selectFrom(cell, q);
+        classPicked.push(...chosen);
+        selectedByLabelStratum[label]![cell.key] = q;
+        if (cell.supply < nominal[i]!) {
+          stratumShortfalls.push({
+            label,
+            stratum: cell.key,
+            nominal: Math.round(nominal[i]! * 100) / 100,
+            available: cell.supply,
+            selected: q,
+            action: 'redistributed',
+          });
+        }
+      });
+      for (const e of classPicked) picked.push({ entry: e, id: e.id, key: e.key, tie: e.tie });
+      // Upsampling: the seed's sampling with replacement, made deterministic and visible.
+      const missing = deliver[label] - real;
+      if (missing > 0 && classPicked.length > 0) {
+        classPicked.sort((a, b) => (before(a, b) ? -1 : 1));
+        for (let j = 0; j < missing; j++) {
+          const src = classPicked[j % classPicked.length]!;
+          const copyId = `${src.id}#dup${Math.floor(j / classPicked.length) + 1}`;
+          const [h, l] = hash64(copyId, this.seedKey);
+          picked.push({ entry: src, id: copyId, key: keyOf(h, l), tie: l & 0x7ff, copyOf: src.id });
+          selectedByLabelStratum[label]![src.cell.key]! += 1;
+          upsampled++;
+        }
+      }
+    }
+
+    return {
+      available,
+      deliver,
+      classShortfalls,
+      stratumShortfalls,
+      picked,
+      selectedByLabelStratum,
+      upsampled,
+      cellsOf,
+    };
+  }
+
+  private build(sel: Selection, sink?: DatasetSink): BalanceResult {
+    const cfg = this.config;
+    const {
+      available,
+      classShortfalls,
+      stratumShortfalls,
+      picked,
+      selectedByLabelStratum,
+      upsampled,
+      cellsOf,
+    } = sel;
+    const [n0, n1] = this.targets;
+    // Strategy 4: inverse-frequency weight of each stratum over the distinct input.
+    const totalSupply = available[0] + available[1];
+    const stratumSupply = new Map<string, number>();
+    for (const c of this.cellList)
+      stratumSupply.set(c.key, (stratumSupply.get(c.key) ?? 0) + c.supply);
+    const weights: Record<string, { share: number; weight: number }> = {};
+    for (const k of [...stratumSupply.keys()].sort()) {
+      const share = stratumSupply.get(k)! / totalSupply;
+      weights[k] = { share: round6(share), weight: round6(1 / share) };
+    }
+
+    picked.sort((a, b) => (before(a, b) ? -1 : 1));
+    const train: DatasetLine[] = [];
+    const validation: DatasetLine[] = [];
+    const validationConversations = new Set<string>();
+    let trainCount = 0;
+    let validationCount = 0;
+    for (const p of picked) {
+      const e = p.entry;
+      if (e.row === null && e.line === null) {
+        throw new Error('selected rows were kept as byte ranges: finish with a loader');
+      }
+      // Parsed on the spot and not kept: an upsampled copy parses its source again.
+      const row = e.row ?? (JSON.parse(e.line!) as AnnotatedRow);
+      if (sink && upsampled === 0) e.line = null; // no copy needs it again: let it go
+      const line = toDatasetLine(row, {
+        id: p.id,
+        strata: e.cell.strata,
+        weight: weights[e.cell.key]!.weight,
+        ...(p.copyOf !== undefined ? { duplicateOf: p.copyOf } : {}),
+      });
+      if (cfg.validation > 0 && unitHash(row.conversationId, this.seedSplit) < cfg.validation) {
+        validationCount++;
+        validationConversations.add(row.conversationId);
+        if (sink) sink(line, 'validation');
+        else validation.push(line);
+      } else {
+        trainCount++;
+        if (sink) sink(line, 'train');
+        else train.push(line);
+      }
+    }
+
+    const byLabelStratum: BalanceManifest['input']['byLabelStratum'] = { '0': {}, '1': {} };
+    for (const label of [0, 1] as const)
+      for (const c of cellsOf(label))
+        byLabelStratum[label]![c.key] = { rows: c.rows, unique: c.supply };
+    const selectedByLabel = { '0': 0, '1': 0 };
+    for (const p of picked) selectedByLabel[p.entry.cell.label === 0 ? '0' : '1']++;
+    const quarantineByReason = Object.fromEntries(Object.entries(this.quarantineCounts).sort());
+    return {
+      train,
+      validation,
+      manifest: {
+        config: cfg,
+        seed: cfg.seed,
+        input: {
+          rows: this.offered + this.quarantinedTotal(),
+          valid: this.valid,
+          quarantined: this.quarantinedTotal(),
+          outOfStrata: this.outOfStrata,
+          duplicatesRemoved: this.duplicatesRemoved,
+          byLabel: { '0': available[0], '1': available[1] },
+          byLabelStratum,
+        },
+        quarantine: { total: this.quarantinedTotal(), byReason: quarantineByReason },
+        targets: { total: cfg.total, byLabel: { '0': n0, '1': n1 } },
+        selected: {
+          total: picked.length,
+          byLabel: selectedByLabel,
+          byLabelStratum: selectedByLabelStratum,
+          upsampled,
+        },
+        shortfalls: { classes: classShortfalls, strata: stratumShortfalls },
+        weights,
+        split: {
+          train: trainCount,
+          validation: validationCount,
+          validationConversations: validationConversations.size,
+        },
+      },
+    };
+  }
+
+  /** The q smallest keys of a cell, after proving no dropped row belonged among them. */
+  private selectFrom(cell: Cell, q: number): Entry[] {
+    if (q === 0) return [];
+    const sorted = cell.candidates.sorted();
+    const last = sorted[q - 1];
+    const dropped = cell.candidates.minDropped;
+    if (last === undefined || (dropped !== null && before(dropped, last))) {
+      throw new InexactSelectionError(
+        `stratum ${LABEL_NAMES[cell.label]}/${cell.key}: deduplication replaced ${cell.revoked} retained ` +
+          `sample(s), more than the streaming margin absorbs; rerun with --no-dedup or dedupe the input first`,
+      );
+    }
+    return sorted.slice(0, q);
+  }
+}
+
+/**
+ * The largest total T ≤ `total` whose exact split round(T·r) / T − round(T·r) fits
+ * the available supply of each class.
+ */
+export function shrinkTargets(
+  total: number,
+  ratio: number,
+  available: readonly [number, number],
+): [number, number] {
+  let t = total;
+  if (ratio > 0) t = Math.min(t, Math.floor(available[0] / ratio) + 1);
+  if (ratio < 1) t = Math.min(t, Math.floor(available[1] / (1 - ratio)) + 1);
+  for (; t > 0; t--) {
+    const [a, b] = classTargets(t, ratio);
+    if (a <= available[0] && b <= available[1]) return [a, b];
+  }
+  return [0, 0];
+}

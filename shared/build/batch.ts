@@ -1,0 +1,201 @@
+/**
+ * One judge batch, pure: the lines of a shard in, samples, quarantined rows and
+ * annotated rows out. The judge comes in as an interface; the caller reads and
+ * writes the blobs.
+ */
+import { annotateSamples, type Unlabeled } from '../judge/annotate';
+import type { QuarantineRecord } from '../balance/balancer';
+import {
+  checkAnnotated,
+  checkTurn,
+  describeProblem,
+  type AnnotatedRow,
+  type TelemetryTurn,
+} from '../contracts/rows';
+import { MAX_LINE_BYTES, conversationIdOf, inWindow, parseShardLine, type BuildSpec } from './spec';
+import type { Judge } from '../judge/types';
+import { ConversationAssembler, type AssemblyStats, type Sample } from '../samples/assemble';
+import { Redactor, type RedactionCounts } from '../samples/redact';
+
+const utf8 = new TextEncoder();
+
+/** The quarantine detail of a line over MAX_LINE_BYTES: its size, never its content. */
+export function tooLongDetail(bytes: number): string {
+  return `line is ${bytes} bytes, over the limit of ${MAX_LINE_BYTES} bytes`;
+}
+
+/**
+ * A telemetry line checked: the turn, or why it was set aside. Blank lines give null.
+ * With a redactor, a valid turn comes back redacted and a quarantined line's raw text
+ * is redacted before it is cut to 500 characters (so no half-cut secret survives).
+ */
+export function parseTelemetryLine(
+  line: string,
+  lineNo: number,
+  maxMessageChars: number,
+  redactor?: Redactor,
+  /** The line's whole size in the input when `line` was cut short (see MAX_LINE_BYTES). */
+  bytes?: number,
+): { turn: TelemetryTurn } | { quarantine: QuarantineRecord } | null {
+  if (line.trim().length === 0) return null;
+  const rawOf = () => (redactor ? redactor.text(line.slice(0, 65_536)) : line).slice(0, 500);
+  let size = bytes ?? 0;
+  if (
+    size > MAX_LINE_BYTES ||
+    (line.length * 3 > MAX_LINE_BYTES && (size = utf8.encode(line).length) > MAX_LINE_BYTES)
+  ) {
+    return {
+      quarantine: {
+        line: lineNo,
+        reason: 'line_too_long',
+        detail: tooLongDetail(size),
+        raw: rawOf(),
+      },
+    };
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch {
+    return {
+      quarantine: {
+        line: lineNo,
+        reason: 'invalid_json',
+        detail: 'line is not valid JSON',
+        raw: rawOf(),
+      },
+    };
+  }
+  const problem = checkTurn(value, maxMessageChars);
+  if (problem) {
+    const rec: QuarantineRecord = {
+      line: lineNo,
+      reason: problem.reason,
+      detail: describeProblem(value, problem, false),
+      raw: rawOf(),
+    };
+    if (problem.field) rec.field = problem.field;
+    return { quarantine: rec };
+  }
+  const turn = value as TelemetryTurn;
+  return { turn: redactor ? redactor.turn(turn) : turn };
+}
+
+export interface PreparedShard {
+  rows: number;
+  turns: number;
+  outsideWindow: number;
+  quarantine: QuarantineRecord[];
+  samples: Sample[];
+  assembly: AssemblyStats;
+  /** What redaction replaced, by kind (empty when it is off). */
+  redactions: RedactionCounts;
+}
+
+/**
+ * Reads a shard's lines (`LINENO<TAB>RAW`), quarantines bad rows and builds samples.
+ * With `conversations`, only the lines of those conversations are read (a wave batch
+ * needs a few samples of its shard; a conversation's samples depend on its turns
+ * alone, so they come out the same), and the counts describe those lines only.
+ */
+export function prepareShard(
+  lines: Iterable<string>,
+  spec: BuildSpec,
+  conversations?: ReadonlySet<string>,
+): PreparedShard {
+  const assembler = new ConversationAssembler();
+  const quarantine: QuarantineRecord[] = [];
+  const redactor = new Redactor({ enabled: spec.redact });
+  let rows = 0;
+  let turns = 0;
+  let outsideWindow = 0;
+  for (const text of lines) {
+    if (text.length === 0) continue;
+    const { lineNo, raw, bytes } = parseShardLine(text);
+    if (conversations) {
+      const id = conversationIdOf(raw);
+      if (id === null || !conversations.has(id)) continue;
+    }
+    const r = parseTelemetryLine(raw, lineNo, spec.config.maxMessageChars, redactor, bytes);
+    if (r === null) continue;
+    rows++;
+    if ('quarantine' in r) {
+      quarantine.push(r.quarantine);
+      continue;
+    }
+    if (!inWindow(r.turn.timestamp, spec.window)) {
+      outsideWindow++;
+      continue;
+    }
+    turns++;
+    assembler.add(r.turn);
+  }
+  const { samples, stats } = assembler.samples(spec.pipeline, spec.history);
+  quarantine.sort((a, b) => a.line - b.line);
+  return {
+    rows,
+    turns,
+    outsideWindow,
+    quarantine,
+    samples,
+    assembly: stats,
+    redactions: redactor.summary().byKind,
+  };
+}
+
+export interface JudgedShard extends PreparedShard {
+  annotated: AnnotatedRow[];
+  unlabeled: Unlabeled[];
+  judgeCalls: number;
+}
+
+/** Judges a prepared shard. A judge that throws fails the batch (the queue retries it). */
+export async function judgeShard(
+  prepared: PreparedShard,
+  judge: Judge,
+  batchSize: number,
+): Promise<JudgedShard> {
+  const result = await annotateSamples(prepared.samples, judge, { batchSize });
+  return {
+    ...prepared,
+    annotated: result.rows,
+    unlabeled: result.unlabeled,
+    judgeCalls: result.calls,
+  };
+}
+
+/** Counts by key, keys sorted (stable JSON). */
+export function countBy<T>(items: readonly T[], key: (t: T) => string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const it of items) out[key(it)] = (out[key(it)] ?? 0) + 1;
+  return Object.fromEntries(Object.entries(out).sort());
+}
+
+/**
+ * A batch's committed annotated rows (JSONL), checked line by line; a string naming
+ * the first problem when a line is not what a batch writes (the fan-in then judges
+ * the batch again rather than publish without it).
+ */
+export function parseBatchRows(text: string): AnnotatedRow[] | string {
+  const rows: AnnotatedRow[] = [];
+  const lines = text.split('\n');
+  for (let n = 0; n < lines.length; n++) {
+    if (lines[n]!.length === 0) continue;
+    let v: unknown;
+    try {
+      v = JSON.parse(lines[n]!);
+    } catch {
+      return `are corrupt: line ${n + 1} is not JSON`;
+    }
+    const problem = checkAnnotated(v);
+    if (problem) return `are corrupt: line ${n + 1} is not an annotated row (${problem.reason})`;
+    rows.push(v as AnnotatedRow);
+  }
+  return rows;
+}
+
+/** The conversation of a sample id (`conversationId:turnIndex`). */
+export function conversationOfSampleId(sampleId: string): string {
+  const i = sampleId.lastIndexOf(':');
+  return i < 0 ? sampleId : sampleId.slice(0, i);
+}

@@ -1,0 +1,278 @@
+/**
+ * Settings of the serverless build, parsed once from the environment (app settings
+ * in Azure, local.settings.json under Core Tools, process.env for the local runner).
+ * Every setting has a default except storage, and README lists them all.
+ */
+import { z } from 'zod';
+import { ALLOCATIONS, SHORTFALL_MODES, STRATIFIERS } from '../contracts/config';
+import { PIPELINES } from '../samples/assemble';
+import { QUERY_NAMES } from '../source/telemetry';
+import type { BuildDefaults } from './spec';
+
+/** Names a container or queue may take: lowercase letters, digits and single hyphens. */
+const storageName = (max: number) =>
+  z
+    .string()
+    .min(3)
+    .max(max)
+    .regex(
+      /^[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$/,
+      'must be 3+ lowercase letters, digits or single hyphens',
+    );
+
+const intFrom = (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().pipe(z.number().int().min(min).max(max));
+
+const list = z.string().transform((s) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter(Boolean),
+);
+
+/** `blob:PATH` (in the build container, or `blob:CONTAINER/PATH` with container=) or `file:PATH`. */
+export const SourceRefSchema = z.discriminatedUnion('kind', [
+  z.object({
+    kind: z.literal('blob'),
+    /** Blob name in the build container (or in `container`). */
+    path: z.string().min(1).max(1024),
+    container: storageName(63).optional(),
+  }),
+  z.object({ kind: z.literal('file'), path: z.string().min(1).max(4096) }),
+  /** `kusto:QUERY`: queries/QUERY.kql with the SFT_KUSTO_* settings (shared/source-settings.ts). */
+  z.object({ kind: z.literal('kusto'), path: z.enum(QUERY_NAMES) }),
+]);
+export type SourceRef = z.infer<typeof SourceRefSchema>;
+
+/** Parses `blob:telemetry/x.jsonl` or `file:/data/x.jsonl` (a bare path is a blob name). */
+export function parseSourceRef(text: string): SourceRef {
+  if (text.startsWith('file:')) return { kind: 'file', path: text.slice(5) };
+  // The query name is checked by SourceRefSchema, which every caller applies.
+  if (text.startsWith('kusto:')) return { kind: 'kusto', path: text.slice(6) } as SourceRef;
+  return { kind: 'blob', path: text.startsWith('blob:') ? text.slice(5) : text };
+}
+
+const sourceRef = z
+  .string()
+  .min(1)
+  .transform((s, ctx) => {
+    const parsed = SourceRefSchema.safeParse(parseSourceRef(s));
+    if (parsed.success) return parsed.data;
+    ctx.addIssue({ code: 'custom', message: parsed.error.issues[0]?.message ?? 'bad source' });
+    return z.NEVER;
+  });
+
+const EnvSchema = z
+  .object({
+    /** A connection string (local, Azurite). In Azure use the identity settings below instead. */
+    AzureWebJobsStorage: z.string().min(1).optional(),
+    AzureWebJobsStorage__blobServiceUri: z.url().optional(),
+    AzureWebJobsStorage__queueServiceUri: z.url().optional(),
+    AzureWebJobsStorage__credential: z.enum(['managedidentity']).optional(),
+    AzureWebJobsStorage__clientId: z.string().min(1).optional(),
+
+    SFT_CONTAINER: storageName(63).default('sft-balancer'),
+    SFT_PLAN_QUEUE: storageName(56).default('sft-plan'),
+    SFT_SHARD_QUEUE: storageName(56).default('sft-shards'),
+    SFT_FANIN_QUEUE: storageName(56).default('sft-fanin'),
+
+    /** NCRONTAB (six fields, seconds first): Mondays 03:00 UTC by default. */
+    SFT_SCHEDULE: z.string().min(1).default('0 0 3 * * 1'),
+    SFT_SOURCE: sourceRef.default(parseSourceRef('blob:telemetry/telemetry.jsonl')),
+
+    SFT_PIPELINE: z.enum(PIPELINES).default('session'),
+    SFT_TOTAL: intFrom(1).default(100_000),
+    SFT_RATIO: z.coerce.number().gt(0).lt(1).default(0.5),
+    SFT_STRATIFY: list.pipe(z.array(z.enum(STRATIFIERS))).optional(),
+    SFT_ALLOCATION: z.enum(ALLOCATIONS).default('equal'),
+    SFT_ON_SHORTFALL: z.enum(SHORTFALL_MODES).default('shrink'),
+    SFT_SEED: z.string().min(1).default('42'),
+    SFT_VALIDATION: z.coerce.number().min(0).lt(1).default(0),
+    SFT_HISTORY_TURNS: intFrom(0).default(3),
+    SFT_HISTORY_TOKENS: intFrom(0).default(1_500),
+
+    /** Target bytes of telemetry per shard (one queue message, one judge batch). */
+    SFT_SHARD_BYTES: intFrom(1_024).default(4 * 1024 * 1024),
+    SFT_MAX_SHARDS: intFrom(1, 10_000).default(1_000),
+
+    /** Which judge labels samples; `signals` is the offline one. */
+    SFT_JUDGE: z.string().min(1).default('signals'),
+    SFT_JUDGE_BATCH_SIZE: intFrom(1, 1_000).default(20),
+    /** Below this share of samples judged (failed batches and unlabeled count against it) a build fails. */
+    SFT_MIN_JUDGED_SHARE: z.coerce.number().min(0).max(1).default(0.95),
+    /** Must equal host.json extensions.queues.maxDequeueCount (a test checks). */
+    SFT_MAX_DEQUEUE_COUNT: intFrom(1, 100).default(5),
+    SFT_MAX_BODY_BYTES: intFrom(256, 1024 * 1024).default(16 * 1024),
+    /** Redaction of secrets and personal data at the source step: on unless `false`. */
+    SFT_REDACT: z
+      .enum(['true', 'false', '1', '0', 'on', 'off'])
+      .default('true')
+      .transform((v) => v === 'true' || v === '1' || v === 'on'),
+    /** Lease on the fan-in claim blob; a crashed fan-in is taken over after it lapses (15-60). */
+    SFT_FANIN_LEASE_SECONDS: intFrom(15, 60).default(15),
+
+    /** Yield-aware judging (shared/waves.ts) by default: off unless `true`. */
+    SFT_WAVES: z
+      .enum(['true', 'false', '1', '0', 'on', 'off'])
+      .default('false')
+      .transform((v) => v === 'true' || v === '1' || v === 'on'),
+    /** Waves: samples judged at most per build (the judge budget); unset = no limit. */
+    SFT_JUDGE_BUDGET: intFrom(1).optional(),
+    /** Waves: exploration floor in [0, 1] (0.3; 1 = no signal bias). */
+    SFT_WAVE_EXPLORE: z.coerce.number().min(0).max(1).optional(),
+    /** Waves: at most this many waves (20; at most 100). */
+    SFT_MAX_WAVES: intFrom(1, 100).optional(),
+  })
+  .refine(
+    (e) =>
+      e.AzureWebJobsStorage !== undefined ||
+      (e.AzureWebJobsStorage__blobServiceUri !== undefined &&
+        e.AzureWebJobsStorage__queueServiceUri !== undefined),
+    {
+      message:
+        'set AzureWebJobsStorage (a connection string) or AzureWebJobsStorage__blobServiceUri and __queueServiceUri (identity)',
+      path: ['AzureWebJobsStorage'],
+    },
+  );
+
+export type StorageSettings =
+  | { kind: 'connectionString'; connectionString: string }
+  | {
+      kind: 'identity';
+      blobServiceUri: string;
+      queueServiceUri: string;
+      /** A user-assigned identity's client id; absent means the default credential chain. */
+      clientId?: string;
+    };
+
+export interface Settings {
+  storage: StorageSettings;
+  container: string;
+  queues: { plan: string; shards: string; fanin: string };
+  schedule: string;
+  source: SourceRef;
+  defaults: BuildDefaults;
+  shardBytes: number;
+  maxShards: number;
+  judge: { name: string; batchSize: number };
+  minJudgedShare: number;
+  maxDequeueCount: number;
+  maxBodyBytes: number;
+  faninLeaseSeconds: number;
+  /** Redact secrets and personal data before judging and writing (shared/redact.ts). */
+  redact: boolean;
+}
+
+export class SettingsError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SettingsError';
+  }
+}
+
+/** Poison queue of a queue, as the Functions host names it. */
+export const poisonQueueOf = (queue: string) => `${queue}-poison`;
+
+/** Reads and validates the settings; throws a SettingsError naming every bad variable. */
+export function loadSettings(env: Record<string, string | undefined> = process.env): Settings {
+  const parsed = EnvSchema.safeParse(
+    Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== '')),
+  );
+  if (!parsed.success) {
+    throw new SettingsError(
+      `invalid settings: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      { cause: parsed.error },
+    );
+  }
+  const e = parsed.data;
+  const seed = /^-?\d+$/.test(e.SFT_SEED) ? Number(e.SFT_SEED) : e.SFT_SEED;
+  const storage: StorageSettings =
+    e.AzureWebJobsStorage !== undefined
+      ? { kind: 'connectionString', connectionString: e.AzureWebJobsStorage }
+      : {
+          kind: 'identity',
+          blobServiceUri: e.AzureWebJobsStorage__blobServiceUri!,
+          queueServiceUri: e.AzureWebJobsStorage__queueServiceUri!,
+          ...(e.AzureWebJobsStorage__clientId !== undefined
+            ? { clientId: e.AzureWebJobsStorage__clientId }
+            : {}),
+        };
+  return {
+    storage,
+    container: e.SFT_CONTAINER,
+    queues: { plan: e.SFT_PLAN_QUEUE, shards: e.SFT_SHARD_QUEUE, fanin: e.SFT_FANIN_QUEUE },
+    schedule: e.SFT_SCHEDULE,
+    source: e.SFT_SOURCE,
+    defaults: {
+      pipeline: e.SFT_PIPELINE,
+      total: e.SFT_TOTAL,
+      ratio: e.SFT_RATIO,
+      ...(e.SFT_STRATIFY !== undefined ? { stratify: e.SFT_STRATIFY } : {}),
+      allocation: e.SFT_ALLOCATION,
+      onShortfall: e.SFT_ON_SHORTFALL,
+      seed,
+      validation: e.SFT_VALIDATION,
+      historyTurns: e.SFT_HISTORY_TURNS,
+      historyTokens: e.SFT_HISTORY_TOKENS,
+      ...(e.SFT_WAVES
+        ? {
+            waves: {
+              ...(e.SFT_JUDGE_BUDGET !== undefined ? { maxJudged: e.SFT_JUDGE_BUDGET } : {}),
+              ...(e.SFT_WAVE_EXPLORE !== undefined ? { explore: e.SFT_WAVE_EXPLORE } : {}),
+              ...(e.SFT_MAX_WAVES !== undefined ? { maxWaves: e.SFT_MAX_WAVES } : {}),
+            },
+          }
+        : {}),
+    },
+    shardBytes: e.SFT_SHARD_BYTES,
+    maxShards: e.SFT_MAX_SHARDS,
+    judge: { name: e.SFT_JUDGE, batchSize: e.SFT_JUDGE_BATCH_SIZE },
+    minJudgedShare: e.SFT_MIN_JUDGED_SHARE,
+    maxDequeueCount: e.SFT_MAX_DEQUEUE_COUNT,
+    maxBodyBytes: e.SFT_MAX_BODY_BYTES,
+    redact: e.SFT_REDACT,
+    faninLeaseSeconds: e.SFT_FANIN_LEASE_SECONDS,
+  };
+}
+
+/** Every setting with its meaning, for README and `--help` (kept next to the schema). */
+export const SETTINGS_DOC: Record<string, string> = {
+  AzureWebJobsStorage: 'storage connection string (local/Azurite only; no keys in Azure)',
+  AzureWebJobsStorage__blobServiceUri: 'blob endpoint, with a managed identity (Azure)',
+  AzureWebJobsStorage__queueServiceUri: 'queue endpoint, with a managed identity (Azure)',
+  AzureWebJobsStorage__credential: '`managedidentity` in Azure',
+  AzureWebJobsStorage__clientId: 'client id of the user-assigned identity',
+  SFT_CONTAINER: 'container for sources, build state and datasets (default sft-balancer)',
+  SFT_PLAN_QUEUE: 'plan queue (default sft-plan)',
+  SFT_SHARD_QUEUE: 'shard queue, one message per batch (default sft-shards)',
+  SFT_FANIN_QUEUE: 'fan-in queue (default sft-fanin)',
+  SFT_SCHEDULE: 'NCRONTAB of the scheduled build (default `0 0 3 * * 1`, Mondays 03:00 UTC)',
+  SFT_SOURCE:
+    'telemetry source of scheduled builds: `blob:PATH`, `file:PATH` or `kusto:QUERY` (queries/QUERY.kql, SFT_KUSTO_* settings)',
+  SFT_PIPELINE: 'default pipeline: session | conversation',
+  SFT_TOTAL: 'default dataset size (100000)',
+  SFT_RATIO: 'default share of reasoning, in (0, 1) (0.5)',
+  SFT_STRATIFY: 'default strata, comma list (turnBucket; conversation adds position)',
+  SFT_ALLOCATION: 'default allocation: equal | proportional | inverse-frequency',
+  SFT_ON_SHORTFALL: 'default shortfall mode: shrink | upsample | fail',
+  SFT_SEED: 'default sampling seed (42)',
+  SFT_VALIDATION: 'default validation share (0)',
+  SFT_HISTORY_TURNS: 'previous turns carried as history, conversation pipeline (3)',
+  SFT_HISTORY_TOKENS: 'token budget of that history (1500)',
+  SFT_SHARD_BYTES: 'target telemetry bytes per shard (4194304)',
+  SFT_MAX_SHARDS: 'upper bound on shards per build (1000)',
+  SFT_JUDGE: 'judge: signals (default; the LLM judge registers its own name)',
+  SFT_JUDGE_BATCH_SIZE: 'samples per judge call (20)',
+  SFT_MIN_JUDGED_SHARE: 'minimum share of samples judged for a build to publish (0.95)',
+  SFT_MAX_DEQUEUE_COUNT:
+    'deliveries before a batch is recorded failed; = host.json maxDequeueCount (5)',
+  SFT_MAX_BODY_BYTES: 'largest accepted POST /api/builds body (16384)',
+  SFT_REDACT:
+    'redact e-mails, phones, IPs, keys and tokens before judging and writing: true (default) | false',
+  SFT_FANIN_LEASE_SECONDS: 'lease on the fan-in claim, 15-60 (15)',
+  SFT_WAVES:
+    'judge in waves only what the balance needs (yield-aware judging): false (default) | true; a request may override',
+  SFT_JUDGE_BUDGET: 'with waves: samples judged at most per build (no limit)',
+  SFT_WAVE_EXPLORE: 'with waves: exploration floor in [0, 1] (0.3; 1 = no signal bias)',
+  SFT_MAX_WAVES: 'with waves: at most this many waves, 1-100 (20)',
+};

@@ -1,0 +1,810 @@
+/**
+ * The serverless build, pure parts: what a build is (its spec), the messages that
+ * drive it, where its blobs live, how the source is split into shards, when it is
+ * complete, whether it may publish, and what its status says. No I/O: functions/
+ * and the local runner do the reading and writing.
+ *
+ * Fan-out / fan-in by hand, at-least-once: every blob name derives from the build id
+ * and the shard id, batch results are committed by a create-only marker, completion
+ * is counted from the markers (done + failed = planned), and one fan-in publishes.
+ */
+import { z } from 'zod';
+import {
+  ALLOCATIONS,
+  BalanceConfigSchema,
+  SHORTFALL_MODES,
+  STRATIFIERS,
+  type BalanceConfig,
+} from '../contracts/config';
+import { isIsoTimestamp, type QuarantineReason } from '../contracts/rows';
+import { hash64 } from '../util/hash';
+import { PIPELINES, type AssemblyStats } from '../samples/assemble';
+import { SourceRefSchema } from './settings';
+import {
+  MAX_WAVES,
+  WaveSettingsSchema,
+  type WaveSettings,
+  type WaveSettingsInput,
+} from '../waves/planner';
+
+/** Build ids name blobs: lowercase letters, digits and hyphens. */
+export const BuildIdSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{2,62}$/, 'must be 3-63 lowercase letters, digits or hyphens');
+
+const isoTimestamp = z.string().refine(isIsoTimestamp, 'must be an ISO-8601 timestamp with a zone');
+
+export const TimeWindowSchema = z
+  .strictObject({ from: isoTimestamp.optional(), to: isoTimestamp.optional() })
+  .refine((w) => !(w.from && w.to) || Date.parse(w.from) < Date.parse(w.to), {
+    message: 'window.from must be before window.to',
+    path: ['from'],
+  });
+export type TimeWindow = z.infer<typeof TimeWindowSchema>;
+
+/** True when `timestamp` falls in [from, to); no window admits everything. */
+export function inWindow(timestamp: string, window: TimeWindow | undefined): boolean {
+  if (!window || (window.from === undefined && window.to === undefined)) return true;
+  const t = Date.parse(timestamp);
+  if (window.from !== undefined && t < Date.parse(window.from)) return false;
+  if (window.to !== undefined && t >= Date.parse(window.to)) return false;
+  return true;
+}
+
+const ratioInput = z.union([
+  z.number().gt(0, 'ratio must be in (0, 1)').lt(1, 'ratio must be in (0, 1)'),
+  z
+    .string()
+    .regex(/^\d+(\.\d+)?:\d+(\.\d+)?$/, 'ratio must be a number in (0, 1) or "A:B" such as "70:30"')
+    .refine((s) => {
+      const [a, b] = s.split(':').map(Number) as [number, number];
+      return a > 0 && b > 0;
+    }, 'ratio must be in (0, 1): both sides of "A:B" above zero'),
+]);
+
+/**
+ * The body of POST /api/builds: overrides of the configured defaults. Strict, so a
+ * misspelt field is named rather than ignored. Only blob sources: a caller may not
+ * point the service at its own file system.
+ */
+export const BuildRequestSchema = z.strictObject({
+  pipeline: z.enum(PIPELINES).optional(),
+  total: z.number().int().positive().max(10_000_000).optional(),
+  ratio: ratioInput.optional(),
+  strategies: z.array(z.enum(STRATIFIERS)).max(STRATIFIERS.length).optional(),
+  allocation: z.enum(ALLOCATIONS).optional(),
+  onShortfall: z.enum(SHORTFALL_MODES).optional(),
+  seed: z.union([z.number().int(), z.string().min(1).max(128)]).optional(),
+  validation: z.number().min(0).lt(1).optional(),
+  window: TimeWindowSchema.optional(),
+  source: z
+    .strictObject({
+      kind: z.literal('blob'),
+      path: z.string().min(1).max(1024),
+      container: z.string().min(3).max(63).optional(),
+    })
+    .optional(),
+  /**
+   * Yield-aware judging (shared/waves.ts): `true` with the configured settings, an
+   * object to override them, `false` to judge every sample.
+   */
+  waves: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        judgeBudget: z.number().int().positive().optional(),
+        explore: z.number().min(0).max(1).optional(),
+        maxWaves: z.number().int().min(1).max(MAX_WAVES).optional(),
+      }),
+    ])
+    .optional(),
+});
+export type BuildRequest = z.infer<typeof BuildRequestSchema>;
+
+export const HistorySchema = z.object({
+  historyTurns: z.number().int().min(0),
+  historyTokenBudget: z.number().int().min(0),
+});
+
+/** build.json: everything a build needs, fixed when it starts (settings may change later). */
+export const BuildSpecSchema = z.object({
+  id: BuildIdSchema,
+  createdAt: isoTimestamp,
+  createdBy: z.enum(['http', 'timer', 'cli']),
+  pipeline: z.enum(PIPELINES),
+  history: HistorySchema,
+  config: BalanceConfigSchema,
+  judge: z.object({ name: z.string().min(1), batchSize: z.number().int().positive() }),
+  source: SourceRefSchema,
+  window: TimeWindowSchema.optional(),
+  minJudgedShare: z.number().min(0).max(1),
+  shardBytes: z.number().int().positive(),
+  maxShards: z.number().int().positive(),
+  /** Secrets and personal data replaced by placeholders at the source step (shared/redact.ts). */
+  redact: z.boolean().default(true),
+  /**
+   * Yield-aware judging: a scan round reads every shard without judging, then waves
+   * of batches judge only what the balance needs (absent = judge every sample).
+   */
+  waves: WaveSettingsSchema.optional(),
+});
+export type BuildSpec = z.infer<typeof BuildSpecSchema>;
+
+export interface BuildDefaults {
+  pipeline: (typeof PIPELINES)[number];
+  total: number;
+  ratio: number;
+  stratify?: (typeof STRATIFIERS)[number][];
+  allocation: (typeof ALLOCATIONS)[number];
+  onShortfall: (typeof SHORTFALL_MODES)[number];
+  seed: number | string;
+  validation: number;
+  historyTurns: number;
+  historyTokens: number;
+  /** Wave settings when builds judge in waves by default (SFT_WAVES); absent = judge all. */
+  waves?: WaveSettingsInput;
+}
+
+/** The wave settings of a build: the request's choice over the configured default. */
+export function waveSettingsOf(
+  request: BuildRequest['waves'],
+  defaults: WaveSettingsInput | undefined,
+): WaveSettings | undefined {
+  if (request === false || (request === undefined && defaults === undefined)) return undefined;
+  const input: WaveSettingsInput = { ...defaults };
+  if (typeof request === 'object') {
+    if (request.judgeBudget !== undefined) input.maxJudged = request.judgeBudget;
+    if (request.explore !== undefined) input.explore = request.explore;
+    if (request.maxWaves !== undefined) input.maxWaves = request.maxWaves;
+  }
+  return WaveSettingsSchema.parse(input);
+}
+
+/** Default strata of a pipeline, as the CLI has them. */
+export const defaultStratify = (pipeline: (typeof PIPELINES)[number]) =>
+  pipeline === 'session' ? (['turnBucket'] as const) : (['turnBucket', 'position'] as const);
+
+/** The spec of a new build: request overrides over the defaults. */
+export function buildSpecOf(args: {
+  id: string;
+  createdAt: string;
+  createdBy: BuildSpec['createdBy'];
+  request: BuildRequest;
+  defaults: BuildDefaults;
+  source: BuildSpec['source'];
+  judge: BuildSpec['judge'];
+  minJudgedShare: number;
+  shardBytes: number;
+  maxShards: number;
+  config?: BalanceConfig;
+  /** Redaction at the source step; on unless turned off (SFT_REDACT=false). */
+  redact?: boolean;
+  /** Wave settings chosen by the caller (the CLI); otherwise from the request and defaults. */
+  waves?: WaveSettingsInput;
+}): BuildSpec {
+  const { request: r, defaults: d } = args;
+  const pipeline = r.pipeline ?? d.pipeline;
+  const config =
+    args.config ??
+    BalanceConfigSchema.parse({
+      total: r.total ?? d.total,
+      ratio: r.ratio ?? d.ratio,
+      stratify: r.strategies ?? d.stratify ?? [...defaultStratify(pipeline)],
+      allocation: r.allocation ?? d.allocation,
+      onShortfall: r.onShortfall ?? d.onShortfall,
+      seed: r.seed ?? d.seed,
+      validation: r.validation ?? d.validation,
+    });
+  const spec: BuildSpec = {
+    id: args.id,
+    createdAt: args.createdAt,
+    createdBy: args.createdBy,
+    pipeline,
+    history: { historyTurns: d.historyTurns, historyTokenBudget: d.historyTokens },
+    config,
+    judge: args.judge,
+    source: r.source ?? args.source,
+    minJudgedShare: args.minJudgedShare,
+    shardBytes: args.shardBytes,
+    maxShards: args.maxShards,
+    redact: args.redact ?? true,
+  };
+  if (r.window) spec.window = r.window;
+  const waves =
+    args.waves !== undefined
+      ? WaveSettingsSchema.parse(args.waves)
+      : waveSettingsOf(r.waves, d.waves);
+  if (waves) spec.waves = waves;
+  return spec;
+}
+
+// ---- queue messages: pointers only, far below the 64 KiB limit ----
+
+export const PlanMessageSchema = z.object({ kind: z.literal('plan'), buildId: BuildIdSchema });
+const WaveNumberSchema = z.number().int().min(1).max(MAX_WAVES);
+/** A batch: the shard to read and, in a wave-judged build, the wave (absent = the scan round). */
+export const ShardMessageSchema = z.object({
+  kind: z.literal('shard'),
+  buildId: BuildIdSchema,
+  shardId: z.string().regex(/^s\d{5}$/),
+  wave: WaveNumberSchema.optional(),
+});
+/** Fan-in: `wave` names the round that completed (informative; the fan-in reads storage). */
+export const FaninMessageSchema = z.object({
+  kind: z.literal('fanin'),
+  buildId: BuildIdSchema,
+  wave: WaveNumberSchema.optional(),
+});
+export type PlanMessage = z.infer<typeof PlanMessageSchema>;
+export type ShardMessage = z.infer<typeof ShardMessageSchema>;
+export type FaninMessage = z.infer<typeof FaninMessageSchema>;
+
+// ---- blob layout ----
+
+/** A wave's name in blob paths: w001, w002, ... (0 is the first, or scan, round). */
+export const waveTag = (wave: number) => `w${String(wave).padStart(3, '0')}`;
+
+/** Every blob of a build, by name; all derive from the build id and shard id. */
+export function buildPaths(buildId: string) {
+  const b = `builds/${buildId}`;
+  const d = `datasets/${buildId}`;
+  return {
+    spec: `${b}/build.json`,
+    plan: `${b}/plan.json`,
+    outcome: `${b}/outcome.json`,
+    faninClaim: `${b}/fanin.claim`,
+    shard: (shardId: string) => `${b}/shards/${shardId}.jsonl`,
+    rows: (shardId: string) => `${b}/results/${shardId}.jsonl`,
+    quarantine: (shardId: string) => `${b}/results/${shardId}.quarantine.jsonl`,
+    unlabeled: (shardId: string) => `${b}/results/${shardId}.unlabeled.jsonl`,
+    markers: `${b}/status/`,
+    done: (shardId: string) => `${b}/status/${shardId}.done.json`,
+    failed: (shardId: string) => `${b}/status/${shardId}.failed.json`,
+    /** Wave-judged builds: the scan round's planner items of a shard. */
+    items: (shardId: string) => `${b}/items/${shardId}.jsonl`,
+    wavePlans: `${b}/waves/`,
+    wavePlan: (wave: number) => `${b}/waves/${waveTag(wave)}.json`,
+    /** Written once every batch message of the wave is queued. */
+    waveQueued: (wave: number) => `${b}/waves/${waveTag(wave)}.queued`,
+    waveIds: (wave: number, shardId: string) => `${b}/waves/${waveTag(wave)}/${shardId}.json`,
+    /** The result and marker blobs of one batch: round 0 (all, or the scan) or a wave. */
+    batch: (shardId: string, wave = 0) => {
+      const w = wave === 0 ? '' : `${waveTag(wave)}/`;
+      return {
+        rows: `${b}/results/${w}${shardId}.jsonl`,
+        quarantine: `${b}/results/${w}${shardId}.quarantine.jsonl`,
+        unlabeled: `${b}/results/${w}${shardId}.unlabeled.jsonl`,
+        done: `${b}/status/${w}${shardId}.done.json`,
+        failed: `${b}/status/${w}${shardId}.failed.json`,
+      };
+    },
+    datasetPrefix: `${d}/`,
+    train: `${d}/train.jsonl`,
+    validation: `${d}/validation.jsonl`,
+    datasetQuarantine: `${d}/quarantine.jsonl`,
+    manifest: `${d}/manifest.json`,
+  };
+}
+export const LATEST_PATH = 'datasets/latest.json';
+
+export interface Marker {
+  shardId: string;
+  kind: 'done' | 'failed';
+  /** 0: the first round (every sample, or the scan); N: wave N. */
+  wave: number;
+}
+
+/** Parses a marker blob name back into (shardId, kind, wave). */
+export function parseMarkerName(name: string): Marker | null {
+  const m = /\/status\/(?:w(\d{3})\/)?(s\d{5})\.(done|failed)\.json$/.exec(name);
+  if (!m) return null;
+  return { shardId: m[2]!, kind: m[3] as 'done' | 'failed', wave: m[1] ? Number(m[1]) : 0 };
+}
+
+// ---- planning ----
+
+export const shardIdOf = (index: number) => `s${String(index).padStart(5, '0')}`;
+
+/**
+ * The longest telemetry line a build reads whole (1 MiB): longer lines are cut to one
+ * byte over this at the plan step and quarantined as `line_too_long` by the batch, so
+ * one runaway line (a missing newline, a pasted log) costs memory of its limit only.
+ */
+export const MAX_LINE_BYTES = 1 << 20;
+
+/**
+ * How far past its target a shard may grow (when the source needs more than the
+ * maximum number of shards) before a build refuses the source: a judge batch reads
+ * its whole shard, so an unbounded shard is a memory fault, not a slow batch.
+ */
+export const MAX_SHARD_OVERSIZE = 4;
+
+/** Null when a source of `bytes` fits the shard limits; otherwise why a build refuses it. */
+export function sourceTooLarge(
+  bytes: number,
+  shardBytes: number,
+  maxShards: number,
+): string | null {
+  const limit = shardBytes * maxShards * MAX_SHARD_OVERSIZE;
+  if (bytes <= limit) return null;
+  return (
+    `the source is ${bytes} bytes, more than ${maxShards} shard(s) of at most ` +
+    `${MAX_SHARD_OVERSIZE} × ${shardBytes} bytes hold (${limit}); raise SFT_MAX_SHARDS or SFT_SHARD_BYTES`
+  );
+}
+
+/** Shards for a source of `bytes`: about `target` bytes each, at least one, at most `max`. */
+export function shardCount(bytes: number, target: number, max: number): number {
+  return Math.min(max, Math.max(1, Math.ceil(bytes / target)));
+}
+
+const SHARD_SEED = 0x5bd1e995;
+
+/**
+ * The shard of a conversation: a hash of its id, so every turn of a conversation
+ * lands in the same shard whatever the order of the source.
+ */
+export function shardIndexOf(conversationId: string, shards: number): number {
+  return hash64(conversationId, SHARD_SEED)[0] % shards;
+}
+
+const ID_PREFIX = '{"conversationId":"';
+
+/**
+ * The conversationId of a telemetry line, for routing only (the batch validates the
+ * row). A fast path reads it where exports put it (the first key, no escapes, named
+ * once); otherwise the line is parsed. Null when the line has no string id: such a
+ * line goes to a shard by its line number and is quarantined there.
+ */
+export function conversationIdOf(line: string): string | null {
+  if (line.startsWith(ID_PREFIX)) {
+    const end = line.indexOf('"', ID_PREFIX.length);
+    if (end > ID_PREFIX.length) {
+      const id = line.slice(ID_PREFIX.length, end);
+      if (!id.includes('\\') && line.indexOf('"conversationId"', end) === -1) return id;
+    }
+  }
+  try {
+    const v: unknown = JSON.parse(line);
+    if (typeof v === 'object' && v !== null && !Array.isArray(v)) {
+      const id = (v as Record<string, unknown>).conversationId;
+      if (typeof id === 'string' && id.length > 0) return id;
+    }
+  } catch {
+    /* not JSON: the batch quarantines it */
+  }
+  return null;
+}
+
+/** The shard a source line goes to (by conversation, or by line number when it has none). */
+export function routeLine(line: string, lineNo: number, shards: number): number {
+  const id = conversationIdOf(line);
+  return id === null ? lineNo % shards : shardIndexOf(id, shards);
+}
+
+/**
+ * A shard line keeps the source line number: `LINENO<TAB>RAW`; a line cut at
+ * MAX_LINE_BYTES + 1 by the plan step also keeps its whole size: `LINENO:BYTES<TAB>RAW`.
+ */
+export const shardLine = (lineNo: number, raw: string) => `${lineNo}\t${raw}`;
+
+export function parseShardLine(text: string): { lineNo: number; raw: string; bytes?: number } {
+  const tab = text.indexOf('\t');
+  const head = text.slice(0, tab);
+  const colon = head.indexOf(':');
+  if (colon === -1) return { lineNo: Number(head), raw: text.slice(tab + 1) };
+  return {
+    lineNo: Number(head.slice(0, colon)),
+    raw: text.slice(tab + 1),
+    bytes: Number(head.slice(colon + 1)),
+  };
+}
+
+export const PlanRecordSchema = z.object({
+  buildId: BuildIdSchema,
+  sourceBytes: z.number().int().min(0),
+  rows: z.number().int().min(0),
+  shards: z.array(
+    z.object({ id: z.string(), rows: z.number().int().min(0), bytes: z.number().int().min(0) }),
+  ),
+});
+export type PlanRecord = z.infer<typeof PlanRecordSchema>;
+
+// ---- batch results ----
+
+const countMap = z.record(z.string(), z.number().int().min(0));
+
+/** The done marker of a batch: what it read, set aside and judged. */
+export const BatchSummarySchema = z.object({
+  buildId: BuildIdSchema,
+  shardId: z.string(),
+  rows: z.number().int().min(0),
+  turns: z.number().int().min(0),
+  outsideWindow: z.number().int().min(0),
+  quarantined: z.number().int().min(0),
+  quarantineByReason: countMap,
+  assembly: z.object({
+    conversations: z.number().int().min(0),
+    complete: z.number().int().min(0),
+    incomplete: z.number().int().min(0),
+    duplicateTurns: z.number().int().min(0),
+  }),
+  samples: z.number().int().min(0),
+  labelled: z.number().int().min(0),
+  unlabeled: z.number().int().min(0),
+  unlabeledByCause: countMap,
+  judgeCalls: z.number().int().min(0),
+  /** Redactions by kind at the source step (absent in markers written before redaction). */
+  redactions: countMap.optional(),
+  /**
+   * The wave of a wave batch: it reads no new telemetry (its row counts are zero) and
+   * `samples` are the ones it was sent to judge. Absent in the first round.
+   */
+  wave: WaveNumberSchema.optional(),
+  /** Delivery that did the work: informative only, never part of the dataset. */
+  attempt: z.number().int().min(1),
+});
+export type BatchSummary = z.infer<typeof BatchSummarySchema>;
+
+/** The failed marker: a batch that exhausted its retries or could not be read. */
+export const BatchFailureSchema = z.object({
+  buildId: BuildIdSchema,
+  shardId: z.string(),
+  reason: z.string(),
+  attempts: z.number().int().min(0),
+  /** Samples the batch held and the dataset lost; null when the shard was unreadable. */
+  samplesLost: z.number().int().min(0).nullable(),
+  via: z.enum(['retries-exhausted', 'poison-queue', 'permanent']),
+  wave: WaveNumberSchema.optional(),
+});
+export type BatchFailure = z.infer<typeof BatchFailureSchema>;
+
+export interface Completion {
+  planned: number;
+  done: number;
+  failed: number;
+  pending: number;
+  complete: boolean;
+}
+
+/**
+ * Counts batches from their markers. A shard with both markers (a duplicate delivery
+ * finished after another gave up) counts as done: its results exist.
+ */
+export function completionOf(
+  planned: readonly string[],
+  markers: readonly { shardId: string; kind: 'done' | 'failed' }[],
+): Completion & { doneIds: string[]; failedIds: string[] } {
+  const plannedSet = new Set(planned);
+  const done = new Set<string>();
+  const failed = new Set<string>();
+  for (const m of markers) {
+    if (!plannedSet.has(m.shardId)) continue;
+    (m.kind === 'done' ? done : failed).add(m.shardId);
+  }
+  for (const id of done) failed.delete(id);
+  const pending = planned.length - done.size - failed.size;
+  return {
+    planned: planned.length,
+    done: done.size,
+    failed: failed.size,
+    pending,
+    complete: pending === 0,
+    doneIds: [...done].sort(),
+    failedIds: [...failed].sort(),
+  };
+}
+
+/** Sums of the batch summaries, in the manifest's terms. */
+export function sumBatches(summaries: readonly BatchSummary[]) {
+  const assembly: AssemblyStats = {
+    conversations: 0,
+    complete: 0,
+    incomplete: 0,
+    duplicateTurns: 0,
+  };
+  const quarantineByReason: Record<string, number> = {};
+  const unlabeledByCause: Record<string, number> = {};
+  const redactions: Record<string, number> = {};
+  let rows = 0;
+  let turns = 0;
+  let outsideWindow = 0;
+  let quarantined = 0;
+  let samples = 0;
+  let labelled = 0;
+  let unlabeled = 0;
+  let judgeCalls = 0;
+  for (const s of summaries) {
+    rows += s.rows;
+    turns += s.turns;
+    outsideWindow += s.outsideWindow;
+    quarantined += s.quarantined;
+    samples += s.samples;
+    labelled += s.labelled;
+    unlabeled += s.unlabeled;
+    judgeCalls += s.judgeCalls;
+    assembly.conversations += s.assembly.conversations;
+    assembly.complete += s.assembly.complete;
+    assembly.incomplete += s.assembly.incomplete;
+    assembly.duplicateTurns += s.assembly.duplicateTurns;
+    for (const [k, v] of Object.entries(s.quarantineByReason))
+      quarantineByReason[k] = (quarantineByReason[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(s.unlabeledByCause))
+      unlabeledByCause[k] = (unlabeledByCause[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(s.redactions ?? {}))
+      redactions[k] = (redactions[k] ?? 0) + v;
+  }
+  const sorted = (r: Record<string, number>) => Object.fromEntries(Object.entries(r).sort());
+  return {
+    rows,
+    turns,
+    outsideWindow,
+    quarantined,
+    quarantineByReason: sorted(quarantineByReason) as Partial<Record<QuarantineReason, number>>,
+    assembly,
+    samples,
+    labelled,
+    unlabeled,
+    unlabeledByCause: sorted(unlabeledByCause),
+    judgeCalls,
+    redactions: sorted(redactions),
+  };
+}
+
+export interface PublishDecision {
+  publish: boolean;
+  /** Labelled samples over all samples the build held (failed batches included). */
+  judgedShare: number;
+  samplesLost: number;
+  /**
+   * Failed batches whose sample count is unknown (their shard could not be read): any
+   * such batch fails the build unless the minimum judged share is 0.
+   */
+  batchesWithUnknownLoss: number;
+  reason?: string;
+}
+
+/**
+ * Whether a complete build may publish: the judged share must reach the minimum.
+ * Samples of failed batches and unlabeled samples count as not judged.
+ */
+export function decidePublish(
+  summaries: readonly BatchSummary[],
+  failures: readonly BatchFailure[],
+  minJudgedShare: number,
+): PublishDecision {
+  let labelled = 0;
+  let held = 0;
+  let samplesLost = 0;
+  let unknown = 0;
+  for (const s of summaries) {
+    labelled += s.labelled;
+    held += s.samples;
+  }
+  for (const f of failures) {
+    if (f.samplesLost === null) unknown++;
+    else samplesLost += f.samplesLost;
+  }
+  held += samplesLost;
+  const judgedShare = held === 0 ? 0 : labelled / held;
+  const rounded = Math.round(judgedShare * 1e6) / 1e6;
+  const base = { judgedShare: rounded, samplesLost, batchesWithUnknownLoss: unknown };
+  if (labelled === 0) return { ...base, publish: false, reason: 'no sample was judged' };
+  // A failed batch whose samples could not be counted may have held any number of them:
+  // the share above is then an upper bound, and a bound proves nothing. Unknown is not 0.
+  if (unknown > 0 && minJudgedShare > 0) {
+    return {
+      ...base,
+      publish: false,
+      reason:
+        `${unknown} failed batch(es) held an unknown number of samples (their shard could not be ` +
+        `read or counted): the judged share cannot be checked against the minimum ${minJudgedShare}`,
+    };
+  }
+  if (judgedShare < minJudgedShare) {
+    return {
+      ...base,
+      publish: false,
+      reason:
+        `judged share ${rounded} is below the minimum ${minJudgedShare}: ` +
+        `${failures.length} batch(es) failed, ${samplesLost} sample(s) lost, ${held - labelled - samplesLost} unlabeled`,
+    };
+  }
+  return { ...base, publish: true };
+}
+
+/** outcome.json: how a build ended (create-only: the first writer decides). */
+export const OutcomeSchema = z.object({
+  buildId: BuildIdSchema,
+  state: z.enum(['succeeded', 'failed']),
+  stage: z.enum(['plan', 'fanin']),
+  reason: z.string().optional(),
+  completedAt: isoTimestamp,
+  judgedShare: z.number().optional(),
+  samplesLost: z.number().int().optional(),
+  selected: z.number().int().optional(),
+});
+export type Outcome = z.infer<typeof OutcomeSchema>;
+
+export const LatestSchema = z.object({
+  buildId: BuildIdSchema,
+  completedAt: isoTimestamp,
+  train: z.string(),
+  manifest: z.string(),
+});
+
+// ---- status ----
+
+export type BuildState = 'planning' | 'judging' | 'balancing' | 'succeeded' | 'failed';
+
+export interface BuildStatus {
+  id: string;
+  state: BuildState;
+  createdAt: string;
+  createdBy: string;
+  pipeline: string;
+  progress: {
+    planned: number | null;
+    judged: number;
+    failed: number;
+    pending: number | null;
+  };
+  counts: {
+    rows: number;
+    turns: number;
+    quarantined: number;
+    samples: number;
+    labelled: number;
+    unlabeled: number;
+    samplesLost: number;
+  };
+  errors: { shardId?: string; stage: string; reason: string }[];
+  /**
+   * A wave-judged build: the latest wave (0 while the scan round runs), its batches,
+   * and the samples sent to the judge over all waves.
+   */
+  waves?: {
+    wave: number;
+    batches: { planned: number; done: number; failed: number; pending: number };
+    judged: number;
+  };
+  outcome?: Outcome;
+  outputs?: Record<string, string>;
+}
+
+/** The status of a build from what storage holds about it. */
+export function reduceStatus(args: {
+  spec: BuildSpec;
+  plan: PlanRecord | null;
+  summaries: readonly BatchSummary[];
+  failures: readonly BatchFailure[];
+  outcome: Outcome | null;
+  /** Wave-judged builds: the latest wave, its planned shards, every wave's markers. */
+  waves?: {
+    wave: number;
+    planned: readonly string[];
+    summaries: readonly BatchSummary[];
+    failures: readonly BatchFailure[];
+  };
+}): BuildStatus {
+  const { spec, plan, summaries, failures, outcome, waves } = args;
+  const planned = plan ? plan.shards.map((s) => s.id) : null;
+  const c = planned
+    ? completionOf(planned, [
+        ...summaries.map((s) => ({ shardId: s.shardId, kind: 'done' as const })),
+        ...failures.map((f) => ({ shardId: f.shardId, kind: 'failed' as const })),
+      ])
+    : null;
+  const sums = sumBatches(summaries);
+  const latest = waves
+    ? completionOf(
+        waves.planned,
+        [
+          ...waves.summaries.map((s) => ({
+            shardId: s.shardId,
+            wave: s.wave ?? 0,
+            kind: 'done' as const,
+          })),
+          ...waves.failures.map((f) => ({
+            shardId: f.shardId,
+            wave: f.wave ?? 0,
+            kind: 'failed' as const,
+          })),
+        ].filter((m) => m.wave === waves.wave),
+      )
+    : null;
+  // A wave-judged build judges after its scan round: until its latest wave is complete.
+  const judging = !c || !c.complete || (latest !== null && (waves!.wave === 0 || !latest.complete));
+  let state: BuildState;
+  if (outcome) state = outcome.state;
+  else if (!c) state = 'planning';
+  else state = judging ? 'judging' : 'balancing';
+  const errors: BuildStatus['errors'] = [
+    ...failures.filter((f) => !c || c.failedIds.includes(f.shardId)),
+    ...(waves?.failures ?? []),
+  ]
+    .map((f) => ({
+      shardId: f.shardId,
+      stage: f.wave ? `judge wave ${f.wave}` : 'judge',
+      reason: f.reason,
+    }))
+    .sort((a, b) =>
+      a.shardId < b.shardId ? -1 : a.shardId > b.shardId ? 1 : a.stage < b.stage ? -1 : 1,
+    );
+  if (outcome?.state === 'failed' && outcome.reason)
+    errors.push({ stage: outcome.stage, reason: outcome.reason });
+  let samplesLost = 0;
+  for (const f of failures) samplesLost += f.samplesLost ?? 0;
+  for (const f of waves?.failures ?? []) samplesLost += f.samplesLost ?? 0;
+  const waveSums = waves ? sumBatches(waves.summaries) : null;
+  const status: BuildStatus = {
+    id: spec.id,
+    state,
+    createdAt: spec.createdAt,
+    createdBy: spec.createdBy,
+    pipeline: spec.pipeline,
+    progress: {
+      planned: c ? c.planned : null,
+      judged: c ? c.done : summaries.length,
+      failed: c ? c.failed : failures.length,
+      pending: c ? c.pending : null,
+    },
+    counts: {
+      rows: sums.rows,
+      turns: sums.turns,
+      quarantined: sums.quarantined,
+      samples: sums.samples,
+      labelled: sums.labelled + (waveSums?.labelled ?? 0),
+      unlabeled: sums.unlabeled + (waveSums?.unlabeled ?? 0),
+      samplesLost,
+    },
+    errors,
+  };
+  if (waves && latest && waveSums) {
+    status.waves = {
+      wave: waves.wave,
+      batches: {
+        planned: latest.planned,
+        done: latest.done,
+        failed: latest.failed,
+        pending: latest.pending,
+      },
+      judged: waveSums.samples + waves.failures.reduce((a, f) => a + (f.samplesLost ?? 0), 0),
+    };
+  }
+  if (outcome) status.outcome = outcome;
+  if (outcome) {
+    const p = buildPaths(spec.id);
+    status.outputs =
+      outcome.state === 'succeeded'
+        ? {
+            train: p.train,
+            manifest: p.manifest,
+            quarantine: p.datasetQuarantine,
+            ...(spec.config.validation > 0 ? { validation: p.validation } : {}),
+          }
+        : outcome.stage === 'fanin'
+          ? { manifest: p.manifest }
+          : {};
+  }
+  return status;
+}
+
+/** A build id from a time and a random suffix: sortable, unique, blob-safe. */
+export function newBuildId(now: Date, random: string): string {
+  const t = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'z')
+    .toLowerCase();
+  return `b-${t}-${random
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '')
+    .slice(0, 8)}`;
+}
+
+/** The id of a scheduled build: one per schedule slot, so a repeated timer fires once. */
+export function scheduledBuildId(slot: Date): string {
+  const t = slot.toISOString().slice(0, 16).replace(/[-:]/g, '').toLowerCase();
+  return `sched-${t}`;
+}
