@@ -198,15 +198,19 @@ for (const [name, rs] of Object.entries(results)) {
     runs: rs.length,
     wallSeconds: median(rs.map((r) => r.wall)),
     peakMiB: median(rs.map((r) => r.peakKiB)) / 1024,
+    cpuSeconds: median(rs.map((r) => r.user + r.sys)),
   };
 }
 const fmt = (x, d = 2) => x.toFixed(d);
 const machine = `${cpus().length} cores (${cpus()[0]?.model ?? '?'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 console.log(`\nbalance 1,000,000 annotated rows → 100,000 at 50:50 · medians · ${machine}\n`);
-console.log('subject               runs   wall (s)   peak RSS (MiB)');
+// The machine is shared: its load is printed, and CPU time (user + sys) beside wall time.
+const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+console.log(`load average at the end: ${load}`);
+console.log('subject               runs   wall (s)   peak RSS (MiB)   CPU (s)');
 for (const [name, s] of Object.entries(summary)) {
   console.log(
-    `${name.padEnd(22)}${String(s.runs).padStart(4)}${fmt(s.wallSeconds).padStart(11)}${fmt(s.peakMiB, 0).padStart(17)}`,
+    `${name.padEnd(22)}${String(s.runs).padStart(4)}${fmt(s.wallSeconds).padStart(11)}${fmt(s.peakMiB, 0).padStart(17)}${fmt(s.cpuSeconds).padStart(10)}`,
   );
 }
 const b = summary.balance;
@@ -214,6 +218,7 @@ console.log('\nratios (targets):');
 console.log(
   `  balance / floor wall     ${fmt(b.wallSeconds / summary.floor.wallSeconds)}  (≤ 1.5)`,
 );
+console.log(`  balance / floor CPU      ${fmt(b.cpuSeconds / summary.floor.cpuSeconds)}`);
 if (summary.pandas) {
   console.log(
     `  balance / pandas wall    ${fmt(b.wallSeconds / summary.pandas.wallSeconds, 3)}  (≤ 0.1)`,
@@ -224,5 +229,5 @@ console.log('\nchecks:');
 for (const [k, v] of Object.entries(checks)) console.log(`  ${k}: ${v}`);
 writeFileSync(
   join(work, 'balance-results.json'),
-  JSON.stringify({ machine, summary, checks }, null, 2),
+  JSON.stringify({ machine, load, summary, checks }, null, 2),
 );

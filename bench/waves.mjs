@@ -15,6 +15,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { log, manifestOf, measure, root, telemetryFor } from './waves-common.mjs';
+import { oracleRows } from './oracle.mjs';
 
 const { values } = parseArgs({
   options: {
@@ -116,9 +117,24 @@ for (const ratio of ratios) {
     const cur = rep.get(t.userMessage);
     if (!cur || k < cur.k) rep.set(t.userMessage, { k, t });
   }
+  // The oracle (bench/oracle.mjs): per stratum, the fewest judge calls that fill the
+  // full judging's quotas when each signal bin's true yield is known.
+  const oracleCells = new Map();
   for (const { t } of rep.values()) {
     const b = binOf(signalsScore(t, signals), cuts);
     pop[t.label][b]++;
+    const key = `${bucketOf(t)}|${b}`;
+    const c = oracleCells.get(key) ?? { stratum: bucketOf(t), n: [0, 0] };
+    c.n[t.label]++;
+    oracleCells.set(key, c);
+  }
+  let oracle = 0;
+  for (const s of inStrata) {
+    const q = [0, 1].map((l) => exact.selected.byLabelStratum[l][s] ?? 0);
+    oracle += oracleRows(
+      [...oracleCells.values()].filter((c) => c.stratum === s),
+      q,
+    );
   }
   for (const t of truthRows) binById.set(t.sampleId, binOf(signalsScore(t, signals), cuts));
   const mix = (dataset) => {
@@ -150,6 +166,8 @@ for (const ratio of ratios) {
     requests: m.judge.calls,
     delivered: m.selected.total,
     callsPerDelivered: +(m.judge.samplesJudged / m.selected.total).toFixed(3),
+    oracleJudged: Math.round(oracle),
+    oraclePerDelivered: +(oracle / exact.selected.total).toFixed(3),
     baselineJudged: all.judge.samplesJudged,
     baselinePerDelivered: +(all.judge.samplesJudged / exact.selected.total).toFixed(3),
     allQuotasMet: m.waves.strata.every((s) => s.delivered === s.quota),
@@ -174,7 +192,8 @@ process.stdout.write(JSON.stringify(out, null, 2) + '\n');
 for (const r of results) {
   log(
     `ratio ${r.ratio}: ${r.judged} judged (${r.requests} requests, ${r.waves} waves) for ${r.delivered} delivered = ` +
-      `${r.callsPerDelivered} calls/sample vs ${r.baselinePerDelivered} judging all; quotas met: ${r.allQuotasMet}; ` +
+      `${r.callsPerDelivered} calls/sample vs ${r.baselinePerDelivered} judging all and ${r.oraclePerDelivered} for the oracle ` +
+      `(bench/oracle.mjs); quotas met: ${r.allQuotasMet}; ` +
       `worst stratum gap vs full judging ${(r.worstStratumGap * 100).toFixed(2)}%; bin-mix TV reasoning ${r.mixWaves[0].tv} ` +
       `(full judging ${r.mixFull[0].tv}), non-reasoning ${r.mixWaves[1].tv} (${r.mixFull[1].tv})`,
   );

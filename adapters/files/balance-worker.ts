@@ -5,7 +5,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { StreamingBalancer, type QuarantineRecord } from '../../shared/balance/balancer';
 import type { BalanceConfig } from '../../shared/contracts/config';
-import { readFileLines } from './lines';
+import { readFileRawLines } from './lines';
+import { offerRawLine } from './parallel-balance';
 
 export interface WorkerTask {
   path: string;
@@ -23,10 +24,10 @@ export interface WorkerResult {
 async function run(task: WorkerTask): Promise<void> {
   const balancer = new StreamingBalancer(task.config);
   const quarantine: QuarantineRecord[] = [];
-  const lines = await readFileLines(
+  const lines = await readFileRawLines(
     task.path,
-    (line, lineNo, at, len) => {
-      const q = balancer.addLine(line, lineNo, at, len);
+    (buf, start, end, lineNo, at, len) => {
+      const q = offerRawLine(balancer, buf, start, end, lineNo, at, len, true);
       if (q) quarantine.push(q);
     },
     { start: task.start, end: task.end },

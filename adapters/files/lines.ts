@@ -100,6 +100,39 @@ export function forEachLine(
 ): Promise<number> {
   const keep = opts.maxLineBytes === undefined ? Infinity : opts.maxLineBytes + 1;
   const checkUtf8 = opts.checkUtf8 === true;
+  return forEachRawLine(
+    stream,
+    (buf, start, end, lineNo, at, len) => {
+      const text = decodeLine(buf, start, end, lineNo === 1 && at === 0);
+      // A cut line may end inside a character: that is not the input's fault.
+      const invalid = checkUtf8 && len <= end - start && badUtf8(text, buf, start, end);
+      onLine(text, lineNo, at, len, invalid);
+    },
+    firstByte,
+    keep,
+  );
+}
+
+/**
+ * Gets a line as bytes [start, end) of `buf` (no newline; valid only during the call),
+ * its 1-based number, its byte offset in the input and its whole length.
+ */
+export type RawLineHandler = (
+  buf: Buffer,
+  start: number,
+  end: number,
+  lineNo: number,
+  at: number,
+  len: number,
+) => void;
+
+/** {@link forEachLine} without decoding: each line's bytes, cut at `keep` bytes. */
+export function forEachRawLine(
+  stream: Readable,
+  onRaw: RawLineHandler,
+  firstByte = 0,
+  keep = Infinity,
+): Promise<number> {
   return new Promise((resolve, reject) => {
     let pending: Buffer | null = null;
     /** Bytes of the pending partial line, including any cut off past `keep`. */
@@ -110,10 +143,7 @@ export function forEachLine(
     const emit = (buf: Buffer, start: number, end: number, at: number, len = end - start) => {
       lineNo++;
       if (end - start > keep) end = start + keep;
-      const text = decodeLine(buf, start, end, lineNo === 1 && at === 0);
-      // A cut line may end inside a character: that is not the input's fault.
-      const invalid = checkUtf8 && len <= end - start && badUtf8(text, buf, start, end);
-      onLine(text, lineNo, at, len, invalid);
+      onRaw(buf, start, end, lineNo, at, len);
     };
     stream.on('data', (chunk: Buffer) => {
       try {
@@ -161,6 +191,20 @@ export function forEachLine(
       }
     });
   });
+}
+
+/** Reads every line of a file at `path` (or of its byte range [start, end]) as bytes. */
+export async function readFileRawLines(
+  path: string,
+  onRaw: RawLineHandler,
+  range?: { start: number; end: number },
+): Promise<number> {
+  return forEachRawLine(await openInput(path, range), onRaw, range?.start ?? 0);
+}
+
+/** A line's text from its bytes, as {@link forEachLine} gives it (CR and leading BOM dropped). */
+export function lineText(buf: Buffer, start: number, end: number, lineNo: number, at: number) {
+  return decodeLine(buf, start, end, lineNo === 1 && at === 0);
 }
 
 /** Reads every line of a file at `path` (or of its byte range [start, end]). */

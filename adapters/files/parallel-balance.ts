@@ -16,7 +16,37 @@ import {
 } from '../../shared/balance/balancer';
 import type { BalanceConfig } from '../../shared/contracts/config';
 import type { WorkerResult, WorkerTask } from './balance-worker';
-import { inputSize, readFileLines } from './lines';
+import { inputSize, lineText, readFileRawLines } from './lines';
+
+const utf8Span = (b: Uint8Array, s: number, e: number) => (b as Buffer).toString('utf8', s, e);
+
+/**
+ * Offers one line, given as bytes, to a balancer: through the scanner that reads only
+ * what a row needs (shared/scan.ts), or, when it cannot vouch for the row, decoded and
+ * parsed whole. `ranged`: keep candidates as byte ranges (else as text). Returns the
+ * quarantine record when the line is set aside.
+ */
+export function offerRawLine(
+  balancer: StreamingBalancer,
+  buf: Buffer,
+  start: number,
+  end: number,
+  lineNo: number,
+  at: number,
+  len: number,
+  ranged: boolean,
+): QuarantineRecord | null {
+  const s = balancer.scanLine(buf, start, end, utf8Span);
+  if (s === 0) return null;
+  if (s < 0) {
+    const line = lineText(buf, start, end, lineNo, at);
+    return ranged ? balancer.addLine(line, lineNo, at, len) : balancer.addLine(line, lineNo);
+  }
+  // Kept as text only when not ranged (gzip: no byte range to read back).
+  const kept = ranged ? null : lineText(buf, start, end, lineNo, at);
+  if (!balancer.addScanned(buf, at, len, kept)) return null;
+  return balancer.duplicateRecord(kept ?? lineText(buf, start, end, lineNo, at), lineNo);
+}
 
 /** Parts smaller than this are not worth a thread. */
 const MIN_PART_BYTES = 16 << 20;
@@ -86,8 +116,8 @@ async function balanceSerial(
   ranged: boolean,
 ) {
   const balancer = new StreamingBalancer(config);
-  await readFileLines(path, (line, lineNo, at, len) => {
-    const q = ranged ? balancer.addLine(line, lineNo, at, len) : balancer.addLine(line, lineNo);
+  await readFileRawLines(path, (buf, start, end, lineNo, at, len) => {
+    const q = offerRawLine(balancer, buf, start, end, lineNo, at, len, ranged);
     if (q) opts.onQuarantine(q);
     if ((lineNo & 0x3fff) === 0) opts.onProgress?.(lineNo);
   });
@@ -123,10 +153,10 @@ export async function balanceFileParallel(
     .map((start, i) => runWorker(script, { path, start, end: ends[i + 1]!, config }));
   const main = new StreamingBalancer(config);
   const ownQuarantine: QuarantineRecord[] = [];
-  const firstLines = await readFileLines(
+  const firstLines = await readFileRawLines(
     path,
-    (line, lineNo, at, len) => {
-      const q = main.addLine(line, lineNo, at, len);
+    (buf, start, end, lineNo, at, len) => {
+      const q = offerRawLine(main, buf, start, end, lineNo, at, len, true);
       if (q) ownQuarantine.push(q);
       if ((lineNo & 0x3fff) === 0) opts.onProgress?.(lineNo * starts.length);
     },

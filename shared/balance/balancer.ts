@@ -35,6 +35,7 @@ import { FingerprintTable, GrowableColumns } from '../util/fptable';
 import { hash64, seed32, unitHash } from '../util/hash';
 import { before, CandidateBuffer, type Candidate } from './candidates';
 import { compileStrata, type CompiledStrata, type Strata } from '../strata/strata';
+import { RowScanner, ScannedRow, type SpanDecoder } from './scan';
 
 /** A row set aside, with where it was and why. */
 export interface QuarantineRecord {
@@ -218,6 +219,8 @@ export class StreamingBalancer {
   private readonly quarantineFields: Record<string, number> = {};
   /** What a row must carry for this config, computed once. */
   private readonly shape: RowShape;
+  /** A column mapping is in force (the byte scanner is then not used). */
+  private readonly mapped: boolean;
 
   constructor(readonly config: BalanceConfig) {
     const s = seed32(config.seed);
@@ -230,6 +233,7 @@ export class StreamingBalancer {
       stratify: config.stratify,
       columns: config.columns,
     });
+    this.mapped = Object.keys(config.columns ?? {}).length > 0;
   }
 
   /** Candidates held right now, over all cells: what memory grows with. */
@@ -300,28 +304,13 @@ export class StreamingBalancer {
       this.outOfStrata++;
       return false;
     }
-    const slot = row.label * this.compiled.size + code;
-    const cell = this.cells[slot] ?? this.newCell(slot);
-    cell.rows++;
+    let mHi = 0;
+    let mLo = 0;
+    if (this.config.dedup) [mHi, mLo] = hash64(row.userMessage, MESSAGE_SEED);
+    const cell = this.place(row.label, code, idHi, idLo, mHi, mLo);
+    if (cell === null) return false;
     const key = keyOf(idHi, idLo);
     const tie = idLo & 0x7ff;
-    let group = -1;
-    if (this.config.dedup) {
-      const [mHi, mLo] = hash64(row.userMessage, MESSAGE_SEED);
-      const r = this.groups.intern(mHi, mLo);
-      if (r >= 0) {
-        group = r;
-        this.duplicatesRemoved++;
-        if (!this.takeOver(group, key, tie)) return false;
-      } else {
-        group = -r - 1;
-        this.reps.ensure(group);
-      }
-      this.reps.keys[group] = key;
-      this.reps.ties[group] = tie;
-      this.reps.cells[group] = cell.index;
-    }
-    cell.supply++;
     if (cell.candidates.admits(key, tie, id)) {
       this.keep(cell, {
         key,
@@ -333,11 +322,134 @@ export class StreamingBalancer {
         at,
         len,
         cell,
-        group,
+        group: this.placedGroup,
       });
     }
     if (++this.sinceRecap >= RECAP_EVERY) this.recap();
     return false;
+  }
+
+  /** The group of the row last placed (-1 without deduplication). */
+  private placedGroup = -1;
+
+  /**
+   * Counts a new (not repeated) valid row in its cell and its dedup group; returns the
+   * cell, or null when the row is a duplicate that does not take its group over.
+   */
+  private place(
+    label: Label,
+    code: number,
+    idHi: number,
+    idLo: number,
+    mHi: number,
+    mLo: number,
+  ): Cell | null {
+    const slot = label * this.compiled.size + code;
+    const cell = this.cells[slot] ?? this.newCell(slot);
+    cell.rows++;
+    let group = -1;
+    if (this.config.dedup) {
+      const key = keyOf(idHi, idLo);
+      const tie = idLo & 0x7ff;
+      const r = this.groups.intern(mHi, mLo);
+      if (r >= 0) {
+        group = r;
+        this.duplicatesRemoved++;
+        if (!this.takeOver(group, key, tie)) return null;
+      } else {
+        group = -r - 1;
+        this.reps.ensure(group);
+      }
+      this.reps.keys[group] = key;
+      this.reps.ties[group] = tie;
+      this.reps.cells[group] = cell.index;
+    }
+    this.placedGroup = group;
+    cell.supply++;
+    return cell;
+  }
+
+  private scanner: RowScanner | null = null;
+  private readonly scanned = new ScannedRow();
+
+  /**
+   * The fast path of {@link addLine}: reads a row from its UTF-8 bytes [start, end)
+   * without building it (shared/scan.ts). Returns 0 for a blank line, 1 when the row
+   * was offered (its outcome is then in {@link lastScanned}), and -1 when the scanner
+   * cannot vouch for the row: the caller then decodes the line and calls addLine.
+   */
+  scanLine(bytes: Uint8Array, start: number, end: number, decode?: SpanDecoder): -1 | 0 | 1 {
+    // The scanner reads the contract's own field names: a column mapping (issue 18) could
+    // name another column for a field the row also holds, so mapped input takes the exact path.
+    if (this.mapped) return -1;
+    let sc = this.scanner;
+    if (sc === null) {
+      const stratify = this.config.stratify;
+      sc = this.scanner = new RowScanner({
+        idSeed: this.seedKey,
+        messageSeed: this.config.dedup ? MESSAGE_SEED : null,
+        maxMessageChars: this.config.maxMessageChars,
+        needModel: stratify.includes('modelFamily'),
+        needTools: stratify.includes('complexity'),
+        ...(decode ? { decode } : {}),
+      });
+    }
+    return sc.scan(bytes, start, end, this.scanned);
+  }
+
+  /**
+   * Offers the row {@link scanLine} just accepted, kept as the byte range (at, len)
+   * of the input, or as `line` when given. Returns true when its sampleId was seen
+   * before (the caller then quarantines the line: {@link duplicateRecord}).
+   */
+  addScanned(bytes: Uint8Array, at: number, len: number, line: string | null): boolean {
+    const r = this.scanned;
+    this.offered++;
+    const idHi = r.idHi;
+    const idLo = r.idLo;
+    if (this.sampleIds.intern(idHi, idLo) >= 0) return true;
+    this.valid++;
+    const code = this.compiled.code(r);
+    if (code < 0) {
+      this.outOfStrata++;
+      return false;
+    }
+    const cell = this.place(r.label, code, idHi, idLo, r.msgHi, r.msgLo);
+    if (cell === null) return false;
+    const key = keyOf(idHi, idLo);
+    const tie = idLo & 0x7ff;
+    const cand = cell.candidates;
+    const d = cand.minDropped;
+    // Compare on (key, tie) first: the id is decoded only for rows that may be kept.
+    if (d === null || key < d.key || (key === d.key && tie <= d.tie)) {
+      const id = this.scanner!.idOf(bytes, r);
+      if (cand.admits(key, tie, id)) {
+        this.keep(cell, {
+          key,
+          tie,
+          id,
+          dead: false,
+          row: null,
+          line,
+          at: line === null ? at : -1,
+          len: line === null ? len : 0,
+          cell,
+          group: this.placedGroup,
+        });
+      }
+    }
+    if (++this.sinceRecap >= RECAP_EVERY) this.recap();
+    return false;
+  }
+
+  /** The quarantine record of a line whose sampleId was already read. */
+  duplicateRecord(line: string, lineNo: number): QuarantineRecord {
+    return this.quarantine(
+      lineNo,
+      line,
+      { reason: 'duplicate_sample_id', field: 'sampleId' },
+      undefined,
+    );
   }
 
   /**

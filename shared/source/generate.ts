@@ -19,6 +19,12 @@ export interface GenerateOptions {
   annotated?: boolean;
   /** Share of conversations with one logged turn missing. */
   incompleteShare?: number;
+  /**
+   * Signal strength: the share of turns whose cheap signals (requests, tools,
+   * duration, tokens) are drawn as the other class's would be. 0 (the default) keeps
+   * the signals as strong as they are; higher values make them weaker.
+   */
+  signalNoise?: number;
 }
 
 export type GeneratedTurn = TelemetryTurn & {
@@ -198,6 +204,8 @@ export function* generateTelemetry(opts: GenerateOptions): Generator<GeneratedTu
       const pReasoning =
         0.06 + 0.5 * difficulty + (turnCount > 10 ? 0.08 : 0) + (turnIndex === 1 ? 0.05 : 0);
       const reasoning = rng.chance(Math.min(0.95, pReasoning));
+      // Drawn only when asked for, so the default stream (and every seed's data) is unchanged.
+      const looks = opts.signalNoise ? reasoning !== rng.chance(opts.signalNoise) : reasoning;
       // Users mislead the cheap signals: some hard asks look short, some easy ones long.
       const ambiguous = rng.chance(0.12);
       const templates = reasoning !== ambiguous ? REASONING_TEMPLATES : FAST_TEMPLATES;
@@ -205,18 +213,18 @@ export function* generateTelemetry(opts: GenerateOptions): Generator<GeneratedTu
       if (rng.chance(0.1)) model = rng.pick(rng.chance(0.5) ? REASONING_MODELS : FAST_MODELS);
       const numRequests = Math.max(
         0,
-        Math.round(reasoning ? logNormal(rng, 8, 0.6) : logNormal(rng, 1.6, 0.7) - 0.5),
+        Math.round(looks ? logNormal(rng, 8, 0.6) : logNormal(rng, 1.6, 0.7) - 0.5),
       );
-      const typePool = reasoning ? rng.int(2, 6) : rng.int(1, 2);
+      const typePool = looks ? rng.int(2, 6) : rng.int(1, 2);
       const tools = Array.from(
         { length: numRequests },
         () => TOOLS[(rng.int(0, typePool - 1) + c) % TOOLS.length]!,
       );
       const turnDurationMs = Math.round(
-        reasoning ? logNormal(rng, 45_000, 0.7) : logNormal(rng, 8_000, 0.7),
+        looks ? logNormal(rng, 45_000, 0.7) : logNormal(rng, 8_000, 0.7),
       );
       let promptTokenDelta = Math.round(
-        reasoning ? logNormal(rng, 4_000, 0.8) : logNormal(rng, 700, 0.8),
+        looks ? logNormal(rng, 4_000, 0.8) : logNormal(rng, 700, 0.8),
       );
       if (rng.chance(0.03)) promptTokenDelta = -promptTokenDelta; // context trimmed
       t += turnDurationMs + rng.int(5, 120) * 1000;

@@ -45,6 +45,12 @@ export const WaveSettingsSchema = z.object({
    */
   explore: z.number().min(0).max(1).default(0.3),
   /**
+   * Cap on the exploration floor's cost: in one wave, the floor may be expected to find
+   * at most this share of a stratum's open need in rows of a class beyond that class's
+   * need (past it, the floor's rows are scaled down evenly across bins); null = no cap.
+   */
+  exploreCap: z.number().min(0).nullable().default(null),
+  /**
    * A class × stratum cell whose stratum is expected to hold fewer than this share of
    * the cell's nominal quota among the rows not yet judged counts as exhausted: the
    * balance redistributes the rest of its quota to the other strata.
@@ -496,14 +502,31 @@ export class WavePlanner {
           c.met || c.exhausted ? 0 : Math.min(1, c.quota / Math.max(1, c.estimate)),
         ),
       );
-      for (const ci of cellIdx) {
+      let floorTake = cellIdx.map((ci) => {
         const c = this.cells[ci]!;
         const floor = Math.ceil(s.explore * depth * c.order.length);
-        const t = Math.min(c.order.length - c.next, Math.max(0, floor - c.next));
+        return Math.min(c.order.length - c.next, Math.max(0, floor - c.next));
+      });
+      if (s.exploreCap !== null) {
+        // The floor's cost: what it is expected to find of a class beyond that class's need.
+        const found = [0, 0];
+        floorTake.forEach((t, j) => {
+          found[0]! += t * p[0][cellIdx[j]!]!;
+          found[1]! += t * p[1][cellIdx[j]!]!;
+        });
+        const waste = Math.max(0, found[0]! - need[0]!) + Math.max(0, found[1]! - need[1]!);
+        const allowed = s.exploreCap * (need[0]! + need[1]!);
+        if (waste > allowed) {
+          const total = floorTake.reduce((a, b) => a + b, 0);
+          floorTake = scaleDown(floorTake, Math.floor((total * allowed) / waste));
+        }
+      }
+      cellIdx.forEach((ci, j) => {
+        const t = floorTake[j]!;
         take[ci] = t;
         need[0] = Math.max(0, need[0]! - t * p[0][ci]!);
         need[1] = Math.max(0, need[1]! - t * p[1][ci]!);
-      }
+      });
       // Exploitation: chunks from the bin most useful for what is still needed.
       const stratumRows = cellIdx.reduce((a, ci) => a + this.cells[ci]!.order.length, 0);
       const chunk = Math.max(8, Math.ceil(stratumRows / 1000));
@@ -511,8 +534,13 @@ export class WavePlanner {
         if (need[0]! <= 0 && need[1]! <= 0) break;
         // The most useful bins; among those within `evenness` of the best, the one
         // judged least deep, so equally useful bins are judged alike (less bias).
-        const value = (ci: number) =>
-          (need[0]! > 0 ? p[0][ci]! : 0) + (need[1]! > 0 ? p[1][ci]! : 0);
+        // A bin's value: its yield of each class still needed, weighted by that class's
+        // share of what is needed. With both classes short (70:30), plain p0 + p1 is 1
+        // everywhere and would judge the bins evenly; weighted, the bins whose mix is
+        // closest to the need come first, so little is found beyond a quota.
+        const w0 = need[0]! > 0 ? need[0]! / (need[0]! + Math.max(0, need[1]!)) : 0;
+        const w1 = need[1]! > 0 ? 1 - w0 : 0;
+        const value = (ci: number) => w0 * p[0][ci]! + w1 * p[1][ci]!;
         let bestValue = 0;
         for (const ci of cellIdx) {
           const c = this.cells[ci]!;
