@@ -20,6 +20,8 @@ import { isIsoTimestamp, type QuarantineReason } from '../contracts/rows';
 import { hash64 } from '../util/hash';
 import { PIPELINES, type AssemblyStats } from '../samples/assemble';
 import { SourceRefSchema } from '../source/ref';
+import { OUTPUT_FORMATS, parseFormats, type OutputFormat } from '../dataset/formats';
+import { parseShares, sharesSchema } from '../split/shares';
 import {
   MAX_WAVES,
   WaveSettingsSchema,
@@ -76,6 +78,27 @@ export const BuildRequestSchema = z.strictObject({
   onShortfall: z.enum(SHORTFALL_MODES).optional(),
   seed: z.union([z.number().int(), z.string().min(1).max(128)]).optional(),
   validation: z.number().min(0).lt(1).optional(),
+  /**
+   * train / validation / test shares, e.g. [0.9, 0.05, 0.05] or "0.9,0.05,0.05"
+   * (docs/dedup.md "Splits"); overrides `validation`.
+   */
+  split: z
+    .union([
+      z.string().transform((text, ctx) => {
+        try {
+          return [...parseShares(text, 'split')];
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', message: (err as Error).message });
+          return z.NEVER;
+        }
+      }),
+      z.array(z.number()),
+    ])
+    .pipe(sharesSchema)
+    .refine((s) => s[0] > 0, 'the train share must be above 0')
+    .optional(),
+  /** Output formats beside the JSONL record: chat, classifier, parquet (docs/formats.md). */
+  formats: z.array(z.enum(OUTPUT_FORMATS)).max(OUTPUT_FORMATS.length).optional(),
   /** Complexity tier cut points [low, high] on the score in [0, 1] (docs/strata.md). */
   complexityThresholds: z
     .tuple([z.number().min(0).max(1), z.number().min(0).max(1)])
@@ -146,6 +169,10 @@ export interface BuildDefaults {
   onShortfall: (typeof SHORTFALL_MODES)[number];
   seed: number | string;
   validation: number;
+  /** train / validation / test shares (SFT_SPLIT); overrides `validation`. */
+  split?: readonly [number, number, number];
+  /** Output formats (SFT_FORMATS); absent = the JSONL record alone. */
+  formats?: OutputFormat[];
   historyTurns: number;
   historyTokens: number;
   /** Complexity tier cut points (SFT_COMPLEXITY_THRESHOLDS); absent = the config's default. */
@@ -194,6 +221,8 @@ export function buildSpecOf(args: {
 }): BuildSpec {
   const { request: r, defaults: d } = args;
   const pipeline = r.pipeline ?? d.pipeline;
+  const split = r.split ?? d.split;
+  const formats = r.formats ?? d.formats;
   const config =
     args.config ??
     BalanceConfigSchema.parse({
@@ -203,7 +232,11 @@ export function buildSpecOf(args: {
       allocation: r.allocation ?? d.allocation,
       onShortfall: r.onShortfall ?? d.onShortfall,
       seed: r.seed ?? d.seed,
-      validation: r.validation ?? d.validation,
+      validation: r.split ? r.split[1] : (r.validation ?? split?.[1] ?? d.validation),
+      ...(split && (r.split || r.validation === undefined) && split[2] > 0
+        ? { test: split[2] }
+        : {}),
+      ...(formats ? { formats: parseFormats(formats, r.formats ? 'formats' : 'SFT_FORMATS') } : {}),
       ...((r.complexityThresholds ?? d.complexityThresholds)
         ? { complexity: { tiers: r.complexityThresholds ?? d.complexityThresholds } }
         : {}),
@@ -294,6 +327,7 @@ export function buildPaths(buildId: string) {
     datasetPrefix: `${d}/`,
     train: `${d}/train.jsonl`,
     validation: `${d}/validation.jsonl`,
+    test: `${d}/test.jsonl`,
     datasetQuarantine: `${d}/quarantine.jsonl`,
     manifest: `${d}/manifest.json`,
   };
@@ -846,6 +880,7 @@ export function reduceStatus(args: {
             manifest: p.manifest,
             quarantine: p.datasetQuarantine,
             ...(spec.config.validation > 0 ? { validation: p.validation } : {}),
+            ...((spec.config.test ?? 0) > 0 ? { test: p.test } : {}),
           }
         : outcome.stage === 'fanin'
           ? { manifest: p.manifest }
