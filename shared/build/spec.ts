@@ -21,7 +21,7 @@ import { hash64 } from '../util/hash';
 import { PIPELINES, type AssemblyStats } from '../samples/assemble';
 import { SourceRefSchema } from '../source/ref';
 import { OUTPUT_FORMATS, parseFormats, type OutputFormat } from '../dataset/formats';
-import { parseShares, sharesSchema } from '../split/shares';
+import { checkShares, parseShares } from '../split/shares';
 import {
   MAX_WAVES,
   WaveSettingsSchema,
@@ -83,19 +83,17 @@ export const BuildRequestSchema = z.strictObject({
    * (docs/dedup.md "Splits"); overrides `validation`.
    */
   split: z
-    .union([
-      z.string().transform((text, ctx) => {
-        try {
-          return [...parseShares(text, 'split')];
-        } catch (err) {
-          ctx.addIssue({ code: 'custom', message: (err as Error).message });
-          return z.NEVER;
-        }
-      }),
-      z.array(z.number()),
-    ])
-    .pipe(sharesSchema)
-    .refine((s) => s[0] > 0, 'the train share must be above 0')
+    .union([z.string(), z.array(z.number())])
+    .transform((v, ctx) => {
+      try {
+        const shares = typeof v === 'string' ? parseShares(v, 'split') : checkShares(v, 'split');
+        if (shares[0] > 0) return shares;
+        ctx.addIssue({ code: 'custom', message: 'the train share must be above 0' });
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message.replace(/^split: /, '') });
+      }
+      return z.NEVER;
+    })
     .optional(),
   /** Output formats beside the JSONL record: chat, classifier, parquet (docs/formats.md). */
   formats: z.array(z.enum(OUTPUT_FORMATS)).max(OUTPUT_FORMATS.length).optional(),

@@ -5,7 +5,9 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { HttpRequest, InvocationContext } from '@azure/functions';
 import { describe, expect, it } from 'vitest';
+import { createStartBuild } from '../../functions/start-build';
 import { runPipeline } from '../../cli/jobs';
 import { judgeFor } from '../../functions/lib/judges';
 import { BuildRequestSchema, buildPaths, buildSpecOf } from '../../shared/build/spec';
@@ -99,6 +101,27 @@ describe('formats and splits in a Functions build', () => {
     expect(() => loadSettings({ ...base, SFT_FORMATS: 'xml' })).toThrow(
       /SFT_FORMATS: unknown format "xml"/,
     );
+  });
+
+  it.each([
+    ['{"split": "0.9,0.2,0.05"}', 'split', 'shares sum to'],
+    ['{"split": [0.5, 0.5]}', 'split', ''],
+    ['{"formats": ["chat", "xml"]}', 'formats', ''],
+  ])('POST /api/builds answers 400 naming the field for %s', async (body, field, text) => {
+    const deps = testDeps();
+    const req = new HttpRequest({
+      method: 'POST',
+      url: 'http://localhost:7071/api/builds',
+      body: { string: body },
+      headers: { 'content-type': 'application/json' },
+    });
+    const ctx = new InvocationContext({ invocationId: 't', functionName: 'startBuild' });
+    const res = await createStartBuild(deps)(req, ctx);
+    expect(res.status).toBe(400);
+    const err = res.jsonBody as { message: string; issues: { field: string }[] };
+    expect(err.issues.map((i) => i.field.split('.')[0])).toContain(field);
+    expect(err.message).toContain(text);
+    expect(await deps.store.list('builds/')).toEqual([]);
   });
 
   it('refuses a bad split or format in the body, naming the field', () => {
