@@ -154,6 +154,34 @@ describe('balance --split --format', () => {
   });
 });
 
+describe('demo --format --split', () => {
+  it('refuses a bad value before generating anything, and passes good ones to run', async () => {
+    const bad = join(dir, 'demo-bad');
+    const r = await cli('demo', '--out', bad, '--split', '0.5,0.6,0', '-q');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--split: shares sum to');
+    expect(existsSync(bad)).toBe(false);
+    const out = join(dir, 'demo');
+    const ok = await cli(
+      'demo',
+      '--out',
+      out,
+      '--conversations',
+      '400',
+      '--total',
+      '100',
+      '--in-process',
+      '--split',
+      '0.8,0.1,0.1',
+      '--format',
+      'classifier',
+      '-q',
+    );
+    expect(ok.code).toBe(0);
+    expect(lines(join(out, 'dataset', 'classifier', 'test.jsonl'))).toHaveLength(10);
+  });
+});
+
 describe('run: in-process and the runner give the same bytes', () => {
   it('writes the formats and test.jsonl both ways, byte for byte', async () => {
     const tag = Math.random().toString(36).slice(2, 8);
