@@ -134,8 +134,7 @@ export function balanceConfigFromFlags(
     input.validation = shares[1];
     input.test = shares[2];
   }
-  if (v('format') !== undefined)
-    input.formats = usage(() => parseFormats(v('format'), '--format'));
+  if (v('format') !== undefined) input.formats = usage(() => parseFormats(v('format'), '--format'));
   if (v('buckets') !== undefined) input.buckets = parseBuckets(v('buckets')!);
   if (v('reasoning-models') !== undefined) input.reasoningModels = list(v('reasoning-models')!);
   if (v('max-message-chars') !== undefined) input.maxMessageChars = num(v('max-message-chars')!);
