@@ -10,6 +10,8 @@ import {
   type BalanceConfig,
   type BalanceConfigInput,
 } from '../shared/contracts/config';
+import { parseFormats, UnknownFormatError } from '../shared/dataset/formats';
+import { parseShares, SplitSharesError } from '../shared/split/shares';
 import { inputOverwrittenBy, type InputSource, type OutputTarget } from '../adapters/files/output';
 
 export class UsageError extends Error {
@@ -40,6 +42,8 @@ export const BALANCE_OPTIONS = {
   seed: { type: 'string' },
   'no-dedup': { type: 'boolean' },
   validation: { type: 'string' },
+  split: { type: 'string' },
+  format: { type: 'string' },
   buckets: { type: 'string' },
   'reasoning-models': { type: 'string' },
   'max-message-chars': { type: 'string' },
@@ -56,7 +60,12 @@ export const BALANCE_HELP = `Balance options:
   --on-shortfall MODE       shrink | upsample | fail (default shrink)
   --seed S                  sampling seed (default 42)
   --no-dedup                keep exact-duplicate user messages
-  --validation F            share of conversations held out in validation.jsonl (default 0)
+  --validation F            share of the dataset in validation.jsonl (default 0), grouped by
+                            conversation, each split at the class ratio (same as --split 1-F,F,0)
+  --split T,V,X             train,validation,test shares summing to 1, e.g. 0.9,0.05,0.05:
+                            writes test.jsonl too (docs/dedup.md "Splits")
+  --format LIST             more formats beside the JSONL record: chat, classifier, parquet
+                            (comma list), with a dataset card README.md (docs/formats.md)
   --buckets SPEC            turn-count buckets, default "A:3-5,B:6-10,C:11-20"
   --reasoning-models LIST   model-name prefixes that count as reasoning models
   --max-message-chars N     longer user messages are quarantined (default 32000)
@@ -72,6 +81,8 @@ const FLAG_OF: Record<string, string> = {
   reasoningModels: '--reasoning-models',
   dedup: '--no-dedup',
   complexity: '--complexity-thresholds',
+  test: '--split',
+  formats: '--format',
 };
 
 const num = (s: string) => (s.trim() !== '' && Number.isFinite(Number(s)) ? Number(s) : s);
@@ -89,6 +100,17 @@ function parseBuckets(spec: string): unknown {
   });
 }
 
+/** The value of `f`, or a UsageError carrying the message of what it threw (a bad flag value). */
+function usage<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (err instanceof SplitSharesError || err instanceof UnknownFormatError)
+      throw new UsageError(err.message);
+    throw err;
+  }
+}
+
 /** Builds a validated balance config from parsed flags over `defaults`. */
 export function balanceConfigFromFlags(
   values: Record<string, string | boolean | undefined>,
@@ -104,6 +126,15 @@ export function balanceConfigFromFlags(
   if (v('seed') !== undefined) input.seed = num(v('seed')!);
   if (values['no-dedup'] === true) input.dedup = false;
   if (v('validation') !== undefined) input.validation = num(v('validation')!);
+  if (v('split') !== undefined) {
+    if (v('validation') !== undefined)
+      throw new UsageError('give --split or --validation, not both');
+    const shares = usage(() => parseShares(v('split')!, '--split'));
+    if (!(shares[0] > 0)) throw new UsageError(`--split: the train share must be above 0`);
+    input.validation = shares[1];
+    input.test = shares[2];
+  }
+  if (v('format') !== undefined) input.formats = usage(() => parseFormats(v('format'), '--format'));
   if (v('buckets') !== undefined) input.buckets = parseBuckets(v('buckets')!);
   if (v('reasoning-models') !== undefined) input.reasoningModels = list(v('reasoning-models')!);
   if (v('max-message-chars') !== undefined) input.maxMessageChars = num(v('max-message-chars')!);

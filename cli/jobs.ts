@@ -37,11 +37,18 @@ import { TurnSorter } from '../adapters/files/turn-spill';
 import { Progress } from './progress';
 import { NoValidRowsError } from '../shared/errors/index';
 import { writeReport } from '../adapters/files/report';
+import { writeBuildFormats } from '../adapters/files/dataset-outputs';
 import { ProfileBuilder, profileRows, type Profile } from '../shared/report/profile';
 import type { WaveSettingsInput } from '../shared/waves/planner';
 import { judgeWaves } from '../shared/waves/judge';
 
 const TOOL = { name: 'sft-balancer', version: '0.1.0' };
+
+/** The split files a config writes: train always, validation and test when they have a share. */
+const splitsOf = (config: BalanceConfig) =>
+  (['train', 'validation', 'test'] as const).filter(
+    (s) => s === 'train' || (s === 'validation' ? config.validation : (config.test ?? 0)) > 0,
+  );
 
 export interface JobResult {
   manifest: Record<string, unknown>;
@@ -62,35 +69,48 @@ async function writeDataset(
   let after: Profile;
   if (finish) {
     result = await finish();
-    outputs['train.jsonl'] = await writeJsonl(join(outDir, 'train.jsonl'), result.train);
-    if (balancer.config.validation > 0) {
-      outputs['validation.jsonl'] = await writeJsonl(
-        join(outDir, 'validation.jsonl'),
-        result.validation,
-      );
-    }
-    after = profileRows(balancer.config, [...result.train, ...result.validation]);
+    for (const split of splitsOf(balancer.config))
+      outputs[`${split}.jsonl`] = await writeJsonl(join(outDir, `${split}.jsonl`), result[split]);
+    after = profileRows(balancer.config, [...result.train, ...result.validation, ...result.test]);
   } else {
     // Streamed: each line is written and profiled as it is made, never all held at once.
-    const train = new JsonlWriter(join(outDir, 'train.jsonl'));
-    const validation =
-      balancer.config.validation > 0 ? new JsonlWriter(join(outDir, 'validation.jsonl')) : null;
+    const writers = new Map(
+      splitsOf(balancer.config).map((s) => [s, new JsonlWriter(join(outDir, `${s}.jsonl`))]),
+    );
     const profiler = new ProfileBuilder(balancer.config);
-    result = await balancer.finishInto((line, split) => {
-      (split === 'validation' && validation ? validation : train).write(line);
-      profiler.add(line);
-    }, more.load);
-    outputs['train.jsonl'] = await train.close();
-    if (validation) outputs['validation.jsonl'] = await validation.close();
+    try {
+      result = await balancer.finishInto((line, split) => {
+        writers.get(split)!.write(line);
+        profiler.add(line);
+      }, more.load);
+    } catch (err) {
+      // Nothing half-written is left behind (a --on-shortfall fail run).
+      for (const w of writers.values()) w.abort();
+      throw err;
+    }
+    for (const [split, w] of writers) outputs[`${split}.jsonl`] = await w.close();
     after = profiler.snapshot();
   }
   outputs['quarantine.jsonl'] = quarantineDigest;
   Object.assign(outputs, more.outputs);
   const before = more.before;
   const profile = { ...(before ? { before } : {}), after };
-  const manifest = { tool: TOOL, ...extra, ...result.manifest, profile, outputs };
+  const manifest: Record<string, unknown> = {
+    tool: TOOL,
+    ...extra,
+    ...result.manifest,
+    profile,
+    outputs,
+  };
   const manifestPath = join(outDir, 'manifest.json');
   await writeJson(manifestPath, manifest);
+  // The other formats and the card, from the split files and the manifest.
+  const formats = await writeBuildFormats(outDir, manifest, balancer.config);
+  if (formats) {
+    Object.assign(outputs, formats.outputs);
+    manifest.formats = formats.section;
+    await writeJson(manifestPath, manifest);
+  }
   await writeReport(outDir, manifest);
   return { manifest, manifestPath };
 }
@@ -378,7 +398,7 @@ export async function runPipeline(
       ? () => {
           // The wave report needs the delivered rows: filled in once they are known.
           const result = balancer.finish();
-          const delivered = [...result.train, ...result.validation];
+          const delivered = [...result.train, ...result.validation, ...result.test];
           Object.assign(
             wavesExtra,
             waves.planner.report(delivered.map((l) => ({ id: l.id, label: l.label }))),

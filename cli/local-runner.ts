@@ -12,7 +12,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { startAzurite, type AzuriteHandle } from '../adapters/local/azurite';
@@ -172,7 +173,10 @@ export async function downloadBuild(
   const p = buildPaths(buildId);
   await withOutputDir(out, async (dir) => {
     for (const name of await deps.store.list(p.datasetPrefix)) {
-      await deps.store.downloadToFile(name, join(dir, name.slice(p.datasetPrefix.length)));
+      const file = join(dir, name.slice(p.datasetPrefix.length));
+      // The formats sit in folders (chat/, classifier/, data/).
+      await mkdir(dirname(file), { recursive: true });
+      await deps.store.downloadToFile(name, file);
     }
     await writeJson(join(dir, 'status.json'), status);
   });

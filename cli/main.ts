@@ -133,6 +133,8 @@ unless judge options or SFT_JUDGE say otherwise (see "sft-balancer run --help").
   --pipeline P        session (default) | conversation
   --total N           dataset size (default 4000)
   --in-process        run the pipeline in one process instead of the runner
+  --format LIST       more formats: chat, classifier, parquet, with a dataset card
+  --split T,V,X       train,validation,test shares, e.g. 0.9,0.05,0.05
   --judge ...         the judge options of "run" (--judge, --model/--deployment, --endpoint, ...)
   -q, --quiet         no progress on stderr
   --json              print the summary as JSON on stdout`,
@@ -169,6 +171,14 @@ function byReason(counts: Record<string, number>): string {
 function summarize(job: JobResult, outDir: string, json = false): void {
   const m = job.manifest as {
     selected: { total: number; byLabel: Record<string, number>; upsampled: number };
+    split?: {
+      train: number;
+      validation: number;
+      test?: number;
+      byLabel?: Record<string, Record<string, number>>;
+      deviation?: { total: number };
+    };
+    formats?: { files: string[]; failed: { format: string; message: string }[] };
     shortfalls: { classes: unknown[] };
     quarantine: { total: number; byReason?: Record<string, number> };
     telemetry?: { invalidUtf8Lines?: number };
@@ -206,6 +216,8 @@ function summarize(job: JobResult, outDir: string, json = false): void {
         manifest: job.manifestPath,
         report: join(outDir, 'report.html'),
         selected: m.selected,
+        ...(m.split ? { split: m.split } : {}),
+        ...(m.formats ? { formats: m.formats } : {}),
         quarantined: m.quarantine.total,
         duplicatesRemoved: m.input.duplicatesRemoved,
         shortfalls: m.shortfalls,
@@ -217,7 +229,13 @@ function summarize(job: JobResult, outDir: string, json = false): void {
   }
   process.stdout.write(
     `wrote ${m.selected.total} samples (reasoning ${m.selected.byLabel['0']}, non_reasoning ${m.selected.byLabel['1']}` +
-      `${m.selected.upsampled ? `, ${m.selected.upsampled} upsampled` : ''}) to ${join(outDir, 'train.jsonl')}\n` +
+      `${m.selected.upsampled ? `, ${m.selected.upsampled} upsampled` : ''}) to ` +
+      summarizeSplits(m.split, outDir) +
+      (m.formats
+        ? `  formats: ${m.formats.files.join(', ')}` +
+          m.formats.failed.map((f) => `; ${f.format} NOT written: ${f.message}`).join('') +
+          '\n'
+        : '') +
       `  duplicates removed ${m.input.duplicatesRemoved}, quarantined ${m.quarantine.total}` +
       `${m.quarantine.total > 0 && m.quarantine.byReason ? ` (${byReason(m.quarantine.byReason)})` : ''}` +
       `${m.telemetry?.invalidUtf8Lines ? `, ${m.telemetry.invalidUtf8Lines} lines with invalid UTF-8 (kept, as U+FFFD)` : ''}` +
@@ -228,6 +246,35 @@ function summarize(job: JobResult, outDir: string, json = false): void {
         : '') +
       summarizeJudge(m.judge) +
       `  manifest: ${job.manifestPath}\n`,
+  );
+}
+
+/** "out/train.jsonl" or, with held-out splits, the files with their counts per class. */
+function summarizeSplits(
+  split:
+    | {
+        train: number;
+        validation: number;
+        test?: number;
+        byLabel?: Record<string, Record<string, number>>;
+        deviation?: { total: number };
+      }
+    | undefined,
+  outDir: string,
+): string {
+  if (!split?.byLabel) return `${join(outDir, 'train.jsonl')}\n`;
+  const parts = (['train', 'validation', 'test'] as const)
+    .filter((s) => s === 'train' || (split[s] ?? 0) > 0)
+    .map((s) => {
+      const c = split.byLabel![s] ?? {};
+      return `${s}.jsonl ${split[s] ?? 0} (${c['0'] ?? 0} / ${c['1'] ?? 0})`;
+    });
+  return (
+    `${outDir}: ${parts.join(', ')}` +
+    (split.deviation && split.deviation.total > 0
+      ? `; off the class ratio by ${split.deviation.total} sample(s) (conversations too large to place exactly)`
+      : '') +
+    '\n'
   );
 }
 
@@ -517,9 +564,13 @@ async function cmdDemo(argv: string[]): Promise<number> {
     pipeline: { type: 'string' },
     total: { type: 'string' },
     'in-process': { type: 'boolean' },
+    format: { type: 'string' },
+    split: { type: 'string' },
     ...JUDGE_OPTIONS,
   });
   if (v.help) return help('demo');
+  // Checked before any telemetry is generated: a bad value fails at once.
+  balanceConfigFromFlags({ format: v.format, split: v.split });
   // The judge flags go to run as given; a bad one fails before any telemetry is generated.
   judgeSettingsOfEnv({ ...process.env, ...judgeEnvFromFlags(v) });
   const judgeArgs = Object.keys(JUDGE_OPTIONS).flatMap((k) =>
@@ -554,6 +605,8 @@ async function cmdDemo(argv: string[]): Promise<number> {
     ...quiet,
     ...(v.json === true ? ['--json'] : []),
     ...(v['in-process'] === true ? ['--in-process'] : []),
+    ...(typeof v.format === 'string' ? ['--format', v.format] : []),
+    ...(typeof v.split === 'string' ? ['--split', v.split] : []),
     ...judgeArgs,
   ]);
 }

@@ -50,6 +50,7 @@ import { describeJudge } from '../shared/judge/types';
 import { advanceWaves } from './lib/wave-ops';
 import { renderReport, REPORT_FILE } from '../adapters/files/report';
 import { ProfileBuilder, profileRows } from '../shared/report/profile';
+import { publishBuildFormats } from '../adapters/files/dataset-outputs';
 
 const TOOL = { name: 'sft-balancer', version: '0.1.0' };
 
@@ -277,30 +278,29 @@ async function publish(
     throw err;
   }
   quarantine.sort((a, b) => a.line - b.line);
-  const trainText = jsonl(result.train);
   const quarantineText = jsonl(quarantine);
-  const outputs: Record<string, ReturnType<typeof digest>> = { 'train.jsonl': digest(trainText) };
-  await deps.store.put(p.train, trainText);
-  if (spec.config.validation > 0) {
-    const validationText = jsonl(result.validation);
-    outputs['validation.jsonl'] = digest(validationText);
-    await deps.store.put(p.validation, validationText);
+  const outputs: Record<string, ReturnType<typeof digest>> = {};
+  const splitTexts: Record<string, string> = {};
+  for (const split of ['train', 'validation', 'test'] as const) {
+    const share = split === 'validation' ? spec.config.validation : (spec.config.test ?? 0);
+    if (split !== 'train' && !(share > 0)) continue;
+    const text = jsonl(result[split]);
+    splitTexts[split] = text;
+    outputs[`${split}.jsonl`] = digest(text);
+    await deps.store.put(`${p.datasetPrefix}${split}.jsonl`, text);
   }
   outputs['quarantine.jsonl'] = digest(quarantineText);
   await deps.store.put(p.datasetQuarantine, quarantineText);
   deps.failpoint('fanin:written');
+  const delivered = [...result.train, ...result.validation, ...result.test];
   const profile = {
     before: before.snapshot(),
-    after: profileRows(spec.config, [...result.train, ...result.validation]),
+    after: profileRows(spec.config, delivered),
   };
   const wavesReport = waved
-    ? {
-        waves: waved.planner.report(
-          [...result.train, ...result.validation].map((l) => ({ id: l.id, label: l.label })),
-        ),
-      }
+    ? { waves: waved.planner.report(delivered.map((l) => ({ id: l.id, label: l.label }))) }
     : {};
-  const manifest = {
+  const manifest: Record<string, unknown> = {
     status: 'succeeded',
     ...common,
     ...wavesReport,
@@ -308,6 +308,17 @@ async function publish(
     profile,
     outputs,
   };
+  // The other formats and the card, as blobs beside the dataset (same bytes as in process).
+  const formats = await publishBuildFormats(
+    (rel, data) => deps.store.put(`${p.datasetPrefix}${rel}`, data),
+    splitTexts,
+    manifest,
+    spec.config,
+  );
+  if (formats) {
+    Object.assign(outputs, formats.outputs);
+    manifest.formats = formats.section;
+  }
   await deps.store.put(p.manifest, JSON.stringify(manifest, null, 2) + '\n');
   // The report is a view of the manifest: failing to draw it must not cost the dataset
   // (a storage error writing it is transient and retried like any other).

@@ -274,6 +274,12 @@ export const OUTPUT_FILES: readonly string[] = [
   'status.json',
   'annotated.jsonl',
   'unlabeled.jsonl',
+  // The other formats and the card (adapters/files/dataset-outputs.ts).
+  'README.md',
+  'chat',
+  'classifier',
+  'data',
+  'duplicates.jsonl',
 ];
 
 /** Written last into every output directory: says the directory is ours, and what is in it. */

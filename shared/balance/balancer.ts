@@ -28,11 +28,12 @@ import {
   type QuarantineReason,
 } from '../contracts/rows';
 import { allocate, allocationWeights, nominalShares, waterLevel } from './allocation';
-import { classTargets, type BalanceConfig } from '../contracts/config';
+import { classTargets, splitShares, type BalanceConfig } from '../contracts/config';
+import { assignSplits, type SplitName } from '../split/index';
 import { sampleIdOf, toDatasetLine } from '../dataset/record';
 import { InexactSelectionError, NoValidRowsError, ShortfallError } from '../errors/index';
 import { FingerprintTable, GrowableColumns } from '../util/fptable';
-import { hash64, seed32, unitHash } from '../util/hash';
+import { hash64, seed32 } from '../util/hash';
 import { before, CandidateBuffer, type Candidate } from './candidates';
 import { compileStrata, type CompiledStrata, type Strata } from '../strata/strata';
 import { RowScanner, ScannedRow, type SpanDecoder } from './scan';
@@ -89,12 +90,30 @@ export interface BalanceManifest {
   };
   shortfalls: { classes: ClassShortfall[]; strata: StratumShortfall[] };
   weights: Record<string, { share: number; weight: number }>;
-  split: { train: number; validation: number; validationConversations: number };
+  split: SplitManifest;
+}
+
+/**
+ * The train / validation / test split (shared/split): groups by conversation, the class
+ * ratio held per split where supply allows; `byLabel`, `targets` and `deviation` per split.
+ */
+export interface SplitManifest {
+  train: number;
+  validation: number;
+  validationConversations: number;
+  test?: number;
+  testConversations?: number;
+  shares?: [number, number, number];
+  byLabel?: Record<SplitName, Record<string, number>>;
+  targets?: Record<SplitName, Record<string, number>>;
+  deviation?: { bySplit: Record<SplitName, Record<string, number>>; total: number };
+  groups?: number;
 }
 
 export interface BalanceResult {
   train: DatasetLine[];
   validation: DatasetLine[];
+  test: DatasetLine[];
   manifest: BalanceManifest;
 }
 
@@ -175,7 +194,7 @@ export interface BalancerSnapshot {
 }
 
 /** Receives each dataset line as it is made, with the file it belongs in. */
-export type DatasetSink = (line: DatasetLine, split: 'train' | 'validation') => void;
+export type DatasetSink = (line: DatasetLine, split: SplitName) => void;
 
 type Selection = ReturnType<StreamingBalancer['select']>;
 
@@ -202,7 +221,6 @@ export class StreamingBalancer {
   private readonly compiled: CompiledStrata;
   private readonly cellList: Cell[] = [];
   private readonly seedKey: number;
-  private readonly seedSplit: number;
   private readonly targets: [number, number];
   private readonly sampleIds = new FingerprintTable();
   private readonly groups = new FingerprintTable();
@@ -225,7 +243,6 @@ export class StreamingBalancer {
   constructor(readonly config: BalanceConfig) {
     const s = seed32(config.seed);
     this.seedKey = s;
-    this.seedSplit = (s ^ 0xc2b2ae35) >>> 0;
     this.targets = classTargets(config.total, config.ratio);
     this.compiled = compileStrata(config.stratify, config);
     this.shape = rowShape({
@@ -865,18 +882,24 @@ export class StreamingBalancer {
     }
 
     picked.sort((a, b) => (before(a, b) ? -1 : 1));
-    const train: DatasetLine[] = [];
-    const validation: DatasetLine[] = [];
-    const validationConversations = new Set<string>();
-    let trainCount = 0;
-    let validationCount = 0;
     for (const p of picked) {
-      const e = p.entry;
-      if (e.row === null && e.line === null) {
+      if (p.entry.row === null && p.entry.line === null) {
         throw new Error('selected rows were kept as byte ranges: finish with a loader');
       }
-      // Parsed on the spot and not kept: an upsampled copy parses its source again.
-      const row = e.row ?? this.reshape(JSON.parse(e.line!) as AnnotatedRow);
+    }
+    // Parsed on the spot and not kept: an upsampled copy parses its source again.
+    const rowOf = (e: Entry) => e.row ?? this.reshape(JSON.parse(e.line!) as AnnotatedRow);
+    const splits = this.assignSplits(picked, rowOf);
+    const out: Record<SplitName, DatasetLine[]> = { train: [], validation: [], test: [] };
+    const counts: Record<SplitName, number> = { train: 0, validation: 0, test: 0 };
+    const conversations: Record<SplitName, Set<string>> = {
+      train: new Set(),
+      validation: new Set(),
+      test: new Set(),
+    };
+    for (const p of picked) {
+      const e = p.entry;
+      const row = rowOf(e);
       if (sink && upsampled === 0) e.line = null; // no copy needs it again: let it go
       const line = toDatasetLine(row, {
         id: p.id,
@@ -884,16 +907,27 @@ export class StreamingBalancer {
         weight: weights[e.cell.key]!.weight,
         ...(p.copyOf !== undefined ? { duplicateOf: p.copyOf } : {}),
       });
-      if (cfg.validation > 0 && unitHash(row.conversationId, this.seedSplit) < cfg.validation) {
-        validationCount++;
-        validationConversations.add(row.conversationId);
-        if (sink) sink(line, 'validation');
-        else validation.push(line);
-      } else {
-        trainCount++;
-        if (sink) sink(line, 'train');
-        else train.push(line);
+      const split = splits ? splits.assignment.get(p.id)! : 'train';
+      counts[split]++;
+      conversations[split].add(row.conversationId);
+      if (sink) sink(line, split);
+      else out[split].push(line);
+    }
+    const splitManifest: SplitManifest = {
+      train: counts.train,
+      validation: counts.validation,
+      validationConversations: conversations.validation.size,
+    };
+    if (splits) {
+      if ((cfg.test ?? 0) > 0) {
+        splitManifest.test = counts.test;
+        splitManifest.testConversations = conversations.test.size;
       }
+      splitManifest.shares = splitShares(cfg).map(round6) as [number, number, number];
+      splitManifest.byLabel = splits.counts;
+      splitManifest.targets = splits.targets;
+      splitManifest.deviation = splits.deviation;
+      splitManifest.groups = splits.groups;
     }
 
     const byLabelStratum: BalanceManifest['input']['byLabelStratum'] = { '0': {}, '1': {} };
@@ -904,8 +938,9 @@ export class StreamingBalancer {
     for (const p of picked) selectedByLabel[p.entry.cell.label === 0 ? '0' : '1']++;
     const quarantineByReason = Object.fromEntries(Object.entries(this.quarantineCounts).sort());
     return {
-      train,
-      validation,
+      train: out.train,
+      validation: out.validation,
+      test: out.test,
       manifest: {
         config: cfg,
         seed: cfg.seed,
@@ -928,11 +963,7 @@ export class StreamingBalancer {
         },
         shortfalls: { classes: classShortfalls, strata: stratumShortfalls },
         weights,
-        split: {
-          train: trainCount,
-          validation: validationCount,
-          validationConversations: validationConversations.size,
-        },
+        split: splitManifest,
       },
     };
   }
@@ -941,6 +972,30 @@ export class StreamingBalancer {
   private reshape(row: AnnotatedRow): AnnotatedRow {
     shapeRow(row, this.shape);
     return row;
+  }
+
+  /**
+   * Splits the selection (shared/split assignSplits) when the config holds out
+   * validation or test: grouped by conversation, the class ratio per split exact where
+   * the groups allow; null when everything is train. Depends on ids, labels,
+   * conversations and the seed only, so any input order gives the same split.
+   */
+  private assignSplits(
+    picked: readonly { entry: Entry; id: string }[],
+    rowOf: (e: Entry) => AnnotatedRow,
+  ) {
+    const shares = splitShares(this.config);
+    if (shares[1] === 0 && shares[2] === 0) return null;
+    const conversation = new Map<Entry, string>();
+    const input = picked.map((p) => {
+      let c = conversation.get(p.entry);
+      if (c === undefined) {
+        c = rowOf(p.entry).conversationId;
+        conversation.set(p.entry, c);
+      }
+      return { id: p.id, conversationId: c, label: p.entry.cell.label };
+    });
+    return assignSplits(input, shares, this.config.seed);
   }
 
   /** The q smallest keys of a cell, after proving no dropped row belonged among them. */

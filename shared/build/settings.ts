@@ -8,6 +8,8 @@ import { ALLOCATIONS, SHORTFALL_MODES, STRATIFIERS } from '../contracts/config';
 import { PIPELINES } from '../samples/assemble';
 import { parseSourceRef, SourceRefSchema, storageName, type SourceRef } from '../source/ref';
 import type { BuildDefaults } from './spec';
+import { parseFormats } from '../dataset/formats';
+import { parseShares } from '../split/shares';
 
 const intFrom = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().pipe(z.number().int().min(min).max(max));
@@ -55,6 +57,36 @@ const EnvSchema = z
     SFT_ON_SHORTFALL: z.enum(SHORTFALL_MODES).default('shrink'),
     SFT_SEED: z.string().min(1).default('42'),
     SFT_VALIDATION: z.coerce.number().min(0).lt(1).default(0),
+    SFT_SPLIT: z
+      .string()
+      .transform((text, ctx) => {
+        try {
+          const shares = parseShares(text, 'SFT_SPLIT');
+          if (shares[0] > 0) return shares;
+          ctx.addIssue({ code: 'custom', message: 'the train share must be above 0' });
+        } catch (err) {
+          ctx.addIssue({
+            code: 'custom',
+            message: (err as Error).message.replace(/^SFT_\w+: /, ''),
+          });
+        }
+        return z.NEVER;
+      })
+      .optional(),
+    SFT_FORMATS: z
+      .string()
+      .transform((text, ctx) => {
+        try {
+          return parseFormats(text, 'SFT_FORMATS');
+        } catch (err) {
+          ctx.addIssue({
+            code: 'custom',
+            message: (err as Error).message.replace(/^SFT_\w+: /, ''),
+          });
+          return z.NEVER;
+        }
+      })
+      .optional(),
     /** Complexity tier cut points "LOW,HIGH" on the score in [0, 1]. */
     SFT_COMPLEXITY_THRESHOLDS: list
       .transform((a) => a.map(Number))
@@ -188,6 +220,8 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
       onShortfall: e.SFT_ON_SHORTFALL,
       seed,
       validation: e.SFT_VALIDATION,
+      ...(e.SFT_SPLIT !== undefined ? { split: e.SFT_SPLIT } : {}),
+      ...(e.SFT_FORMATS !== undefined ? { formats: e.SFT_FORMATS } : {}),
       ...(e.SFT_COMPLEXITY_THRESHOLDS !== undefined
         ? { complexityThresholds: e.SFT_COMPLEXITY_THRESHOLDS }
         : {}),

@@ -20,6 +20,8 @@ import { checkColumnMap, isIsoTimestamp, type QuarantineReason } from '../contra
 import { hash64 } from '../util/hash';
 import { PIPELINES, type AssemblyStats } from '../samples/assemble';
 import { SourceRefSchema } from '../source/ref';
+import { OUTPUT_FORMATS, parseFormats, type OutputFormat } from '../dataset/formats';
+import { checkShares, parseShares } from '../split/shares';
 import {
   MAX_WAVES,
   WaveSettingsSchema,
@@ -76,6 +78,25 @@ export const BuildRequestSchema = z.strictObject({
   onShortfall: z.enum(SHORTFALL_MODES).optional(),
   seed: z.union([z.number().int(), z.string().min(1).max(128)]).optional(),
   validation: z.number().min(0).lt(1).optional(),
+  /**
+   * train / validation / test shares, e.g. [0.9, 0.05, 0.05] or "0.9,0.05,0.05"
+   * (docs/dedup.md "Splits"); overrides `validation`.
+   */
+  split: z
+    .union([z.string(), z.array(z.number())])
+    .transform((v, ctx) => {
+      try {
+        const shares = typeof v === 'string' ? parseShares(v, 'split') : checkShares(v, 'split');
+        if (shares[0] > 0) return shares;
+        ctx.addIssue({ code: 'custom', message: 'the train share must be above 0' });
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message.replace(/^split: /, '') });
+      }
+      return z.NEVER;
+    })
+    .optional(),
+  /** Output formats beside the JSONL record: chat, classifier, parquet (docs/formats.md). */
+  formats: z.array(z.enum(OUTPUT_FORMATS)).max(OUTPUT_FORMATS.length).optional(),
   /** Complexity tier cut points [low, high] on the score in [0, 1] (docs/strata.md). */
   complexityThresholds: z
     .tuple([z.number().min(0).max(1), z.number().min(0).max(1)])
@@ -157,6 +178,10 @@ export interface BuildDefaults {
   onShortfall: (typeof SHORTFALL_MODES)[number];
   seed: number | string;
   validation: number;
+  /** train / validation / test shares (SFT_SPLIT); overrides `validation`. */
+  split?: readonly [number, number, number];
+  /** Output formats (SFT_FORMATS); absent = the JSONL record alone. */
+  formats?: OutputFormat[];
   historyTurns: number;
   historyTokens: number;
   /** Complexity tier cut points (SFT_COMPLEXITY_THRESHOLDS); absent = the config's default. */
@@ -205,6 +230,8 @@ export function buildSpecOf(args: {
 }): BuildSpec {
   const { request: r, defaults: d } = args;
   const pipeline = r.pipeline ?? d.pipeline;
+  const split = r.split ?? d.split;
+  const formats = r.formats ?? d.formats;
   const config =
     args.config ??
     BalanceConfigSchema.parse({
@@ -214,7 +241,11 @@ export function buildSpecOf(args: {
       allocation: r.allocation ?? d.allocation,
       onShortfall: r.onShortfall ?? d.onShortfall,
       seed: r.seed ?? d.seed,
-      validation: r.validation ?? d.validation,
+      validation: r.split ? r.split[1] : (r.validation ?? split?.[1] ?? d.validation),
+      ...(split && (r.split || r.validation === undefined) && split[2] > 0
+        ? { test: split[2] }
+        : {}),
+      ...(formats ? { formats: parseFormats(formats, r.formats ? 'formats' : 'SFT_FORMATS') } : {}),
       ...((r.complexityThresholds ?? d.complexityThresholds)
         ? { complexity: { tiers: r.complexityThresholds ?? d.complexityThresholds } }
         : {}),
@@ -306,6 +337,7 @@ export function buildPaths(buildId: string) {
     datasetPrefix: `${d}/`,
     train: `${d}/train.jsonl`,
     validation: `${d}/validation.jsonl`,
+    test: `${d}/test.jsonl`,
     datasetQuarantine: `${d}/quarantine.jsonl`,
     manifest: `${d}/manifest.json`,
   };
@@ -871,6 +903,7 @@ export function reduceStatus(args: {
             manifest: p.manifest,
             quarantine: p.datasetQuarantine,
             ...(spec.config.validation > 0 ? { validation: p.validation } : {}),
+            ...((spec.config.test ?? 0) > 0 ? { test: p.test } : {}),
           }
         : outcome.stage === 'fanin'
           ? { manifest: p.manifest }

@@ -79,31 +79,50 @@ const ratio = z.union([
     .refine((r) => Number.isFinite(r), 'ratio "0:0" is not a ratio'),
 ]);
 
-export const BalanceConfigSchema = z.object({
-  /** Samples in the dataset (train + validation). */
-  total: z.number().int().positive().default(100_000),
-  /** Share of label 0 (reasoning): 0.5 for 50:50, 0.7 for 70:30. */
-  ratio: ratio.default(0.5),
-  stratify: z.array(z.enum(STRATIFIERS)).default(['turnBucket']),
-  allocation: z.enum(ALLOCATIONS).default('equal'),
-  onShortfall: z.enum(SHORTFALL_MODES).default('shrink'),
-  seed: z.union([z.number().int(), z.string().min(1)]).default(42),
-  /** Remove exact-duplicate user messages before sampling. */
-  dedup: z.boolean().default(true),
-  /** Share of conversations held out in validation.jsonl (0 = none). */
-  validation: z.number().min(0).lt(1).default(0),
-  buckets: z.array(BucketSchema).min(1).default(DEFAULT_BUCKETS),
-  reasoningModels: z.array(z.string().min(1)).default(DEFAULT_REASONING_MODELS),
-  complexity: ComplexitySchema.default(ComplexitySchema.parse({})),
-  /** Longer user messages are quarantined (characters). */
-  maxMessageChars: z.number().int().positive().default(32_000),
-  /**
-   * Column mapping: contract field → the input's column (`{ label: 'reasoning_label' }`).
-   * Validated by checkColumnMap in shared/contracts.ts.
-   */
-  columns: z.record(z.string(), z.string().min(1)).optional(),
-});
+export const BalanceConfigSchema = z
+  .object({
+    /** Samples in the dataset (train + validation). */
+    total: z.number().int().positive().default(100_000),
+    /** Share of label 0 (reasoning): 0.5 for 50:50, 0.7 for 70:30. */
+    ratio: ratio.default(0.5),
+    stratify: z.array(z.enum(STRATIFIERS)).default(['turnBucket']),
+    allocation: z.enum(ALLOCATIONS).default('equal'),
+    onShortfall: z.enum(SHORTFALL_MODES).default('shrink'),
+    seed: z.union([z.number().int(), z.string().min(1)]).default(42),
+    /** Remove exact-duplicate user messages before sampling. */
+    dedup: z.boolean().default(true),
+    /** Share of the dataset in validation.jsonl (0 = none); grouped by conversation. */
+    validation: z.number().min(0).lt(1).default(0),
+    /** Share of the dataset in test.jsonl (absent or 0 = none); grouped by conversation. */
+    test: z.number().min(0).lt(1).optional(),
+    /**
+     * Output formats beside the JSONL record (docs/formats.md): chat, classifier, parquet;
+     * absent = the record alone (no card either).
+     */
+    formats: z.array(z.enum(['jsonl', 'chat', 'classifier', 'parquet'])).optional(),
+    buckets: z.array(BucketSchema).min(1).default(DEFAULT_BUCKETS),
+    reasoningModels: z.array(z.string().min(1)).default(DEFAULT_REASONING_MODELS),
+    complexity: ComplexitySchema.default(ComplexitySchema.parse({})),
+    /** Longer user messages are quarantined (characters). */
+    maxMessageChars: z.number().int().positive().default(32_000),
+    /**
+     * Column mapping: contract field → the input's column (`{ label: 'reasoning_label' }`).
+     * Validated by checkColumnMap in shared/contracts.ts.
+     */
+    columns: z.record(z.string(), z.string().min(1)).optional(),
+  })
+  .refine((c) => c.validation + (c.test ?? 0) < 1, {
+    message: 'validation and test shares must leave a share for train (sum below 1)',
+    path: ['test'],
+  });
 export type BalanceConfig = z.infer<typeof BalanceConfigSchema>;
+
+/** train / validation / test shares of a config: [1 − v − t, v, t]. */
+export function splitShares(config: BalanceConfig): [number, number, number] {
+  const v = config.validation;
+  const t = config.test ?? 0;
+  return [1 - v - t, v, t];
+}
 export type BalanceConfigInput = z.input<typeof BalanceConfigSchema>;
 
 /** Parses a (partial) config, filling defaults; throws a ZodError naming the bad field. */

@@ -203,13 +203,32 @@ describe('validation split by conversation', () => {
     const val = new Set(r.validation.map((l) => l.conversationId));
     expect([...val].filter((c) => train.has(c))).toEqual([]);
     expect(r.train.length + r.validation.length).toBe(2000);
-    expect(r.validation.length / 2000).toBeGreaterThan(0.12);
-    expect(r.validation.length / 2000).toBeLessThan(0.28);
-    expect(r.manifest.split).toEqual({
-      train: r.train.length,
-      validation: r.validation.length,
+    // The share and the class ratio hold in each split (shared/split assignSplits).
+    expect(r.validation).toHaveLength(400);
+    expect(r.validation.filter((l) => l.label === 0)).toHaveLength(200);
+    expect(r.manifest.split).toMatchObject({
+      train: 1600,
+      validation: 400,
       validationConversations: val.size,
+      byLabel: { train: { '0': 800, '1': 800 }, validation: { '0': 200, '1': 200 } },
     });
+  });
+
+  it('writes a test split too, and splits a shuffled input the same way', () => {
+    const config = parseBalanceConfig({ total: 1000, validation: 0.1, test: 0.1, stratify: [] });
+    const run = (rows: typeof ROWS) => {
+      const b = new StreamingBalancer(config);
+      for (const r of rows) b.offer(r);
+      return b.finish();
+    };
+    const a = run(ROWS);
+    const b = run([...ROWS].reverse());
+    expect(a.test).toHaveLength(100);
+    expect(a.manifest.split).toMatchObject({ train: 800, validation: 100, test: 100 });
+    expect(b.test.map((l) => l.id)).toEqual(a.test.map((l) => l.id));
+    expect(b.validation.map((l) => l.id)).toEqual(a.validation.map((l) => l.id));
+    const test = new Set(a.test.map((l) => l.conversationId));
+    expect(a.train.filter((l) => test.has(l.conversationId))).toEqual([]);
   });
 });
 
