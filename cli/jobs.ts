@@ -41,6 +41,8 @@ import { writeBuildFormats } from '../adapters/files/dataset-outputs';
 import { ProfileBuilder, profileRows, type Profile } from '../shared/report/profile';
 import type { WaveSettingsInput } from '../shared/waves/planner';
 import { judgeWaves } from '../shared/waves/judge';
+import { probeStep } from '../adapters/files/evaluate-step';
+import type { ProbeStepSettings } from '../shared/probe';
 
 const TOOL = { name: 'sft-balancer', version: '0.1.0' };
 
@@ -53,6 +55,8 @@ const splitsOf = (config: BalanceConfig) =>
 export interface JobResult {
   manifest: Record<string, unknown>;
   manifestPath: string;
+  /** Why the build fails after writing its set (the probe below SFT_PROBE_MIN_AUC), if it does. */
+  failure?: string | null;
 }
 
 async function writeDataset(
@@ -61,7 +65,12 @@ async function writeDataset(
   quarantine: JsonlWriter,
   extra: Record<string, unknown>,
   finish?: () => Promise<BalanceResult>,
-  more: { before?: Profile; outputs?: Record<string, FileDigest>; load?: RangeLoader } = {},
+  more: {
+    before?: Profile;
+    outputs?: Record<string, FileDigest>;
+    load?: RangeLoader;
+    probe?: ProbeStepSettings | undefined;
+  } = {},
 ): Promise<JobResult> {
   const quarantineDigest = await quarantine.close();
   const outputs: Record<string, FileDigest> = {};
@@ -95,11 +104,15 @@ async function writeDataset(
   Object.assign(outputs, more.outputs);
   const before = more.before;
   const profile = { ...(before ? { before } : {}), after };
+  // The router probe on the dataset just written (docs/probe.md): its files join the set.
+  const probe = await probeStep(outDir, more.probe);
+  Object.assign(outputs, probe.outputs);
   const manifest: Record<string, unknown> = {
     tool: TOOL,
     ...extra,
     ...result.manifest,
     profile,
+    ...probe.manifest,
     outputs,
   };
   const manifestPath = join(outDir, 'manifest.json');
@@ -112,7 +125,7 @@ async function writeDataset(
     await writeJson(manifestPath, manifest);
   }
   await writeReport(outDir, manifest);
-  return { manifest, manifestPath };
+  return { manifest, manifestPath, failure: probe.failure };
 }
 
 /** `balance`: annotated JSONL in, a balanced dataset and its manifest out. */
@@ -121,7 +134,7 @@ export async function balanceFile(
   outDir: string,
   config: BalanceConfig,
   /** `source`: what the manifest names as the input (a CSV/Parquet file read through a JSONL copy). */
-  opts: { quiet: boolean; threads?: number; source?: string },
+  opts: { quiet: boolean; threads?: number; source?: string; probe?: ProbeStepSettings },
 ): Promise<JobResult> {
   await ensureDir(outDir);
   const quarantine = new JsonlWriter(join(outDir, 'quarantine.jsonl'));
@@ -140,7 +153,10 @@ export async function balanceFile(
     { command: 'balance', source: opts.source ?? input },
     undefined,
     // Gzipped input is read in one pass with lines kept; plain files are re-read by byte range.
-    input.endsWith('.gz') ? {} : { load: (ranges) => loadRanges(input, ranges) },
+    {
+      ...(input.endsWith('.gz') ? {} : { load: (ranges) => loadRanges(input, ranges) }),
+      probe: opts.probe,
+    },
   );
 }
 
@@ -156,6 +172,8 @@ export interface RunOptions {
   redact?: boolean;
   /** Yield-aware judging in waves (shared/waves/planner.ts) instead of judging every sample. */
   waves?: WaveSettingsInput;
+  /** The router probe at the end of the build (default: on, advising). */
+  probe?: ProbeStepSettings;
 }
 
 /**
@@ -411,6 +429,7 @@ export async function runPipeline(
       outputs: { 'annotated.jsonl': annotatedDigest, 'unlabeled.jsonl': unlabeledDigest },
       // Candidates were kept as byte ranges of annotated.jsonl: the selected ones are read back.
       ...(waves ? {} : { load: (ranges) => loadRanges(annotatedPath, ranges) }),
+      probe: opts.probe,
     },
   );
   return job;

@@ -155,6 +155,8 @@ export function localBuildId(sha: string, spec: BuildSpec, replaySource?: string
     shardBytes: spec.shardBytes,
     maxShards: spec.maxShards,
     ...(spec.waves ? { waves: spec.waves } : {}),
+    // Only when not the default (on, advising): ids of earlier builds stay what they were.
+    ...(spec.probe ? { probe: spec.probe } : {}),
   };
   return `local-${fingerprint(JSON.stringify(identity))}`;
 }
@@ -253,6 +255,7 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
       maxShards: settings.maxShards,
       config: opts.config,
       redact: settings.redact,
+      probe: settings.probe,
       ...(opts.waves ? { waves: opts.waves } : {}),
     });
     const replay =

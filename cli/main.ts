@@ -33,6 +33,9 @@ import { rowShape } from '../shared/contracts/rows';
 import { KUSTO_RUN_HELP, KUSTO_RUN_OPTIONS, kustoRunOf } from './kusto-run';
 import { JUDGE_HELP, JUDGE_OPTIONS, judgeEnvFromFlags, judgeSettingsOfEnv } from './judge-flags';
 import { Progress } from './progress';
+import { EVALUATE_USAGE } from './evaluate';
+import { PROBE_HELP, PROBE_OPTIONS, probeEnvFromFlags, probeSettingsOf } from './probe-flags';
+import { probeSectionLines } from '../shared/probe';
 
 const COMMON = {
   help: { type: 'boolean', short: 'h' },
@@ -53,6 +56,7 @@ Commands:
   calibrate  compare a judge with a human-labelled file (accuracy, kappa, per stratum)
   serve      the Functions app on localhost as Core Tools serves it (HTTP routes, queues, timer)
   download   a finished build's outputs by id, from the storage serve used
+  evaluate   the router probe on a dataset: can a router learn its labels from the text?
 
 Run "sft-balancer <command> --help" for a command's options.`;
 
@@ -70,13 +74,15 @@ const HELP: Record<string, string> = {
   balance: `Usage: sft-balancer balance --input FILE --out DIR [options]
 
 Reads annotated rows (telemetry turn + label), writes DIR/train.jsonl, DIR/manifest.json,
-DIR/quarantine.jsonl and, with --validation, DIR/validation.jsonl. DIR is built beside itself
+DIR/quarantine.jsonl, DIR/report.html, the router probe's DIR/probe.json and
+DIR/label-review.jsonl and, with --validation, DIR/validation.jsonl. DIR is built beside itself
 and swapped in whole: it holds this build's files only, and a directory holding files
 sft-balancer did not write, or the input, is refused.
 
   --input FILE              annotated rows: JSONL, CSV or Parquet, or a folder of parts (".gz" is read gunzipped)
   --out DIR                 output directory
   --threads N               cores to use (default: up to 4; the output is the same for any N)
+${PROBE_HELP}
 ${BALANCE_HELP}
 ${INPUT_HELP}
   -q, --quiet               no progress on stderr
@@ -86,7 +92,8 @@ ${INPUT_HELP}
 Builds a dataset the way the Azure Functions app does: starts an embedded Azurite (or uses
 --storage), uploads the telemetry, and serves the app's queue functions (plan → judge batches
 → fan-in) with the Functions host's semantics from host.json; then downloads
-train.jsonl, manifest.json, quarantine.jsonl and status.json to DIR (swapped in whole, as
+train.jsonl, manifest.json, quarantine.jsonl, report.html, probe.json, label-review.jsonl
+and status.json to DIR (swapped in whole, as
 for balance: DIR holds this build's files only). Running the same
 command again against the same --storage resumes (or returns) the same build.
 Settings (SFT_*, see docs/settings.md) come from the environment.
@@ -115,6 +122,7 @@ ${KUSTO_RUN_HELP}
                             --judge-prices); after the pilot wave each wave takes what the rest buys
   --explore F               with --waves: exploration floor in [0, 1] (default 0.3; 1 = no signal bias)
   --max-waves N             with --waves: at most N waves (default 20)
+${PROBE_HELP}
 ${JUDGE_HELP}
 
 ${BALANCE_HELP}
@@ -138,6 +146,7 @@ unless judge options or SFT_JUDGE say otherwise (see "sft-balancer run --help").
   --judge ...         the judge options of "run" (--judge, --model/--deployment, --endpoint, ...)
   -q, --quiet         no progress on stderr
   --json              print the summary as JSON on stdout`,
+  evaluate: EVALUATE_USAGE,
 };
 
 function parse(argv: string[], options: ParseArgsConfig['options']) {
@@ -196,7 +205,23 @@ function summarize(job: JobResult, outDir: string, json = false): void {
       };
     };
     waves?: { outcome: string; judged: number; waves: unknown[] };
+    probe?: {
+      status: string;
+      message: string;
+      verdict?: { kind: string; textAuc: number | null; signalsAuc: number | null } | null;
+      gate?: { minAuc: number | null; passed: boolean | null };
+    };
   };
+  const probe = m.probe
+    ? {
+        status: m.probe.status,
+        message: m.probe.message,
+        verdict: m.probe.verdict?.kind ?? null,
+        textAuc: m.probe.verdict?.textAuc ?? null,
+        signalsAuc: m.probe.verdict?.signalsAuc ?? null,
+        ...(m.probe.gate ? { gate: m.probe.gate } : {}),
+      }
+    : null;
   const waves = m.waves
     ? {
         outcome: m.waves.outcome,
@@ -223,6 +248,7 @@ function summarize(job: JobResult, outDir: string, json = false): void {
         shortfalls: m.shortfalls,
         ...(m.judge ? { judge: m.judge } : {}),
         ...(waves ? { waves } : {}),
+        ...(probe ? { probe } : {}),
       }) + '\n',
     );
     return;
@@ -245,6 +271,9 @@ function summarize(job: JobResult, outDir: string, json = false): void {
           `${waves.callsPerDelivered} per delivered sample\n`
         : '') +
       summarizeJudge(m.judge) +
+      probeSectionLines(m.probe)
+        .map((l) => `  ${l}\n`)
+        .join('') +
       `  manifest: ${job.manifestPath}\n`,
   );
 }
@@ -336,6 +365,16 @@ async function fitted(
   return fitComplexityToFile(config, input, firstTurnsOnly);
 }
 
+/**
+ * Exit 1 when the build failed after writing its set (the probe's text AUC below
+ * --probe-min-auc): the files stay for a person to read, as the runner leaves them.
+ */
+function failedAfterWriting(job: JobResult): number {
+  if (!job.failure) return 0;
+  process.stderr.write(`sft-balancer: build failed: ${job.failure}\n`);
+  return 1;
+}
+
 async function cmdGenerate(argv: string[]): Promise<number> {
   const v = parse(argv, {
     conversations: { type: 'string' },
@@ -383,10 +422,12 @@ async function cmdBalance(argv: string[]): Promise<number> {
     input: { type: 'string' },
     out: { type: 'string' },
     threads: { type: 'string' },
+    ...PROBE_OPTIONS,
     ...BALANCE_OPTIONS,
     ...INPUT_OPTIONS,
   });
   if (v.help) return help('balance');
+  const probe = probeSettingsOf({ ...process.env, ...probeEnvFromFlags(v) });
   const input = required(v, 'input');
   const out = required(v, 'out');
   const inputs = inputSettingsFromFlags(v);
@@ -403,11 +444,12 @@ async function cmdBalance(argv: string[]): Promise<number> {
         source: input,
         quiet: v.quiet === true,
         ...(v.threads !== undefined ? { threads: positiveInt(v, 'threads') } : {}),
+        probe,
       }),
     ),
   );
   summarize(job, out, v.json === true);
-  return 0;
+  return failedAfterWriting(job);
 }
 
 const RUN_OPTIONS = {
@@ -428,6 +470,7 @@ const RUN_OPTIONS = {
   'judge-budget-usd': { type: 'string' },
   explore: { type: 'string' },
   'max-waves': { type: 'string' },
+  ...PROBE_OPTIONS,
   ...KUSTO_RUN_OPTIONS,
   ...JUDGE_OPTIONS,
   ...BALANCE_OPTIONS,
@@ -499,8 +542,10 @@ async function cmdRun(argv: string[]): Promise<number> {
   const env: Record<string, string | undefined> = {
     ...(kusto?.env ?? process.env),
     ...(v['no-redact'] === true ? { SFT_REDACT: 'false' } : {}),
+    ...probeEnvFromFlags(v),
     ...judgeEnvFromFlags(v),
   };
+  const probe = probeSettingsOf(env);
   const judgeSettings = judgeSettingsOfEnv(env);
   // Before any work: a judge without a credential fails now, in one line.
   await (await import('../adapters/judge/credential.js')).checkJudgeCredential(judgeSettings);
@@ -550,11 +595,12 @@ async function cmdRun(argv: string[]): Promise<number> {
         batchSize,
         quiet: v.quiet === true,
         redact: v['no-redact'] !== true,
+        probe,
       }).finally(() => kusto?.unstage()),
     ),
   );
   summarize(job, out, v.json === true);
-  return 0;
+  return failedAfterWriting(job);
 }
 
 async function cmdDemo(argv: string[]): Promise<number> {
@@ -627,6 +673,7 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
   // Loaded on use: the storage SDKs and @azure/functions.
   serve: async (argv) => (await import('./serve.js')).cmdServe(argv),
   download: async (argv) => (await import('./serve.js')).cmdDownload(argv),
+  evaluate: async (argv) => (await import('./evaluate.js')).evaluateCommand(argv),
 };
 
 /** Runs the CLI; returns the exit code (0 ok, 1 failed, 2 usage). */

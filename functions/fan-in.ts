@@ -51,6 +51,7 @@ import { advanceWaves } from './lib/wave-ops';
 import { renderReport, REPORT_FILE } from '../adapters/files/report';
 import { ProfileBuilder, profileRows } from '../shared/report/profile';
 import { publishBuildFormats } from '../adapters/files/dataset-outputs';
+import { probeStepToStore } from './lib/probe-step';
 
 const TOOL = { name: 'sft-balancer', version: '0.1.0' };
 
@@ -206,10 +207,14 @@ async function publish(
     redaction: redactionSummary(spec.redact, sums.redactions),
     batches,
   };
-  const fail = async (reason: string): Promise<Outcome> => {
+  const fail = async (reason: string, more: Record<string, unknown> = {}): Promise<Outcome> => {
     await deps.store.put(
       p.manifest,
-      JSON.stringify({ status: 'failed', reason, ...common, config: spec.config }, null, 2) + '\n',
+      JSON.stringify(
+        { status: 'failed', reason, ...common, config: spec.config, ...more },
+        null,
+        2,
+      ) + '\n',
     );
     const outcome: Outcome = {
       buildId: id,
@@ -291,6 +296,19 @@ async function publish(
   }
   outputs['quarantine.jsonl'] = digest(quarantineText);
   await deps.store.put(p.datasetQuarantine, quarantineText);
+  // The router probe on the delivered dataset (docs/probe.md): its blobs join the dataset's.
+  const probe = await probeStepToStore(
+    deps.store,
+    p.datasetPrefix,
+    {
+      train: result.train,
+      ...(spec.config.validation > 0 ? { validation: result.validation } : {}),
+    },
+    spec.probe,
+  );
+  Object.assign(outputs, probe.outputs);
+  context.log(`fan-in: build ${id} ${probe.lines.join('\n')}`);
+  if (probe.failure) return fail(probe.failure, probe.manifest);
   deps.failpoint('fanin:written');
   const delivered = [...result.train, ...result.validation, ...result.test];
   const profile = {
@@ -306,6 +324,7 @@ async function publish(
     ...wavesReport,
     ...result.manifest,
     profile,
+    ...probe.manifest,
     outputs,
   };
   // The other formats and the card, as blobs beside the dataset (same bytes as in process).

@@ -28,6 +28,7 @@ export function createScheduledBuild(deps: Deps) {
       shardBytes: s.shardBytes,
       maxShards: s.maxShards,
       redact: s.redact,
+      probe: s.probe,
     });
     const created = await startBuild(deps, spec);
     context.log(

@@ -29,7 +29,16 @@ export const idempotentBuildId = (key: string): string =>
 
 /** The parts of a spec a request decides (not its creation time). */
 const requested = (s: BuildSpec) =>
-  JSON.stringify([s.pipeline, s.history, s.config, s.source, s.window ?? null, s.judge, s.redact]);
+  JSON.stringify([
+    s.pipeline,
+    s.history,
+    s.config,
+    s.source,
+    s.window ?? null,
+    s.judge,
+    s.redact,
+    s.probe ?? null,
+  ]);
 
 interface FieldIssue {
   field: string;
@@ -120,6 +129,7 @@ export function createStartBuild(deps: Deps) {
       shardBytes: s.shardBytes,
       maxShards: s.maxShards,
       redact: s.redact,
+      probe: s.probe,
     });
     deps.judgeFor(spec); // an unknown judge is a configuration error: fail before queuing
     const created = await startBuild(deps, spec);

@@ -280,7 +280,14 @@ export const OUTPUT_FILES: readonly string[] = [
   'classifier',
   'data',
   'duplicates.jsonl',
+  // The router probe's (adapters/files/evaluate-step.ts): a build writes them, and
+  // `evaluate --dataset DIR` may add them to a dataset directory afterwards.
+  'probe.json',
+  'label-review.jsonl',
 ];
+
+/** The temp name tempBeside gives a file: `.<name>.<pid>-<hex>.tmp`. */
+const TEMP_OF = /^\.(.+)\.\d+-[0-9a-f]+\.tmp$/;
 
 /** Written last into every output directory: says the directory is ours, and what is in it. */
 export const OUTPUT_MARKER = '.sft-balancer-output.json';
@@ -305,7 +312,9 @@ async function foreignEntries(dir: string): Promise<string[]> {
     OUTPUT_FILES.includes(n) ||
     listed.includes(n) ||
     // A temp file of an interrupted earlier version's write (train.jsonl.tmp).
-    (n.endsWith('.tmp') && OUTPUT_FILES.includes(n.slice(0, -'.tmp'.length)));
+    (n.endsWith('.tmp') && OUTPUT_FILES.includes(n.slice(0, -'.tmp'.length))) ||
+    // A temp file of a write killed in place (evaluate writes into a dataset directory).
+    OUTPUT_FILES.includes(TEMP_OF.exec(n)?.[1] ?? '');
   return names.filter((n) => !ours(n)).sort();
 }
 

@@ -10,6 +10,7 @@ import { parseSourceRef, SourceRefSchema, storageName, type SourceRef } from '..
 import type { BuildDefaults } from './spec';
 import { parseFormats } from '../dataset/formats';
 import { parseShares } from '../split/shares';
+import type { ProbeStepSettings } from '../probe/dataset';
 
 const intFrom = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().pipe(z.number().int().min(min).max(max));
@@ -30,6 +31,16 @@ const sourceRef = z
     ctx.addIssue({ code: 'custom', message: parsed.error.issues[0]?.message ?? 'bad source' });
     return z.NEVER;
   });
+
+const onOff = z
+  .enum(['true', 'false', '1', '0', 'on', 'off'])
+  .transform((v) => v === 'true' || v === '1' || v === 'on');
+
+/** SFT_PROBE and SFT_PROBE_MIN_AUC alone: the in-process build reads them without storage. */
+const ProbeEnvSchema = z.object({
+  SFT_PROBE: onOff.default(true),
+  SFT_PROBE_MIN_AUC: z.coerce.number().min(0).max(1).optional(),
+});
 
 const EnvSchema = z
   .object({
@@ -114,6 +125,10 @@ const EnvSchema = z
       .enum(['true', 'false', '1', '0', 'on', 'off'])
       .default('true')
       .transform((v) => v === 'true' || v === '1' || v === 'on'),
+    /** The router probe at the end of every build (docs/probe.md): on unless `false`. */
+    SFT_PROBE: onOff.default(true),
+    /** Fail a build whose probe text AUC is below this; unset = the probe only advises. */
+    SFT_PROBE_MIN_AUC: z.coerce.number().min(0).max(1).optional(),
     /** Lease on the fan-in claim blob; a crashed fan-in is taken over after it lapses (15-60). */
     SFT_FANIN_LEASE_SECONDS: intFrom(15, 60).default(15),
 
@@ -169,6 +184,8 @@ export interface Settings {
   faninLeaseSeconds: number;
   /** Redact secrets and personal data before judging and writing (shared/samples/redact.ts). */
   redact: boolean;
+  /** The router probe at the end of every build (SFT_PROBE, SFT_PROBE_MIN_AUC). */
+  probe: ProbeStepSettings;
 }
 
 export class SettingsError extends Error {
@@ -180,6 +197,30 @@ export class SettingsError extends Error {
 
 /** Poison queue of a queue, as the Functions host names it. */
 export const poisonQueueOf = (queue: string) => `${queue}-poison`;
+
+const probeOf = (e: { SFT_PROBE: boolean; SFT_PROBE_MIN_AUC?: number | undefined }) => ({
+  enabled: e.SFT_PROBE,
+  ...(e.SFT_PROBE_MIN_AUC !== undefined ? { minAuc: e.SFT_PROBE_MIN_AUC } : {}),
+});
+
+/** The probe settings of the environment (SFT_PROBE, SFT_PROBE_MIN_AUC); a SettingsError names a bad one. */
+export function probeSettingsOfEnv(
+  env: Record<string, string | undefined> = process.env,
+): ProbeStepSettings {
+  const parsed = ProbeEnvSchema.safeParse(
+    Object.fromEntries(
+      Object.entries(env).filter(
+        ([k, v]) => (k === 'SFT_PROBE' || k === 'SFT_PROBE_MIN_AUC') && v !== undefined && v !== '',
+      ),
+    ),
+  );
+  if (!parsed.success)
+    throw new SettingsError(
+      `invalid settings: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      { cause: parsed.error },
+    );
+  return probeOf(parsed.data);
+}
 
 /** Reads and validates the settings; throws a SettingsError naming every bad variable. */
 export function loadSettings(env: Record<string, string | undefined> = process.env): Settings {
@@ -246,6 +287,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
     maxBodyBytes: e.SFT_MAX_BODY_BYTES,
     redact: e.SFT_REDACT,
     faninLeaseSeconds: e.SFT_FANIN_LEASE_SECONDS,
+    probe: probeOf(e),
   };
 }
 
@@ -286,6 +328,10 @@ export const SETTINGS_DOC: Record<string, string> = {
   SFT_MAX_BODY_BYTES: 'largest accepted POST /api/builds body (16384)',
   SFT_REDACT:
     'redact e-mails, phones, IPs, keys and tokens before judging and writing: true (default) | false',
+  SFT_PROBE:
+    'the router probe (probe.json, label-review.jsonl, manifest.probe) at the end of every build: true (default) | false; a request may override',
+  SFT_PROBE_MIN_AUC:
+    'fail a build whose probe text AUC is below this, in [0, 1] (unset: the probe only advises)',
   SFT_FANIN_LEASE_SECONDS: 'lease on the fan-in claim, 15-60 (15)',
   SFT_WAVES:
     'judge in waves only what the balance needs (yield-aware judging): false (default) | true; a request may override',

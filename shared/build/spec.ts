@@ -137,8 +137,20 @@ export const BuildRequestSchema = z.strictObject({
       }),
     ])
     .optional(),
+  /**
+   * The router probe at the end of the build: `false` turns it off, `{ minAuc }` fails the
+   * build below that text AUC (default: the settings, SFT_PROBE and SFT_PROBE_MIN_AUC).
+   */
+  probe: z.union([z.boolean(), z.strictObject({ minAuc: z.number().min(0).max(1) })]).optional(),
 });
 export type BuildRequest = z.infer<typeof BuildRequestSchema>;
+
+/** The router probe of a build; absent = on, advising (docs/probe.md). */
+export const ProbeSpecSchema = z.object({
+  enabled: z.boolean(),
+  /** The build fails when the probe's text AUC is below this. */
+  minAuc: z.number().min(0).max(1).optional(),
+});
 
 export const HistorySchema = z.object({
   historyTurns: z.number().int().min(0),
@@ -166,6 +178,8 @@ export const BuildSpecSchema = z.object({
    * of batches judge only what the balance needs (absent = judge every sample).
    */
   waves: WaveSettingsSchema.optional(),
+  /** The router probe; absent = on, advising (older specs, and the default). */
+  probe: ProbeSpecSchema.optional(),
 });
 export type BuildSpec = z.infer<typeof BuildSpecSchema>;
 
@@ -206,6 +220,22 @@ export function waveSettingsOf(
   return WaveSettingsSchema.parse(input);
 }
 
+/** A build's probe settings: the request over the settings; undefined for the default (on, advising). */
+export function probeSpecOf(
+  request: BuildRequest['probe'],
+  settings: z.infer<typeof ProbeSpecSchema> | undefined,
+): z.infer<typeof ProbeSpecSchema> | undefined {
+  const p = { enabled: true, ...settings };
+  if (request === false) p.enabled = false;
+  else if (request === true) p.enabled = true;
+  else if (request) {
+    p.enabled = true;
+    p.minAuc = request.minAuc;
+  }
+  if (p.enabled && p.minAuc === undefined) return undefined;
+  return p.enabled ? { enabled: true, minAuc: p.minAuc } : { enabled: false };
+}
+
 /** Default strata of a pipeline, as the CLI has them. */
 export const defaultStratify = (pipeline: (typeof PIPELINES)[number]) =>
   pipeline === 'session' ? (['turnBucket'] as const) : (['turnBucket', 'position'] as const);
@@ -227,6 +257,8 @@ export function buildSpecOf(args: {
   redact?: boolean;
   /** Wave settings chosen by the caller (the CLI); otherwise from the request and defaults. */
   waves?: WaveSettingsInput;
+  /** The probe settings (SFT_PROBE, SFT_PROBE_MIN_AUC); the request overrides them. */
+  probe?: z.infer<typeof ProbeSpecSchema>;
 }): BuildSpec {
   const { request: r, defaults: d } = args;
   const pipeline = r.pipeline ?? d.pipeline;
@@ -271,6 +303,8 @@ export function buildSpecOf(args: {
       ? WaveSettingsSchema.parse(args.waves)
       : waveSettingsOf(r.waves, d.waves);
   if (waves) spec.waves = waves;
+  const probe = probeSpecOf(r.probe, args.probe);
+  if (probe) spec.probe = probe;
   return spec;
 }
 

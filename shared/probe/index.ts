@@ -49,3 +49,18 @@ export {
   type ProbeSettingsInput,
   type ProbeSplits,
 } from './types';
+export {
+  PROBE_FILES,
+  PROBE_OFF_MESSAGE,
+  PROBE_SPLIT_FILES,
+  ProbeSplitReader,
+  probeGateFailure,
+  probeLineProblem,
+  probeManifestSection,
+  probeReadSplits,
+  probeSectionLines,
+  type DatasetProbe,
+  type ProbeFile,
+  type ProbeInput,
+  type ProbeStepSettings,
+} from './dataset';

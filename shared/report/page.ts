@@ -6,6 +6,7 @@
  */
 import type { ReportManifest } from './manifest';
 import { complexityThresholdsNote, reportCharts, type ChartResult } from './specs';
+import { probeCharts, probeVerdictOf, type ProbeVerdictView } from './probe-charts';
 
 /** Escapes text for HTML element content and double-quoted attribute values. */
 export function escapeHtml(text: string): string {
@@ -32,6 +33,8 @@ export interface ReportModel {
   warning?: string;
   facts: Fact[];
   charts: ChartResult[];
+  /** The router probe's verdict (manifest.probe), shown above the charts. */
+  probe?: ProbeVerdictView;
 }
 
 const num = (n: number) => n.toLocaleString('en-US');
@@ -119,6 +122,16 @@ export function reportModel(m: ReportManifest): ReportModel {
         derived: true,
       });
   }
+  const probe = probeVerdictOf(m);
+  if (probe && probe.textAuc !== null) {
+    facts.push({ key: 'probe.verdict.textAuc', label: 'probe text AUC', value: probe.textAuc });
+    if (probe.signalsAuc !== null)
+      facts.push({
+        key: 'probe.verdict.signalsAuc',
+        label: 'probe signals AUC',
+        value: probe.signalsAuc,
+      });
+  }
   const parts = [
     m.pipeline ? `${m.pipeline.name} pipeline` : (m.command ?? 'balance'),
     m.judge ? `judge ${m.judge.labelledBy?.name ?? m.judge.name}` : null,
@@ -143,7 +156,8 @@ export function reportModel(m: ReportManifest): ReportModel {
     subtitle: parts.join(' · '),
     ...(heuristic ? { warning: SIGNALS_WARNING } : {}),
     facts,
-    charts: reportCharts(m),
+    charts: [...reportCharts(m), ...probeCharts(m)],
+    ...(probe ? { probe } : {}),
   };
 }
 
@@ -163,8 +177,24 @@ figure{background:#fff;border:1px solid #ddd;border-radius:6px;margin:0;padding:
 figure.absent{color:#777;min-width:260px}
 figure h2{font-size:14px;margin:0 0 6px}
 figcaption{font-size:12px;color:#555;max-width:520px;margin-top:6px}
+section.probe{background:#fff;border:1px solid #ddd;border-left:4px solid #4c78a8;border-radius:6px;padding:10px 14px;margin:0 0 20px}
+section.probe[data-probe-verdict=signals],section.probe[data-probe-verdict=weak]{border-left-color:#e45756}
+section.probe h2{font-size:14px;margin:0 0 4px}
+section.probe p{margin:0}
 footer{font-size:11px;color:#777;padding:0 28px 24px}
 `;
+
+/** The probe's verdict: text and signals AUC side by side, and the plain reading. */
+function probeSection(p: ProbeVerdictView): string {
+  const e = escapeHtml;
+  const f = (x: number | null) => (x === null ? 'n/a' : x.toFixed(3));
+  const aucs =
+    p.textAuc !== null
+      ? `<p>Text probe AUC <strong data-probe-auc="text">${f(p.textAuc)}</strong> · signals probe AUC <strong data-probe-auc="signals">${f(p.signalsAuc)}</strong></p>`
+      : '';
+  return `<section class="probe" data-probe-verdict="${e(p.kind)}"><h2>Router probe: ${e(p.kind)}</h2>${aucs}<p data-probe-message="true">${e(p.message)}</p></section>
+`;
+}
 
 /**
  * The whole page. `svgs` maps chart ids to SVG markup rendered by the charting
@@ -212,7 +242,7 @@ export function renderPage(model: ReportModel, svgs: Readonly<Record<string, str
 <dl class="facts">
 ${facts}
 </dl>
-<section class="charts">
+${model.probe ? probeSection(model.probe) : ''}<section class="charts">
 ${charts}
 </section>
 </main>

@@ -24,7 +24,10 @@ export type ChartId =
   | 'judge'
   | 'waves'
   | 'waves-strata'
-  | 'quarantine';
+  | 'quarantine'
+  | 'probe-roc'
+  | 'probe-strata'
+  | 'probe-routing';
 
 export interface ChartResult {
   id: ChartId;

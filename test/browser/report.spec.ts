@@ -95,6 +95,54 @@ interface Manifest {
     }[];
     strata: { label: 0 | 1; stratum: string; target: number; quota: number; delivered: number }[];
   };
+  probe: {
+    status: string;
+    verdict: { kind: string; on: string; textAuc: number; signalsAuc: number; message: string };
+    text: { evaluations: Record<string, { byStratum: Record<string, { auc: number | null }> }> };
+  };
+}
+
+/** The router probe's section: the verdict with both AUCs, and its three charts drawn. */
+async function checkProbe(page: Page, manifest: Manifest): Promise<void> {
+  const p = manifest.probe;
+  expect(p.status).toBe('ok');
+  const section = page.locator('section.probe');
+  expect(await section.getAttribute('data-probe-verdict')).toBe(p.verdict.kind);
+  expect(await section.locator('[data-probe-auc="text"]').textContent()).toBe(
+    p.verdict.textAuc.toFixed(3),
+  );
+  expect(await section.locator('[data-probe-auc="signals"]').textContent()).toBe(
+    p.verdict.signalsAuc.toFixed(3),
+  );
+  expect(await section.locator('[data-probe-message]').textContent()).toBe(p.verdict.message);
+  for (const [id, role] of [
+    ['probe-roc', 'point'],
+    ['probe-strata', 'bar'],
+    ['probe-routing', 'point'],
+  ] as const) {
+    const fig = page.locator(`figure[data-chart="${id}"]`);
+    expect(await fig.getAttribute('data-absent'), `${id} absent`).toBeNull();
+    const sizes = await fig
+      .locator(`svg [aria-roledescription="${role}"]`)
+      .evaluateAll((els): number[] =>
+        els
+          .map((e) => (e as unknown as { getBBox(): { width: number; height: number } }).getBBox())
+          .map((b) => b.width * b.height),
+      );
+    expect(sizes.length, `${id} marks`).toBeGreaterThan(0);
+    expect(
+      sizes.some((x) => x > 0),
+      `${id} has a visible mark`,
+    ).toBe(true);
+  }
+  const strata = await page
+    .locator('figure[data-chart="probe-strata"] svg [aria-roledescription="bar"]')
+    .evaluateAll((els: El[]) => els.map((e) => e.getAttribute('aria-label') ?? ''));
+  for (const [name, f] of Object.entries(p.text.evaluations[p.verdict.on]!.byStratum))
+    if (f.auc !== null)
+      expect(
+        strata.some((t) => t.startsWith(`stratum ${name} · text AUC ${f.auc!.toFixed(3)}`)),
+      ).toBe(true);
 }
 
 interface Seen {
@@ -306,6 +354,7 @@ async function checkReport(reportPath: string, manifestPath: string, fromBlob: b
     expect(await page.locator('script').count()).toBe(0);
     const models = await labels('model-mix');
     expect(models.some((t) => t.includes(` · ${HOSTILE_MODEL} · `))).toBe(true);
+    await checkProbe(page, manifest);
     if (manifest.waves) await checkWaves(page, manifest);
     else {
       for (const id of WAVE_CHARTS) {

@@ -85,6 +85,18 @@ describe.each([
     expect(manifest.pipeline.assembly).toEqual(
       (job.manifest.pipeline as { assembly: unknown }).assembly,
     );
+    // The router probe: the same bytes through the functions as in-process (and balance).
+    for (const file of ['probe.json', 'label-review.jsonl']) {
+      const blob = (await deps.store.get(`${p.datasetPrefix}${file}`))!.toString('utf8');
+      expect(blob).toBe(await readFile(join(t.dir, 'inproc', file), 'utf8'));
+      expect(blob).toBe(await readFile(join(t.dir, 'balanced', file), 'utf8'));
+      expect(manifest.outputs[file]).toEqual(
+        (job.manifest.outputs as Record<string, unknown>)[file],
+      );
+    }
+    expect(manifest.probe.status).toBe('ok');
+    expect(manifest.probe.verdict.textAuc).toBeGreaterThan(0.5);
+    expect(manifest.probe).toEqual(job.manifest.probe);
 
     const status = (await readStatus(deps, spec.id))!;
     expect(status).toMatchObject({
