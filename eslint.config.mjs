@@ -20,10 +20,25 @@ const IO_MODULES = [
 ];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'out/**', '.bench/**', 'bin/**', 'coverage/**', '**/*.mjs', '**/*.cjs', '**/*.js', 'vitest.config.ts'] },
+  {
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'out/**',
+      '.bench/**',
+      'bin/**',
+      'coverage/**',
+      '**/*.mjs',
+      '**/*.cjs',
+      '**/*.js',
+      'vitest.config.ts',
+    ],
+  },
   ...tseslint.configs.recommendedTypeChecked,
   {
-    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
@@ -36,7 +51,12 @@ export default tseslint.config(
       'no-restricted-imports': [
         'error',
         {
-          patterns: [{ group: IO_MODULES, message: 'shared/ is the pure core: no I/O or SDK imports (put it in adapters/).' }],
+          patterns: [
+            {
+              group: IO_MODULES,
+              message: 'shared/ is the pure core: no I/O or SDK imports (put it in adapters/).',
+            },
+          ],
         },
       ],
     },

@@ -1,5 +1,5 @@
 // The floor: read a JSONL file and JSON.parse every line, nothing else. It splits
-// bytes the way the fastest reader we know does (the one adapters/lines.ts uses),
+// bytes the way the fastest reader we know does (the one adapters/files/lines.ts uses),
 // so the ratio measures the balancer's own work, not a slower reader.
 import { createReadStream } from 'node:fs';
 

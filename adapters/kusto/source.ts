@@ -16,7 +16,7 @@ import type { TokenCredential } from '@azure/identity';
 import { z } from 'zod';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join } from 'node:path';
 import { checkTurn, describeProblem, type TelemetryTurn } from '../../shared/contracts/rows';
 import {
   planShardCounts,
@@ -82,11 +82,16 @@ export const SignalProfileSchema = z.object({
 });
 export type SignalProfile = z.infer<typeof SignalProfileSchema>;
 
-/** Finds queries/ next to the code, whether run from source or from dist/. */
+/**
+ * The package's queries/: the nearest one above this module, whether run from source
+ * (adapters/kusto/) or compiled (dist/adapters/kusto/).
+ */
 export function defaultQueriesDir(): string {
-  for (const dir of [resolve(__dirname, '../queries'), resolve(__dirname, '../../queries')])
-    if (existsSync(join(dir, 'sft_session_router_first_turns.kql'))) return dir;
-  throw new Error(`queries/ not found near ${__dirname}`);
+  for (let dir = dirname(__dirname); ; dir = dirname(dir)) {
+    const candidate = join(dir, 'queries');
+    if (existsSync(join(candidate, 'sft_session_router_first_turns.kql'))) return candidate;
+    if (dirname(dir) === dir) throw new Error(`queries/ not found above ${__dirname}`);
+  }
 }
 
 /** The text of queries/NAME.kql. */
