@@ -11,13 +11,9 @@ import {
   type BalanceConfigInput,
 } from '../shared/contracts/config';
 import { inputOverwrittenBy, type InputSource, type OutputTarget } from '../adapters/files/output';
+import { PermanentError } from '../shared/errors';
 
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+export class UsageError extends PermanentError {}
 
 /** A usage error, before any work, when an output would replace an input (real paths compared). */
 export function refuseInputOverwrite(

@@ -31,6 +31,7 @@ import { FingerprintTable, GrowableColumns } from '../util/fptable';
 import { hash64, seed32, unitHash } from '../util/hash';
 import { before, CandidateBuffer, type Candidate } from './candidates';
 import { compileStrata, type CompiledStrata, type Strata } from '../strata/strata';
+import { PermanentError } from '../errors';
 
 /** A row set aside, with where it was and why. */
 export interface QuarantineRecord {
@@ -176,12 +177,7 @@ type Selection = ReturnType<StreamingBalancer['select']>;
 export type RangeLoader = (ranges: readonly { at: number; len: number }[]) => Promise<string[]>;
 
 /** Two parts of the input named the same sampleId: merging cannot decide, balance in one pass. */
-export class MergeConflictError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'MergeConflictError';
-  }
-}
+export class MergeConflictError extends PermanentError {}
 
 /** Candidates kept beyond the provable bound, to absorb dedup replacements. */
 const CAP_MARGIN = 64;

@@ -8,6 +8,7 @@ import { ALLOCATIONS, SHORTFALL_MODES, STRATIFIERS } from '../contracts/config';
 import { PIPELINES } from '../samples/assemble';
 import { parseSourceRef, SourceRefSchema, storageName, type SourceRef } from '../source/ref';
 import type { BuildDefaults } from './spec';
+import { PermanentError } from '../errors';
 
 const intFrom = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().pipe(z.number().int().min(min).max(max));
@@ -139,12 +140,7 @@ export interface Settings {
   redact: boolean;
 }
 
-export class SettingsError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'SettingsError';
-  }
-}
+export class SettingsError extends PermanentError {}
 
 /** Poison queue of a queue, as the Functions host names it. */
 export const poisonQueueOf = (queue: string) => `${queue}-poison`;
