@@ -71,7 +71,10 @@ describe('loadSettings', () => {
   });
 
   it('documents every variable it reads', () => {
-    const source = readFileSync(join(__dirname, '..', '..', 'shared', 'build', 'settings.ts'), 'utf8');
+    const source = readFileSync(
+      join(__dirname, '..', '..', 'shared', 'build', 'settings.ts'),
+      'utf8',
+    );
     const read = [...source.matchAll(/^\s+(AzureWebJobsStorage\w*|SFT_\w+):/gm)].map((m) => m[1]);
     expect(new Set(read)).toEqual(new Set(Object.keys(SETTINGS_DOC)));
   });
