@@ -19,6 +19,103 @@ const IO_MODULES = [
   'azurite',
 ];
 
+/** A relative import that climbs into one of the given top-level folders. */
+const OUTSIDE = (...dirs) => `^(\\.\\./)+(${dirs.join('|')})(/|$)`;
+
+/** The layers, on relative imports too: cli → functions → adapters → shared. */
+export const LAYERS = [
+  {
+    files: ['shared/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: IO_MODULES,
+              message: 'shared/ is the pure core: no I/O or SDK imports (put it in adapters/).',
+            },
+            {
+              regex: '^(?!zod$)[^.]',
+              message: 'shared/ is the pure core: it imports nothing but zod and itself.',
+            },
+            {
+              regex: OUTSIDE('adapters', 'functions', 'cli', 'test', 'bench', 'bin', 'infra'),
+              message:
+                'shared/ imports nothing outside shared/ (the core knows no layer above it).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['adapters/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: OUTSIDE('functions', 'cli', 'test'),
+              message: 'adapters/ import neither functions/ nor cli/ (they serve both).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // A trigger parses, calls the core and writes: what triggers share lives in
+    // functions/lib/, never in another trigger. index.ts and registry.ts list them all.
+    files: ['functions/*.ts'],
+    ignores: ['functions/index.ts', 'functions/registry.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^\\./(?!lib/)',
+              message:
+                'a trigger does not import another trigger: move what both need to functions/lib/.',
+            },
+            { regex: OUTSIDE('cli', 'test'), message: 'functions/ do not import cli/.' },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['functions/index.ts', 'functions/registry.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [{ regex: OUTSIDE('cli', 'test'), message: 'functions/ do not import cli/.' }],
+        },
+      ],
+    },
+  },
+  {
+    files: ['functions/lib/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: OUTSIDE('cli', 'test'), message: 'functions/ do not import cli/.' },
+            {
+              regex: '^\\.\\./(?!\\.\\./)',
+              message: 'functions/lib/ serves the triggers; it does not import one.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+];
+
 export default tseslint.config(
   {
     ignores: [
@@ -45,22 +142,7 @@ export default tseslint.config(
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
     },
   },
-  {
-    files: ['shared/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: IO_MODULES,
-              message: 'shared/ is the pure core: no I/O or SDK imports (put it in adapters/).',
-            },
-          ],
-        },
-      ],
-    },
-  },
+  ...LAYERS,
   {
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: {

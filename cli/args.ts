@@ -13,13 +13,9 @@ import {
 import { parseFormats, UnknownFormatError } from '../shared/dataset/formats';
 import { parseShares, SplitSharesError } from '../shared/split/shares';
 import { inputOverwrittenBy, type InputSource, type OutputTarget } from '../adapters/files/output';
+import { PermanentError } from '../shared/errors';
 
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
+export class UsageError extends PermanentError {}
 
 /** A usage error, before any work, when an output would replace an input (real paths compared). */
 export function refuseInputOverwrite(

@@ -95,7 +95,7 @@ export async function kustoToFile(
   path: string,
   env: Record<string, string | undefined>,
 ): Promise<number> {
-  const source = kustoLineSource(query, (message, cause) => new Error(message, { cause }), env);
+  const source = kustoLineSource(query, env);
   const out = createWriteStream(path);
   let n = 0;
   try {

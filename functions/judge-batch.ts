@@ -22,7 +22,6 @@ import { countBy, type PreparedShard } from '../shared/build/batch';
 import { itemLine, waveSamples } from '../shared/build/waves';
 import { waveItems } from '../shared/waves/judge';
 import {
-  TransientError,
   checkCompletion,
   dequeueCountOf,
   errorText,
@@ -32,6 +31,7 @@ import {
   settledBatch,
 } from './lib/build-ops';
 import type { Deps } from './lib/deps';
+import { TransientError } from '../shared/errors';
 import { readShard, readWaveIds, recordBatchFailure } from './lib/shards';
 import { JudgeConfigError } from '../shared/judge/llm';
 import type { Judge } from '../shared/judge/types';

@@ -25,10 +25,9 @@ import {
   type BuildSpec,
   type PlanRecord,
 } from '../shared/build/spec';
-import { SourceNotFoundError, sourceBytes } from '../adapters/storage/source';
+import { sourceBytes } from '../adapters/storage/source';
 import type { Lease } from '../adapters/storage/blob-store';
 import {
-  TransientError,
   errorText,
   getOutcome,
   getPlan,
@@ -39,6 +38,7 @@ import {
   recordOutcome,
 } from './lib/build-ops';
 import type { Deps } from './lib/deps';
+import { PermanentError, TransientError } from '../shared/errors';
 
 /** The plan claim's lease (s): a dead planner's claim lapses after this long. */
 const CLAIM_SECONDS = 15;
@@ -169,12 +169,7 @@ class ShardBuffer {
 }
 
 /** A source over the shard limits (SFT_MAX_SHARDS × SFT_SHARD_BYTES × 4): the build fails. */
-export class SourceTooLargeError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SourceTooLargeError';
-  }
-}
+export class SourceTooLargeError extends PermanentError {}
 
 /** Streams the source into shard blobs; returns the plan (not yet written). */
 export async function writeShards(
@@ -313,7 +308,9 @@ async function planHeld(
     try {
       plan = await writeShards(deps, spec, () => claim.check());
     } catch (err) {
-      if (!(err instanceof SourceNotFoundError || err instanceof SourceTooLargeError)) throw err;
+      // Permanent by type (a missing source, one too large, a rejected Kusto query):
+      // the build fails with the reason; anything else goes back to the queue.
+      if (!(err instanceof PermanentError)) throw err;
       await recordOutcome(deps, {
         buildId: spec.id,
         state: 'failed',

@@ -40,6 +40,7 @@ import {
 import { InputFileError, readFileLines } from './lines';
 import { JsonlWriter, type FileDigest } from './output';
 import { ParquetTableWriter } from './parquet';
+import { PermanentError } from '../../shared/errors';
 
 export const SPLITS = ['train', 'validation', 'test'] as const;
 export const CARD_FILE = 'README.md';
@@ -83,14 +84,13 @@ export interface DatasetFormatsResult {
 }
 
 /** One or more formats (or the card) could not be written; the others were. */
-export class DatasetFormatsError extends Error {
+export class DatasetFormatsError extends PermanentError {
   constructor(
     message: string,
     readonly result: DatasetFormatsResult,
     options?: { cause?: unknown },
   ) {
     super(message, options);
-    this.name = 'DatasetFormatsError';
   }
 }
 

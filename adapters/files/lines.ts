@@ -7,13 +7,9 @@ import { createReadStream } from 'node:fs';
 import { access, constants, open, stat } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
+import { PermanentError } from '../../shared/errors';
 
-export class InputFileError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'InputFileError';
-  }
-}
+export class InputFileError extends PermanentError {}
 
 /** The size of a readable input file; a missing or unreadable file is an InputFileError. */
 export async function inputSize(path: string): Promise<number> {

@@ -29,14 +29,10 @@ import {
 } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve, sep } from 'node:path';
+import { PermanentError } from '../../shared/errors';
 
 /** An output path that cannot be written, or a directory that is not ours to replace. */
-export class OutputPathError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'OutputPathError';
-  }
-}
+export class OutputPathError extends PermanentError {}
 
 const FS_REASONS: Record<string, string> = {
   EACCES: 'permission denied',

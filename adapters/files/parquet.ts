@@ -22,14 +22,10 @@ import {
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
 import type { TableColumn, TableRow } from '../../shared/dataset/index';
 import type { FileDigest } from './output';
+import { PermanentError } from '../../shared/errors';
 
 /** A value that does not fit its column, or a file that cannot be written or read. */
-export class ParquetFileError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'ParquetFileError';
-  }
-}
+export class ParquetFileError extends PermanentError {}
 
 export const DEFAULT_ROW_GROUP_ROWS = 10_000;
 export const DEFAULT_ROW_GROUP_BYTES = 32 << 20;

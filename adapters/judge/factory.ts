@@ -24,6 +24,7 @@ import { blobVerdictCache, fromBuildBlobStore, type TextBlobStore } from '../sto
 import { createBatchExecutor } from '../openai/batch';
 import { createChatExecutor, createOpenAIJudge, sha256Hex, type Clock } from '../openai/judge';
 import type { RoundExecutor } from '../../shared/judge/llm';
+import { PermanentError } from '../../shared/errors';
 
 export { COGNITIVE_SERVICES_SCOPE };
 
@@ -42,12 +43,7 @@ export interface JudgeDeps {
   executorFor?: (settings: OpenAIJudgeSettings, deps: JudgeDeps) => RoundExecutor;
 }
 
-export class JudgeSettingsError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'JudgeSettingsError';
-  }
-}
+export class JudgeSettingsError extends PermanentError {}
 
 /** The `openai` client for OpenAI or Azure OpenAI settings. */
 export function createOpenAIClient(s: OpenAIJudgeSettings, deps: JudgeDeps = {}): OpenAI {
@@ -201,8 +197,8 @@ export function pooledJudge(settings: JudgeSettings, deps: JudgeDeps = {}): Judg
 }
 
 /**
- * An entry for the functions' judge table (functions/lib/judges.ts):
- * `registerJudge('openai', llmJudgeFactory(judgeSettingsFromEnv(process.env), deps.storeFor))`.
+ * The functions' LLM, replay and panel judges (functions/lib/deps.ts):
+ * `llmJudgeFactory(judgeSettingsFromEnv(process.env), deps.storeFor)`.
  * Each shard gets a pooled judge (its own stats, the instance's shared limits) whose
  * verdict cache lives in the build storage account, container `settings.cache.container`.
  */

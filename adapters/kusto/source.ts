@@ -12,6 +12,7 @@ import {
   KustoConnectionStringBuilder,
   type KustoResponseDataSet,
 } from 'azure-kusto-data';
+import { isTransient, isTransientStatus, statusOf } from '../../shared/errors';
 import type { TokenCredential } from '@azure/identity';
 import { z } from 'zod';
 import { randomUUID } from 'node:crypto';
@@ -100,8 +101,6 @@ export function readQuery(name: QueryName, dir = defaultQueriesDir()): string {
 }
 
 const TRUNCATION = /E_QUERY_RESULT_SET_TOO_LARGE|80DA0003|LimitsExceeded|truncat/i;
-const TRANSIENT_CODES = new Set(['ECONNRESET', 'ETIMEDOUT', 'ECONNABORTED', 'EPIPE', 'EAI_AGAIN']);
-
 interface AxiosLike {
   isAxiosError?: boolean;
   code?: string;
@@ -120,25 +119,22 @@ function errorText(err: unknown): string {
 
 type Failure = { kind: 'retry'; afterMs?: number } | { kind: 'truncated' } | { kind: 'permanent' };
 
-/** Sorts an SDK error: throttled/unavailable (retry), a truncation, or permanent. */
+/**
+ * Sorts an SDK error: throttled/unavailable (retry), a truncation, or permanent. The
+ * HTTP status decides as everywhere (shared/errors: 408, 429, 5xx retry); the SDK's
+ * ThrottlingError carries its 429 response as `inner`.
+ */
 export function classifyKustoError(err: unknown): Failure {
-  const e = err as AxiosLike & { name?: string; inner?: AxiosLike };
+  const e = err as AxiosLike & { inner?: AxiosLike };
   const response = e.response ?? e.inner?.response;
-  const status = response?.status;
-  if (
-    e.name === 'ThrottlingError' ||
-    status === 429 ||
-    status === 502 ||
-    status === 503 ||
-    status === 504
-  ) {
+  const status = statusOf(err);
+  if (status !== undefined && isTransientStatus(status)) {
     const ra = Number(response?.headers?.['retry-after']);
     return Number.isFinite(ra) && ra > 0
       ? { kind: 'retry', afterMs: ra * 1000 }
       : { kind: 'retry' };
   }
-  if (status === undefined && e.code !== undefined && TRANSIENT_CODES.has(e.code))
-    return { kind: 'retry' };
+  if (status === undefined && isTransient(err)) return { kind: 'retry' };
   // A truncation arrives after 200 OK, as a partial failure; an HTTP error never is one.
   if (status === undefined && TRUNCATION.test(errorText(err))) return { kind: 'truncated' };
   return { kind: 'permanent' };

@@ -17,6 +17,7 @@ import {
   type TelemetrySource,
 } from '../../shared/source/telemetry';
 import { loadSourceSettings, type SourceSettings } from '../../shared/source/settings';
+import { isPermanent, PermanentError } from '../../shared/errors';
 
 /** A local Kusto (the Kustainer emulator, a test server): plain http on loopback, no auth. */
 function isLoopbackHttp(uri: string): boolean {
@@ -133,13 +134,8 @@ function rowLine(q: SourceQuarantineRecord): string {
   }
 }
 
-const PERMANENT = new Set([
-  'SourceSettingsError',
-  'SourceQueryError',
-  'ShardPlanError',
-  'ShardTruncatedError',
-  'KustoAuthenticationError',
-]);
+/** A permanent failure of a Kusto line source; `cause` is the typed failure (settings, query, plan, a cut shard). */
+export class KustoSourceError extends PermanentError {}
 
 /**
  * The plan step's Kusto source (`SFT_SOURCE=kusto:QUERY`): the query's selection over
@@ -147,12 +143,12 @@ const PERMANENT = new Set([
  * conversations themselves, so the session query is read with every turn of the
  * conversations it selects (their first turns are what the session pipeline keeps).
  * Permanent failures (settings, a rejected query, a plan that cannot fit, a cut shard)
- * come out through `permanent`, so the build fails with the reason instead of
- * retrying; throttling that outlasts the retries is rethrown for the queue.
+ * come out as a KustoSourceError naming the query, so the build fails with the reason
+ * instead of retrying; throttling that outlasts the retries (a TransientError) and
+ * anything unclassified are rethrown as they are, for the queue.
  */
 export function kustoLineSource(
   query: QueryName,
-  permanent: (message: string, cause: unknown) => Error,
   env: Record<string, string | undefined> = process.env,
   deps: SourceDeps = {},
 ): SelectedLines {
@@ -173,8 +169,8 @@ export function kustoLineSource(
     return inner;
   };
   const wrap = (err: unknown): unknown =>
-    err instanceof Error && PERMANENT.has(err.name)
-      ? permanent(`kusto:${query}: ${err.message}`, err)
+    err instanceof Error && isPermanent(err)
+      ? new KustoSourceError(`kusto:${query}: ${err.message}`, { cause: err })
       : err;
   return {
     name: `kusto:${query}`,

@@ -11,6 +11,7 @@ import { createGunzip } from 'node:zlib';
 import type { BlobStore } from './blob-store';
 import type { SourceRef } from '../../shared/source/ref';
 import { kustoLineSource } from '../source/telemetry';
+import { PermanentError } from '../../shared/errors';
 
 export interface SourceLine {
   line: string;
@@ -32,12 +33,7 @@ export interface LineSource {
 }
 
 /** A source that cannot be found or read: a permanent failure of the build. */
-export class SourceNotFoundError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'SourceNotFoundError';
-  }
-}
+export class SourceNotFoundError extends PermanentError {}
 
 /** Splits a byte stream into line batches, one per chunk. */
 export async function* lineBatches(stream: AsyncIterable<Buffer>): AsyncGenerator<SourceLine[]> {
@@ -188,10 +184,6 @@ export function openSource(
   ref: SourceRef,
   storeFor: (container?: string) => BlobStore,
 ): LineSource {
-  if (ref.kind === 'kusto')
-    return kustoLineSource(
-      ref.path,
-      (message, cause) => new SourceNotFoundError(message, { cause }),
-    );
+  if (ref.kind === 'kusto') return kustoLineSource(ref.path);
   return ref.kind === 'file' ? fileSource(ref.path) : blobSource(storeFor(ref.container), ref.path);
 }

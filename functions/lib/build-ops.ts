@@ -26,22 +26,6 @@ import {
 import { WavePlanSchema, type WavePlan } from '../../shared/build/waves';
 import type { Deps } from './deps';
 
-/** A message that can never succeed (bad shape): logged and dropped, not retried. */
-export class PermanentMessageError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'PermanentMessageError';
-  }
-}
-
-/** A failure worth another delivery (storage hiccup, judge outage). */
-export class TransientError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'TransientError';
-  }
-}
-
 /** The queue payload as an object: the host hands JSON messages over parsed. */
 export function parseMessage<S extends z.ZodType>(
   schema: S,

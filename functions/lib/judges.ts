@@ -1,20 +1,16 @@
 /**
  * Judge selection: a build's spec names its judge (setting SFT_JUDGE, default
- * `signals`); this table turns the name into a `Judge`. Another judge (the LLM judge)
- * registers a factory under its own name.
+ * `signals`); this table turns the name into a `Judge`. The deployed judges (the LLM
+ * judge, replay, a panel) are chosen in deps.ts before this table is asked.
  */
 import type { BuildSpec } from '../../shared/build/spec';
 import { createSignalsJudge } from '../../shared/judge/signals';
 import type { Judge } from '../../shared/judge/types';
+import { PermanentError } from '../../shared/errors';
 
 export type JudgeFactory = (spec: BuildSpec) => Judge;
 
-export class UnknownJudgeError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UnknownJudgeError';
-  }
-}
+export class UnknownJudgeError extends PermanentError {}
 
 export const JUDGES: Record<string, JudgeFactory> = {
   signals: (spec) =>
@@ -23,11 +19,6 @@ export const JUDGES: Record<string, JudgeFactory> = {
       reasoningModels: spec.config.reasoningModels,
     }),
 };
-
-/** Adds a judge under `name` (the LLM judge calls this). */
-export function registerJudge(name: string, factory: JudgeFactory): void {
-  JUDGES[name] = factory;
-}
 
 export function judgeFor(spec: BuildSpec): Judge {
   const factory = JUDGES[spec.judge.name];

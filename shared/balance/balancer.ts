@@ -37,6 +37,7 @@ import { hash64, seed32 } from '../util/hash';
 import { before, CandidateBuffer, type Candidate } from './candidates';
 import { compileStrata, type CompiledStrata, type Strata } from '../strata/strata';
 import { RowScanner, ScannedRow, type SpanDecoder } from './scan';
+import { PermanentError } from '../errors';
 
 /** A row set aside, with where it was and why. */
 export interface QuarantineRecord {
@@ -202,12 +203,7 @@ type Selection = ReturnType<StreamingBalancer['select']>;
 export type RangeLoader = (ranges: readonly { at: number; len: number }[]) => Promise<string[]>;
 
 /** Two parts of the input named the same sampleId: merging cannot decide, balance in one pass. */
-export class MergeConflictError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'MergeConflictError';
-  }
-}
+export class MergeConflictError extends PermanentError {}
 
 /** Candidates kept beyond the provable bound, to absorb dedup replacements. */
 const CAP_MARGIN = 64;

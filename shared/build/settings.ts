@@ -11,6 +11,7 @@ import type { BuildDefaults } from './spec';
 import { parseFormats } from '../dataset/formats';
 import { parseShares } from '../split/shares';
 import type { ProbeStepSettings } from '../probe/dataset';
+import { PermanentError } from '../errors';
 
 const intFrom = (min: number, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().pipe(z.number().int().min(min).max(max));
@@ -188,12 +189,7 @@ export interface Settings {
   probe: ProbeStepSettings;
 }
 
-export class SettingsError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'SettingsError';
-  }
-}
+export class SettingsError extends PermanentError {}
 
 /** Poison queue of a queue, as the Functions host names it. */
 export const poisonQueueOf = (queue: string) => `${queue}-poison`;

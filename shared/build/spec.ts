@@ -325,9 +325,6 @@ export const FaninMessageSchema = z.object({
   buildId: BuildIdSchema,
   wave: WaveNumberSchema.optional(),
 });
-export type PlanMessage = z.infer<typeof PlanMessageSchema>;
-export type ShardMessage = z.infer<typeof ShardMessageSchema>;
-export type FaninMessage = z.infer<typeof FaninMessageSchema>;
 
 // ---- blob layout ----
 

@@ -11,7 +11,6 @@ export const ALLOCATIONS = ['equal', 'proportional', 'inverse-frequency'] as con
 export type Allocation = (typeof ALLOCATIONS)[number];
 
 export const SHORTFALL_MODES = ['shrink', 'upsample', 'fail'] as const;
-export type ShortfallMode = (typeof SHORTFALL_MODES)[number];
 
 export const BucketSchema = z
   .object({ name: z.string().min(1), min: z.number().int().min(1), max: z.number().int().min(1) })

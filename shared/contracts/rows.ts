@@ -13,7 +13,6 @@ export const LABEL_NON_REASONING = 1 as const;
 export const LabelSchema = z.union([z.literal(0), z.literal(1)]);
 export type Label = z.infer<typeof LabelSchema>;
 export const LABEL_NAMES = ['reasoning', 'non_reasoning'] as const;
-export type LabelName = (typeof LABEL_NAMES)[number];
 
 const digitsAt = (s: string, i: number, n: number): number => {
   let v = 0;
@@ -119,13 +118,7 @@ const withinCountError = { message: 'turnIndex exceeds turnCount', path: ['turnI
 export const TelemetryTurnSchema = z.looseObject(turnShape).refine(withinCount, withinCountError);
 export type TelemetryTurn = z.infer<typeof TelemetryTurnSchema>;
 
-/** Judge details an annotated row may carry along its label. */
-export const JudgeInfoSchema = z.object({
-  judge: z.string().optional(),
-  confidence: z.number().min(0).max(1).optional(),
-  rationale: z.string().optional(),
-});
-
+/** A telemetry turn with its label and, optionally, the judge details that came with it. */
 export const AnnotatedRowSchema = z
   .looseObject({
     ...turnShape,

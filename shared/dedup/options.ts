@@ -5,26 +5,21 @@
 import { z } from 'zod';
 import { detectionProbability } from './lsh';
 import { shingleSchema } from './shingles';
+import { PermanentError } from '../errors';
 
 /** Bad dedup settings: permanent, and names the offending field. */
-export class DedupConfigError extends Error {
+export class DedupConfigError extends PermanentError {
   constructor(
     readonly field: string,
     message: string,
     options?: { cause?: unknown },
   ) {
     super(message, options);
-    this.name = new.target.name;
   }
 }
 
 /** Input the detector cannot take (e.g. one id twice): permanent. */
-export class DedupInputError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export class DedupInputError extends PermanentError {}
 
 export const DEFAULT_BANDS = 16;
 export const DEFAULT_ROWS = 7;

@@ -62,7 +62,6 @@ export const BatchOutputLineSchema = z.object({
     .nullable()
     .optional(),
 });
-export type BatchOutputLine = z.infer<typeof BatchOutputLineSchema>;
 
 export type BatchLineResult =
   | { customId: string; ok: true; body: unknown }

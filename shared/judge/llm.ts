@@ -20,6 +20,7 @@ import {
 import type { Judge, JudgeInput, Verdict } from './types';
 import type { JudgeStats, TokenUsage, UsageMeter } from './usage';
 import { parseVerdicts, type TokenLogprob } from './verdicts';
+import { PermanentError } from '../errors';
 
 /** One request of a round: the prompt for up to K samples. */
 export interface JudgeRequest {
@@ -61,12 +62,7 @@ export interface RoundExecutor {
 }
 
 /** The judge is misconfigured (401/403/404): no retry or re-ask can help; the run stops. */
-export class JudgeConfigError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'JudgeConfigError';
-  }
-}
+export class JudgeConfigError extends PermanentError {}
 
 export interface LlmJudgeOptions {
   /** Recorded on rows and in the manifest, e.g. "openai:gpt-4o-mini". */

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { PricesSchema, type Prices } from './usage';
+import { PermanentError } from '../errors';
 
 /** When the table below was taken from the providers' pages. */
 export const PRICES_AS_OF = '2025-08-15';
@@ -42,12 +43,7 @@ export const PRICE_TABLE: Readonly<Record<string, Prices>> = {
 export const PriceTableSchema = z.record(z.string().min(1), PricesSchema);
 export type PriceTable = z.infer<typeof PriceTableSchema>;
 
-export class PriceTableError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'PriceTableError';
-  }
-}
+export class PriceTableError extends PermanentError {}
 
 /** Parses SFT_JUDGE_PRICES / --judge-prices: `{"MODEL": {"inputPerMTok": ..., ...}, ...}`. */
 export function parsePriceTable(text: string, where = 'SFT_JUDGE_PRICES'): PriceTable {

@@ -8,6 +8,7 @@
  * message says changes the structure of the request.
  */
 import type { JudgeInput } from './types';
+import { PermanentError } from '../errors';
 
 /** Bump on any change to RUBRIC: the verdict cache is keyed by it. */
 export const RUBRIC_VERSION = 'router-rubric-v1';
@@ -122,10 +123,9 @@ export function buildJudgePrompt(
   return { system: RUBRIC, user, ids };
 }
 
-export class DelimiterCollisionError extends Error {
+export class DelimiterCollisionError extends PermanentError {
   constructor(delimiter: string) {
     super(`sample text contains the delimiter ${delimiter}`);
-    this.name = 'DelimiterCollisionError';
   }
 }
 

@@ -107,7 +107,6 @@ export const JudgeSettingsSchema = z.discriminatedUnion('kind', [
   PanelJudgeSettingsSchema,
 ]);
 export type JudgeSettings = z.infer<typeof JudgeSettingsSchema>;
-export type JudgeSettingsInput = z.input<typeof JudgeSettingsSchema>;
 
 /**
  * Judge settings from environment variables (app settings in Azure):

@@ -12,7 +12,6 @@ export const VerdictItemSchema = z.object({
   /** Cosmetic: an over-long rationale is cut, not worth a re-ask. */
   rationale: z.string().transform((r) => (r.length > 300 ? `${r.slice(0, 299)}…` : r)),
 });
-export type VerdictItem = z.infer<typeof VerdictItemSchema>;
 
 export const VerdictResponseSchema = z.object({ verdicts: z.array(z.unknown()) });
 

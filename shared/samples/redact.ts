@@ -548,8 +548,8 @@ export function redactionSummary(enabled: boolean, counts: RedactionCounts): Red
   return { enabled, total, byKind };
 }
 
-/** Adds `b`'s counts into `a` (fan-in sums the batches'). */
-export function addRedactionCounts(a: RedactionCounts, b: RedactionCounts): RedactionCounts {
+/** Adds `b`'s counts into `a`. */
+function addRedactionCounts(a: RedactionCounts, b: RedactionCounts): RedactionCounts {
   for (const [k, n] of Object.entries(b) as [RedactionKind, number][]) a[k] = (a[k] ?? 0) + n;
   return a;
 }

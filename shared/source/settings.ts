@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { QUERY_NAMES, SelectionSchema, SOURCE_KINDS, type Selection } from './telemetry';
+import { PermanentError } from '../errors';
 
 const DAY_MS = 86_400_000;
 
@@ -59,12 +60,7 @@ export type SourceSettings =
   | { source: 'kusto'; kusto: KustoSettings; selection: Selection }
   | { source: 'file'; file: FileLocation; selection: Selection };
 
-export class SourceSettingsError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'SourceSettingsError';
-  }
-}
+export class SourceSettingsError extends PermanentError {}
 
 /** The `days` whole UTC days before `now`'s day: [today - days, today). */
 export function trailingWindow(now: Date, days: number): { start: string; end: string } {

@@ -12,6 +12,7 @@ import type { TelemetryTurn } from '../contracts/rows';
 import type { QuarantineRecord } from '../balance/balancer';
 import { DEFAULT_BUCKETS } from '../contracts/config';
 import { isIsoTimestamp } from '../contracts/rows';
+import { PermanentError, TransientError } from '../errors';
 
 export const SOURCE_KINDS = ['kusto', 'file'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
@@ -193,15 +194,8 @@ export function parseSelection(input: SelectionInput): Selection {
   return SelectionSchema.parse(input);
 }
 
-export class SourceError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
-
 /** A shard's result was (or would be) cut at Kusto's limits: never use it. Permanent. */
-export class ShardTruncatedError extends SourceError {
+export class ShardTruncatedError extends PermanentError {
   constructor(
     readonly shard: number,
     readonly shardCount: number,
@@ -213,13 +207,13 @@ export class ShardTruncatedError extends SourceError {
 }
 
 /** No shard count within `maxShards` keeps every shard under the limits. Permanent. */
-export class ShardPlanError extends SourceError {}
+export class ShardPlanError extends PermanentError {}
 
 /** The query was rejected (syntax, semantics, permissions). Permanent. */
-export class SourceQueryError extends SourceError {}
+export class SourceQueryError extends PermanentError {}
 
 /** Throttled or unavailable after the retries: rethrow so the queue redelivers. */
-export class SourceTransientError extends SourceError {}
+export class SourceTransientError extends TransientError {}
 
 /** Fills zero counts for shards the count query did not return, in index order. */
 export function completeCounts(counts: readonly ShardCount[], shardCount: number): ShardCount[] {

@@ -21,6 +21,7 @@
  */
 import { hash64, seed32 } from '../util/hash';
 import { SPLITS, checkShares, type SplitName } from './shares';
+import { PermanentError } from '../errors';
 
 export interface SplitInput {
   id: string;
@@ -45,12 +46,7 @@ export interface SplitResult {
   groups: number;
 }
 
-export class SplitInputError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = new.target.name;
-  }
-}
+export class SplitInputError extends PermanentError {}
 
 /** Largest-remainder apportionment of n over shares (ties to the earlier index). */
 export function apportion(n: number, shares: readonly number[]): number[] {

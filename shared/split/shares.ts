@@ -4,19 +4,19 @@
  * or field it came from.
  */
 import { z } from 'zod';
+import { PermanentError } from '../errors';
 
 export const SPLITS = ['train', 'validation', 'test'] as const;
 export type SplitName = (typeof SPLITS)[number];
 export type Shares = readonly [number, number, number];
 
 /** Bad split shares: permanent; `flag` is the flag or field the value came from. */
-export class SplitSharesError extends Error {
+export class SplitSharesError extends PermanentError {
   constructor(
     readonly flag: string,
     message: string,
   ) {
     super(message);
-    this.name = new.target.name;
   }
 }
 

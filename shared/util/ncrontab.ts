@@ -6,13 +6,9 @@
  * (MON, JAN) are not supported. A time matches when every field matches (the day of
  * the month and the day of the week both, as NCrontab does).
  */
+import { PermanentError } from '../errors';
 
-export class CronError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'CronError';
-  }
-}
+export class CronError extends PermanentError {}
 
 const FIELDS = [
   { name: 'second', min: 0, max: 59 },

@@ -704,8 +704,6 @@ export class WavePlanner {
   }
 }
 
-export type WaveReport = ReturnType<WavePlanner['report']>;
-
 /** Up to bins − 1 distinct cut points at the score quantiles (ties merge bins). */
 export function quantileCuts(scores: readonly number[], bins: number): number[] {
   if (scores.length === 0 || bins <= 1) return [];

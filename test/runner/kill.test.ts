@@ -5,16 +5,17 @@
  * lost, nothing counted twice). The runner is the compiled CLI in a child process;
  * SFT_FAILPOINT makes it kill itself at a named point.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { telemetryFile } from '../functions/harness';
 
 const ROOT = join(__dirname, '..', '..');
-const DIST = join(ROOT, 'node_modules', '.cache', `sftb-kill-${process.pid}`);
+/** The build `npm test` (or `npm run build`) made: this test compiles nothing itself. */
+const DIST = join(ROOT, 'dist');
 
 interface Exit {
   code: number | null;
@@ -49,16 +50,9 @@ const namespace = () => {
 };
 
 beforeAll(() => {
-  const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
-  // Other modules may not typecheck mid-edit; tsc still emits, which is all this needs.
-  spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', DIST], {
-    stdio: 'ignore',
-  });
-  expect(existsSync(join(DIST, 'cli', 'main.js'))).toBe(true);
-}, 240_000);
-
-afterAll(async () => {
-  await rm(DIST, { recursive: true, force: true });
+  expect(existsSync(join(DIST, 'cli', 'main.js')), 'npm run build first (npm test does)').toBe(
+    true,
+  );
 });
 
 /** `run` against the test's Azurite: input, output directory, then the given flags. */

@@ -142,3 +142,38 @@ describe('a session build reading Kusto (SFT_SOURCE=kusto:...)', () => {
     expect(train.split('\n').filter(Boolean)).toEqual(withoutExtras);
   });
 });
+
+describe('a Kusto source that fails permanently (issue 14: retry by type)', () => {
+  it('a rejected query fails the build at the plan step with the reason, once, not by retrying', async () => {
+    const server = await startV2Server(() => ({
+      status: 400,
+      body: {
+        error: { code: 'General_BadRequest', message: 'bad', '@message': 'SEM0100: no table' },
+      },
+    }));
+    vi.stubEnv('SFT_KUSTO_CLUSTER_URI', server.url);
+    vi.stubEnv('SFT_KUSTO_DATABASE', 'telemetry');
+    vi.stubEnv('SFT_WINDOW_START', '2026-10-01T00:00:00Z');
+    vi.stubEnv('SFT_WINDOW_END', '2026-11-01T00:00:00Z');
+    try {
+      const deps = testDeps();
+      await deps.store.ensureContainer();
+      const spec = specFor(
+        deps,
+        'kusto-rejected',
+        { pipeline: 'session', total: 80, ratio: 0.6 },
+        { kind: 'kusto', path: 'sft_session_router_first_turns' },
+      );
+      const outcome = await runBuild(deps, spec);
+      expect(outcome).toMatchObject({ state: 'failed', stage: 'plan' });
+      // Typed as what it is (no longer disguised as a missing file), with the query's name.
+      expect(outcome.reason).toMatch(/^KustoSourceError: kusto:sft_session_router_first_turns: /);
+      expect(outcome.reason).toContain('SourceQueryError');
+      // Permanent: one delivery asked Kusto once (the count query), no redelivery asked again.
+      expect(server.requests).toHaveLength(1);
+    } finally {
+      vi.unstubAllEnvs();
+      await server.close();
+    }
+  });
+});

@@ -11,6 +11,7 @@ import { KustoSource } from '../../adapters/kusto/source';
 import {
   createTelemetrySource,
   kustoLineSource,
+  KustoSourceError,
   selectedLines,
 } from '../../adapters/source/telemetry';
 import { checkTurn } from '../../shared/contracts/rows';
@@ -21,6 +22,8 @@ import {
   trailingWindow,
 } from '../../shared/source/settings';
 import { TELEMETRY_COLUMNS } from '../../shared/source/schema';
+import { PermanentError } from '../../shared/errors';
+import { SourceQueryError } from '../../shared/source/telemetry';
 import { startV2Server, v2Frames } from '../kusto/v2-server';
 
 const NOW = new Date('2026-11-25T16:00:00Z');
@@ -228,9 +231,7 @@ describe('createTelemetrySource and selectedLines', () => {
     }
   });
 
-  it('kustoLineSource (the plan step’s seam): whole conversations for the session query; permanent errors mapped', async () => {
-    class PermanentForTest extends Error {}
-    const permanent = (message: string, cause: unknown) => new PermanentForTest(message, { cause });
+  it('kustoLineSource (the plan step’s seam): whole conversations for the session query; permanent errors typed', async () => {
     const columns = TELEMETRY_COLUMNS.map((c) => ({ ColumnName: c.name, ColumnType: c.type }));
     const turn = JSON.parse(rows[0]!) as Record<string, unknown>;
     let reject = false;
@@ -262,7 +263,7 @@ describe('createTelemetrySource and selectedLines', () => {
     );
     try {
       const env = { SFT_KUSTO_CLUSTER_URI: server.url, SFT_KUSTO_DATABASE: 'db1', ...window };
-      const src = kustoLineSource('sft_session_router_first_turns', permanent, env, {
+      const src = kustoLineSource('sft_session_router_first_turns', env, {
         credential: null,
       });
       expect(await src.size()).toBe(300);
@@ -274,16 +275,15 @@ describe('createTelemetrySource and selectedLines', () => {
       ).toBe(true);
 
       reject = true;
-      const failing = kustoLineSource('sft_session_router_first_turns', permanent, env, {
+      const failing = kustoLineSource('sft_session_router_first_turns', env, {
         credential: null,
       });
-      await expect(failing.size()).rejects.toThrow(PermanentForTest);
-      const unset = kustoLineSource(
-        'sft_stratified_by_turn_count',
-        permanent,
-        {},
-        { credential: null },
-      );
+      const rejected = await failing.size().catch((err: unknown) => err);
+      // The rejected query is permanent by type (no name strings): the plan step fails the build.
+      expect(rejected).toBeInstanceOf(KustoSourceError);
+      expect(rejected).toBeInstanceOf(PermanentError);
+      expect((rejected as Error).cause).toBeInstanceOf(SourceQueryError);
+      const unset = kustoLineSource('sft_stratified_by_turn_count', {}, { credential: null });
       await expect(unset.size()).rejects.toThrow(
         /kusto:sft_stratified_by_turn_count: SFT_TELEMETRY_SOURCE=kusto needs SFT_KUSTO_CLUSTER_URI/,
       );
@@ -309,7 +309,10 @@ describe('createTelemetrySource and selectedLines', () => {
     // No SFT_KUSTO_* settings here: a permanent failure the plan step records, not a retry.
     vi.stubEnv('SFT_KUSTO_CLUSTER_URI', '');
     try {
-      await expect(opened.size()).rejects.toBeInstanceOf(SourceNotFoundError);
+      // Typed as permanent, not disguised as a missing file.
+      const err = await opened.size().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(PermanentError);
+      expect(err).not.toBeInstanceOf(SourceNotFoundError);
     } finally {
       vi.unstubAllEnvs();
     }

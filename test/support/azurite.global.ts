@@ -6,10 +6,16 @@
 import type { TestProject } from 'vitest/node';
 import { startAzurite, type AzuriteHandle } from '../../adapters/local/azurite';
 
-let handle: AzuriteHandle | undefined;
+/**
+ * The integration and e2e projects each run this setup; in one run they share one
+ * Azurite (the setups run in vitest's main process), stopped when the last one ends.
+ */
+const shared = globalThis as { __sftbAzurite?: { handle: Promise<AzuriteHandle>; users: number } };
 
 export async function setup(project: TestProject): Promise<void> {
-  handle = await startAzurite();
+  const entry = (shared.__sftbAzurite ??= { handle: startAzurite(), users: 0 });
+  entry.users++;
+  const handle = await entry.handle;
   project.provide('azurite', {
     connectionString: handle.connectionString,
     blobEndpoint: handle.blobEndpoint,
@@ -18,7 +24,10 @@ export async function setup(project: TestProject): Promise<void> {
 }
 
 export async function teardown(): Promise<void> {
-  await handle?.stop();
+  const entry = shared.__sftbAzurite;
+  if (!entry || --entry.users > 0) return;
+  shared.__sftbAzurite = undefined;
+  await (await entry.handle).stop();
 }
 
 declare module 'vitest' {
