@@ -7,6 +7,8 @@
  * A file not listed under integration or e2e is a unit test. Only the integration and
  * e2e tiers get the Azurite global setup (one Azurite shared by both in one run).
  */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
 const AZURITE = ['test/support/azurite.global.ts'];
@@ -49,6 +51,32 @@ export const E2E = [
   'test/trust/faults.test.ts',
 ];
 
+/**
+ * A file the lists above do not name is classified by what it uses, so a new test that
+ * needs Azurite never lands in the unit tier (where no Azurite runs): the compiled CLI
+ * or a child process → e2e; Azurite (`inject`, the functions harness's Azurite helpers)
+ * → integration; else unit.
+ */
+function unlisted(): { integration: string[]; e2e: string[] } {
+  const named = new Set([...INTEGRATION, ...E2E]);
+  const out = { integration: [] as string[], e2e: [] as string[] };
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) walk(path);
+      else if (name.endsWith('.test.ts') && !named.has(path)) {
+        const text = readFileSync(path, 'utf8');
+        if (/\bspawn\(|\bexecFile|\bfork\(|bin\/sft-balancer|runLocal\(/.test(text))
+          out.e2e.push(path);
+        else if (/\binject\(|\b(runBuild|testDeps)\b/.test(text)) out.integration.push(path);
+      }
+    }
+  };
+  walk('test');
+  return out;
+}
+const FOUND = unlisted();
+
 export default defineConfig({
   test: {
     testTimeout: 30_000,
@@ -57,13 +85,24 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['test/**/*.test.ts'], exclude: [...INTEGRATION, ...E2E] },
+        test: {
+          name: 'unit',
+          include: ['test/**/*.test.ts'],
+          exclude: [...INTEGRATION, ...E2E, ...FOUND.integration, ...FOUND.e2e],
+        },
       },
       {
         extends: true,
-        test: { name: 'integration', include: INTEGRATION, globalSetup: AZURITE },
+        test: {
+          name: 'integration',
+          include: [...INTEGRATION, ...FOUND.integration],
+          globalSetup: AZURITE,
+        },
       },
-      { extends: true, test: { name: 'e2e', include: E2E, globalSetup: AZURITE } },
+      {
+        extends: true,
+        test: { name: 'e2e', include: [...E2E, ...FOUND.e2e], globalSetup: AZURITE },
+      },
     ],
   },
 });
