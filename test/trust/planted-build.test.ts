@@ -77,9 +77,7 @@ describe('a planted corpus of secrets and personal data', () => {
     // Every blob of the build: shards are references into the source, never copies.
     const names = await deps.store.list('');
     const shards = buildPaths(spec.id).shard('');
-    expect(names.filter((n) => n.startsWith(shards.slice(0, shards.lastIndexOf('/'))))).toEqual(
-      [],
-    );
+    expect(names.filter((n) => n.startsWith(shards.slice(0, shards.lastIndexOf('/'))))).toEqual([]);
     const written = names;
     expect(written).toEqual(
       expect.arrayContaining([
