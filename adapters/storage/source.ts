@@ -184,9 +184,16 @@ export function fileSource(path: string): LineSource {
         if (!same(await fd.stat())) throw changed();
         let out: Buffer[];
         if (gz) {
-          const raw = fd.createReadStream({ highWaterMark: 1 << 20, autoClose: false });
-          out = await spansOfStream(raw.pipe(createGunzip({ chunkSize: 1 << 20 })), spans);
-          raw.destroy();
+          // Decompressed from the start up to the last span (its own stream: destroying a
+          // FileHandle's stream closes the handle).
+          const raw = createReadStream(path, { highWaterMark: 1 << 20 });
+          const gunzip = createGunzip({ chunkSize: 1 << 20 });
+          try {
+            out = await spansOfStream(raw.pipe(gunzip), spans);
+          } finally {
+            raw.destroy();
+            gunzip.destroy();
+          }
         } else {
           out = [];
           for (const s of spans) {
