@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -29,7 +29,11 @@ mkdirSync(dir, { recursive: true });
 function cli(args, env = {}) {
   return new Promise((resolve, reject) => {
     const started = process.hrtime.bigint();
-    const child = spawn(process.execPath, [bin, ...args], {
+    // /usr/bin/time (when there) reports the CPU seconds of the run and what it waited on.
+    const timed = existsSync('/usr/bin/time');
+    const cmd = timed ? '/usr/bin/time' : process.execPath;
+    const argv = timed ? ['-f', 'CPU %U %S', process.execPath, bin, ...args] : [bin, ...args];
+    const child = spawn(cmd, argv, {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, ...env },
     });
@@ -39,7 +43,10 @@ function cli(args, env = {}) {
     child.on('exit', (code) => {
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       if (code !== 0) reject(new Error(`sft-balancer ${args[0]} exited ${code}:\n${stderr}`));
-      else resolve({ ms, stderr });
+      else {
+        const m = /CPU ([\d.]+) ([\d.]+)\s*$/.exec(stderr);
+        resolve({ ms, stderr, cpuS: m ? Number(m[1]) + Number(m[2]) : null });
+      }
     });
   });
 }
@@ -68,6 +75,8 @@ if (!existsSync(input)) {
 }
 const common = ['--input', input, '--total', String(total), '--quiet'];
 const times = { inProcess: [], runner: [] };
+const cpu = { inProcess: [], runner: [] };
+const load = [];
 let digests = new Set();
 for (let i = 0; i < runs; i++) {
   const a = await cli(['run', '--in-process', ...common, '--out', join(dir, 'in-process')]);
@@ -80,10 +89,15 @@ for (let i = 0; i < runs; i++) {
     ...(instances ? ['--instances', instances] : []),
   ]);
   times.runner.push(b.ms);
+  cpu.inProcess.push(a.cpuS);
+  cpu.runner.push(b.cpuS);
+  load.push(loadavg()[0]);
   digests.add(sha(join(dir, 'in-process', 'train.jsonl')));
   digests.add(sha(join(dir, `runner-${i}`, 'train.jsonl')));
   process.stderr.write(
-    `run ${i + 1}/${runs}: in-process ${(a.ms / 1000).toFixed(1)} s, runner ${(b.ms / 1000).toFixed(1)} s\n`,
+    `run ${i + 1}/${runs}: in-process ${(a.ms / 1000).toFixed(1)} s (CPU ${a.cpuS} s), ` +
+      `runner ${(b.ms / 1000).toFixed(1)} s (CPU ${b.cpuS} s), ratio ${(b.ms / a.ms).toFixed(2)}×, ` +
+      `load ${loadavg()[0].toFixed(1)}\n`,
   );
 }
 const manifest = JSON.parse(readFileSync(join(dir, 'runner-0', 'manifest.json'), 'utf8'));
@@ -101,12 +115,15 @@ const result = {
     runner: Math.round(samples / (median(times.runner) / 1000)),
   },
   ratio: Math.round((median(times.runner) / median(times.inProcess)) * 100) / 100,
+  ratios: times.runner.map((r, i) => Math.round((r / times.inProcess[i]) * 100) / 100),
   times,
+  cpuSeconds: cpu,
+  loadAverage1m: load,
 };
 writeFileSync(join(dir, 'results.json'), JSON.stringify(result, null, 2) + '\n');
 process.stdout.write(
   `| path | median wall | samples/s |\n|---|---|---|\n` +
     `| in-process \`run --in-process\` | ${(result.medianMs.inProcess / 1000).toFixed(1)} s | ${result.samplesPerSecond.inProcess.toLocaleString('en-US')} |\n` +
     `| runner on Azurite (\`run\`) | ${(result.medianMs.runner / 1000).toFixed(1)} s | ${result.samplesPerSecond.runner.toLocaleString('en-US')} |\n` +
-    `\nrunner / in-process = ${result.ratio}× (target ≤ 2×); ${samples.toLocaleString('en-US')} samples; train.jsonl identical: ${result.identicalTrain}\n`,
+    `\nrunner / in-process = ${result.ratio}× median, per run ${result.ratios.join('×, ')}× (target ≤ 2× every run); ${samples.toLocaleString('en-US')} samples; train.jsonl identical: ${result.identicalTrain}\n`,
 );

@@ -28,8 +28,10 @@ import {
   getOutcome,
   getSpec,
   parseMessage,
+  recordOutcome,
   settledBatch,
 } from './lib/build-ops';
+import { SourceChangedError } from '../adapters/storage/source';
 import type { Deps } from './lib/deps';
 import { TransientError } from '../shared/errors';
 import { readShard, readWaveIds, recordBatchFailure } from './lib/shards';
@@ -123,9 +125,25 @@ export function createJudgeBatch(deps: Deps) {
       );
       return;
     }
-    const prepared = await readShard(deps, spec, shardId, ids ?? undefined);
+    let prepared;
+    try {
+      prepared = await readShard(deps, spec, shardId, ids ?? undefined);
+    } catch (err) {
+      if (!(err instanceof SourceChangedError)) throw err;
+      // The planned bytes are gone: no batch can read them, so the build fails now.
+      context.error(`judge: ${shardId} of ${buildId}: ${err.message}`);
+      await recordOutcome(deps, {
+        buildId,
+        state: 'failed',
+        stage: 'plan',
+        reason: err.message,
+        completedAt: deps.now().toISOString(),
+      });
+      await fail(err.message, ids?.length ?? null, 'permanent');
+      return;
+    }
     if (prepared === null) {
-      await fail(`shard blob ${p.shard(shardId)} is missing`, ids?.length ?? null, 'permanent');
+      await fail(`shard ${shardId} is missing from the plan`, ids?.length ?? null, 'permanent');
       return;
     }
     if (spec.waves && wave === 0) {

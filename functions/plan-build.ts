@@ -1,8 +1,15 @@
 /**
- * Plan (queue trigger on SFT_PLAN_QUEUE): splits the build's source into shards by a
- * hash of the conversation id (a conversation's turns stay together), writes each
- * shard as a blob of `LINENO<TAB>RAW` lines, records plan.json, then queues one
- * message per shard, and marks the plan queued.
+ * Plan (queue trigger on SFT_PLAN_QUEUE): splits the build's source into shards,
+ * records plan.json, then queues one message per shard, and marks the plan queued.
+ *
+ * A blob or file source is referenced, not copied (planReferences): a shard is a
+ * contiguous byte range of the source cut at a new conversation, and owns the
+ * conversations that start in it; a later turn of one of them (a source not grouped
+ * by conversation) is added to its owner as another run. The plan records each
+ * shard's runs (offset, bytes, first line) and the source's ETag (or a file's size and
+ * mtime); the batch reads its runs with ranged reads that check them. A Kusto
+ * source has no bytes to reference: its rows are routed by a hash of the
+ * conversation id and written as shard blobs of `LINENO<TAB>RAW` lines (writeShards).
  *
  * One planner at a time per build: the plan step holds a lease on `plan.claim` while
  * it writes shards and queues them. Another plan message of the same build (a second
@@ -21,11 +28,17 @@ import {
   shardIdOf,
   shardIndexOf,
   sourceTooLarge,
+  conversationIdOf,
   MAX_LINE_BYTES,
   type BuildSpec,
   type PlanRecord,
+  type ShardRun,
 } from '../shared/build/spec';
-import { sourceBytes } from '../adapters/storage/source';
+import {
+  SourceChangedError,
+  sourceBytes,
+  type LineSource,
+} from '../adapters/storage/source';
 import type { Lease } from '../adapters/storage/blob-store';
 import {
   errorText,
@@ -171,13 +184,204 @@ class ShardBuffer {
 /** A source over the shard limits (SFT_MAX_SHARDS × SFT_SHARD_BYTES × 4): the build fails. */
 export class SourceTooLargeError extends PermanentError {}
 
-/** Streams the source into shard blobs; returns the plan (not yet written). */
-export async function writeShards(
+/** Runs kept inline in plan.json up to this many in all; more go to index blobs. */
+const INLINE_RUNS = 4096;
+
+/** The conversation id of a line's bytes ({@link conversationIdOf}, fast path without decoding). */
+function idOfBytes(
+  buf: Buffer,
+  start: number,
+  end: number,
+  column = 'conversationId',
+): string | null {
+  // A mapped id column (issue 18) is read by name from the decoded line.
+  if (column !== 'conversationId')
+    return conversationIdOf(buf.toString('utf8', start, end), column);
+  const idStart = start + ID_PREFIX.length;
+  if (end > idStart && buf.compare(ID_PREFIX, 0, ID_PREFIX.length, start, idStart) === 0) {
+    const rest = buf.subarray(idStart, end);
+    const q = rest.indexOf(0x22);
+    if (q > 0 && rest.subarray(0, q).indexOf(0x5c) === -1 && rest.indexOf(ID_KEY, q) === -1)
+      return buf.toString('utf8', idStart, idStart + q);
+  }
+  return conversationIdOf(buf.toString('utf8', start, end));
+}
+
+/**
+ * Plans a blob or file source by reference: scans it once, cuts it into about `n`
+ * contiguous ranges at conversation starts, and records each shard's runs. Writes
+ * only the index blobs of shards whose runs do not fit inline; returns the plan.
+ */
+export async function planReferences(
+  deps: Deps,
+  spec: BuildSpec,
+  source: LineSource,
+  check: () => void = () => {},
+): Promise<PlanRecord> {
+  const identity = await source.identity!();
+  const idColumn = spec.config.columns?.conversationId;
+  const bytes = await source.size();
+  const tooLarge = sourceTooLarge(bytes, spec.shardBytes, spec.maxShards);
+  if (tooLarge !== null) throw new SourceTooLargeError(tooLarge);
+  const n = shardCount(bytes, spec.shardBytes, spec.maxShards);
+  const target = Math.ceil(bytes / n);
+  const runs: ShardRun[][] = [[]];
+  const rows: number[] = [0];
+  const sizes: number[] = [0];
+  /** Where each shard's last run ends (-1: closed, the next line starts a new run). */
+  const ends: number[] = [-1];
+  const owner = new Map<string, number>();
+  let k = 0;
+  let rangeBytes = 0;
+  let lineNo = 0;
+  let total = 0;
+  const CUT = MAX_LINE_BYTES + 1;
+  /**
+   * A line: `buf[start, end)` its first bytes (all of it unless cut), at `at` in the
+   * source, `next` where the following line starts, `whole` its size without CR/LF.
+   */
+  const line = (
+    buf: Buffer,
+    start: number,
+    end: number,
+    at: number,
+    next: number,
+    whole: number,
+  ) => {
+    lineNo++;
+    if (whole === 0) {
+      // An empty line: no row; kept inside the current run when it continues one.
+      if (ends[k] === at) {
+        runs[k]![runs[k]!.length - 1]![1] += next - at;
+        ends[k] = next;
+        sizes[k]! += next - at;
+      }
+      rangeBytes += next - at;
+      return;
+    }
+    const cut = whole > CUT;
+    const id = idOfBytes(buf, start, Math.min(end, start + Math.min(whole, CUT)), idColumn);
+    if (rangeBytes >= target && k < n - 1 && (id === null || !owner.has(id))) {
+      k++;
+      rangeBytes = 0;
+      runs.push([]);
+      rows.push(0);
+      sizes.push(0);
+      ends.push(-1);
+    }
+    rangeBytes += next - at;
+    let o = k;
+    if (id !== null) {
+      const known = owner.get(id);
+      if (known === undefined) owner.set(id, k);
+      else o = known;
+    }
+    rows[o]!++;
+    total++;
+    if (cut) {
+      runs[o]!.push([at, CUT, lineNo, whole]);
+      sizes[o]! += CUT;
+      ends[o] = -1;
+    } else if (ends[o] === at) {
+      runs[o]![runs[o]!.length - 1]![1] += next - at;
+      sizes[o]! += next - at;
+      ends[o] = next;
+    } else {
+      runs[o]!.push([at, next - at, lineNo]);
+      sizes[o]! += next - at;
+      ends[o] = next;
+    }
+  };
+  let base = 0;
+  /** The first bytes (up to CUT + 1) of a line that runs over a chunk's end. */
+  let carry: Buffer | null = null;
+  let carryAt = 0;
+  let carried = 0;
+  let lastByte = 0;
+  for await (const chunk of source.chunks!(identity)) {
+    let pos = 0;
+    for (let nl = chunk.indexOf(0x0a); nl !== -1; nl = chunk.indexOf(0x0a, pos)) {
+      if (carry) {
+        if (carry.length <= CUT)
+          carry = Buffer.concat([carry, chunk.subarray(0, Math.min(nl, CUT + 1 - carry.length))]);
+        const len = carried + nl;
+        const cr = (nl > 0 ? chunk[nl - 1] : lastByte) === 0x0d;
+        line(carry, 0, carry.length, carryAt, base + nl + 1, cr ? len - 1 : len);
+        carry = null;
+      } else {
+        const cr = nl > pos && chunk[nl - 1] === 0x0d;
+        line(chunk, pos, nl, base + pos, base + nl + 1, nl - pos - (cr ? 1 : 0));
+      }
+      pos = nl + 1;
+    }
+    if (pos < chunk.length) {
+      if (carry) {
+        if (carry.length <= CUT)
+          carry = Buffer.concat([carry, chunk.subarray(0, CUT + 1 - carry.length)]);
+        carried += chunk.length;
+      } else {
+        carry = Buffer.from(chunk.subarray(pos, Math.min(chunk.length, pos + CUT + 1)));
+        carryAt = base + pos;
+        carried = chunk.length - pos;
+      }
+      lastByte = chunk[chunk.length - 1]!;
+    }
+    base += chunk.length;
+    check();
+  }
+  if (carry) {
+    const cr = lastByte === 0x0d;
+    line(carry, 0, carry.length, carryAt, base, carried - (cr ? 1 : 0));
+  }
+  // A file written to during the scan: its size or mtime moved.
+  const after = await source.identity!();
+  if (JSON.stringify(after) !== JSON.stringify(identity))
+    throw new SourceChangedError(
+      `the telemetry source (${source.name}) changed while it was planned; run the build again`,
+    );
+  check();
+  const ids = runs.map((_, i) => shardIdOf(i));
+  const inline = runs.reduce((a, r) => a + r.length, 0) <= INLINE_RUNS;
+  if (!inline) {
+    const p = buildPaths(spec.id);
+    const indexed = ids.map((id, i) => ({ id, runs: runs[i]! }));
+    await pool(indexed, 16, (x) =>
+      deps.store.put(p.shardIndex(x.id), JSON.stringify({ runs: x.runs })),
+    );
+  }
+  return {
+    buildId: spec.id,
+    sourceBytes: bytes,
+    rows: total,
+    source: identity,
+    shards: ids.map((id, i) => ({
+      id,
+      rows: rows[i]!,
+      bytes: sizes[i]!,
+      ...(inline ? { runs: runs[i]! } : {}),
+    })),
+  };
+}
+
+/** Plans the build's source: by reference when it can be (a blob, a file), else as shard blobs. */
+export async function planShards(
   deps: Deps,
   spec: BuildSpec,
   check: () => void = () => {},
 ): Promise<PlanRecord> {
   const source = deps.openSource(spec.source);
+  if (source.identity && source.readSpans && source.chunks)
+    return planReferences(deps, spec, source, check);
+  return writeShards(deps, spec, check, source);
+}
+
+/** Streams the source into shard blobs (a Kusto query's rows); returns the plan (not yet written). */
+export async function writeShards(
+  deps: Deps,
+  spec: BuildSpec,
+  check: () => void = () => {},
+  source: LineSource = deps.openSource(spec.source),
+): Promise<PlanRecord> {
   const idColumn = spec.config.columns?.conversationId;
   const bytes = await source.size();
   const tooLarge = sourceTooLarge(bytes, spec.shardBytes, spec.maxShards);
@@ -306,7 +510,7 @@ async function planHeld(
   let plan = await getPlan(deps, spec.id);
   if (!plan) {
     try {
-      plan = await writeShards(deps, spec, () => claim.check());
+      plan = await planShards(deps, spec, () => claim.check());
     } catch (err) {
       // Permanent by type (a missing source, one too large, a rejected Kusto query):
       // the build fails with the reason; anything else goes back to the queue.

@@ -36,7 +36,15 @@ export interface BlobStore {
   exists(path: string): Promise<boolean>;
   list(prefix: string): Promise<string[]>;
   size(path: string): Promise<number | null>;
-  stream(path: string): Promise<Readable>;
+  /** Size and ETag of a blob (the identity a plan records); null when it is missing. */
+  properties(path: string): Promise<{ size: number; etag: string } | null>;
+  /** The blob's bytes as a stream; with `etag`, only while the blob still has it (else 412). */
+  stream(path: string, etag?: string): Promise<Readable>;
+  /**
+   * `count` bytes from `offset` (one ranged download); with `etag`, only while the
+   * blob still has it: a changed blob fails with status 412, a deleted one with 404.
+   */
+  getRange(path: string, offset: number, count: number, etag?: string): Promise<Buffer>;
   blockWriter(path: string): BlockWriter;
   uploadFile(path: string, file: string): Promise<void>;
   /**
@@ -119,9 +127,30 @@ export function createBlobStore(service: BlobServiceClient, container: string): 
         throw err;
       }
     },
-    async stream(path) {
-      const res = await block(path).download(0);
+    async properties(path) {
+      try {
+        const props = await block(path).getProperties();
+        return { size: props.contentLength ?? 0, etag: props.etag ?? '' };
+      } catch (err) {
+        if (statusOf(err) === 404) return null;
+        throw err;
+      }
+    },
+    async stream(path, etag) {
+      const res = await block(path).download(0, undefined, {
+        ...(etag ? { conditions: { ifMatch: etag } } : {}),
+      });
       return res.readableStreamBody as Readable;
+    },
+    async getRange(path, offset, count, etag) {
+      if (count === 0) return Buffer.alloc(0);
+      const res = await block(path).download(offset, count, {
+        ...(etag ? { conditions: { ifMatch: etag } } : {}),
+      });
+      const body = res.readableStreamBody as Readable;
+      const parts: Buffer[] = [];
+      for await (const part of body) parts.push(part as Buffer);
+      return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     },
     blockWriter(path) {
       const ids: string[] = [];

@@ -5,10 +5,11 @@
  * the same two methods (size to decide the shard count, lines to route them).
  */
 import { createReadStream } from 'node:fs';
-import { access, constants, stat } from 'node:fs/promises';
+import { access, constants, open as openFile, stat } from 'node:fs/promises';
 import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import type { BlobStore } from './blob-store';
+import { statusOf } from './clients';
 import type { SourceRef } from '../../shared/source/ref';
 import { kustoLineSource } from '../source/telemetry';
 import { PermanentError } from '../../shared/errors';
@@ -16,6 +17,19 @@ import { PermanentError } from '../../shared/errors';
 export interface SourceLine {
   line: string;
   lineNo: number;
+}
+
+/**
+ * What a plan records of a byte source (a blob's ETag, a file's size and mtime), so
+ * every later ranged read can tell the source is still the one that was planned.
+ */
+export type SourceIdentity =
+  { kind: 'blob'; size: number; etag: string } | { kind: 'file'; size: number; mtimeMs: number };
+
+/** A byte span of the source: `count` bytes from `offset`. */
+export interface Span {
+  offset: number;
+  count: number;
 }
 
 export interface LineSource {
@@ -27,13 +41,62 @@ export interface LineSource {
    * The raw JSONL bytes, a chunk at a time, when the source is a byte stream: the
    * plan then splits and routes lines without decoding them.
    */
-  chunks?(): AsyncIterable<Buffer>;
+  chunks?(identity?: SourceIdentity): AsyncIterable<Buffer>;
+  /**
+   * The source's identity now, when shards can reference it by byte ranges (a blob, a
+   * local file); the plan records it and `chunks(identity)` reads only that version.
+   */
+  identity?(): Promise<SourceIdentity>;
+  /**
+   * The bytes of `spans` (sorted by offset, not overlapping), read directly from the
+   * source while it still has `identity`: a source changed or gone since the plan
+   * throws {@link SourceChangedError}.
+   */
+  readSpans?(spans: readonly Span[], identity: SourceIdentity): Promise<Buffer[]>;
   /** The lines (1-based numbers, CRLF tolerated), a chunk at a time. */
   lines(): AsyncIterable<SourceLine[]>;
 }
 
 /** A source that cannot be found or read: a permanent failure of the build. */
 export class SourceNotFoundError extends PermanentError {}
+
+/**
+ * The source changed (or vanished) after the plan referenced it: a batch cannot read
+ * the lines it was planned with, so the build fails (permanent; no retry can help).
+ */
+export class SourceChangedError extends PermanentError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'SourceChangedError';
+  }
+}
+
+/** Picks `spans` (sorted) out of a stream of the whole source. */
+async function spansOfStream(
+  stream: AsyncIterable<Buffer>,
+  spans: readonly Span[],
+): Promise<Buffer[]> {
+  const out = spans.map((s) => Buffer.allocUnsafe(s.count));
+  const filled = spans.map(() => 0);
+  let pos = 0;
+  let first = 0;
+  for await (const chunk of stream) {
+    const end = pos + chunk.length;
+    for (let i = first; i < spans.length && spans[i]!.offset < end; i++) {
+      const s = spans[i]!;
+      const from = Math.max(s.offset, pos);
+      const to = Math.min(s.offset + s.count, end);
+      if (to > from) {
+        chunk.copy(out[i]!, from - s.offset, from - pos, to - pos);
+        filled[i]! += to - from;
+      }
+      if (s.offset + s.count <= end && i === first) first++;
+    }
+    pos = end;
+    if (first >= spans.length) break;
+  }
+  return out.map((b, i) => b.subarray(0, filled[i]));
+}
 
 /** Splits a byte stream into line batches, one per chunk. */
 export async function* lineBatches(stream: AsyncIterable<Buffer>): AsyncGenerator<SourceLine[]> {
@@ -88,6 +151,63 @@ export function fileSource(path: string): LineSource {
         return n;
       })();
       return inflated;
+    },
+    async identity() {
+      try {
+        const st = await stat(path);
+        return { kind: 'file', size: st.size, mtimeMs: st.mtimeMs };
+      } catch (cause) {
+        throw new SourceNotFoundError(`telemetry file not found: ${path}`, { cause });
+      }
+    },
+    async readSpans(spans, identity) {
+      const changed = (cause?: unknown) =>
+        new SourceChangedError(
+          `the telemetry file ${path} changed or vanished after the build was planned ` +
+            `(planned: ${identity.size} bytes, modified ${new Date(identity.kind === 'file' ? identity.mtimeMs : 0).toISOString()}); ` +
+            `run the build again`,
+          { cause },
+        );
+      const same = (st: { size: number; mtimeMs: number }) =>
+        identity.kind === 'file' && st.size === identity.size && st.mtimeMs === identity.mtimeMs;
+      let fd;
+      try {
+        fd = await openFile(path, 'r');
+      } catch (cause) {
+        throw changed(cause);
+      }
+      try {
+        if (!same(await fd.stat())) throw changed();
+        let out: Buffer[];
+        if (gz) {
+          // Decompressed from the start up to the last span (its own stream: destroying a
+          // FileHandle's stream closes the handle).
+          const raw = createReadStream(path, { highWaterMark: 1 << 20 });
+          const gunzip = createGunzip({ chunkSize: 1 << 20 });
+          try {
+            out = await spansOfStream(raw.pipe(gunzip), spans);
+          } finally {
+            raw.destroy();
+            gunzip.destroy();
+          }
+        } else {
+          out = [];
+          for (const s of spans) {
+            const buf = Buffer.allocUnsafe(s.count);
+            let got = 0;
+            while (got < s.count) {
+              const { bytesRead } = await fd.read(buf, got, s.count - got, s.offset + got);
+              if (bytesRead === 0) break;
+              got += bytesRead;
+            }
+            out.push(buf.subarray(0, got));
+          }
+        }
+        if (!same(await fd.stat())) throw changed();
+        return out;
+      } finally {
+        await fd.close();
+      }
     },
     async *chunks() {
       try {
@@ -159,8 +279,48 @@ export function blobSource(store: BlobStore, path: string): LineSource {
         throw new SourceNotFoundError(`telemetry blob not found: ${store.container}/${path}`);
       return n;
     },
-    async *chunks() {
-      yield* (await store.stream(path)) as AsyncIterable<Buffer>;
+    async identity() {
+      const props = await store.properties(path);
+      if (props === null)
+        throw new SourceNotFoundError(`telemetry blob not found: ${store.container}/${path}`);
+      return { kind: 'blob', size: props.size, etag: props.etag };
+    },
+    async readSpans(spans, identity) {
+      const etag = identity.kind === 'blob' ? identity.etag : undefined;
+      try {
+        const out: Buffer[] = [];
+        // A few ranged downloads at once, in order.
+        const width = 4;
+        for (let i = 0; i < spans.length; i += width)
+          out.push(
+            ...(await Promise.all(
+              spans.slice(i, i + width).map((s) => store.getRange(path, s.offset, s.count, etag)),
+            )),
+          );
+        return out;
+      } catch (err) {
+        const status = statusOf(err);
+        if (status === 412 || status === 404)
+          throw new SourceChangedError(
+            `the telemetry blob ${store.container}/${path} ${status === 404 ? 'was deleted' : 'changed'} ` +
+              `after the build was planned (planned ETag ${etag ?? '?'}); run the build again`,
+            { cause: err },
+          );
+        throw err;
+      }
+    },
+    async *chunks(identity) {
+      const etag = identity?.kind === 'blob' ? identity.etag : undefined;
+      try {
+        yield* (await store.stream(path, etag)) as AsyncIterable<Buffer>;
+      } catch (err) {
+        if (etag && statusOf(err) === 412)
+          throw new SourceChangedError(
+            `the telemetry blob ${store.container}/${path} changed while it was planned; run the build again`,
+            { cause: err },
+          );
+        throw err;
+      }
     },
     lines() {
       return lineBatches(this.chunks!());

@@ -110,14 +110,21 @@ export interface PreparedShard {
   redactions: RedactionCounts;
 }
 
+/** A shard line already split: its source line number, text, and whole size when cut. */
+export interface ShardLine {
+  lineNo: number;
+  raw: string;
+  bytes?: number;
+}
+
 /**
- * Reads a shard's lines (`LINENO<TAB>RAW`), quarantines bad rows and builds samples.
+ * Reads a shard's lines (`LINENO<TAB>RAW`, or {@link ShardLine}s), quarantines bad rows and builds samples.
  * With `conversations`, only the lines of those conversations are read (a wave batch
  * needs a few samples of its shard; a conversation's samples depend on its turns
  * alone, so they come out the same), and the counts describe those lines only.
  */
 export function prepareShard(
-  lines: Iterable<string>,
+  lines: Iterable<string | ShardLine>,
   spec: BuildSpec,
   conversations?: ReadonlySet<string>,
 ): PreparedShard {
@@ -129,8 +136,8 @@ export function prepareShard(
   let turns = 0;
   let outsideWindow = 0;
   for (const text of lines) {
-    if (text.length === 0) continue;
-    const { lineNo, raw, bytes } = parseShardLine(text);
+    if (typeof text === 'string' && text.length === 0) continue;
+    const { lineNo, raw, bytes } = typeof text === 'string' ? parseShardLine(text) : text;
     if (conversations) {
       const id = conversationIdOf(raw, spec.config.columns?.conversationId);
       if (id === null || !conversations.has(id)) continue;

@@ -340,7 +340,10 @@ export function buildPaths(buildId: string) {
     plan: `${b}/plan.json`,
     outcome: `${b}/outcome.json`,
     faninClaim: `${b}/fanin.claim`,
+    /** A shard copied from a source that cannot be referenced (a Kusto query's rows). */
     shard: (shardId: string) => `${b}/shards/${shardId}.jsonl`,
+    /** A shard's byte ranges of the source when they do not fit in plan.json (numbers only). */
+    shardIndex: (shardId: string) => `${b}/plan/${shardId}.json`,
     rows: (shardId: string) => `${b}/results/${shardId}.jsonl`,
     quarantine: (shardId: string) => `${b}/results/${shardId}.quarantine.jsonl`,
     unlabeled: (shardId: string) => `${b}/results/${shardId}.unlabeled.jsonl`,
@@ -501,12 +504,47 @@ export function parseShardLine(text: string): { lineNo: number; raw: string; byt
   };
 }
 
+const count = z.number().int().min(0);
+
+/**
+ * A run of a shard: `[offset, bytes, firstLine]`, consecutive source lines (with their
+ * line ends) of the shard's conversations, `bytes` from `offset`, numbered from
+ * `firstLine`; a line over MAX_LINE_BYTES is a run of its own, `[offset, bytes, line,
+ * wholeBytes]`, of its first MAX_LINE_BYTES + 1 bytes (the batch quarantines it).
+ */
+export const ShardRunSchema = z.union([
+  z.tuple([count, count, count]),
+  z.tuple([count, count, count, count]),
+]);
+export type ShardRun = z.infer<typeof ShardRunSchema>;
+
+/** A shard's runs when they are not inline in plan.json (`builds/ID/plan/SHARD.json`). */
+export const ShardIndexSchema = z.object({ runs: z.array(ShardRunSchema) });
+
+/** What the plan saw of a referenced source; every ranged read checks it still holds. */
+export const SourceIdentitySchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('blob'), size: count, etag: z.string() }),
+  z.object({ kind: z.literal('file'), size: count, mtimeMs: z.number() }),
+]);
+
+/**
+ * The plan. With `source` (a blob or file source), shards are references: each is
+ * runs of byte ranges of the source, inline (`runs`) or in its index blob, read by
+ * the batch directly; nothing of the telemetry is copied. Without it (a Kusto query),
+ * each shard is a blob of `LINENO<TAB>RAW` lines under `shards/`.
+ */
 export const PlanRecordSchema = z.object({
   buildId: BuildIdSchema,
-  sourceBytes: z.number().int().min(0),
-  rows: z.number().int().min(0),
+  sourceBytes: count,
+  rows: count,
+  source: SourceIdentitySchema.optional(),
   shards: z.array(
-    z.object({ id: z.string(), rows: z.number().int().min(0), bytes: z.number().int().min(0) }),
+    z.object({
+      id: z.string(),
+      rows: count,
+      bytes: count,
+      runs: z.array(ShardRunSchema).optional(),
+    }),
   ),
 });
 export type PlanRecord = z.infer<typeof PlanRecordSchema>;

@@ -10,7 +10,7 @@ import { createPlanBuild } from '../../functions/plan-build';
 import { createShardPoison } from '../../functions/stage-poison';
 import { getPlan, readStatus, startBuild } from '../../functions/lib/build-ops';
 import type { HostEvent } from '../../adapters/local/queue-host';
-import { createDeps } from '../../functions/lib/deps';
+import { createDeps, type Deps } from '../../functions/lib/deps';
 import { BatchFailureSchema, buildPaths, shardCount, shardIdOf } from '../../shared/build/spec';
 import { failingFor, runBuild, specFor, telemetryFile, uniqueSettings } from './harness';
 
@@ -18,8 +18,8 @@ async function build(minShare: string) {
   const t = await telemetryFile(400, 21);
   const { size } = await stat(t.path);
   const settings = uniqueSettings({ SFT_MIN_JUDGED_SHARE: minShare });
-  const shards = shardCount(size, settings.shardBytes, settings.maxShards);
-  const deps = createDeps(settings, { judgeFor: () => failingFor(1, shards) });
+  expect(shardCount(size, settings.shardBytes, settings.maxShards)).toBeGreaterThanOrEqual(3);
+  const deps: Deps = createDeps(settings, { judgeFor: failingFor('s00001', () => deps) });
   const spec = specFor(
     deps,
     `flaky-${minShare.replace('.', '')}`,
@@ -32,6 +32,7 @@ async function build(minShare: string) {
   const failure = await deps.store.getJson(p.failed(shardIdOf(1)), BatchFailureSchema);
   const manifest = JSON.parse((await deps.store.get(p.manifest))!.toString('utf8'));
   const status = (await readStatus(deps, spec.id))!;
+  const shards = (await getPlan(deps, spec.id))!.shards.length;
   return { deps, spec, outcome, events, failure, manifest, status, shards };
 }
 

@@ -11,13 +11,14 @@ import { LocalQueueHost, type HostEvent } from '../../adapters/local/queue-host'
 import { readQueueHostConfig, type QueueHostConfig } from '../../adapters/storage/host-config';
 import { getOutcome, startBuild } from '../../functions/lib/build-ops';
 import { createDeps, type Deps } from '../../functions/lib/deps';
+import { readShard } from '../../functions/lib/shards';
+import { conversationOfSampleId } from '../../shared/build/batch';
 import { registrations, type QueueFunction } from '../../functions/registry';
 import type { z } from 'zod';
 import { parseBalanceConfig } from '../../shared/contracts/config';
 import {
   BuildSpecSchema,
   buildSpecOf,
-  shardIndexOf,
   type BuildRequest,
   type BuildSpec,
   type Outcome,
@@ -115,17 +116,25 @@ export async function runBuild(
   }
 }
 
-/** The signals judge, except that it throws for every batch of one shard. */
-export function failingFor(shard: number, shards: number): Judge {
-  const signals = createSignalsJudge();
-  return {
-    name: 'flaky',
-    judge: (batch) => {
-      const conversationId = batch[0]!.sampleId.split(':')[0]!;
-      if (shardIndexOf(conversationId, shards) === shard)
-        return Promise.reject(new Error('judge endpoint unavailable (503)'));
-      return signals.judge(batch);
-    },
+/**
+ * The signals judge, except that it throws for every batch of one shard's
+ * conversations (which conversations a shard holds is read from the build's plan).
+ */
+export function failingFor(shardId: string, deps: () => Deps): (spec: BuildSpec) => Judge {
+  return (spec) => {
+    const signals = createSignalsJudge();
+    let members: Promise<Set<string>> | undefined;
+    return {
+      name: 'flaky',
+      judge: async (batch) => {
+        members ??= readShard(deps(), spec, shardId).then(
+          (p) => new Set((p?.samples ?? []).map((x) => conversationOfSampleId(x.sampleId))),
+        );
+        if ((await members).has(conversationOfSampleId(batch[0]!.sampleId)))
+          throw new Error('judge endpoint unavailable (503)');
+        return signals.judge(batch);
+      },
+    };
   };
 }
 

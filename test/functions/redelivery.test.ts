@@ -101,7 +101,9 @@ describe('a redelivered message', () => {
   it('re-plans to the same shards and queues only the batches without a result', async () => {
     const { deps, spec, plan } = await planned();
     const p = buildPaths(spec.id);
-    const before = await Promise.all(plan.shards.map((s) => deps.store.get(p.shard(s.id))));
+    // Shards are references into the source: the plan, never a copy of the telemetry.
+    expect(await deps.store.list(`${p.plan.replace(/plan\.json$/, '')}shards/`)).toEqual([]);
+    const before = (await deps.store.get(p.plan))!;
     await createJudgeBatch(deps)(
       { kind: 'shard', buildId: spec.id, shardId: plan.shards[0]!.id },
       ctx(),
@@ -119,8 +121,8 @@ describe('a redelivered message', () => {
     expect((await queue.getProperties()).approximateMessagesCount).toBe(
       depth0 + plan.shards.length - 1,
     );
-    const after = await Promise.all(plan.shards.map((s) => deps.store.get(p.shard(s.id))));
-    after.forEach((b, i) => expect(b!.equals(before[i]!)).toBe(true));
+    expect((await deps.store.get(p.plan))!.equals(before)).toBe(true);
+    expect(await deps.store.list(`${p.plan.replace(/plan\.json$/, '')}shards/`)).toEqual([]);
   });
 
   it('runs the fan-in once: a second delivery finds the outcome and changes nothing', async () => {

@@ -221,7 +221,7 @@ describe('a wave batch whose judge keeps failing', () => {
     const settings = uniqueSettings({ ...SETTINGS, SFT_MIN_JUDGED_SHARE: '0.5' });
     const shards = shardCount(size, settings.shardBytes, settings.maxShards);
     expect(shards).toBeGreaterThanOrEqual(3);
-    const deps = createDeps(settings, { judgeFor: () => failingFor(1, shards) });
+    const deps: Deps = createDeps(settings, { judgeFor: failingFor('s00001', () => deps) });
     const { outcome, manifest } = await build('waves-flaky', { total: 800, waves: true }, { deps });
     expect(outcome.state).toBe('succeeded');
     const failed = manifest.batches.waveBatches.failedBatches;

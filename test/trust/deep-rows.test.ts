@@ -5,7 +5,7 @@
  * and every other row is kept. And a poisoned shard whose samples cannot be counted
  * fails the build (unknown is not 0) instead of letting it report success.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { InvocationContext } from '@azure/functions';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -130,6 +130,9 @@ describe('a source (the plan step of a Kusto or file selection)', () => {
 describe('a poisoned shard whose samples cannot be counted', () => {
   it('fails the build with the reason (unknown loss is not 0), not succeeds', async () => {
     const t = await telemetryFile(300, 61);
+    // A whole-second mtime, so the test can put it back exactly.
+    const planned = new Date(Math.floor(Date.now() / 1000) * 1000 - 60_000);
+    await utimes(t.path, planned, planned);
     const deps = createDeps(uniqueSettings({ SFT_SHARD_BYTES: '16384' }));
     const id = 'poison-uncounted';
     const spec = specFor(deps, id, { total: 120 }, { kind: 'file', path: t.path });
@@ -138,12 +141,10 @@ describe('a poisoned shard whose samples cannot be counted', () => {
     const plan = (await getPlan(deps, id))!;
     expect(plan.shards.length).toBeGreaterThan(3);
     const [poisoned, ...rest] = plan.shards.map((s) => s.id);
-    // The shard is gone: the poison handler has nothing to count its samples from.
-    await deps.clients.blobs
-      .getContainerClient(deps.settings.container)
-      .getBlockBlobClient(buildPaths(id).shard(poisoned!))
-      .delete();
+    // The source reads as changed when the poison handler looks: nothing to count from.
+    await utimes(t.path, planned, new Date());
     await createShardPoison(deps)({ kind: 'shard', buildId: id, shardId: poisoned }, ctx());
+    await utimes(t.path, planned, planned);
     for (const shardId of rest)
       await createJudgeBatch(deps)({ kind: 'shard', buildId: id, shardId }, ctx());
     const failed = JSON.parse(
