@@ -24,7 +24,6 @@ import { parseTelemetryLine } from '../shared/build/batch';
 import { MAX_LINE_BYTES } from '../shared/build/spec';
 import { Redactor } from '../shared/samples/redact';
 import type { BalanceConfig } from '../shared/contracts/config';
-import { costSection } from '../shared/judge/prices';
 import { describeJudge, type Judge } from '../shared/judge/types';
 import {
   SortedAssembler,
@@ -38,30 +37,44 @@ import { Progress } from './progress';
 import { NoValidRowsError } from '../shared/errors/index';
 import { writeReport } from '../adapters/files/report';
 import { ProfileBuilder, profileRows, type Profile } from '../shared/report/profile';
-import type { WaveSettingsInput } from '../shared/waves/planner';
+import type { WavePlanner, WaveSettingsInput } from '../shared/waves/planner';
+import {
+  buildManifest,
+  judgeSection,
+  pipelineSection,
+  wavesReport,
+  type ManifestCommand,
+} from '../shared/report/build-manifest';
 import { judgeWaves } from '../shared/waves/judge';
-
-const TOOL = { name: 'sft-balancer', version: '0.1.0' };
 
 export interface JobResult {
   manifest: Record<string, unknown>;
   manifestPath: string;
 }
 
+/**
+ * Balances what was offered, writes the dataset, its manifest and report. With a wave
+ * planner the balance runs in memory (the wave report needs the delivered rows);
+ * otherwise each line is written and profiled as it is made.
+ */
 async function writeDataset(
   outDir: string,
   balancer: StreamingBalancer,
   quarantine: JsonlWriter,
-  extra: Record<string, unknown>,
-  finish?: () => Promise<BalanceResult>,
-  more: { before?: Profile; outputs?: Record<string, FileDigest>; load?: RangeLoader } = {},
+  head: { command: ManifestCommand; sections: Record<string, unknown> },
+  more: {
+    planner?: WavePlanner;
+    before?: Profile;
+    outputs?: Record<string, FileDigest>;
+    load?: RangeLoader;
+  } = {},
 ): Promise<JobResult> {
   const quarantineDigest = await quarantine.close();
   const outputs: Record<string, FileDigest> = {};
   let result: BalanceResult;
   let after: Profile;
-  if (finish) {
-    result = await finish();
+  if (more.planner) {
+    result = balancer.finish();
     outputs['train.jsonl'] = await writeJsonl(join(outDir, 'train.jsonl'), result.train);
     if (balancer.config.validation > 0) {
       outputs['validation.jsonl'] = await writeJsonl(
@@ -86,9 +99,14 @@ async function writeDataset(
   }
   outputs['quarantine.jsonl'] = quarantineDigest;
   Object.assign(outputs, more.outputs);
-  const before = more.before;
-  const profile = { ...(before ? { before } : {}), after };
-  const manifest = { tool: TOOL, ...extra, ...result.manifest, profile, outputs };
+  const delivered = more.planner ? [...result.train, ...result.validation] : [];
+  const manifest = buildManifest({
+    ...head,
+    ...(more.planner ? { waves: wavesReport(more.planner, delivered) } : {}),
+    balance: result.manifest,
+    profile: { before: more.before, after },
+    outputs,
+  });
   const manifestPath = join(outDir, 'manifest.json');
   await writeJson(manifestPath, manifest);
   await writeReport(outDir, manifest);
@@ -116,8 +134,7 @@ export async function balanceFile(
     outDir,
     balancer,
     quarantine,
-    { command: 'balance', source: input },
-    undefined,
+    { command: 'balance', sections: { source: input } },
     // Gzipped input is read in one pass with lines kept; plain files are re-read by byte range.
     input.endsWith('.gz') ? {} : { load: (ranges) => loadRanges(input, ranges) },
   );
@@ -339,50 +356,34 @@ export async function runPipeline(
   const judgeStats = opts.judge.stats?.();
   const annotatedDigest = await o.annotated.close();
   const unlabeledDigest = await o.unlabeled.close();
-  const wavesExtra: Record<string, unknown> = {};
   const job = await writeDataset(
     outDir,
     balancer,
     quarantine,
     {
       command: 'run',
-      source: input,
-      telemetry: { invalidUtf8Lines: read.invalidUtf8Lines },
-      pipeline: {
-        name: opts.pipeline,
-        history: opts.pipeline === 'conversation' ? opts.history : null,
-        assembly: stats,
+      sections: {
+        source: input,
+        telemetry: { invalidUtf8Lines: read.invalidUtf8Lines },
+        pipeline: pipelineSection(opts.pipeline, opts.history, stats),
+        redaction: redactor.summary(),
+        judge: judgeSection({
+          name: opts.judge.name,
+          calls,
+          batchSize: opts.batchSize,
+          samplesJudged: waves ? waves.planner.judged : sampleCount,
+          labelled: o.labelled,
+          unlabeled: o.unlabeledCount,
+          unlabeledByCause: o.byCause,
+          ...(opts.judge.stats ? { stats: opts.judge.stats() } : {}),
+          labelledBy,
+          usage: judgeStats && judgeStats.calls > 0 ? judgeStats : null,
+          ...(waves ? { byWave: waves.usageByWave } : {}),
+        }),
       },
-      redaction: redactor.summary(),
-      judge: {
-        name: opts.judge.name,
-        calls,
-        batchSize: opts.batchSize,
-        samplesJudged: waves ? waves.planner.judged : sampleCount,
-        labelled: o.labelled,
-        unlabeled: o.unlabeledCount,
-        unlabeledByCause: o.byCause,
-        ...(opts.judge.stats ? { stats: opts.judge.stats() } : {}),
-        labelledBy,
-        ...(judgeStats && judgeStats.calls > 0
-          ? { cost: costSection(judgeStats, labelledBy.pricing, waves?.usageByWave) }
-          : {}),
-      },
-      ...(waves ? { waves: wavesExtra } : {}),
     },
-    waves
-      ? () => {
-          // The wave report needs the delivered rows: filled in once they are known.
-          const result = balancer.finish();
-          const delivered = [...result.train, ...result.validation];
-          Object.assign(
-            wavesExtra,
-            waves.planner.report(delivered.map((l) => ({ id: l.id, label: l.label }))),
-          );
-          return Promise.resolve(result);
-        }
-      : undefined,
     {
+      ...(waves ? { planner: waves.planner } : {}),
       before: o.before.snapshot(),
       outputs: { 'annotated.jsonl': annotatedDigest, 'unlabeled.jsonl': unlabeledDigest },
       // Candidates were kept as byte ranges of annotated.jsonl: the selected ones are read back.

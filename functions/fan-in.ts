@@ -16,7 +16,7 @@ import type { InvocationContext } from '@azure/functions';
 import { FaninMessageSchema, buildPaths, type BuildSpec, type Outcome } from '../shared/build/spec';
 import { publishFacts, withRejudged } from '../shared/build/publish';
 import { describeJudge } from '../shared/judge/types';
-import { buildManifest } from '../shared/report/build-manifest';
+import { buildManifest, wavesReport } from '../shared/report/build-manifest';
 import { profileRows } from '../shared/report/profile';
 import {
   errorText,
@@ -32,7 +32,6 @@ import {
   failBuild,
   readRound,
   updateLatest,
-  wavesReport,
   writeDataset,
   writeManifest,
 } from './lib/publish';
@@ -80,7 +79,9 @@ async function publish(
     status: 'succeeded',
     command: 'build',
     sections,
-    ...(waved ? { waves: wavesReport(waved.planner, result) } : {}),
+    ...(waved
+      ? { waves: wavesReport(waved.planner, [...result.train, ...result.validation]) }
+      : {}),
     balance: result.manifest,
     profile: {
       before: balanced.before,

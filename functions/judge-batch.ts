@@ -35,9 +35,8 @@ import type { Deps } from './lib/deps';
 import { readShard, readWaveIds, recordBatchFailure } from './lib/shards';
 import { JudgeConfigError } from '../shared/judge/llm';
 import type { Judge } from '../shared/judge/types';
+import { toJsonl } from '../shared/util/jsonl';
 
-const jsonl = (items: readonly unknown[]) =>
-  items.length === 0 ? '' : items.map((x) => JSON.stringify(x)).join('\n') + '\n';
 
 const summaryOf = (
   buildId: string,
@@ -134,7 +133,7 @@ export function createJudgeBatch(deps: Deps) {
       await Promise.all([
         deps.store.put(p.items(shardId), items.map((it) => itemLine(it) + '\n').join('')),
         deps.store.put(paths.rows, ''),
-        deps.store.put(paths.quarantine, jsonl(prepared.quarantine)),
+        deps.store.put(paths.quarantine, toJsonl(prepared.quarantine)),
       ]);
       deps.failpoint('judge:written');
       const summary = summaryOf(buildId, shardId, prepared, attempt);
@@ -179,9 +178,9 @@ export function createJudgeBatch(deps: Deps) {
     }
     const unlabeled = [...judged.unlabeled, ...chosen.missing];
     await Promise.all([
-      deps.store.put(paths.rows, jsonl(judged.rows)),
-      deps.store.put(paths.unlabeled, jsonl(unlabeled)),
-      ...(wave === 0 ? [deps.store.put(paths.quarantine, jsonl(prepared.quarantine))] : []),
+      deps.store.put(paths.rows, toJsonl(judged.rows)),
+      deps.store.put(paths.unlabeled, toJsonl(unlabeled)),
+      ...(wave === 0 ? [deps.store.put(paths.quarantine, toJsonl(prepared.quarantine))] : []),
     ]);
     deps.failpoint('judge:written');
     // A wave batch reads no new telemetry: its row counts are the scan round's.

@@ -28,7 +28,6 @@ import { BalanceError } from '../../shared/errors/index';
 import { failedManifest } from '../../shared/report/build-manifest';
 import { ProfileBuilder, type Profile } from '../../shared/report/profile';
 import { toJsonl } from '../../shared/util/jsonl';
-import type { WavePlanner } from '../../shared/waves/planner';
 import { renderReport, REPORT_FILE } from '../../adapters/files/report';
 import { errorText, getPlan, readMarkers, recordOutcome } from './build-ops';
 import type { Deps } from './deps';
@@ -207,12 +206,6 @@ export async function writeDataset(
   await deps.store.put(p.datasetQuarantine, quarantineText);
   return outputs;
 }
-
-/** The wave report of the delivered rows (shared/waves/planner.ts `report`). */
-export const wavesReport = (planner: WavePlanner, result: BalanceResult) =>
-  planner.report(
-    [...result.train, ...result.validation].map((l) => ({ id: l.id, label: l.label })),
-  );
 
 /**
  * Writes manifest.json and report.html. The report is a view of the manifest: failing

@@ -10,6 +10,7 @@ import type { BalanceManifest } from '../balance/balancer';
 import { costSection, type CostSection } from '../judge/prices';
 import type { JudgeDescription } from '../judge/types';
 import type { AssemblyStats, HistoryOptions, Pipeline } from '../samples/assemble';
+import type { WavePlanner } from '../waves/planner';
 import type { Profile } from './profile';
 
 /** The tool that wrote a manifest: the one place its version is written (package.json's). */
@@ -97,3 +98,10 @@ export function judgeSection(j: {
     ...(j.usage ? { cost: costSection(j.usage, j.labelledBy.pricing, j.byWave) } : {}),
   };
 }
+
+/** The manifest's `waves` section: the planner's report on the rows delivered. */
+export const wavesReport = (
+  planner: WavePlanner,
+  delivered: readonly { id: string; label: 0 | 1 }[],
+): ReturnType<WavePlanner['report']> =>
+  planner.report(delivered.map((l) => ({ id: l.id, label: l.label })));
