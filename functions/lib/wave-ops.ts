@@ -9,7 +9,7 @@ import type { InvocationContext } from '@azure/functions';
 import { buildPaths, roundCompletion, type BuildSpec } from '../../shared/build/spec';
 import {
   decideNextWave,
-  itemLine,
+  itemsText,
   parseItemLine,
   type NextWave,
   type WavePlan,
@@ -73,7 +73,7 @@ async function readItems(
       const prepared = await readShard(deps, spec, sid);
       if (!prepared) throw new Error(`shard blob ${p.shard(sid)} is missing`);
       items = waveItems(prepared.samples, spec.config);
-      await deps.store.put(p.items(sid), items.map((it) => itemLine(it) + '\n').join(''));
+      await deps.store.put(p.items(sid), itemsText(items));
     }
     perShard.set(sid, items);
   });

@@ -50,6 +50,10 @@ export function itemLine(item: WaveItem): string {
   );
 }
 
+/** The items blob of a shard: one item line each. */
+export const itemsText = (items: readonly WaveItem[]): string =>
+  items.map((it) => itemLine(it) + '\n').join('');
+
 /** Parses an item line; a string naming the problem when it is not one. */
 export function parseItemLine(text: string): WaveItem | string {
   let v: unknown;
