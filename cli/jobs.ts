@@ -24,7 +24,6 @@ import { parseTelemetryLine, telemetryShape } from '../shared/build/batch';
 import { MAX_LINE_BYTES } from '../shared/build/spec';
 import { Redactor } from '../shared/samples/redact';
 import type { BalanceConfig } from '../shared/contracts/config';
-import { costSection } from '../shared/judge/prices';
 import { describeJudge, type Judge } from '../shared/judge/types';
 import {
   SortedAssembler,
@@ -39,12 +38,17 @@ import { NoValidRowsError } from '../shared/errors/index';
 import { writeReport } from '../adapters/files/report';
 import { writeBuildFormats } from '../adapters/files/dataset-outputs';
 import { ProfileBuilder, profileRows, type Profile } from '../shared/report/profile';
-import type { WaveSettingsInput } from '../shared/waves/planner';
+import type { WavePlanner, WaveSettingsInput } from '../shared/waves/planner';
+import {
+  buildManifest,
+  judgeSection,
+  pipelineSection,
+  wavesReport,
+  type ManifestCommand,
+} from '../shared/report/build-manifest';
 import { judgeWaves } from '../shared/waves/judge';
 import { probeStep } from '../adapters/files/evaluate-step';
 import type { ProbeStepSettings } from '../shared/probe';
-
-const TOOL = { name: 'sft-balancer', version: '0.1.0' };
 
 /** The split files a config writes: train always, validation and test when they have a share. */
 const splitsOf = (config: BalanceConfig) =>
@@ -59,13 +63,18 @@ export interface JobResult {
   failure?: string | null;
 }
 
+/**
+ * Balances what was offered, writes the dataset, its manifest and report. With a wave
+ * planner the balance runs in memory (the wave report needs the delivered rows);
+ * otherwise each line is written and profiled as it is made.
+ */
 async function writeDataset(
   outDir: string,
   balancer: StreamingBalancer,
   quarantine: JsonlWriter,
-  extra: Record<string, unknown>,
-  finish?: () => Promise<BalanceResult>,
+  head: { command: ManifestCommand; sections: Record<string, unknown> },
   more: {
+    planner?: WavePlanner;
     before?: Profile;
     outputs?: Record<string, FileDigest>;
     load?: RangeLoader;
@@ -76,8 +85,8 @@ async function writeDataset(
   const outputs: Record<string, FileDigest> = {};
   let result: BalanceResult;
   let after: Profile;
-  if (finish) {
-    result = await finish();
+  if (more.planner) {
+    result = balancer.finish();
     for (const split of splitsOf(balancer.config))
       outputs[`${split}.jsonl`] = await writeJsonl(join(outDir, `${split}.jsonl`), result[split]);
     after = profileRows(balancer.config, [...result.train, ...result.validation, ...result.test]);
@@ -102,19 +111,18 @@ async function writeDataset(
   }
   outputs['quarantine.jsonl'] = quarantineDigest;
   Object.assign(outputs, more.outputs);
-  const before = more.before;
-  const profile = { ...(before ? { before } : {}), after };
   // The router probe on the dataset just written (docs/probe.md): its files join the set.
   const probe = await probeStep(outDir, more.probe);
   Object.assign(outputs, probe.outputs);
-  const manifest: Record<string, unknown> = {
-    tool: TOOL,
-    ...extra,
-    ...result.manifest,
-    profile,
-    ...probe.manifest,
+  const delivered = more.planner ? [...result.train, ...result.validation, ...result.test] : [];
+  const manifest = buildManifest({
+    ...head,
+    ...(more.planner ? { waves: wavesReport(more.planner, delivered) } : {}),
+    balance: result.manifest,
+    profile: { before: more.before, after },
+    extra: probe.manifest,
     outputs,
-  };
+  });
   const manifestPath = join(outDir, 'manifest.json');
   await writeJson(manifestPath, manifest);
   // The other formats and the card, from the split files and the manifest.
@@ -150,8 +158,7 @@ export async function balanceFile(
     outDir,
     balancer,
     quarantine,
-    { command: 'balance', source: opts.source ?? input },
-    undefined,
+    { command: 'balance', sections: { source: opts.source ?? input } },
     // Gzipped input is read in one pass with lines kept; plain files are re-read by byte range.
     {
       ...(input.endsWith('.gz') ? {} : { load: (ranges) => loadRanges(input, ranges) }),
@@ -381,50 +388,34 @@ export async function runPipeline(
   const judgeStats = opts.judge.stats?.();
   const annotatedDigest = await o.annotated.close();
   const unlabeledDigest = await o.unlabeled.close();
-  const wavesExtra: Record<string, unknown> = {};
   const job = await writeDataset(
     outDir,
     balancer,
     quarantine,
     {
       command: 'run',
-      source: opts.source ?? input,
-      telemetry: { invalidUtf8Lines: read.invalidUtf8Lines },
-      pipeline: {
-        name: opts.pipeline,
-        history: opts.pipeline === 'conversation' ? opts.history : null,
-        assembly: stats,
+      sections: {
+        source: opts.source ?? input,
+        telemetry: { invalidUtf8Lines: read.invalidUtf8Lines },
+        pipeline: pipelineSection(opts.pipeline, opts.history, stats),
+        redaction: redactor.summary(),
+        judge: judgeSection({
+          name: opts.judge.name,
+          calls,
+          batchSize: opts.batchSize,
+          samplesJudged: waves ? waves.planner.judged : sampleCount,
+          labelled: o.labelled,
+          unlabeled: o.unlabeledCount,
+          unlabeledByCause: o.byCause,
+          ...(opts.judge.stats ? { stats: opts.judge.stats() } : {}),
+          labelledBy,
+          usage: judgeStats && judgeStats.calls > 0 ? judgeStats : null,
+          ...(waves ? { byWave: waves.usageByWave } : {}),
+        }),
       },
-      redaction: redactor.summary(),
-      judge: {
-        name: opts.judge.name,
-        calls,
-        batchSize: opts.batchSize,
-        samplesJudged: waves ? waves.planner.judged : sampleCount,
-        labelled: o.labelled,
-        unlabeled: o.unlabeledCount,
-        unlabeledByCause: o.byCause,
-        ...(opts.judge.stats ? { stats: opts.judge.stats() } : {}),
-        labelledBy,
-        ...(judgeStats && judgeStats.calls > 0
-          ? { cost: costSection(judgeStats, labelledBy.pricing, waves?.usageByWave) }
-          : {}),
-      },
-      ...(waves ? { waves: wavesExtra } : {}),
     },
-    waves
-      ? () => {
-          // The wave report needs the delivered rows: filled in once they are known.
-          const result = balancer.finish();
-          const delivered = [...result.train, ...result.validation, ...result.test];
-          Object.assign(
-            wavesExtra,
-            waves.planner.report(delivered.map((l) => ({ id: l.id, label: l.label }))),
-          );
-          return Promise.resolve(result);
-        }
-      : undefined,
     {
+      ...(waves ? { planner: waves.planner } : {}),
       before: o.before.snapshot(),
       outputs: { 'annotated.jsonl': annotatedDigest, 'unlabeled.jsonl': unlabeledDigest },
       // Candidates were kept as byte ranges of annotated.jsonl: the selected ones are read back.

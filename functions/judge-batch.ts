@@ -16,10 +16,11 @@ import {
   buildPaths,
   type BatchFailure,
   type BatchSummary,
+  type BuildSpec,
 } from '../shared/build/spec';
 import { annotateSamples } from '../shared/judge/annotate';
 import { countBy, type PreparedShard } from '../shared/build/batch';
-import { itemLine, waveSamples } from '../shared/build/waves';
+import { itemsText, waveSamples } from '../shared/build/waves';
 import { waveItems } from '../shared/waves/judge';
 import {
   checkCompletion,
@@ -37,9 +38,7 @@ import { TransientError } from '../shared/errors';
 import { readShard, readWaveIds, recordBatchFailure } from './lib/shards';
 import { JudgeConfigError } from '../shared/judge/llm';
 import type { Judge } from '../shared/judge/types';
-
-const jsonl = (items: readonly unknown[]) =>
-  items.length === 0 ? '' : items.map((x) => JSON.stringify(x)).join('\n') + '\n';
+import { toJsonl } from '../shared/util/jsonl';
 
 const summaryOf = (
   buildId: string,
@@ -81,6 +80,18 @@ function usageOf(judge: Judge): Pick<BatchSummary, 'usage'> {
   };
 }
 
+/** One delivery of a batch message: what its steps share. */
+interface Batch {
+  deps: Deps;
+  spec: BuildSpec;
+  shardId: string;
+  wave: number;
+  attempt: number;
+  context: InvocationContext;
+  /** Records the batch failed for good (create-only) and lets the build move on. */
+  fail: (reason: string, samplesLost: number | null, via: BatchFailure['via']) => Promise<void>;
+}
+
 export function createJudgeBatch(deps: Deps) {
   return async function judgeBatchHandler(
     message: unknown,
@@ -91,7 +102,6 @@ export function createJudgeBatch(deps: Deps) {
     const { buildId, shardId } = msg;
     const wave = msg.wave ?? 0;
     const p = buildPaths(buildId);
-    const paths = p.batch(shardId, wave);
     const attempt = dequeueCountOf(context);
     if (await settledBatch(deps, buildId, shardId, wave)) return;
     const spec = await getSpec(deps, buildId);
@@ -106,7 +116,7 @@ export function createJudgeBatch(deps: Deps) {
       return;
     }
     if (await getOutcome(deps, buildId)) return;
-    const fail = (reason: string, samplesLost: number | null, via: BatchFailure['via']) =>
+    const fail: Batch['fail'] = (reason, samplesLost, via) =>
       recordBatchFailure(deps, {
         buildId,
         shardId,
@@ -116,6 +126,7 @@ export function createJudgeBatch(deps: Deps) {
         via,
         ...(wave > 0 ? { wave } : {}),
       });
+    const batch: Batch = { deps, spec, shardId, wave, attempt, context, fail };
     const ids = wave > 0 ? await readWaveIds(deps, buildId, wave, shardId) : null;
     if (wave > 0 && ids === null) {
       await fail(
@@ -146,81 +157,104 @@ export function createJudgeBatch(deps: Deps) {
       await fail(`shard ${shardId} is missing from the plan`, ids?.length ?? null, 'permanent');
       return;
     }
-    if (spec.waves && wave === 0) {
-      // The scan round of a wave-judged build: planner items instead of verdicts.
-      const items = waveItems(prepared.samples, spec.config);
-      await Promise.all([
-        deps.store.put(p.items(shardId), items.map((it) => itemLine(it) + '\n').join('')),
-        deps.store.put(paths.rows, ''),
-        deps.store.put(paths.quarantine, jsonl(prepared.quarantine)),
-      ]);
-      deps.failpoint('judge:written');
-      const summary = summaryOf(buildId, shardId, prepared, attempt);
-      await deps.store.create(paths.done, JSON.stringify(summary, null, 2));
-      deps.failpoint('judge:committed');
-      await checkCompletion(deps, buildId, 0);
-      return;
-    }
+    // The scan round of a wave-judged build: planner items instead of verdicts.
+    if (spec.waves && wave === 0) return scanBatch(batch, prepared);
     const chosen = ids ? waveSamples(prepared, ids) : { samples: prepared.samples, missing: [] };
-    let judged;
     const judge = deps.judgeFor(spec);
-    try {
-      judged = await annotateSamples(chosen.samples, judge, {
-        batchSize: spec.judge.batchSize,
-      });
-    } catch (err) {
-      if (err instanceof JudgeConfigError) {
-        // A refused key or token, a missing credential: no delivery can help.
-        context.error(`judge: ${shardId} of ${buildId}: ${err.message}`);
-        await fail(
-          `${JUDGE_REFUSED}${err.message}`,
-          chosen.samples.length + chosen.missing.length,
-          'permanent',
-        );
-        return;
-      }
-      if (attempt >= deps.settings.maxDequeueCount) {
-        context.error(
-          `judge: ${shardId}${wave ? ` wave ${wave}` : ''} of ${buildId} failed on its last delivery (${attempt}): ${errorText(err)}`,
-        );
-        await fail(
-          `judge failed on all ${attempt} deliveries; last error: ${errorText(err)}`,
-          chosen.samples.length + chosen.missing.length,
-          'retries-exhausted',
-        );
-        return;
-      }
-      throw new TransientError(
-        `judge: ${shardId}${wave ? ` wave ${wave}` : ''} of ${buildId} failed (delivery ${attempt})`,
-        { cause: err },
-      );
-    }
-    const unlabeled = [...judged.unlabeled, ...chosen.missing];
-    await Promise.all([
-      deps.store.put(paths.rows, jsonl(judged.rows)),
-      deps.store.put(paths.unlabeled, jsonl(unlabeled)),
-      ...(wave === 0 ? [deps.store.put(paths.quarantine, jsonl(prepared.quarantine))] : []),
-    ]);
-    deps.failpoint('judge:written');
-    // A wave batch reads no new telemetry: its row counts are the scan round's.
-    const base =
-      wave === 0
-        ? summaryOf(buildId, shardId, prepared, attempt)
-        : summaryOf(buildId, shardId, emptyShard, attempt);
-    const summary: BatchSummary = {
-      ...base,
-      samples: chosen.samples.length + chosen.missing.length,
-      labelled: judged.rows.length,
-      unlabeled: unlabeled.length,
-      unlabeledByCause: countBy(unlabeled, (u) => u.error),
-      judgeCalls: judged.calls,
-      ...usageOf(judge),
-      ...(wave > 0 ? { wave } : {}),
-    };
-    await deps.store.create(paths.done, JSON.stringify(summary, null, 2));
-    deps.failpoint('judge:committed');
-    await checkCompletion(deps, buildId, wave);
+    const judged = await judgeOrFail(batch, judge, chosen);
+    if (judged) await commitJudged(batch, judge, prepared, chosen, judged);
   };
+}
+
+/** Commits a batch: its done marker (create-only), then the completion check. */
+async function commit(b: Batch, summary: BatchSummary): Promise<void> {
+  const paths = buildPaths(b.spec.id).batch(b.shardId, b.wave);
+  await b.deps.store.create(paths.done, JSON.stringify(summary, null, 2));
+  b.deps.failpoint('judge:committed');
+  await checkCompletion(b.deps, b.spec.id, b.wave);
+}
+
+/** The scan round of a wave-judged build: writes planner items, no rows, and the quarantine. */
+async function scanBatch(b: Batch, prepared: PreparedShard): Promise<void> {
+  const p = buildPaths(b.spec.id);
+  const paths = p.batch(b.shardId, 0);
+  const items = waveItems(prepared.samples, b.spec.config);
+  await Promise.all([
+    b.deps.store.put(p.items(b.shardId), itemsText(items)),
+    b.deps.store.put(paths.rows, ''),
+    b.deps.store.put(paths.quarantine, toJsonl(prepared.quarantine)),
+  ]);
+  b.deps.failpoint('judge:written');
+  await commit(b, summaryOf(b.spec.id, b.shardId, prepared, b.attempt));
+}
+
+type Chosen = ReturnType<typeof waveSamples>;
+
+/**
+ * Judges the chosen samples. A judge failure is rethrown as transient (the queue
+ * retries it) until the last delivery, which records the batch failed; a refused
+ * credential fails it at once. Null when the batch was recorded failed.
+ */
+async function judgeOrFail(b: Batch, judge: Judge, chosen: Chosen) {
+  const { shardId, wave, attempt, context } = b;
+  const buildId = b.spec.id;
+  const held = chosen.samples.length + chosen.missing.length;
+  try {
+    return await annotateSamples(chosen.samples, judge, { batchSize: b.spec.judge.batchSize });
+  } catch (err) {
+    if (err instanceof JudgeConfigError) {
+      // A refused key or token, a missing credential: no delivery can help.
+      context.error(`judge: ${shardId} of ${buildId}: ${err.message}`);
+      await b.fail(`${JUDGE_REFUSED}${err.message}`, held, 'permanent');
+      return null;
+    }
+    if (attempt >= b.deps.settings.maxDequeueCount) {
+      context.error(
+        `judge: ${shardId}${wave ? ` wave ${wave}` : ''} of ${buildId} failed on its last delivery (${attempt}): ${errorText(err)}`,
+      );
+      await b.fail(
+        `judge failed on all ${attempt} deliveries; last error: ${errorText(err)}`,
+        held,
+        'retries-exhausted',
+      );
+      return null;
+    }
+    throw new TransientError(
+      `judge: ${shardId}${wave ? ` wave ${wave}` : ''} of ${buildId} failed (delivery ${attempt})`,
+      { cause: err },
+    );
+  }
+}
+
+/** Writes the judged rows, the unlabeled and (round 0) the quarantine, then commits. */
+async function commitJudged(
+  b: Batch,
+  judge: Judge,
+  prepared: PreparedShard,
+  chosen: Chosen,
+  judged: Awaited<ReturnType<typeof annotateSamples>>,
+): Promise<void> {
+  const { deps, wave } = b;
+  const paths = buildPaths(b.spec.id).batch(b.shardId, wave);
+  const unlabeled = [...judged.unlabeled, ...chosen.missing];
+  await Promise.all([
+    deps.store.put(paths.rows, toJsonl(judged.rows)),
+    deps.store.put(paths.unlabeled, toJsonl(unlabeled)),
+    ...(wave === 0 ? [deps.store.put(paths.quarantine, toJsonl(prepared.quarantine))] : []),
+  ]);
+  deps.failpoint('judge:written');
+  // A wave batch reads no new telemetry: its row counts are the scan round's.
+  const base = summaryOf(b.spec.id, b.shardId, wave === 0 ? prepared : emptyShard, b.attempt);
+  await commit(b, {
+    ...base,
+    samples: chosen.samples.length + chosen.missing.length,
+    labelled: judged.rows.length,
+    unlabeled: unlabeled.length,
+    unlabeledByCause: countBy(unlabeled, (u) => u.error),
+    judgeCalls: judged.calls,
+    ...usageOf(judge),
+    ...(wave > 0 ? { wave } : {}),
+  });
 }
 
 const emptyShard: PreparedShard = {

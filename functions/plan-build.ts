@@ -34,11 +34,7 @@ import {
   type PlanRecord,
   type ShardRun,
 } from '../shared/build/spec';
-import {
-  SourceChangedError,
-  sourceBytes,
-  type LineSource,
-} from '../adapters/storage/source';
+import { SourceChangedError, sourceBytes, type LineSource } from '../adapters/storage/source';
 import type { Lease } from '../adapters/storage/blob-store';
 import {
   errorText,

@@ -171,7 +171,7 @@ export async function recordOutcome(deps: Deps, outcome: Outcome): Promise<boole
 export async function checkCompletion(deps: Deps, buildId: string, round = 0): Promise<boolean> {
   const planned = await plannedShards(deps, buildId, round);
   if (!planned) return false;
-  const c = completionOf(planned, await listMarkers(deps, buildId, round));
+  const c = completionOf(planned, await listMarkers(deps, buildId, round), round);
   if (!c.complete) return false;
   await deps.queues.send(deps.settings.queues.fanin, {
     kind: 'fanin',

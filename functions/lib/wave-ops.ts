@@ -6,29 +6,24 @@
  * overwrite or create-only, so a redelivered fan-in decides the same thing.
  */
 import type { InvocationContext } from '@azure/functions';
-import { annotateSamples } from '../../shared/judge/annotate';
+import { buildPaths, roundCompletion, type BuildSpec } from '../../shared/build/spec';
 import {
-  buildPaths,
-  completionOf,
-  type BatchFailure,
-  type BatchSummary,
-  type BuildSpec,
-} from '../../shared/build/spec';
-import {
-  collectVerdicts,
-  idsByShard,
-  itemLine,
+  decideNextWave,
+  itemsText,
   parseItemLine,
+  type NextWave,
   type WavePlan,
+  type WaveVerdicts,
 } from '../../shared/build/waves';
+import type { WavesResults } from '../../shared/build/publish';
 import { parseBatchRows } from '../../shared/build/batch';
-import type { AnnotatedRow, Label } from '../../shared/contracts/rows';
-import { resumeWaves, type WaveItem, type WavePlanner } from '../../shared/waves/planner';
+import type { AnnotatedRow } from '../../shared/contracts/rows';
+import type { WaveItem, WavePlanner } from '../../shared/waves/planner';
 import { waveItems } from '../../shared/waves/judge';
 import { batchMarked, errorText, getWavePlan, latestWave, pool, readMarkers } from './build-ops';
 import type { Deps } from './deps';
+import { rejudgeBatch } from './rejudge';
 import { readShard, readWaveIds } from './shards';
-import { waveSamples } from '../../shared/build/waves';
 
 export type WaveDecision =
   /** The latest wave still has batches running: nothing to decide yet. */
@@ -36,21 +31,15 @@ export type WaveDecision =
   /** The next wave's batches are queued. */
   | { kind: 'queued'; wave: number; samples: number; batches: number }
   /** Judging is over: balance these rows. */
-  | {
+  | ({
       kind: 'done';
       planner: WavePlanner;
       /** Every labelled row the waves returned. */
       judged: AnnotatedRow[];
       /** The rows the planner selects for the balance. */
       offered: AnnotatedRow[];
-      summaries: BatchSummary[];
-      failures: BatchFailure[];
-      /** Wave batches whose results were missing or corrupt and were judged again. */
-      rejudged: { wave: number; shardId: string; cause: string }[];
-    }
+    } & WavesResults)
   | { kind: 'fail'; reason: string };
-
-const jsonl = (items: readonly unknown[]) => items.map((x) => JSON.stringify(x) + '\n').join('');
 
 /** The planner items of the scan round's done shards, and each item's shard. */
 async function readItems(
@@ -84,7 +73,7 @@ async function readItems(
       const prepared = await readShard(deps, spec, sid);
       if (!prepared) throw new Error(`shard blob ${p.shard(sid)} is missing`);
       items = waveItems(prepared.samples, spec.config);
-      await deps.store.put(p.items(sid), items.map((it) => itemLine(it) + '\n').join(''));
+      await deps.store.put(p.items(sid), itemsText(items));
     }
     perShard.set(sid, items);
   });
@@ -97,27 +86,6 @@ async function readItems(
     }
   }
   return { items: all, shardOf };
-}
-
-/** Judges a wave batch again and rewrites its results (the verdict cache makes it cheap). */
-async function rejudgeWave(
-  deps: Deps,
-  spec: BuildSpec,
-  wave: number,
-  shardId: string,
-  ids: readonly string[],
-): Promise<AnnotatedRow[]> {
-  const p = buildPaths(spec.id);
-  const prepared = await readShard(deps, spec, shardId, ids);
-  if (!prepared) throw new Error(`shard blob ${p.shard(shardId)} is missing`);
-  const chosen = waveSamples(prepared, ids);
-  const judged = await annotateSamples(chosen.samples, deps.judgeFor(spec), {
-    batchSize: spec.judge.batchSize,
-  });
-  const paths = p.batch(shardId, wave);
-  await deps.store.put(paths.rows, jsonl(judged.rows));
-  await deps.store.put(paths.unlabeled, jsonl([...judged.unlabeled, ...chosen.missing]));
-  return judged.rows;
 }
 
 /** Queues the batches of a planned wave that have no marker, then marks the wave queued. */
@@ -138,64 +106,45 @@ async function queueWave(deps: Deps, plan: WavePlan): Promise<number> {
   return sent;
 }
 
-/**
- * Where a wave-judged build stands once its scan round is complete: waiting on a
- * wave, the next wave queued, or done with the rows to balance.
- */
-export async function advanceWaves(
-  deps: Deps,
-  spec: BuildSpec,
-  scanDoneIds: readonly string[],
-  context: InvocationContext,
-): Promise<WaveDecision> {
-  const settings = spec.waves!;
-  const p = buildPaths(spec.id);
-  const latest = await latestWave(deps, spec.id);
+/** The plans of waves 1..latest; a string when one is missing. */
+async function readWavePlans(deps: Deps, buildId: string): Promise<WavePlan[] | string> {
+  const latest = await latestWave(deps, buildId);
   const plans: WavePlan[] = [];
   for (let w = 1; w <= latest; w++) {
-    const plan = await getWavePlan(deps, spec.id, w);
-    if (!plan) return { kind: 'fail', reason: `wave ${w} has no plan although wave ${latest} has` };
+    const plan = await getWavePlan(deps, buildId, w);
+    if (!plan) return `wave ${w} has no plan although wave ${latest} has`;
     plans.push(plan);
   }
-  const markers = await readMarkers(deps, spec.id, 'waves');
-  const completion = (plan: WavePlan) =>
-    completionOf(
-      plan.shards.map((s) => s.id),
-      [
-        ...markers.summaries
-          .filter((s) => s.wave === plan.wave)
-          .map((s) => ({ shardId: s.shardId, kind: 'done' as const })),
-        ...markers.failures
-          .filter((f) => f.wave === plan.wave)
-          .map((f) => ({ shardId: f.shardId, kind: 'failed' as const })),
-      ],
-    );
-  const last = plans[plans.length - 1];
-  if (last) {
-    const c = completion(last);
-    if (!c.complete) {
-      // A fan-in that stopped between planning a wave and queuing it left no messages.
-      if (!(await deps.store.exists(p.waveQueued(last.wave)))) {
-        const sent = await queueWave(deps, last);
-        context.log(`fan-in: build ${spec.id} wave ${last.wave}: re-queued ${sent} batch(es)`);
-      }
-      return { kind: 'wait', wave: last.wave, pending: c.pending };
-    }
-  }
+  return plans;
+}
 
-  const { items, shardOf } = await readItems(deps, spec, scanDoneIds, context);
+type WaveMarkers = Awaited<ReturnType<typeof readMarkers>>;
 
-  // Verdicts of every wave so far: labelled rows from the done batches; every id a
-  // wave sent that has no label (unlabeled, failed batch) counts as judged, unlabeled.
-  const judged: AnnotatedRow[] = [];
-  const rejudged: { wave: number; shardId: string; cause: string }[] = [];
-  const waves: { sent: string[]; labelled: { id: string; label: Label }[] }[] = [];
-  const requests = new Map<number, number>();
-  const costs = new Map<number, number>();
+/**
+ * What each wave sent and returned: labelled rows from the done batches (judged again
+ * when missing or corrupt); every id a wave sent counts as judged. A string when a
+ * wave's ids cannot be read or a batch cannot be judged again.
+ */
+async function readVerdicts(
+  deps: Deps,
+  spec: BuildSpec,
+  plans: readonly WavePlan[],
+  markers: WaveMarkers,
+  context: InvocationContext,
+): Promise<(WaveVerdicts & { rejudged: WavesResults['rejudged'] }) | string> {
+  const p = buildPaths(spec.id);
+  const out: WaveVerdicts & { rejudged: WavesResults['rejudged'] } = {
+    waves: [],
+    judged: [],
+    rejudged: [],
+  };
   for (const plan of plans) {
-    const c = completion(plan);
-    const sent: string[] = [];
-    const labelled: { id: string; label: Label }[] = [];
+    const c = roundCompletion(
+      plan.shards.map((s) => s.id),
+      markers,
+      plan.wave,
+    );
+    const wave: WaveVerdicts['waves'][number] = { sent: [], labelled: [] };
     let failure: string | null = null;
     await pool(plan.shards, 8, async (s) => {
       const ids = await readWaveIds(deps, spec.id, plan.wave, s.id);
@@ -203,7 +152,7 @@ export async function advanceWaves(
         failure = `wave ${plan.wave}: the ids of ${s.id} are missing or unreadable`;
         return;
       }
-      sent.push(...ids);
+      wave.sent.push(...ids);
       if (!c.doneIds.includes(s.id)) return;
       const buf = await deps.store.get(p.batch(s.id, plan.wave).rows);
       let rows =
@@ -214,76 +163,94 @@ export async function advanceWaves(
         const cause = rows;
         context.warn(`fan-in: results of ${s.id} wave ${plan.wave} ${cause}; judging them again`);
         try {
-          rows = await rejudgeWave(deps, spec, plan.wave, s.id, ids);
+          rows = (await rejudgeBatch(deps, spec, s.id, plan.wave, ids)).rows;
         } catch (err) {
           failure = `results of ${s.id} wave ${plan.wave} ${cause}, and judging them again failed: ${errorText(err)}`;
           return;
         }
-        rejudged.push({ wave: plan.wave, shardId: s.id, cause });
+        out.rejudged.push({ wave: plan.wave, shardId: s.id, cause });
       }
       for (const r of rows) {
-        judged.push(r);
-        labelled.push({ id: r.sampleId!, label: r.label });
+        out.judged.push(r);
+        wave.labelled.push({ id: r.sampleId!, label: r.label });
       }
     });
-    if (failure !== null) return { kind: 'fail', reason: failure };
-    waves.push({ sent, labelled });
-    let calls = 0;
-    let cost = 0;
-    for (const s of markers.summaries)
-      if (s.wave === plan.wave) {
-        calls += s.judgeCalls;
-        cost += s.usage?.estimatedCost ?? 0;
-      }
-    requests.set(plan.wave, calls);
-    costs.set(plan.wave, cost);
+    if (failure !== null) return failure;
+    out.waves.push(wave);
   }
-  const verdicts = collectVerdicts(waves);
-  const step = resumeWaves(
-    items,
-    spec.config,
-    settings,
-    (id) => verdicts.get(id),
-    (w) => requests.get(w),
-    (w) => costs.get(w),
+  out.rejudged.sort((a, b) => a.wave - b.wave || (a.shardId < b.shardId ? -1 : 1));
+  return out;
+}
+
+/** Writes a new wave's ids per shard and its plan (create-only: the first fan-in decides), then queues it. */
+async function startWave(
+  deps: Deps,
+  next: Extract<NextWave, { kind: 'judge' }>,
+  context: InvocationContext,
+): Promise<WaveDecision> {
+  const { plan, groups } = next;
+  const p = buildPaths(plan.buildId);
+  await pool(groups, 8, (g) =>
+    deps.store.put(p.waveIds(plan.wave, g.shardId), JSON.stringify(g.ids)),
   );
+  await deps.store.create(p.wavePlan(plan.wave), JSON.stringify(plan, null, 2));
+  deps.failpoint('fanin:wave-planned');
+  await queueWave(deps, plan);
+  context.log(
+    `fan-in: build ${plan.buildId} wave ${plan.wave}: ${plan.samples} sample(s) in ${groups.length} batch(es)`,
+  );
+  return { kind: 'queued', wave: plan.wave, samples: plan.samples, batches: groups.length };
+}
 
-  if (step.kind === 'judge') {
-    if (step.wave !== latest + 1) {
-      return {
-        kind: 'fail',
-        reason: `wave ${step.wave} has ${step.ids.length} sample(s) without a verdict after wave ${latest}`,
-      };
+/**
+ * Where a wave-judged build stands once its scan round is complete: waiting on a
+ * wave, the next wave queued, or done with the rows to balance. The decision is the
+ * core's (decideNextWave); this reads what it needs and writes what it decides.
+ */
+export async function advanceWaves(
+  deps: Deps,
+  spec: BuildSpec,
+  scanDoneIds: readonly string[],
+  context: InvocationContext,
+): Promise<WaveDecision> {
+  const plans = await readWavePlans(deps, spec.id);
+  if (typeof plans === 'string') return { kind: 'fail', reason: plans };
+  const markers = await readMarkers(deps, spec.id, 'waves');
+  const last = plans[plans.length - 1];
+  if (last) {
+    const c = roundCompletion(
+      last.shards.map((s) => s.id),
+      markers,
+      last.wave,
+    );
+    if (!c.complete) {
+      // A fan-in that stopped between planning a wave and queuing it left no messages.
+      if (!(await deps.store.exists(buildPaths(spec.id).waveQueued(last.wave)))) {
+        const sent = await queueWave(deps, last);
+        context.log(`fan-in: build ${spec.id} wave ${last.wave}: re-queued ${sent} batch(es)`);
+      }
+      return { kind: 'wait', wave: last.wave, pending: c.pending };
     }
-    const groups = idsByShard(step.ids, (id) => shardOf.get(id)!);
-    await pool(groups, 8, (g) =>
-      deps.store.put(p.waveIds(step.wave, g.shardId), JSON.stringify(g.ids)),
-    );
-    const plan: WavePlan = {
-      buildId: spec.id,
-      wave: step.wave,
-      samples: step.ids.length,
-      shards: groups.map((g) => ({ id: g.shardId, samples: g.ids.length })),
-    };
-    await deps.store.create(p.wavePlan(step.wave), JSON.stringify(plan, null, 2));
-    deps.failpoint('fanin:wave-planned');
-    await queueWave(deps, plan);
-    context.log(
-      `fan-in: build ${spec.id} wave ${step.wave}: ${step.ids.length} sample(s) in ${groups.length} batch(es)`,
-    );
-    return { kind: 'queued', wave: step.wave, samples: step.ids.length, batches: groups.length };
   }
-
-  const rowById = new Map(judged.map((r) => [r.sampleId!, r]));
-  const offered = step.planner.selection().map((s) => rowById.get(s.id)!);
-  judged.sort((a, b) => (a.sampleId! < b.sampleId! ? -1 : a.sampleId! > b.sampleId! ? 1 : 0));
+  const { items, shardOf } = await readItems(deps, spec, scanDoneIds, context);
+  const verdicts = await readVerdicts(deps, spec, plans, markers, context);
+  if (typeof verdicts === 'string') return { kind: 'fail', reason: verdicts };
+  const next = decideNextWave({
+    buildId: spec.id,
+    config: spec.config,
+    settings: spec.waves!,
+    items,
+    shardOf,
+    latest: plans.length,
+    verdicts,
+    summaries: markers.summaries,
+  });
+  if (next.kind === 'fail') return next;
+  if (next.kind === 'judge') return startWave(deps, next, context);
   return {
-    kind: 'done',
-    planner: step.planner,
-    judged,
-    offered,
+    ...next,
     summaries: markers.summaries,
     failures: markers.failures,
-    rejudged: rejudged.sort((a, b) => a.wave - b.wave || (a.shardId < b.shardId ? -1 : 1)),
+    rejudged: verdicts.rejudged,
   };
 }

@@ -309,6 +309,8 @@ export const SETTINGS_DOC: Record<string, string> = {
   SFT_ON_SHORTFALL: 'default shortfall mode: shrink | upsample | fail',
   SFT_SEED: 'default sampling seed (42)',
   SFT_VALIDATION: 'default validation share (0)',
+  SFT_SPLIT: 'default train,validation,test shares, e.g. 0.9,0.05,0.05 (overrides SFT_VALIDATION)',
+  SFT_FORMATS: 'more output formats: chat, classifier, parquet (comma list), with the dataset card',
   SFT_COMPLEXITY_THRESHOLDS:
     'default complexity tier cut points LOW,HIGH on the score in [0, 1] (0.25,0.6; docs/strata.md)',
   SFT_HISTORY_TURNS: 'previous turns carried as history, conversation pipeline (3)',

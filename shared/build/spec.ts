@@ -616,18 +616,22 @@ export interface Completion {
 }
 
 /**
- * Counts batches from their markers. A shard with both markers (a duplicate delivery
- * finished after another gave up) counts as done: its results exist.
+ * The completion rule, the one place it is written: counts a round's batches from
+ * their markers. Only the markers of `round` count (0: every batch of a build judging
+ * all samples, or the scan round of a wave-judged one; N: wave N), and only for
+ * planned shards. A shard with both markers (a duplicate delivery finished after
+ * another gave up) counts as done: its results exist.
  */
 export function completionOf(
   planned: readonly string[],
-  markers: readonly { shardId: string; kind: 'done' | 'failed' }[],
+  markers: readonly { shardId: string; kind: 'done' | 'failed'; wave?: number | undefined }[],
+  round = 0,
 ): Completion & { doneIds: string[]; failedIds: string[] } {
   const plannedSet = new Set(planned);
   const done = new Set<string>();
   const failed = new Set<string>();
   for (const m of markers) {
-    if (!plannedSet.has(m.shardId)) continue;
+    if ((m.wave ?? 0) !== round || !plannedSet.has(m.shardId)) continue;
     (m.kind === 'done' ? done : failed).add(m.shardId);
   }
   for (const id of done) failed.delete(id);
@@ -642,6 +646,32 @@ export function completionOf(
     failedIds: [...failed].sort(),
   };
 }
+
+/** The markers that marker bodies stand for: a summary is a done marker, a failure a failed one. */
+export function markersOf(bodies: {
+  summaries: readonly { shardId: string; wave?: number | undefined }[];
+  failures: readonly { shardId: string; wave?: number | undefined }[];
+}): Marker[] {
+  return [
+    ...bodies.summaries.map((s) => ({
+      shardId: s.shardId,
+      kind: 'done' as const,
+      wave: s.wave ?? 0,
+    })),
+    ...bodies.failures.map((f) => ({
+      shardId: f.shardId,
+      kind: 'failed' as const,
+      wave: f.wave ?? 0,
+    })),
+  ];
+}
+
+/** {@link completionOf} from marker bodies (what readMarkers returns) rather than names. */
+export const roundCompletion = (
+  planned: readonly string[],
+  bodies: Parameters<typeof markersOf>[0],
+  round = 0,
+) => completionOf(planned, markersOf(bodies), round);
 
 /** Sums of the batch summaries, in the manifest's terms. */
 export function sumBatches(summaries: readonly BatchSummary[]) {
@@ -872,30 +902,9 @@ export function reduceStatus(args: {
 }): BuildStatus {
   const { spec, plan, summaries, failures, outcome, waves } = args;
   const planned = plan ? plan.shards.map((s) => s.id) : null;
-  const c = planned
-    ? completionOf(planned, [
-        ...summaries.map((s) => ({ shardId: s.shardId, kind: 'done' as const })),
-        ...failures.map((f) => ({ shardId: f.shardId, kind: 'failed' as const })),
-      ])
-    : null;
+  const c = planned ? roundCompletion(planned, { summaries, failures }) : null;
   const sums = sumBatches(summaries);
-  const latest = waves
-    ? completionOf(
-        waves.planned,
-        [
-          ...waves.summaries.map((s) => ({
-            shardId: s.shardId,
-            wave: s.wave ?? 0,
-            kind: 'done' as const,
-          })),
-          ...waves.failures.map((f) => ({
-            shardId: f.shardId,
-            wave: f.wave ?? 0,
-            kind: 'failed' as const,
-          })),
-        ].filter((m) => m.wave === waves.wave),
-      )
-    : null;
+  const latest = waves ? roundCompletion(waves.planned, waves, waves.wave) : null;
   // A wave-judged build judges after its scan round: until its latest wave is complete.
   const judging = !c || !c.complete || (latest !== null && (waves!.wave === 0 || !latest.complete));
   let state: BuildState;

@@ -15,9 +15,16 @@
  * same waves, so a redelivered or restarted fan-in decides the same thing.
  */
 import { z } from 'zod';
-import { BuildIdSchema } from './spec';
-import type { Label } from '../contracts/rows';
-import { MAX_WAVES, type WaveItem } from '../waves/planner';
+import { BuildIdSchema, type BatchSummary } from './spec';
+import type { BalanceConfig } from '../contracts/config';
+import type { AnnotatedRow, Label } from '../contracts/rows';
+import {
+  MAX_WAVES,
+  resumeWaves,
+  type WaveItem,
+  type WavePlanner,
+  type WaveSettingsInput,
+} from '../waves/planner';
 import type { PreparedShard } from './batch';
 import type { Unlabeled } from '../judge/annotate';
 
@@ -42,6 +49,10 @@ export function itemLine(item: WaveItem): string {
       : [item.id, item.stratum, item.score, item.group],
   );
 }
+
+/** The items blob of a shard: one item line each. */
+export const itemsText = (items: readonly WaveItem[]): string =>
+  items.map((it) => itemLine(it) + '\n').join('');
 
 /** Parses an item line; a string naming the problem when it is not one. */
 export function parseItemLine(text: string): WaveItem | string {
@@ -121,4 +132,83 @@ export function waveSamples(prepared: PreparedShard, ids: readonly string[]) {
       error: 'not-in-shard: the wave listed a sample its shard does not hold',
     }));
   return { samples, missing };
+}
+
+/** What the waves so far returned, per planned wave (wave 1 first). */
+export interface WaveVerdicts {
+  /** Every id the wave sent to the judge, and the labels its batches returned. */
+  waves: { sent: string[]; labelled: { id: string; label: Label }[] }[];
+  /** Every labelled row the waves returned. */
+  judged: AnnotatedRow[];
+}
+
+/** The next step of a wave-judged build whose latest wave is complete. */
+export type NextWave =
+  /** Judge another wave: write its ids per shard and its plan, then queue its batches. */
+  | { kind: 'judge'; plan: WavePlan; groups: { shardId: string; ids: string[] }[] }
+  /** Judging is over: `offered` are the rows the planner selects; `judged` every labelled row, by id. */
+  | { kind: 'done'; planner: WavePlanner; judged: AnnotatedRow[]; offered: AnnotatedRow[] }
+  | { kind: 'fail'; reason: string };
+
+/**
+ * The next-wave decision: replays the planner from the scan round's items and the
+ * verdicts of waves 1..`latest`, then either plans wave `latest + 1` (its ids grouped
+ * by the shard holding them) or hands over the planner's selection. Deterministic: a
+ * redelivered fan-in decides the same thing.
+ */
+export function decideNextWave(args: {
+  buildId: string;
+  config: BalanceConfig;
+  settings: WaveSettingsInput;
+  items: readonly WaveItem[];
+  /** The shard of each item. */
+  shardOf: ReadonlyMap<string, string>;
+  /** Waves planned so far. */
+  latest: number;
+  verdicts: WaveVerdicts;
+  /** The wave batches' summaries: judge requests and cost per wave. */
+  summaries: readonly BatchSummary[];
+}): NextWave {
+  const { latest } = args;
+  const requests = new Map<number, number>();
+  const costs = new Map<number, number>();
+  for (let w = 1; w <= latest; w++) {
+    requests.set(w, 0);
+    costs.set(w, 0);
+  }
+  for (const s of args.summaries) {
+    if (s.wave === undefined || !requests.has(s.wave)) continue;
+    requests.set(s.wave, requests.get(s.wave)! + s.judgeCalls);
+    costs.set(s.wave, costs.get(s.wave)! + (s.usage?.estimatedCost ?? 0));
+  }
+  const verdicts = collectVerdicts(args.verdicts.waves);
+  const step = resumeWaves(
+    args.items,
+    args.config,
+    args.settings,
+    (id) => verdicts.get(id),
+    (w) => requests.get(w),
+    (w) => costs.get(w),
+  );
+  if (step.kind === 'judge') {
+    if (step.wave !== latest + 1) {
+      return {
+        kind: 'fail',
+        reason: `wave ${step.wave} has ${step.ids.length} sample(s) without a verdict after wave ${latest}`,
+      };
+    }
+    const groups = idsByShard(step.ids, (id) => args.shardOf.get(id)!);
+    const plan: WavePlan = {
+      buildId: args.buildId,
+      wave: step.wave,
+      samples: step.ids.length,
+      shards: groups.map((g) => ({ id: g.shardId, samples: g.ids.length })),
+    };
+    return { kind: 'judge', plan, groups };
+  }
+  const judged = [...args.verdicts.judged];
+  const rowById = new Map(judged.map((r) => [r.sampleId!, r]));
+  const offered = step.planner.selection().map((s) => rowById.get(s.id)!);
+  judged.sort((a, b) => (a.sampleId! < b.sampleId! ? -1 : a.sampleId! > b.sampleId! ? 1 : 0));
+  return { kind: 'done', planner: step.planner, judged, offered };
 }
