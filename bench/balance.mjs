@@ -92,6 +92,7 @@ const subjects = {
     measure('node', [
       cli,
       'balance',
+      '--no-probe', // the probe is benchmarked apart (npm run bench:probe)
       '--input',
       input,
       '--out',
@@ -106,6 +107,7 @@ const subjects = {
     measure('node', [
       cli,
       'balance',
+      '--no-probe', // the probe is benchmarked apart (npm run bench:probe)
       '--input',
       input,
       '--out',
@@ -157,6 +159,7 @@ for (const l of t50) {
 execFileSync('node', [
   cli,
   'balance',
+  '--no-probe', // the probe is benchmarked apart (npm run bench:probe)
   '--input',
   shuffledInput,
   '--out',
@@ -170,6 +173,7 @@ execFileSync('node', [
 execFileSync('node', [
   cli,
   'balance',
+  '--no-probe', // the probe is benchmarked apart (npm run bench:probe)
   '--input',
   input,
   '--out',
