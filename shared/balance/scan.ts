@@ -14,6 +14,7 @@
  * one the exact path would accept with the same values; test/shared/scan.test.ts holds
  * it to JSON.parse on a table of tricky lines.
  */
+import { daysIn } from '../contracts/rows';
 
 /** Nesting (objects and arrays inside the row) beyond which the scanner gives up. */
 const MAX_FAST_DEPTH = 32;
@@ -249,15 +250,6 @@ function digits(b: Uint8Array, i: number, n: number, e: number): number {
   }
   return v;
 }
-
-const daysIn = (y: number, m: number) =>
-  m === 2
-    ? y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0)
-      ? 29
-      : 28
-    : m === 4 || m === 6 || m === 9 || m === 11
-      ? 30
-      : 31;
 
 export function isIsoTimestampBytes(b: Uint8Array, s: number, e: number): boolean {
   const len = e - s;

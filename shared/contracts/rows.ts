@@ -24,12 +24,13 @@ const digitsAt = (s: string, i: number, n: number): number => {
   return v;
 };
 
-const daysIn = (y: number, m: number) =>
+/** Days in month `m` (1-12) of year `y` (Gregorian). */
+export const daysIn = (y: number, m: number) =>
   m === 2
     ? y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0)
       ? 29
       : 28
-    : [4, 6, 9, 11].includes(m)
+    : m === 4 || m === 6 || m === 9 || m === 11
       ? 30
       : 31;
 
