@@ -11,10 +11,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateTelemetry } from '../../shared/source/generate';
-import { fileShardOf, Selector, type SelectionKey } from '../../shared/source/selection';
-import { parseSelection } from '../../shared/source/telemetry';
 import { TELEMETRY_COLUMNS } from '../../shared/source/schema';
-import { startV2Server, v2Frames, type RecordedRequest, type V2Server } from '../kusto/v2-server';
+import { startV2Server, v2Frames, type V2Server } from '../kusto/v2-server';
+import { emulate } from '../kusto/emulator';
 
 const ROOT = join(__dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'sft-balancer.js');
@@ -23,62 +22,6 @@ const file = join(dir, 'telemetry.jsonl');
 const env = Object.fromEntries(
   Object.entries(process.env).filter(([k]) => !k.startsWith('SFT_') && !k.startsWith('JUDGE_')),
 );
-
-/** Undoes shared/source/kql.ts's literals: datetime(...), time(d.hh:mm:ss.fff), long(n), bool(b). */
-function unliteral(params: Record<string, string>) {
-  const inner = (v: string) => v.slice(v.indexOf('(') + 1, -1);
-  const span = /^(\d+)\.(\d\d):(\d\d):(\d\d)\.(\d\d\d)$/.exec(inner(params.maxConversationSpan!))!;
-  const [d, h, m, s, ms] = span.slice(1).map(Number) as [number, number, number, number, number];
-  return {
-    start: inner(params.windowStart!),
-    end: inner(params.windowEnd!),
-    spanMs: (((d * 24 + h) * 60 + m) * 60 + s) * 1000 + ms,
-    shardCount: Number(inner(params.shardCount!)),
-    shard: Number(inner(params.shard!)),
-    allTurns: inner(params.allTurns!) === 'true',
-  };
-}
-
-/** A Kusto that answers the session query and its count query by the TypeScript mirror. */
-function emulate(rows: Record<string, unknown>[]) {
-  return (req: RecordedRequest) => {
-    const p = unliteral(req.body.properties!.Parameters!);
-    const selection = parseSelection({
-      query: 'sft_session_router_first_turns',
-      window: { start: p.start, end: p.end, maxConversationSpanMs: p.spanMs },
-      turns: p.allTurns ? 'all' : 'first',
-    });
-    const selector = new Selector<Record<string, unknown>>(selection, {
-      shardCount: p.shard < 0 ? 1 : p.shardCount,
-      shard: p.shard < 0 ? -1 : p.shard,
-      keepRows: true,
-    });
-    for (const r of rows) selector.add(r as unknown as SelectionKey, r, JSON.stringify(r).length);
-    const selected = selector.finish().conversations;
-    if (req.body.csl.includes('summarize rows = count()')) {
-      const counts = new Map<number, [number, number]>();
-      for (const c of selected) {
-        const k = fileShardOf(c.conversationId, p.shardCount);
-        const [n, b] = counts.get(k) ?? [0, 0];
-        counts.set(k, [n + c.rowCount, b + c.bytes]);
-      }
-      return {
-        status: 200,
-        body: v2Frames(
-          ['shardIndex', 'rows', 'bytes'].map((n) => ({ ColumnName: n, ColumnType: 'long' })),
-          [...counts].map(([k, [n, b]]) => [k, n, b]),
-        ),
-      };
-    }
-    return {
-      status: 200,
-      body: v2Frames(
-        TELEMETRY_COLUMNS.map((c) => ({ ColumnName: c.name, ColumnType: c.type })),
-        selected.flatMap((c) => c.rows.map((r) => TELEMETRY_COLUMNS.map((col) => r[col.name]))),
-      ),
-    };
-  };
-}
 
 /** The CLI in a child process (the v2 server answers from this one). */
 function cli(...args: string[]): Promise<{ code: number | null; stderr: string }> {
