@@ -279,6 +279,11 @@ export async function serve(opts: ServeOptions): Promise<void> {
         else res.end();
       });
     });
+    // Idle connections kept as long as the Functions host's Kestrel keeps them (120 s),
+    // not Node's 5 s: a client that reuses a connection after a pause (curl scripts,
+    // a test blocked in spawnSync) must not have its POST cut by a socket closed under it.
+    server.keepAliveTimeout = 120_000;
+    server.headersTimeout = 125_000;
     await new Promise<void>((ok, fail) => {
       server.once('error', fail);
       server.listen(opts.port, opts.host, () => ok());

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { LABEL_NAMES } from '../contracts/rows';
 import type { ChatSplitReport } from './chat';
 import { toYaml, type YamlValue } from './yaml';
+import { probeSectionLines } from '../probe/dataset';
 
 /** One config of the card: a format's files, one per split, paths relative to the card. */
 export interface CardConfig {
@@ -288,7 +289,15 @@ export function datasetCard(input: DatasetCardInput): string {
 
   out.push('## Probe', '');
   out.push(
-    ...(m.probe ? leaves(m.probe, 'probe') : ['No probe figures recorded for this build.']),
+    ...(!m.probe
+      ? ['No probe figures recorded for this build.']
+      : typeof m.probe.status === 'string'
+        ? [
+            // This project's probe: its verdict and AUCs; every figure is in probe.json.
+            ...probeSectionLines(m.probe).map((l) => `- ${l}`),
+            '- All figures: `probe.json`; the samples to review: `label-review.jsonl`.',
+          ]
+        : leaves(m.probe, 'probe')),
     '',
   );
 

@@ -254,7 +254,10 @@ describe.each(['session', 'conversation'])('a real %s-pipeline dataset', (pipeli
     expect(card).toMatch(/- Window: no window was set; the samples' timestamps run from 2026-/);
     expect(card).toContain('- Target ratio: 50% reasoning (label 0), 50% non_reasoning (label 1)');
     expect(card).toMatch(/- Exact duplicates removed .*: \d+/);
-    expect(card).toContain('No probe figures recorded for this build.');
+    // Every build runs the router probe: the card states its verdict, not every leaf.
+    expect(card).toMatch(/## Probe\n\n- probe: /);
+    expect(card).toContain('`probe.json`');
+    expect(card).not.toContain('probe.settings');
     for (const l of jsonl(join(built, 'chat', 'train.jsonl')))
       expect(checkChatExample(l).errors).toEqual({});
   });
