@@ -14,7 +14,7 @@
  * one the exact path would accept with the same values; test/shared/scan.test.ts holds
  * it to JSON.parse on a table of tricky lines.
  */
-import { daysIn } from '../contracts/rows';
+import { daysIn, TURN_FIELDS } from '../contracts/rows';
 
 /** Nesting (objects and arrays inside the row) beyond which the scanner gives up. */
 const MAX_FAST_DEPTH = 32;
@@ -34,21 +34,7 @@ const F_LABEL = 1024;
 const F_SID = 2048;
 const F_HIST = 4096;
 /** The known fields' names, bit i of a field mask naming FIELD_NAMES[i]. */
-const FIELD_NAMES = [
-  'conversationId',
-  'turnIndex',
-  'turnCount',
-  'userMessage',
-  'model',
-  'numRequests',
-  'turnDurationMs',
-  'promptTokenDelta',
-  'tools',
-  'timestamp',
-  'label',
-  'sampleId',
-  'history',
-];
+const FIELD_NAMES = [...TURN_FIELDS, 'label', 'sampleId', 'history'];
 const REQUIRED =
   F_CONV | F_TI | F_TC | F_MSG | F_MODEL | F_NREQ | F_DUR | F_PTD | F_TOOLS | F_TS | F_LABEL;
 

@@ -10,7 +10,6 @@ import { describe, expect, it } from 'vitest';
 import type { BalanceManifest } from '../../shared/balance/balancer';
 import { publishFacts, withRejudged } from '../../shared/build/publish';
 import {
-  BuildSpecSchema,
   completionOf,
   markersOf,
   roundCompletion,
@@ -19,6 +18,7 @@ import {
 } from '../../shared/build/spec';
 import { decideNextWave, type WaveVerdicts } from '../../shared/build/waves';
 import { parseBalanceConfig } from '../../shared/contracts/config';
+import { testSpec } from '../functions/harness';
 import type { AnnotatedRow, Label } from '../../shared/contracts/rows';
 import {
   TOOL,
@@ -205,19 +205,7 @@ describe('decideNextWave', () => {
 });
 
 describe('publishFacts', () => {
-  const spec = BuildSpecSchema.parse({
-    id: 'b-test',
-    createdAt: '2026-11-25T00:00:00Z',
-    createdBy: 'http',
-    pipeline: 'session',
-    history: { historyTurns: 3, historyTokenBudget: 1500 },
-    config: parseBalanceConfig({ total: 10 }),
-    judge: { name: 'signals', batchSize: 20 },
-    source: { kind: 'blob', path: 'x.jsonl' },
-    minJudgedShare: 0.6,
-    shardBytes: 1024,
-    maxShards: 10,
-  });
+  const spec = testSpec({ minJudgedShare: 0.6 });
   const labelledBy = { name: 'signals', kind: 'heuristic' as const, rubricVersion: null };
   const done = [summary('s00000', { samples: 80, labelled: 70 })];
   const failed = [failure('s00001')];
