@@ -8,6 +8,7 @@
  * e2e tiers get the Azurite global setup (one Azurite shared by both in one run).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { defineConfig } from 'vitest/config';
 
@@ -77,11 +78,19 @@ function unlisted(): { integration: string[]; e2e: string[] } {
 }
 const FOUND = unlisted();
 
+/**
+ * Test files run at once: vitest's default is one less than the cores, which on CI's
+ * 2-core machine is one file at a time, the cores half idle while a file waits on a
+ * child process, Azurite or a timer. Two at least; more on a larger machine.
+ */
+const WORKERS = Math.max(2, availableParallelism() - 1);
+
 export default defineConfig({
   test: {
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    maxWorkers: WORKERS,
     projects: [
       {
         extends: true,
