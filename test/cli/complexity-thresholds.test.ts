@@ -30,6 +30,9 @@ beforeAll(() => {
 
 afterEach(() => vi.restoreAllMocks());
 
+/** The builds here are about strata: the router probe at their end is left out. */
+const NO_PROBE = '--no-probe';
+
 async function cli(...argv: string[]): Promise<number> {
   vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
   vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
@@ -80,6 +83,7 @@ describe('--complexity-thresholds', () => {
       '500',
       '--complexity-thresholds',
       tiers.join(','),
+      NO_PROBE,
     );
     expect(code).toBe(0);
     const m = manifestOf(out);
@@ -150,6 +154,7 @@ describe('--complexity-fit quantiles', () => {
         '600',
         '--complexity-fit',
         'quantiles',
+        NO_PROBE,
       ),
     ).toBe(0);
     const m = manifestOf(out);
