@@ -18,8 +18,12 @@ describe('renderReport (vega → SVG)', () => {
     { invalid_json: 1 },
   );
 
+  /** The first rendering, computed once for the tests that read it. */
+  let first: Promise<string> | undefined;
+  const rendered = () => (first ??= renderReport(manifest));
+
   it('renders every chart with data as inline SVG, byte-identical on a second run', async () => {
-    const a = await renderReport(manifest);
+    const a = await rendered();
     const b = await renderReport(manifest);
     expect(b).toBe(a);
     for (const id of ['class-ratio', 'turn-count', 'turn-position', 'model-mix', 'quarantine'])
@@ -28,7 +32,7 @@ describe('renderReport (vega → SVG)', () => {
   });
 
   it('escapes a model name from telemetry inside the SVG', async () => {
-    const html = await renderReport(manifest);
+    const html = await rendered();
     expect(html).not.toContain('<script');
     expect(html).toContain('&lt;script&gt;');
   });
