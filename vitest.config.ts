@@ -1,11 +1,14 @@
 /**
  * Three test tiers (test/README.md), each runnable alone with `npm run test:<tier>`:
  * - unit: pure and in-process, no Azurite, no child process, no build needed;
- * - integration: against the real Azurite the global setup starts;
+ * - integration: against the real Azurite the global setup starts, and the few files
+ *   that make whole builds in process (thousands of conversations through the CLI's
+ *   run or demo), too heavy for a unit tier that runs in well under a minute;
  * - e2e: the compiled CLI or runner in child processes (kill, faults, serve), a build
  *   of dist/ first; the browser test has its own config (vitest.browser.config.mjs).
- * A file not listed under integration or e2e is a unit test. Only the integration and
- * e2e tiers get the Azurite global setup (one Azurite shared by both in one run).
+ * A file listed under neither is classified by what it uses (unlisted() below). Only the
+ * integration and e2e tiers get the Azurite global setup (one Azurite shared by both in
+ * one run).
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
@@ -15,6 +18,11 @@ import { defineConfig } from 'vitest/config';
 const AZURITE = ['test/support/azurite.global.ts'];
 
 export const INTEGRATION = [
+  // Whole in-process builds, no Azurite: heavy, not pure.
+  'test/dataset/dataset-formats.test.ts',
+  'test/probe/evaluate.test.ts',
+  'test/report/waves.test.ts',
+  // Against Azurite.
   'test/functions/failing-judge.test.ts',
   'test/functions/http.test.ts',
   'test/functions/llm-judge.test.ts',
