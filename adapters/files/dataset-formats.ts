@@ -35,6 +35,7 @@ import {
   type ChatOptionsInput,
   type ChatSplitReport,
   type OutputFormat,
+  type TableColumn,
   type TokenLength,
 } from '../../shared/dataset/index';
 import { InputFileError, readFileLines } from './lines';
@@ -158,6 +159,7 @@ function parquetSink(
   strataOf: (first: DatasetLine | null) => readonly string[],
   separator: string,
   opts: { rowGroupRows?: number; rowGroupBytes?: number },
+  table: { columns: TableColumn[] | null },
 ): Sink {
   let writer: ParquetTableWriter | null = null;
   let strata: readonly string[] | null = null;
@@ -167,7 +169,8 @@ function parquetSink(
     strata ??= strataOf(first);
     const rel = parquetPath(currentSplit);
     mkdirSync(dirname(join(stage, rel)), { recursive: true });
-    writer = new ParquetTableWriter(join(stage, rel), tableColumns(strata), opts);
+    table.columns = tableColumns(strata);
+    writer = new ParquetTableWriter(join(stage, rel), table.columns, opts);
   };
   return {
     format: 'parquet',
@@ -247,6 +250,7 @@ export async function writeDatasetFormats(
   const result: DatasetFormatsResult = { splits: [], files: {}, chat: null, failed: [] };
   const sinks: Sink[] = [];
   const tallies: Record<string, ChatTally> = {};
+  const table: { columns: TableColumn[] | null } = { columns: null };
   for (const split of splits) tallies[split] = new ChatTally();
   try {
     if (wants.has('chat')) {
@@ -294,10 +298,16 @@ export async function writeDatasetFormats(
       const strataOf = (first: DatasetLine | null) =>
         opts.strata ?? stratifyOf(manifest) ?? (first ? Object.keys(first.strata) : []);
       sinks.push(
-        parquetSink(stage, strataOf, separator, {
-          ...(opts.rowGroupRows ? { rowGroupRows: opts.rowGroupRows } : {}),
-          ...(opts.rowGroupBytes ? { rowGroupBytes: opts.rowGroupBytes } : {}),
-        }),
+        parquetSink(
+          stage,
+          strataOf,
+          separator,
+          {
+            ...(opts.rowGroupRows ? { rowGroupRows: opts.rowGroupRows } : {}),
+            ...(opts.rowGroupBytes ? { rowGroupBytes: opts.rowGroupBytes } : {}),
+          },
+          table,
+        ),
       );
     }
 
@@ -402,6 +412,13 @@ export async function writeDatasetFormats(
               }
             : null,
           separator,
+          settings: {
+            systemPrompt:
+              chatOpts.systemPrompt ?? defaultSystemPrompt(chatOpts.labelWords, chatOpts.separator),
+            labelWords: chatOpts.labelWords,
+            chatMaxTokens: chatOpts.maxTokens,
+          },
+          tableColumns: table.columns,
         });
         const path = join(dir, CARD_FILE);
         writeFileSync(`${path}.tmp`, text);
