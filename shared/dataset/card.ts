@@ -283,6 +283,17 @@ export function datasetCard(input: DatasetCardInput): string {
 
   out.push(...labelsSection(input));
 
+  out.push(...sourceSection(input, m));
+  out.push(...balanceSection(input, m));
+  out.push(...dedupProbeSection(input, m));
+  out.push(...chatSection(input));
+  out.push(...loadSection(input));
+  return out.join('\n');
+}
+
+/** The card body's source part. */
+function sourceSection(input: DatasetCardInput, m: Sections): string[] {
+  const out: string[] = [];
   out.push('## Source', '');
   const source = m.build?.source ?? m.source;
   if (source !== undefined)
@@ -312,7 +323,12 @@ export function datasetCard(input: DatasetCardInput): string {
   }
   if (m.build?.id) out.push(`- Build: ${code(m.build.id)}`);
   out.push('');
+  return out;
+}
 
+/** The card body's balance part. */
+function balanceSection(input: DatasetCardInput, m: Sections): string[] {
+  const out: string[] = [];
   out.push('## Balance', '');
   if (m.config) {
     const c = m.config;
@@ -361,7 +377,12 @@ export function datasetCard(input: DatasetCardInput): string {
   if (m.selected?.upsampled)
     out.push('', `- Upsampled (repeated) samples: ${m.selected.upsampled}`);
   out.push('');
+  return out;
+}
 
+/** The card body's dedupProbe part. */
+function dedupProbeSection(input: DatasetCardInput, m: Sections): string[] {
+  const out: string[] = [];
   out.push('## Deduplication', '');
   if (m.input?.duplicatesRemoved !== undefined)
     out.push(
@@ -385,7 +406,12 @@ export function datasetCard(input: DatasetCardInput): string {
         : leaves(m.probe, 'probe')),
     '',
   );
+  return out;
+}
 
+/** The card body's chat part. */
+function chatSection(input: DatasetCardInput): string[] {
+  const out: string[] = [];
   if (input.chat) {
     const ch = input.chat;
     out.push(
@@ -414,7 +440,12 @@ export function datasetCard(input: DatasetCardInput): string {
       '',
     );
   }
+  return out;
+}
 
+/** The card body's load part. */
+function loadSection(input: DatasetCardInput): string[] {
+  const out: string[] = [];
   const byName = new Map(input.configs.map((c, i) => [c.name, { c, i }]));
   const pathOf = (name: string, split: string) =>
     byName.get(name)?.c.files.find((f) => f.split === split)?.path;
@@ -446,5 +477,5 @@ export function datasetCard(input: DatasetCardInput): string {
       '',
     );
   }
-  return out.join('\n');
+  return out;
 }
