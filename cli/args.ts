@@ -12,6 +12,12 @@ import {
 } from '../shared/contracts/config';
 import { parseFormats, UnknownFormatError } from '../shared/dataset/formats';
 import { parseShares, SplitSharesError } from '../shared/split/shares';
+import { readSystemPromptFile } from './dataset-flags';
+import {
+  DatasetSettingError,
+  MAX_SYSTEM_PROMPT_BYTES,
+  splitLabelWords,
+} from '../shared/dataset/settings';
 import { inputOverwrittenBy, type InputSource, type OutputTarget } from '../adapters/files/output';
 import { PermanentError } from '../shared/errors';
 
@@ -45,6 +51,12 @@ export const BALANCE_OPTIONS = {
   'max-message-chars': { type: 'string' },
   'complexity-thresholds': { type: 'string' },
   'complexity-fit': { type: 'string' },
+  // Dataset settings (issue 16): the chat format and the card.
+  'system-prompt': { type: 'string' },
+  'system-prompt-file': { type: 'string' },
+  'label-words': { type: 'string' },
+  'chat-max-tokens': { type: 'string' },
+  license: { type: 'string' },
 } as const;
 
 export const BALANCE_HELP = `Balance options:
@@ -69,7 +81,13 @@ export const BALANCE_HELP = `Balance options:
                             complexity tier cut points on the score in [0, 1]: below LOW low,
                             from HIGH up high (default 0.25,0.6; docs/strata.md)
   --complexity-fit quantiles
-                            fit the cut points to the input's score terciles (a first pass)`;
+                            fit the cut points to the input's score terciles (a first pass)
+  --system-prompt TEXT      the chat format's system message (default: a router instruction
+                            naming the label words; docs/formats.md)
+  --system-prompt-file PATH the same, read from a UTF-8 text file (at most ${MAX_SYSTEM_PROMPT_BYTES} bytes)
+  --label-words R,F         the chat assistant's words for label 0 and 1 (default reasoning,fast)
+  --chat-max-tokens N       chat examples over N tokens are left out (default 65536)
+  --license ID              the dataset card's license: an SPDX-like id or other (default other)`;
 
 const FLAG_OF: Record<string, string> = {
   onShortfall: '--on-shortfall',
@@ -101,7 +119,11 @@ function usage<T>(f: () => T): T {
   try {
     return f();
   } catch (err) {
-    if (err instanceof SplitSharesError || err instanceof UnknownFormatError)
+    if (
+      err instanceof SplitSharesError ||
+      err instanceof UnknownFormatError ||
+      err instanceof DatasetSettingError
+    )
       throw new UsageError(err.message);
     throw err;
   }
@@ -147,12 +169,26 @@ export function balanceConfigFromFlags(
   }
   if (v('complexity-fit') !== undefined && v('complexity-fit') !== 'quantiles')
     throw new UsageError(`--complexity-fit: only "quantiles", got "${v('complexity-fit')}"`);
+  datasetFlags(v, input);
   try {
     return BalanceConfigSchema.parse(input);
   } catch (err) {
     if (err instanceof ZodError) throw new UsageError(formatZodError(err));
     throw err;
   }
+}
+
+/** The dataset settings' flags (issue 16) into `input`; the schema checks the values. */
+function datasetFlags(v: (k: string) => string | undefined, input: Record<string, unknown>): void {
+  if (v('system-prompt') !== undefined && v('system-prompt-file') !== undefined)
+    throw new UsageError('give --system-prompt or --system-prompt-file, not both');
+  if (v('system-prompt') !== undefined) input.systemPrompt = v('system-prompt');
+  if (v('system-prompt-file') !== undefined)
+    input.systemPrompt = usage(() => readSystemPromptFile(v('system-prompt-file')!));
+  if (v('label-words') !== undefined)
+    input.labelWords = usage(() => splitLabelWords(v('label-words')!, '--label-words'));
+  if (v('chat-max-tokens') !== undefined) input.chatMaxTokens = num(v('chat-max-tokens')!);
+  if (v('license') !== undefined) input.license = v('license');
 }
 
 /** "--total: Too small: expected number to be >0" from a ZodError. */

@@ -17,6 +17,22 @@ import type { BalanceConfig } from '../shared/contracts/config';
 import { QUERY_NAMES, type QueryName } from '../shared/source/telemetry';
 import { loadSourceSettings, trailingWindow } from '../shared/source/settings';
 import { UsageError } from './args';
+import { DefaultAzureCredential } from '@azure/identity';
+import {
+  checkKustoCredential,
+  isLoopbackHttpCluster,
+  politeKustoCredential,
+} from '../adapters/kusto/credential';
+
+/** The credential the CLI reads a cluster with: none on loopback http, else a polite DefaultAzureCredential. */
+function cliKustoDeps(env: Record<string, string | undefined>) {
+  const cluster = env.SFT_KUSTO_CLUSTER_URI!;
+  return {
+    credential: isLoopbackHttpCluster(cluster)
+      ? null
+      : politeKustoCredential(new DefaultAzureCredential(), cluster),
+  };
+}
 
 export const KUSTO_RUN_OPTIONS = {
   source: { type: 'string' },
@@ -95,7 +111,7 @@ export async function kustoToFile(
   path: string,
   env: Record<string, string | undefined>,
 ): Promise<number> {
-  const source = kustoLineSource(query, env);
+  const source = kustoLineSource(query, env, cliKustoDeps(env));
   const out = createWriteStream(path);
   let n = 0;
   try {
@@ -151,6 +167,8 @@ export function kustoRunOf(v: Record<string, unknown>) {
       await kustoToFile(query, path, env);
       return path;
     },
+    /** Before any work: a token for the cluster, or one line naming the credential (exit 1). */
+    checkCredential: (): Promise<void> => checkKustoCredential(env.SFT_KUSTO_CLUSTER_URI!),
     unstage(): void {
       if (staged) rmSync(staged, { recursive: true, force: true });
     },
@@ -176,7 +194,7 @@ export async function fitComplexityToKusto(
   env: Record<string, string | undefined>,
 ): Promise<BalanceConfig> {
   const settings = loadSourceSettings({ ...env, SFT_TELEMETRY_SOURCE: 'kusto' });
-  const source = createTelemetrySource(settings) as KustoSource;
+  const source = createTelemetrySource(settings, cliKustoDeps(env)) as KustoSource;
   const profile = await source.profileSignals(settings.selection.window);
   const complexity = { ...config.complexity };
   let rows = 0;

@@ -517,6 +517,7 @@ async function cmdRun(argv: string[]): Promise<number> {
     stratify: pipeline === 'session' ? ['turnBucket'] : ['turnBucket', 'position'],
   });
   const inputs = inputSettingsFromFlags(v);
+  await kusto?.checkCredential(); // a missing or expired Kusto credential: one line, exit 1
   const config = kusto
     ? await kusto.fit(flagged, v)
     : await fitted(flagged, v, input, pipeline === 'session');

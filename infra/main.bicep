@@ -61,6 +61,9 @@ param judgeInWaves string = 'true'
 @description('SFT_JUDGE_BUDGET: with waves, the most samples a build judges. Empty: no limit.')
 param wavesJudgeBudget string = ''
 
+@description('SFT_JUDGE_BUDGET_USD: with waves, the judge budget of a build in US dollars at the price table (e.g. 25 or 12.5). Empty: no limit.')
+param wavesJudgeBudgetUsd string = ''
+
 @description('An existing Azure OpenAI endpoint (https://RESOURCE.openai.azure.com). Empty: an account and a deployment are created here.')
 param openAiEndpoint string = ''
 
@@ -157,6 +160,9 @@ var sourceSetting = empty(source) ? {} : {
 }
 var wavesBudgetSetting = empty(wavesJudgeBudget) ? {} : {
   SFT_JUDGE_BUDGET: wavesJudgeBudget
+}
+var wavesBudgetUsdSetting = empty(wavesJudgeBudgetUsd) ? {} : {
+  SFT_JUDGE_BUDGET_USD: wavesJudgeBudgetUsd
 }
 var kustoSettings = useKusto ? {
   SFT_KUSTO_CLUSTER_URI: kustoClusterUri
@@ -263,7 +269,8 @@ module api './app/api.bicep' = {
       },
       sourceSetting,
       kustoSettings,
-      wavesBudgetSetting
+      wavesBudgetSetting,
+      wavesBudgetUsdSetting
     )
   }
 }

@@ -32,9 +32,11 @@ import {
   tableRowOf,
   toClassifierExample,
   type CardConfig,
+  type ChatOptions,
   type ChatOptionsInput,
   type ChatSplitReport,
   type OutputFormat,
+  type TableColumn,
   type TokenLength,
 } from '../../shared/dataset/index';
 import { InputFileError, readFileLines } from './lines';
@@ -158,6 +160,7 @@ function parquetSink(
   strataOf: (first: DatasetLine | null) => readonly string[],
   separator: string,
   opts: { rowGroupRows?: number; rowGroupBytes?: number },
+  table: { columns: TableColumn[] | null },
 ): Sink {
   let writer: ParquetTableWriter | null = null;
   let strata: readonly string[] | null = null;
@@ -167,7 +170,8 @@ function parquetSink(
     strata ??= strataOf(first);
     const rel = parquetPath(currentSplit);
     mkdirSync(dirname(join(stage, rel)), { recursive: true });
-    writer = new ParquetTableWriter(join(stage, rel), tableColumns(strata), opts);
+    table.columns = tableColumns(strata);
+    writer = new ParquetTableWriter(join(stage, rel), table.columns, opts);
   };
   return {
     format: 'parquet',
@@ -247,43 +251,15 @@ export async function writeDatasetFormats(
   const result: DatasetFormatsResult = { splits: [], files: {}, chat: null, failed: [] };
   const sinks: Sink[] = [];
   const tallies: Record<string, ChatTally> = {};
+  const table: { columns: TableColumn[] | null } = { columns: null };
   for (const split of splits) tallies[split] = new ChatTally();
   try {
-    if (wants.has('chat')) {
-      const stageDir = join(stage, 'chat');
-      mkdirSync(stageDir, { recursive: true });
-      const excluded = new JsonlWriter(join(stage, CHAT_EXCLUDED));
-      let excludedCount = 0;
+    if (wants.has('chat'))
       sinks.push(
-        jsonlSink(
-          'chat',
-          join(stage),
-          chatPath,
-          (line, split) => {
-            const o = chatOutcome(line, chatOpts, tokenLength);
-            tallies[split]!.add(o);
-            if (o.kind === 'ok') return o.example;
-            excludedCount++;
-            excluded.write({
-              split,
-              id: line.id,
-              reason: o.kind,
-              ...(o.kind === 'over_token_limit'
-                ? { tokens: o.tokens, limit: chatOpts.maxTokens }
-                : { errors: o.errors }),
-            });
-            return undefined;
-          },
-          {
-            finish: async () => {
-              result.chat = { bySplit: {}, excluded: excludedCount, warnings: [] };
-              return { [CHAT_EXCLUDED]: await excluded.close() };
-            },
-            abort: () => void excluded.close(),
-          },
-        ),
+        chatSink(stage, chatOpts, tokenLength, tallies, (excluded) => {
+          result.chat = { bySplit: {}, excluded, warnings: [] };
+        }),
       );
-    }
     if (wants.has('classifier'))
       sinks.push(
         jsonlSink('classifier', stage, classifierPath, (line) =>
@@ -294,10 +270,16 @@ export async function writeDatasetFormats(
       const strataOf = (first: DatasetLine | null) =>
         opts.strata ?? stratifyOf(manifest) ?? (first ? Object.keys(first.strata) : []);
       sinks.push(
-        parquetSink(stage, strataOf, separator, {
-          ...(opts.rowGroupRows ? { rowGroupRows: opts.rowGroupRows } : {}),
-          ...(opts.rowGroupBytes ? { rowGroupBytes: opts.rowGroupBytes } : {}),
-        }),
+        parquetSink(
+          stage,
+          strataOf,
+          separator,
+          {
+            ...(opts.rowGroupRows ? { rowGroupRows: opts.rowGroupRows } : {}),
+            ...(opts.rowGroupBytes ? { rowGroupBytes: opts.rowGroupBytes } : {}),
+          },
+          table,
+        ),
       );
     }
 
@@ -383,41 +365,16 @@ export async function writeDatasetFormats(
     } else result.chat = null;
 
     if (opts.card !== false) {
-      try {
-        const text = datasetCard({
-          manifest,
-          configs: cardConfigs(result, splits),
-          splits: result.splits,
-          license: opts.license ?? 'other',
-          ...(opts.prettyName ? { prettyName: opts.prettyName } : {}),
-          timestamps: first !== null && last !== null ? { first, last } : null,
-          chat: result.chat
-            ? {
-                systemPrompt:
-                  chatOpts.systemPrompt ??
-                  defaultSystemPrompt(chatOpts.labelWords, chatOpts.separator),
-                labelWords: chatOpts.labelWords,
-                maxTokens: chatOpts.maxTokens,
-                bySplit: result.chat.bySplit,
-              }
-            : null,
-          separator,
-        });
-        const path = join(dir, CARD_FILE);
-        writeFileSync(`${path}.tmp`, text);
-        renameSync(`${path}.tmp`, path);
-        result.files[CARD_FILE] = {
-          sha256: createHash('sha256').update(text).digest('hex'),
-          lines: text.split('\n').length - 1,
-          bytes: Buffer.byteLength(text),
-        };
-      } catch (err) {
-        rmSync(join(dir, `${CARD_FILE}.tmp`), { force: true });
-        result.failed.push({
-          format: 'card',
-          message: err instanceof Error ? err.message : String(err),
-        });
-      }
+      const cardOpts = {
+        ...opts,
+        manifest,
+        splits,
+        separator,
+        chatOpts,
+        tableColumns: table.columns,
+        timestamps: first !== null && last !== null ? { first, last } : null,
+      };
+      writeCard(dir, result, cardOpts);
     }
   } catch (err) {
     for (const s of sinks) {
@@ -437,6 +394,103 @@ export async function writeDatasetFormats(
       result,
     );
   return result;
+}
+
+/** The chat sink: examples that pass the checks and the token limit, and chat/excluded.jsonl. */
+function chatSink(
+  stage: string,
+  chatOpts: ChatOptions,
+  tokenLength: TokenLength,
+  tallies: Record<string, ChatTally>,
+  onFinish: (excluded: number) => void,
+): Sink {
+  mkdirSync(join(stage, 'chat'), { recursive: true });
+  const excluded = new JsonlWriter(join(stage, CHAT_EXCLUDED));
+  let excludedCount = 0;
+  return jsonlSink(
+    'chat',
+    stage,
+    chatPath,
+    (line, split) => {
+      const o = chatOutcome(line, chatOpts, tokenLength);
+      tallies[split]!.add(o);
+      if (o.kind === 'ok') return o.example;
+      excludedCount++;
+      excluded.write({
+        split,
+        id: line.id,
+        reason: o.kind,
+        ...(o.kind === 'over_token_limit'
+          ? { tokens: o.tokens, limit: chatOpts.maxTokens }
+          : { errors: o.errors }),
+      });
+      return undefined;
+    },
+    {
+      finish: async () => {
+        onFinish(excludedCount);
+        return { [CHAT_EXCLUDED]: await excluded.close() };
+      },
+      abort: () => void excluded.close(),
+    },
+  );
+}
+
+/** Writes README.md (tmp, then rename) into `result.files`; a failure is recorded in `result.failed`. */
+function writeCard(
+  dir: string,
+  result: DatasetFormatsResult,
+  o: DatasetFormatsOptions & {
+    manifest: unknown;
+    splits: readonly string[];
+    separator: string;
+    chatOpts: ChatOptions;
+    tableColumns: TableColumn[] | null;
+    timestamps: { first: string; last: string } | null;
+  },
+): void {
+  const { chatOpts } = o;
+  const systemPrompt =
+    chatOpts.systemPrompt ?? defaultSystemPrompt(chatOpts.labelWords, chatOpts.separator);
+  try {
+    const text = datasetCard({
+      manifest: o.manifest,
+      configs: cardConfigs(result, o.splits),
+      splits: result.splits,
+      license: o.license ?? 'other',
+      ...(o.prettyName ? { prettyName: o.prettyName } : {}),
+      timestamps: o.timestamps,
+      chat: result.chat
+        ? {
+            systemPrompt,
+            labelWords: chatOpts.labelWords,
+            maxTokens: chatOpts.maxTokens,
+            bySplit: result.chat.bySplit,
+          }
+        : null,
+      separator: o.separator,
+      settings: {
+        systemPrompt,
+        labelWords: chatOpts.labelWords,
+        chatMaxTokens: chatOpts.maxTokens,
+      },
+      tableColumns: o.tableColumns,
+    });
+    const path = join(dir, CARD_FILE);
+    writeFileSync(`${path}.tmp`, text);
+    renameSync(`${path}.tmp`, path);
+    result.files[CARD_FILE] = {
+      sha256: createHash('sha256').update(text).digest('hex'),
+      lines: text.split('\n').length - 1,
+      bytes: Buffer.byteLength(text),
+    };
+  } catch (err) {
+    rmSync(join(dir, `${CARD_FILE}.tmp`), { force: true });
+    result.failed.push({
+      format: 'card',
+      message: err instanceof Error ? err.message : String(err),
+    });
+  }
 }
 
 /** The card's configs, from what was written: Parquet first (the default), then the record, chat, classifier. */

@@ -11,7 +11,13 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BalanceConfig } from '../../shared/contracts/config';
-import { parseFormats } from '../../shared/dataset/index';
+import {
+  DEFAULT_CHAT_MAX_TOKENS,
+  DEFAULT_LABEL_WORDS,
+  DEFAULT_LICENSE,
+  defaultSystemPrompt,
+  parseFormats,
+} from '../../shared/dataset/index';
 import {
   DatasetFormatsError,
   writeDatasetFormats,
@@ -25,6 +31,29 @@ export interface FormatsSection {
   files: string[];
   chat: DatasetFormatsResult['chat'];
   failed: { format: string; message: string }[];
+  /** The dataset settings the files were written with (defaults filled in). */
+  settings: FormatSettings;
+}
+
+/** The dataset settings in effect: the config's, else the defaults. */
+export interface FormatSettings {
+  systemPrompt: string;
+  labelWords: [string, string];
+  chatMaxTokens: number;
+  license: string;
+}
+
+/** The config's dataset settings with the defaults filled in. */
+export function formatSettingsOf(config: BalanceConfig): FormatSettings {
+  const labelWords: [string, string] = config.labelWords
+    ? [...config.labelWords]
+    : [...DEFAULT_LABEL_WORDS];
+  return {
+    systemPrompt: config.systemPrompt ?? defaultSystemPrompt(labelWords),
+    labelWords,
+    chatMaxTokens: config.chatMaxTokens ?? DEFAULT_CHAT_MAX_TOKENS,
+    license: config.license ?? DEFAULT_LICENSE,
+  };
 }
 
 export interface BuildFormats {
@@ -45,9 +74,19 @@ export async function writeBuildFormats(
 ): Promise<BuildFormats | null> {
   if (config.formats === undefined) return null;
   const formats = parseFormats(config.formats, 'formats');
+  const settings = formatSettingsOf(config);
   let result: DatasetFormatsResult;
   try {
-    result = await writeDatasetFormats(dir, { formats, manifest });
+    result = await writeDatasetFormats(dir, {
+      formats,
+      manifest,
+      chat: {
+        systemPrompt: settings.systemPrompt,
+        labelWords: settings.labelWords,
+        maxTokens: settings.chatMaxTokens,
+      },
+      license: settings.license,
+    });
   } catch (err) {
     if (!(err instanceof DatasetFormatsError)) throw err;
     result = err.result;
@@ -59,6 +98,7 @@ export async function writeBuildFormats(
       files: Object.keys(result.files).sort(),
       chat: result.chat,
       failed: result.failed,
+      settings,
     },
   };
 }

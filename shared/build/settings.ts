@@ -10,6 +10,13 @@ import { parseSourceRef, SourceRefSchema, storageName, type SourceRef } from '..
 import type { BuildDefaults } from './spec';
 import { parseFormats } from '../dataset/formats';
 import { parseShares } from '../split/shares';
+import {
+  ChatMaxTokensSchema,
+  LabelWordsSchema,
+  LicenseSchema,
+  SystemPromptSchema,
+  type DatasetSettings,
+} from '../dataset/settings';
 import type { ProbeStepSettings } from '../probe/dataset';
 import { PermanentError } from '../errors';
 
@@ -146,6 +153,16 @@ const EnvSchema = z
     SFT_WAVE_EXPLORE: z.coerce.number().min(0).max(1).optional(),
     /** Waves: at most this many waves (20; at most 100). */
     SFT_MAX_WAVES: intFrom(1, 100).optional(),
+
+    // Dataset settings (issue 16; shared/dataset/settings.ts): the chat format and the card.
+    SFT_SYSTEM_PROMPT: SystemPromptSchema.optional(),
+    SFT_LABEL_WORDS: z
+      .string()
+      .transform((s) => s.split(',').map((w) => w.trim()))
+      .pipe(LabelWordsSchema)
+      .optional(),
+    SFT_CHAT_MAX_TOKENS: z.coerce.number().pipe(ChatMaxTokensSchema).optional(),
+    SFT_LICENSE: LicenseSchema.optional(),
   })
   .refine(
     (e) =>
@@ -218,6 +235,22 @@ export function probeSettingsOfEnv(
   return probeOf(parsed.data);
 }
 
+/** SFT_SYSTEM_PROMPT, SFT_LABEL_WORDS, SFT_CHAT_MAX_TOKENS, SFT_LICENSE as build defaults. */
+function datasetDefaultsOf(e: {
+  SFT_SYSTEM_PROMPT?: string | undefined;
+  SFT_LABEL_WORDS?: [string, string] | undefined;
+  SFT_CHAT_MAX_TOKENS?: number | undefined;
+  SFT_LICENSE?: string | undefined;
+}): { dataset?: DatasetSettings } {
+  const d: DatasetSettings = {
+    ...(e.SFT_SYSTEM_PROMPT !== undefined ? { systemPrompt: e.SFT_SYSTEM_PROMPT } : {}),
+    ...(e.SFT_LABEL_WORDS !== undefined ? { labelWords: e.SFT_LABEL_WORDS } : {}),
+    ...(e.SFT_CHAT_MAX_TOKENS !== undefined ? { chatMaxTokens: e.SFT_CHAT_MAX_TOKENS } : {}),
+    ...(e.SFT_LICENSE !== undefined ? { license: e.SFT_LICENSE } : {}),
+  };
+  return Object.keys(d).length > 0 ? { dataset: d } : {};
+}
+
 /** Reads and validates the settings; throws a SettingsError naming every bad variable. */
 export function loadSettings(env: Record<string, string | undefined> = process.env): Settings {
   const parsed = EnvSchema.safeParse(
@@ -274,6 +307,7 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
             },
           }
         : {}),
+      ...datasetDefaultsOf(e),
     },
     shardBytes: e.SFT_SHARD_BYTES,
     maxShards: e.SFT_MAX_SHARDS,
@@ -340,4 +374,12 @@ export const SETTINGS_DOC: Record<string, string> = {
     'judge prices by model over the built-in table, JSON {"MODEL":{"inputPerMTok":..,"cachedInputPerMTok":..,"outputPerMTok":..}}',
   SFT_WAVE_EXPLORE: 'with waves: exploration floor in [0, 1] (0.3; 1 = no signal bias)',
   SFT_MAX_WAVES: 'with waves: at most this many waves, 1-100 (20)',
+  SFT_SYSTEM_PROMPT:
+    "the chat format's system message, at most 32768 bytes (default: a router instruction naming the label words)",
+  SFT_LABEL_WORDS:
+    "the chat assistant's words for label 0 and label 1, two distinct words (reasoning,fast)",
+  SFT_CHAT_MAX_TOKENS:
+    'chat examples over this many tokens (o200k_base) are left out, a positive integer (65536)',
+  SFT_LICENSE:
+    "the dataset card's license: an SPDX-like id such as mit or cc-by-4.0, or other (other)",
 };

@@ -23,6 +23,13 @@ import { SourceRefSchema } from '../source/ref';
 import { OUTPUT_FORMATS, parseFormats, type OutputFormat } from '../dataset/formats';
 import { checkShares, parseShares } from '../split/shares';
 import {
+  ChatMaxTokensSchema,
+  LabelWordsSchema,
+  LicenseSchema,
+  SystemPromptSchema,
+  type DatasetSettings,
+} from '../dataset/settings';
+import {
   MAX_WAVES,
   WaveSettingsSchema,
   type WaveSettings,
@@ -142,6 +149,15 @@ export const BuildRequestSchema = z.strictObject({
    * build below that text AUC (default: the settings, SFT_PROBE and SFT_PROBE_MIN_AUC).
    */
   probe: z.union([z.boolean(), z.strictObject({ minAuc: z.number().min(0).max(1) })]).optional(),
+  // Dataset settings (docs/formats.md): over SFT_SYSTEM_PROMPT, SFT_LABEL_WORDS, SFT_CHAT_MAX_TOKENS, SFT_LICENSE.
+  /** The chat format's system message (--system-prompt). */
+  systemPrompt: SystemPromptSchema.optional(),
+  /** The chat assistant's words for label 0 and label 1, e.g. ["reasoning", "fast"] (--label-words). */
+  labelWords: LabelWordsSchema.optional(),
+  /** Chat examples over this many tokens are left out (--chat-max-tokens). */
+  chatMaxTokens: ChatMaxTokensSchema.optional(),
+  /** The dataset card's license id (--license). */
+  license: LicenseSchema.optional(),
 });
 export type BuildRequest = z.infer<typeof BuildRequestSchema>;
 
@@ -202,6 +218,18 @@ export interface BuildDefaults {
   complexityThresholds?: [number, number];
   /** Wave settings when builds judge in waves by default (SFT_WAVES); absent = judge all. */
   waves?: WaveSettingsInput;
+  /** Dataset settings (SFT_SYSTEM_PROMPT, SFT_LABEL_WORDS, SFT_CHAT_MAX_TOKENS, SFT_LICENSE). */
+  dataset?: DatasetSettings;
+}
+
+/** A build's dataset settings: each field of the request over the configured default. */
+function datasetSettingsOf(r: BuildRequest, d: DatasetSettings | undefined): DatasetSettings {
+  const out: DatasetSettings = {};
+  for (const k of ['systemPrompt', 'labelWords', 'chatMaxTokens', 'license'] as const) {
+    const v = r[k] ?? d?.[k];
+    if (v !== undefined) (out as Record<string, unknown>)[k] = v;
+  }
+  return out;
 }
 
 /** The wave settings of a build: the request's choice over the configured default. */
@@ -282,6 +310,7 @@ export function buildSpecOf(args: {
         ? { complexity: { tiers: r.complexityThresholds ?? d.complexityThresholds } }
         : {}),
       ...(r.columns ? { columns: r.columns } : {}),
+      ...datasetSettingsOf(r, d.dataset),
     });
   const spec: BuildSpec = {
     id: args.id,

@@ -3,6 +3,12 @@
  * (CLI flags, HTTP body, settings); the core takes the parsed value.
  */
 import { z } from 'zod';
+import {
+  ChatMaxTokensSchema,
+  LabelWordsSchema,
+  LicenseSchema,
+  SystemPromptSchema,
+} from '../dataset/settings';
 
 export const STRATIFIERS = ['turnBucket', 'complexity', 'modelFamily', 'position'] as const;
 export type StratifierName = (typeof STRATIFIERS)[number];
@@ -109,6 +115,15 @@ export const BalanceConfigSchema = z
      * Validated by checkColumnMap in shared/contracts.ts.
      */
     columns: z.record(z.string(), z.string().min(1)).optional(),
+    // Dataset settings (shared/dataset/settings.ts, docs/formats.md); absent = the default.
+    /** The chat format's system message (default: defaultSystemPrompt of the label words). */
+    systemPrompt: SystemPromptSchema.optional(),
+    /** The chat assistant's words for label 0 and label 1 (default reasoning, fast). */
+    labelWords: LabelWordsSchema.optional(),
+    /** Chat examples over this many tokens are left out (default 65,536). */
+    chatMaxTokens: ChatMaxTokensSchema.optional(),
+    /** The dataset card's license id (default other). */
+    license: LicenseSchema.optional(),
   })
   .refine((c) => c.validation + (c.test ?? 0) < 1, {
     message: 'validation and test shares must leave a share for train (sum below 1)',

@@ -8,6 +8,8 @@ import { z } from 'zod';
 import { LABEL_NAMES } from '../contracts/rows';
 import type { ChatSplitReport } from './chat';
 import { toYaml, type YamlValue } from './yaml';
+import type { TableColumn } from './table';
+import { DEFAULT_CHAT_MAX_TOKENS, DEFAULT_LABEL_WORDS } from './settings';
 import { probeSectionLines } from '../probe/dataset';
 
 /** One config of the card: a format's files, one per split, paths relative to the card. */
@@ -38,6 +40,17 @@ export interface DatasetCardInput {
   } | null;
   /** The separator joining history and message in `text` (classifier, Parquet). */
   separator?: string;
+  /**
+   * The dataset settings of the build, stated in the body (the label words also name
+   * the ClassLabel): by default the defaults.
+   */
+  settings?: {
+    systemPrompt?: string;
+    labelWords: readonly [string, string];
+    chatMaxTokens: number;
+  };
+  /** The Parquet table's columns, when the `parquet` config was written: its `dataset_info.features`. */
+  tableColumns?: readonly TableColumn[] | null;
 }
 
 const Window = z.looseObject({ from: z.string().optional(), to: z.string().optional() });
@@ -127,7 +140,54 @@ export function cardFrontMatter(input: DatasetCardInput): { [key: string]: YamlV
       data_files: c.files.map((f) => ({ split: f.split, path: f.path })),
     })),
   });
+  const info = datasetInfo(input);
+  if (info.length > 0) fm.dataset_info = info;
   return fm;
+}
+
+const labelWordsOf = (input: DatasetCardInput): readonly [string, string] =>
+  input.settings?.labelWords ?? DEFAULT_LABEL_WORDS;
+
+/** Hugging Face feature dtypes of the table's column types (Parquet int32 → `int32`, double → `float64`). */
+const DTYPE = { string: 'string', int32: 'int32', double: 'float64', boolean: 'bool' } as const;
+
+/** One `dataset_info.features` entry; `label` is a ClassLabel named by the label words. */
+function feature(c: TableColumn, words: readonly [string, string]): { [key: string]: YamlValue } {
+  if (c.name === 'label')
+    return { name: 'label', dtype: { class_label: { names: { '0': words[0], '1': words[1] } } } };
+  if (c.type === 'string_list') return { name: c.name, sequence: 'string' };
+  return { name: c.name, dtype: DTYPE[c.type] };
+}
+
+/**
+ * `dataset_info`, one entry per config whose columns are flat and known: the Parquet
+ * table (its columns as written) and the classifier's `text` + `label`. Each declares
+ * `label` as a ClassLabel {0: word 0, 1: word 1} and its splits' num_examples (every
+ * row of a split is in these files). The records and chat configs hold nested JSON:
+ * `datasets` infers their features.
+ */
+function datasetInfo(input: DatasetCardInput): YamlValue[] {
+  const words = labelWordsOf(input);
+  const rows = new Map(input.splits.map((s) => [s.name, s.rows]));
+  const out: YamlValue[] = [];
+  input.configs.forEach((c, i) => {
+    const columns =
+      c.name === 'parquet'
+        ? input.tableColumns
+        : c.name === 'classifier'
+          ? ([
+              { name: 'text', type: 'string', nullable: false },
+              { name: 'label', type: 'int32', nullable: false },
+            ] as const)
+          : null;
+    if (!columns) return;
+    out.push({
+      config_name: i === 0 ? 'default' : c.name,
+      features: columns.map((col) => feature(col, words)),
+      splits: c.files.map((f) => ({ name: f.split, num_examples: rows.get(f.split) ?? 0 })),
+    });
+  });
+  return out;
 }
 
 const code = (s: string) => '`' + s.replace(/`/g, "'") + '`';
@@ -146,6 +206,29 @@ function leaves(v: unknown, prefix = '', out: string[] = []): string[] {
     for (const [k, x] of Object.entries(v)) leaves(x, prefix ? `${prefix}.${k}` : k, out);
   } else out.push(`- ${code(prefix)}: ${String(v)}`);
   return out;
+}
+
+/** A code fence longer than any run of backticks in `text`, so the text shows verbatim. */
+const fence = (text: string) =>
+  '`'.repeat(Math.max(3, ...(text.match(/`+/g) ?? []).map((r) => r.length + 1)));
+
+/** The labels and the dataset settings of the build: label words, system prompt, token limit. */
+function labelsSection(input: DatasetCardInput): string[] {
+  const words = labelWordsOf(input);
+  const max = input.settings?.chatMaxTokens ?? input.chat?.maxTokens ?? DEFAULT_CHAT_MAX_TOKENS;
+  const prompt = input.settings?.systemPrompt ?? input.chat?.systemPrompt;
+  return [
+    '## Labels and settings',
+    '',
+    `- \`label\` is a class label: 0 = ${code(words[0])} (needs a reasoning model), 1 = ${code(words[1])} (a fast model serves it); \`labelName\` in the records and the table keeps the names \`reasoning\` / \`non_reasoning\`.`,
+    `- Label words (the chat assistant's answer, and the class names): ${code(words[0])}, ${code(words[1])}`,
+    `- Chat token limit: ${max} tokens per example (o200k_base); longer examples are left out of the chat files, never cut.`,
+    `- License: ${code(input.license)}`,
+    ...(prompt !== undefined
+      ? ['- Chat system prompt (verbatim):', '', `${fence(prompt)}text`, prompt, fence(prompt)]
+      : []),
+    '',
+  ];
 }
 
 const labelName = (l: string) => LABEL_NAMES[Number(l) as 0 | 1] ?? l;
@@ -198,6 +281,19 @@ export function datasetCard(input: DatasetCardInput): string {
       '',
     );
 
+  out.push(...labelsSection(input));
+
+  out.push(...sourceSection(input, m));
+  out.push(...balanceSection(input, m));
+  out.push(...dedupProbeSection(input, m));
+  out.push(...chatSection(input));
+  out.push(...loadSection(input));
+  return out.join('\n');
+}
+
+/** The card body's source part. */
+function sourceSection(input: DatasetCardInput, m: Sections): string[] {
+  const out: string[] = [];
   out.push('## Source', '');
   const source = m.build?.source ?? m.source;
   if (source !== undefined)
@@ -227,7 +323,12 @@ export function datasetCard(input: DatasetCardInput): string {
   }
   if (m.build?.id) out.push(`- Build: ${code(m.build.id)}`);
   out.push('');
+  return out;
+}
 
+/** The card body's balance part. */
+function balanceSection(input: DatasetCardInput, m: Sections): string[] {
+  const out: string[] = [];
   out.push('## Balance', '');
   if (m.config) {
     const c = m.config;
@@ -276,7 +377,12 @@ export function datasetCard(input: DatasetCardInput): string {
   if (m.selected?.upsampled)
     out.push('', `- Upsampled (repeated) samples: ${m.selected.upsampled}`);
   out.push('');
+  return out;
+}
 
+/** The card body's dedupProbe part. */
+function dedupProbeSection(input: DatasetCardInput, m: Sections): string[] {
+  const out: string[] = [];
   out.push('## Deduplication', '');
   if (m.input?.duplicatesRemoved !== undefined)
     out.push(
@@ -300,17 +406,18 @@ export function datasetCard(input: DatasetCardInput): string {
         : leaves(m.probe, 'probe')),
     '',
   );
+  return out;
+}
 
+/** The card body's chat part. */
+function chatSection(input: DatasetCardInput): string[] {
+  const out: string[] = [];
   if (input.chat) {
     const ch = input.chat;
     out.push(
       '## Chat format',
       '',
-      `Each line is \`{"messages": [system, user, assistant]}\`: the system message below, one user message holding the router input (earlier user turns merged into it, so roles alternate), and the label as one word: ${code(ch.labelWords[0])} for label 0, ${code(ch.labelWords[1])} for label 1. Examples over ${ch.maxTokens} tokens (o200k_base, counted as OpenAI's cookbook counts) are left out, never cut; so are examples failing a cookbook check.`,
-      '',
-      '```text',
-      ch.systemPrompt,
-      '```',
+      `Each line is \`{"messages": [system, user, assistant]}\`: the system prompt above, one user message holding the router input (earlier user turns merged into it, so roles alternate), and the label as one word: ${code(ch.labelWords[0])} for label 0, ${code(ch.labelWords[1])} for label 1. Examples over ${ch.maxTokens} tokens (o200k_base, counted as OpenAI's cookbook counts) are left out, never cut; so are examples failing a cookbook check.`,
       '',
       table(
         [
@@ -333,7 +440,12 @@ export function datasetCard(input: DatasetCardInput): string {
       '',
     );
   }
+  return out;
+}
 
+/** The card body's load part. */
+function loadSection(input: DatasetCardInput): string[] {
+  const out: string[] = [];
   const byName = new Map(input.configs.map((c, i) => [c.name, { c, i }]));
   const pathOf = (name: string, split: string) =>
     byName.get(name)?.c.files.find((f) => f.split === split)?.path;
@@ -365,5 +477,5 @@ export function datasetCard(input: DatasetCardInput): string {
       '',
     );
   }
-  return out.join('\n');
+  return out;
 }

@@ -20,23 +20,26 @@ import {
 } from './chat-check';
 import { DEFAULT_TURN_SEPARATOR } from './router-input';
 
-/** The gpt-4o family's fine-tuning context on Azure OpenAI: tokens per training example. */
-export const DEFAULT_CHAT_MAX_TOKENS = 65_536;
-export const DEFAULT_LABEL_WORDS = ['reasoning', 'fast'] as const;
+import {
+  ChatMaxTokensSchema,
+  DEFAULT_CHAT_MAX_TOKENS,
+  DEFAULT_LABEL_WORDS,
+  LabelWordsSchema,
+  SystemPromptSchema,
+} from './settings';
+
+export { DEFAULT_CHAT_MAX_TOKENS, DEFAULT_LABEL_WORDS };
 
 export const ChatOptionsSchema = z
   .object({
     /** The system message; by default {@link defaultSystemPrompt} of the label words. */
-    systemPrompt: z.string().trim().min(1).optional(),
+    systemPrompt: SystemPromptSchema.optional(),
     /** The assistant's answer for label 0 (reasoning) and label 1 (non-reasoning). */
-    labelWords: z
-      .tuple([z.string().trim().min(1), z.string().trim().min(1)])
-      .refine(([a, b]) => a !== b, 'the two label words must differ')
-      .default([...DEFAULT_LABEL_WORDS]),
+    labelWords: LabelWordsSchema.default([...DEFAULT_LABEL_WORDS]),
     /** Joins the user turns merged into one message. */
     separator: z.string().min(1).default(DEFAULT_TURN_SEPARATOR),
     /** Examples over this many tokens are left out (never cut) and reported. */
-    maxTokens: z.number().int().positive().default(DEFAULT_CHAT_MAX_TOKENS),
+    maxTokens: ChatMaxTokensSchema.default(DEFAULT_CHAT_MAX_TOKENS),
   })
   .strict();
 export type ChatOptionsInput = z.input<typeof ChatOptionsSchema>;

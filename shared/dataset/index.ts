@@ -8,6 +8,7 @@
  * - table: the flat row of a columnar (Parquet) split
  * - card: the README.md dataset card with Hugging Face front matter
  * - yaml: the small YAML writer behind the card
+ * - settings: system prompt, label words, chat token limit, license (flag, setting, field)
  */
 export { OUTPUT_FORMATS, UnknownFormatError, parseFormats, type OutputFormat } from './formats';
 export { DEFAULT_TURN_SEPARATOR, joinTurns, turnsOf } from './router-input';
@@ -56,3 +57,16 @@ export {
   type DatasetCardInput,
 } from './card';
 export { toYaml, type YamlValue } from './yaml';
+export {
+  ChatMaxTokensSchema,
+  DEFAULT_LICENSE,
+  DatasetSettingError,
+  DatasetSettingsSchema,
+  LabelWordsSchema,
+  LicenseSchema,
+  MAX_LABEL_WORD_CHARS,
+  MAX_SYSTEM_PROMPT_BYTES,
+  SystemPromptSchema,
+  splitLabelWords,
+  type DatasetSettings,
+} from './settings';

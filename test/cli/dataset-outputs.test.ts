@@ -6,11 +6,20 @@
  * give the same bytes.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, beforeAll, describe, expect, inject, it, vi } from 'vitest';
 import { main } from '../../cli/main';
+import { o200kTokenLength } from '../../adapters/files/dataset-formats';
+import { chatTokens } from '../../shared/dataset/index';
 
 const dir = mkdtempSync(join(tmpdir(), 'sftb-dataset-'));
 const annotated = join(dir, 'annotated.jsonl');
@@ -154,6 +163,92 @@ describe('balance --split --format', () => {
   });
 });
 
+describe('dataset settings: --system-prompt(-file), --label-words, --chat-max-tokens, --license', () => {
+  it('reach the chat file, the manifest and the card', async () => {
+    const promptFile = join(dir, 'prompt.txt');
+    // A byte-order mark and the final newline are dropped; the rest is kept as written.
+    const prompt = 'Route this request: $(rm -rf /) is text here.\nAnswer `think` or `quick`.';
+    writeFileSync(promptFile, `\uFEFF${prompt}\n`);
+    const out = join(dir, 'settings');
+    const r = await cli(
+      ...['balance', '--input', annotated, '--out', out, '--total', '400'],
+      ...['--format', 'chat,parquet', '--system-prompt-file', promptFile],
+      ...['--label-words', 'think,quick', '--chat-max-tokens', '60', '--license', 'CC-BY-4.0'],
+      '-q',
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const records = lines(join(out, 'train.jsonl'));
+    const chat = readFileSync(join(out, 'chat', 'train.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { messages: { role: string; content: string }[] });
+    const excluded = readFileSync(join(out, 'chat', 'excluded.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { id: string; tokens: number; limit: number });
+    // Some examples fit the limit, some are left out, none is cut.
+    expect(chat.length).toBeGreaterThan(0);
+    expect(excluded.length).toBeGreaterThan(0);
+    expect(chat.length + excluded.length).toBe(records.length);
+    const count = await o200kTokenLength();
+    for (const c of chat) expect(chatTokens(c.messages, count)).toBeLessThanOrEqual(60);
+    for (const e of excluded) expect(e).toMatchObject({ limit: 60, tokens: expect.any(Number) });
+    expect(excluded.every((e) => e.tokens > 60)).toBe(true);
+    // The system prompt verbatim, the label word of each kept record.
+    const byId = new Map(records.map((l) => [l.id, l.label]));
+    const kept = records.filter((l) => !excluded.some((e) => e.id === l.id));
+    chat.forEach((c, i) => {
+      expect(c.messages[0]).toEqual({ role: 'system', content: prompt });
+      expect(c.messages.at(-1)!.content).toBe(['think', 'quick'][byId.get(kept[i]!.id)!]);
+    });
+    const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
+    expect(m.config).toMatchObject({
+      systemPrompt: prompt,
+      labelWords: ['think', 'quick'],
+      chatMaxTokens: 60,
+      license: 'cc-by-4.0',
+    });
+    expect(m.formats.settings).toEqual({
+      systemPrompt: prompt,
+      labelWords: ['think', 'quick'],
+      chatMaxTokens: 60,
+      license: 'cc-by-4.0',
+    });
+    const card = readFileSync(join(out, 'README.md'), 'utf8');
+    expect(card).toContain('license: "cc-by-4.0"');
+    expect(card).toContain('"0": "think"');
+    expect(card).toContain('- Chat token limit: 60 tokens per example');
+    expect(card).toContain('```text\n' + prompt + '\n```');
+  }, 120_000);
+
+  const big = join(dir, 'big-prompt.txt');
+  const binary = join(dir, 'binary-prompt.bin');
+  it.each([
+    [['--label-words', 'same,same'], '--label-words: the two label words must differ'],
+    [['--label-words', 'think'], '--label-words: expected two words'],
+    [['--label-words', 'think,'], '--label-words (1): a label word must not be empty'],
+    [['--chat-max-tokens', '0'], '--chat-max-tokens: must be a positive integer'],
+    [['--chat-max-tokens', '1.5'], '--chat-max-tokens: must be a positive integer'],
+    [['--chat-max-tokens', 'lots'], '--chat-max-tokens: must be a positive integer'],
+    [['--license', 'MIT License'], '--license: must be an SPDX-like license id'],
+    [['--system-prompt', '   '], '--system-prompt: must not be empty'],
+    [['--system-prompt', 'a', '--system-prompt-file', big], 'give --system-prompt or'],
+    [['--system-prompt-file', join(dir, 'nope.txt')], '--system-prompt-file: cannot read'],
+    [['--system-prompt-file', dir], '--system-prompt-file: ' + dir + ' is not a regular file'],
+    [['--system-prompt-file', big], 'a system prompt may have at most 32768'],
+    [['--system-prompt-file', binary], 'is not UTF-8 text'],
+  ])('%j is a usage error naming the flag', async (bad, message) => {
+    writeFileSync(big, 'x'.repeat(32 * 1024 + 1));
+    writeFileSync(binary, Buffer.from([0x52, 0xff, 0xfe, 0x00, 0x41]));
+    const out = join(dir, 'bad-settings');
+    const r = await cli('balance', '--input', annotated, '--out', out, '--format', 'chat', ...bad);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(message);
+    expect(r.stderr.split('\n')[0]).toContain(message);
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
 describe('demo --format --split', () => {
   it('refuses a bad value before generating anything, and passes good ones to run', async () => {
     const bad = join(dir, 'demo-bad');
@@ -185,7 +280,11 @@ describe('demo --format --split', () => {
 describe('run: in-process and the runner give the same bytes', () => {
   it('writes the formats and test.jsonl both ways, byte for byte', async () => {
     const tag = Math.random().toString(36).slice(2, 8);
-    const flags = ['--input', telemetry, '--total', '200', '--split', '0.8,0.1,0.1', '-q'];
+    // With dataset settings, so the runner's spec is shown to carry them to the fan-in.
+    const flags = [
+      ...['--input', telemetry, '--total', '200', '--split', '0.8,0.1,0.1', '-q'],
+      ...['--label-words', 'think,quick', '--system-prompt', 'Route it.', '--license', 'mit'],
+    ];
     const inproc = join(dir, 'inproc');
     const runner = join(dir, 'runner');
     expect(
@@ -217,5 +316,11 @@ describe('run: in-process and the runner give the same bytes', () => {
       expect(existsSync(join(runner, f)) && sha(join(runner, f)), f).toEqual(
         f === 'README.md' ? expect.any(String) : sha(join(inproc, f)),
       );
+    const first = JSON.parse(
+      readFileSync(join(runner, 'chat', 'train.jsonl'), 'utf8').split('\n')[0]!,
+    );
+    expect(first.messages[0]).toEqual({ role: 'system', content: 'Route it.' });
+    expect(['think', 'quick']).toContain(first.messages.at(-1).content);
+    expect(readFileSync(join(runner, 'README.md'), 'utf8')).toContain('license: "mit"');
   }, 180_000);
 });

@@ -6,7 +6,10 @@
  * `run --input` of the same rows as a file.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { ClientSecretCredential } from '@azure/identity';
+import { checkKustoCredential, KustoCredentialError } from '../../adapters/kusto/credential';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -197,4 +200,89 @@ describe('run --source kusto:QUERY', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(message);
   });
+});
+
+describe('Kusto credentials fail politely (issue 15)', () => {
+  /** A local "authority" that drops every connection: no token can be had, at once, offline. */
+  let authority: Server;
+  let authorityHost = '';
+  beforeAll(async () => {
+    authority = createServer((socket) => socket.destroy());
+    await new Promise<void>((ok) => authority.listen(0, '127.0.0.1', ok));
+    authorityHost = `https://127.0.0.1:${(authority.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((ok) => authority.close(() => ok())));
+  const CLUSTER = 'https://sftb-test.westeurope.kusto.windows.net';
+
+  it('checkKustoCredential: an AuthenticationError / CredentialUnavailableError becomes one line naming the credential and what to do', async () => {
+    const credential = new ClientSecretCredential('tenant-x', 'client-y', 'not-a-secret', {
+      authorityHost,
+      disableInstanceDiscovery: true,
+      retryOptions: { maxRetries: 0 },
+    });
+    const started = Date.now();
+    const err = await checkKustoCredential(CLUSTER, {
+      credential,
+      tried: 'ClientSecretCredential',
+    }).catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(err).toBeInstanceOf(KustoCredentialError);
+    const e = err as KustoCredentialError;
+    expect(e.message.split('\n')).toHaveLength(1);
+    expect(e.message).toMatch(
+      /^no Azure credential for Kusto at https:\/\/sftb-test\.westeurope\.kusto\.windows\.net: ClientSecretCredential failed \((CredentialUnavailableError|AuthenticationError): /,
+    );
+    expect(e.message).toContain('run "az login"');
+    expect(e.message).toContain('the role "Viewer" on the database');
+    expect(['CredentialUnavailableError', 'AuthenticationError']).toContain(
+      (e.cause as Error).name,
+    );
+  }, 30_000);
+
+  it('checkKustoCredential skips a loopback http cluster (the emulator needs no token)', async () => {
+    const never = { getToken: () => Promise.reject(new Error('must not be called')) };
+    await expect(
+      checkKustoCredential('http://127.0.0.1:9', { credential: never }),
+    ).resolves.toBeUndefined();
+  });
+
+  it('run --source kusto: a credential that cannot work is one line on stderr, exit 1, no stack, nothing written', async () => {
+    const out = join(dir, 'no-credential');
+    const child = await new Promise<{ code: number | null; stderr: string }>((done) => {
+      const c = spawn(
+        process.execPath,
+        [
+          BIN,
+          'run',
+          ...['--source', 'kusto:sft_session_router_first_turns'],
+          ...['--kusto-cluster', CLUSTER, '--kusto-database', 'telemetry'],
+          ...['--from', '2026-10-01T00:00:00Z', '--to', '2026-11-01T00:00:00Z'],
+          ...['--in-process', '--out', out, '-q'],
+        ],
+        {
+          // DefaultAzureCredential's EnvironmentCredential: a client secret against the local authority.
+          env: {
+            ...env,
+            AZURE_TENANT_ID: 'tenant-x',
+            AZURE_CLIENT_ID: 'client-y',
+            AZURE_CLIENT_SECRET: 'not-a-secret',
+            AZURE_AUTHORITY_HOST: authorityHost,
+          },
+          stdio: ['ignore', 'ignore', 'pipe'],
+        },
+      );
+      let stderr = '';
+      c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      c.once('exit', (code) => done({ code, stderr }));
+    });
+    expect(child.code).toBe(1);
+    const lines = child.stderr.trim().split('\n');
+    expect(lines, child.stderr).toHaveLength(1);
+    expect(lines[0]).toMatch(
+      /^sft-balancer run: no Azure credential for Kusto at https:\/\/sftb-test\.westeurope\.kusto\.windows\.net: DefaultAzureCredential \(environment .*\) failed \(\w+Error: /,
+    );
+    expect(lines[0]).toContain('run "az login"');
+    expect(child.stderr).not.toMatch(/\n\s+at /);
+    expect(existsSync(out)).toBe(false);
+  }, 60_000);
 });

@@ -4,6 +4,7 @@ import {
   cardFrontMatter,
   datasetCard,
   sizeCategory,
+  tableColumns,
   toYaml,
   type DatasetCardInput,
   type YamlValue,
@@ -149,5 +150,86 @@ describe('datasetCard', () => {
     expect(text).not.toContain('- Judge:');
     expect(text).not.toContain('Target ratio');
     expect(frontMatter(text).license).toBe('cc-by-4.0');
+  });
+});
+
+describe('datasetCard: the label as a ClassLabel, and the dataset settings', () => {
+  const withTable = (over: Partial<DatasetCardInput> = {}) =>
+    input({
+      configs: [
+        ...input().configs,
+        {
+          name: 'classifier',
+          description: 'text + label',
+          files: [{ split: 'train', path: 'classifier/train.jsonl' }],
+        },
+      ],
+      tableColumns: tableColumns(['turnBucket']),
+      settings: {
+        systemPrompt: 'Route it. Use ```fences``` freely.',
+        labelWords: ['think', 'quick'],
+        chatMaxTokens: 4096,
+      },
+      ...over,
+    });
+
+  it('declares dataset_info per flat config: label as class_label named by the label words, dtypes of the Parquet schema, splits', () => {
+    const fm = frontMatter(datasetCard(withTable()));
+    type Info = {
+      config_name: string;
+      features: Record<string, unknown>[];
+      splits: { name: string; num_examples: number }[];
+    };
+    const info = fm.dataset_info as Info[];
+    expect(info.map((i) => i.config_name)).toEqual(['default', 'classifier']);
+    const [parquet, classifier] = info as [Info, Info];
+    const label = {
+      name: 'label',
+      dtype: { class_label: { names: { '0': 'think', '1': 'quick' } } },
+    };
+    expect(parquet.features.find((f) => f.name === 'label')).toEqual(label);
+    // Every Parquet column, in order, with the dtype its physical type reads as.
+    const want: Record<string, unknown> = {
+      string: { dtype: 'string' },
+      int32: { dtype: 'int32' },
+      double: { dtype: 'float64' },
+      boolean: { dtype: 'bool' },
+      string_list: { sequence: 'string' },
+    };
+    expect(parquet.features).toEqual(
+      tableColumns(['turnBucket']).map((c) =>
+        c.name === 'label' ? label : { name: c.name, ...(want[c.type] as object) },
+      ),
+    );
+    expect(parquet.splits).toEqual([
+      { name: 'train', num_examples: 900 },
+      { name: 'test', num_examples: 100 },
+    ]);
+    expect(classifier.features).toEqual([{ name: 'text', dtype: 'string' }, label]);
+    expect(classifier.splits).toEqual([{ name: 'train', num_examples: 900 }]);
+    // The chat and records configs hold nested JSON: no declaration for them.
+    expect(cardFrontMatter(withTable()).dataset_info).toEqual(fm.dataset_info);
+  });
+
+  it('without a Parquet table declares only the classifier; the default label words name the classes', () => {
+    const fm = frontMatter(datasetCard(withTable({ tableColumns: null, settings: undefined })));
+    const info = fm.dataset_info as { config_name: string; features: unknown[] }[];
+    expect(info.map((i) => i.config_name)).toEqual(['classifier']);
+    expect(info[0]!.features[1]).toEqual({
+      name: 'label',
+      dtype: { class_label: { names: { '0': 'reasoning', '1': 'fast' } } },
+    });
+    expect(frontMatter(datasetCard(input())).dataset_info).toBeUndefined();
+  });
+
+  it('states the system prompt verbatim, the label words, the token limit and the license in the body', () => {
+    const text = datasetCard(withTable());
+    expect(text).toContain(
+      "- Label words (the chat assistant's answer, and the class names): `think`, `quick`",
+    );
+    expect(text).toContain('- Chat token limit: 4096 tokens per example');
+    expect(text).toContain('- License: `cc-by-4.0`');
+    // A fence longer than the prompt's own backtick runs keeps it verbatim.
+    expect(text).toContain('````text\nRoute it. Use ```fences``` freely.\n````');
   });
 });

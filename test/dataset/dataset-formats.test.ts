@@ -246,6 +246,56 @@ describe.each(['session', 'conversation'])('a real %s-pipeline dataset', (pipeli
     expect(leftovers(dir)).toEqual([]);
   });
 
+  it('the card declares the Parquet columns as the file holds them, label a ClassLabel, rows per split', async () => {
+    const { dir, result } = get();
+    const text = readFileSync(join(dir, 'README.md'), 'utf8');
+    const fm = parseYaml(/^---\n([\s\S]*?)\n---\n/.exec(text)![1]!) as {
+      dataset_info: {
+        config_name: string;
+        features: { name: string; dtype?: unknown; sequence?: string }[];
+        splits: { name: string; num_examples: number }[];
+      }[];
+    };
+    const info = fm.dataset_info.find((i) => i.config_name === 'default')!;
+    const { metadata } = await parquetInfo(join(dir, 'data', 'train-00000-of-00001.parquet'));
+    // The top-level fields of the file's schema: a LIST group or a leaf with its physical type.
+    const fields: { name: string; kind: string }[] = [];
+    const schema = metadata.schema;
+    for (let i = 1; i < schema.length;) {
+      const el = schema[i]!;
+      if (el.num_children) {
+        fields.push({ name: el.name, kind: 'list' });
+        let skip = 1;
+        for (let left = el.num_children; left > 0; left--) {
+          const child = schema[i + skip]!;
+          skip += 1 + (child.num_children ?? 0);
+        }
+        i += skip;
+      } else {
+        fields.push({ name: el.name, kind: String(el.type) });
+        i++;
+      }
+    }
+    const dtypeOf: Record<string, unknown> = {
+      BYTE_ARRAY: 'string',
+      INT32: 'int32',
+      DOUBLE: 'float64',
+      BOOLEAN: 'bool',
+    };
+    expect(info.features.map((f) => f.name)).toEqual(fields.map((f) => f.name));
+    for (const [i, f] of fields.entries()) {
+      const declared = info.features[i]!;
+      if (f.name === 'label') {
+        expect(f.kind).toBe('INT32');
+        expect(declared.dtype).toEqual({
+          class_label: { names: { '0': 'reasoning', '1': 'fast' } },
+        });
+      } else if (f.kind === 'list') expect(declared.sequence, f.name).toBe('string');
+      else expect(declared.dtype, f.name).toBe(dtypeOf[f.kind]);
+    }
+    expect(info.splits).toEqual(result.splits.map((s) => ({ name: s.name, num_examples: s.rows })));
+  });
+
   it('the card of the demo build states source, window, pipeline, judge, ratio and dedup', () => {
     const { built } = get();
     const card = readFileSync(join(built, 'README.md'), 'utf8');

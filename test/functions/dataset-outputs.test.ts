@@ -124,6 +124,115 @@ describe('formats and splits in a Functions build', () => {
     expect(await deps.store.list('builds/')).toEqual([]);
   });
 
+  it('takes systemPrompt, labelWords, chatMaxTokens and license from the body over the settings', async () => {
+    const deps = testDeps();
+    const t = await telemetryFile(300, 5, []);
+    await deps.store.ensureContainer();
+    await deps.store.uploadFile('telemetry/s.jsonl', t.path);
+    const base = { AzureWebJobsStorage: 'UseDevelopmentStorage=true' };
+    const s = loadSettings({
+      ...base,
+      SFT_SYSTEM_PROMPT: 'From the settings.',
+      SFT_LABEL_WORDS: 'deep, shallow',
+      SFT_CHAT_MAX_TOKENS: '40',
+      SFT_LICENSE: 'Apache-2.0',
+    });
+    expect(s.defaults.dataset).toEqual({
+      systemPrompt: 'From the settings.',
+      labelWords: ['deep', 'shallow'],
+      chatMaxTokens: 40,
+      license: 'apache-2.0',
+    });
+    const request = BuildRequestSchema.parse({
+      total: 100,
+      formats: ['chat'],
+      systemPrompt: 'Route it.',
+      labelWords: ['think', 'quick'],
+    });
+    const spec = buildSpecOf({
+      id: 'dataset-settings',
+      createdAt: '2026-12-02T00:00:00.000Z',
+      createdBy: 'http',
+      request,
+      defaults: s.defaults,
+      source: { kind: 'blob', path: 'telemetry/s.jsonl' },
+      judge: deps.settings.judge,
+      minJudgedShare: deps.settings.minJudgedShare,
+      shardBytes: deps.settings.shardBytes,
+      maxShards: deps.settings.maxShards,
+    });
+    // The body's fields win; the settings fill the rest.
+    expect(spec.config).toMatchObject({
+      systemPrompt: 'Route it.',
+      labelWords: ['think', 'quick'],
+      chatMaxTokens: 40,
+      license: 'apache-2.0',
+    });
+    expect(await runBuild(deps, spec)).toMatchObject({ state: 'succeeded' });
+    const p = buildPaths(spec.id);
+    const text = async (rel: string) =>
+      (await deps.store.get(`${p.datasetPrefix}${rel}`))!.toString('utf8');
+    const chat = (await text('chat/train.jsonl'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { messages: { role: string; content: string }[] });
+    const excluded = (await text('chat/excluded.jsonl')).split('\n').filter(Boolean);
+    expect(chat.length).toBeGreaterThan(0);
+    expect(excluded.length).toBeGreaterThan(0);
+    for (const c of chat) {
+      expect(c.messages[0]).toEqual({ role: 'system', content: 'Route it.' });
+      expect(['think', 'quick']).toContain(c.messages.at(-1)!.content);
+    }
+    for (const e of excluded) expect(JSON.parse(e)).toMatchObject({ limit: 40 });
+    const manifest = JSON.parse(await text('manifest.json'));
+    expect(manifest.formats.settings).toEqual({
+      systemPrompt: 'Route it.',
+      labelWords: ['think', 'quick'],
+      chatMaxTokens: 40,
+      license: 'apache-2.0',
+    });
+    const card = await text('README.md');
+    expect(card).toContain('license: "apache-2.0"');
+    expect(card).toContain('- Chat token limit: 40 tokens per example');
+    expect(card).toContain('`think`, `quick`');
+  }, 120_000);
+
+  it.each([
+    ['{"labelWords": ["same", "same"]}', 'labelWords', 'must differ'],
+    ['{"labelWords": ["only"]}', 'labelWords', ''],
+    ['{"chatMaxTokens": 0}', 'chatMaxTokens', 'positive integer'],
+    ['{"chatMaxTokens": 2.5}', 'chatMaxTokens', 'positive integer'],
+    ['{"license": "MIT License"}', 'license', 'SPDX-like'],
+    ['{"systemPrompt": ""}', 'systemPrompt', 'must not be empty'],
+    ['{"systemPrompt": 42}', 'systemPrompt', ''],
+  ])('POST /api/builds answers 400 naming the dataset field for %s', async (body, field, text) => {
+    const deps = testDeps();
+    const req = new HttpRequest({
+      method: 'POST',
+      url: 'http://localhost:7071/api/builds',
+      body: { string: body },
+      headers: { 'content-type': 'application/json' },
+    });
+    const ctx = new InvocationContext({ invocationId: 't', functionName: 'startBuild' });
+    const res = await createStartBuild(deps)(req, ctx);
+    expect(res.status).toBe(400);
+    const err = res.jsonBody as { message: string; issues: { field: string; message: string }[] };
+    expect(err.issues.map((i) => i.field.split('.')[0])).toContain(field);
+    expect(err.issues.map((i) => i.message).join('; ')).toContain(text);
+    expect(await deps.store.list('builds/')).toEqual([]);
+  });
+
+  it('a bad dataset setting names the setting', () => {
+    const base = { AzureWebJobsStorage: 'UseDevelopmentStorage=true' };
+    for (const [k, v, msg] of [
+      ['SFT_LABEL_WORDS', 'fast,fast', /SFT_LABEL_WORDS: the two label words must differ/],
+      ['SFT_LABEL_WORDS', 'one', /SFT_LABEL_WORDS: expected two words/],
+      ['SFT_CHAT_MAX_TOKENS', '-5', /SFT_CHAT_MAX_TOKENS: must be a positive integer/],
+      ['SFT_LICENSE', 'not a license', /SFT_LICENSE: must be an SPDX-like license id/],
+    ] as const)
+      expect(() => loadSettings({ ...base, [k]: v }), `${k}=${v}`).toThrow(msg);
+  });
+
   it('refuses a bad split or format in the body, naming the field', () => {
     for (const [body, field] of [
       [{ split: '0.9,0.2,0.05' }, 'split'],

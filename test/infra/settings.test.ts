@@ -171,4 +171,20 @@ describe('yield-aware judging in the deployment', () => {
     expect(loadSettings(on).defaults.waves).toEqual({ maxJudged: 120000 });
     expect(deploy({ judgeInWaves: 'true' }).appSettings).not.toHaveProperty('SFT_JUDGE_BUDGET');
   });
+
+  it('takes a budget in US dollars from SFT_JUDGE_BUDGET_USD (empty: no limit, no setting)', () => {
+    const p = JSON.parse(readFileSync(join(ROOT, 'infra/main.parameters.json'), 'utf8')) as {
+      parameters: Record<string, { value: string }>;
+    };
+    expect(p.parameters.wavesJudgeBudgetUsd!.value).toBe('${SFT_JUDGE_BUDGET_USD}');
+    const usd = deploy({ wavesJudgeBudgetUsd: '12.5' }).appSettings;
+    expect(usd.SFT_JUDGE_BUDGET_USD).toBe('12.5');
+    expect(loadSettings(usd).defaults.waves).toEqual({ maxCost: 12.5 });
+    const both = deploy({ wavesJudgeBudget: '5000', wavesJudgeBudgetUsd: '40' }).appSettings;
+    expect(loadSettings(both).defaults.waves).toEqual({ maxJudged: 5000, maxCost: 40 });
+    expect(deploy({}).appSettings).not.toHaveProperty('SFT_JUDGE_BUDGET_USD');
+    expect(() => loadSettings(deploy({ wavesJudgeBudgetUsd: '-3' }).appSettings)).toThrow(
+      /SFT_JUDGE_BUDGET_USD/,
+    );
+  });
 });
