@@ -6,8 +6,9 @@
  * items instead of judging, and a wave's batch judges only the samples listed for it.
  *
  * At least once: a redelivered batch finds its marker and only re-runs the
- * completion check. A judge failure is rethrown (the queue retries it) until the
- * last allowed delivery, which records the batch failed with the samples it held,
+ * completion check. A permanent judge error (PermanentError) records the batch
+ * failed at once; any other judge failure is rethrown (the queue retries it) until
+ * the last allowed delivery, which records the batch failed with the samples it held,
  * so the build never waits on it forever.
  */
 import type { InvocationContext } from '@azure/functions';
@@ -34,7 +35,7 @@ import {
 } from './lib/build-ops';
 import { SourceChangedError } from '../adapters/storage/source';
 import type { Deps } from './lib/deps';
-import { TransientError } from '../shared/errors';
+import { PermanentError, TransientError } from '../shared/errors';
 import { readShard, readWaveIds, recordBatchFailure } from './lib/shards';
 import { JudgeConfigError } from '../shared/judge/llm';
 import type { Judge } from '../shared/judge/types';
@@ -191,38 +192,37 @@ async function scanBatch(b: Batch, prepared: PreparedShard): Promise<void> {
 type Chosen = ReturnType<typeof waveSamples>;
 
 /**
- * Judges the chosen samples. A judge failure is rethrown as transient (the queue
- * retries it) until the last delivery, which records the batch failed; a refused
- * credential fails it at once. Null when the batch was recorded failed.
+ * Judges the chosen samples. A permanent error (any PermanentError: a refused
+ * credential, a missing labels file, ...) fails the batch at once: no delivery can
+ * help. Any other failure is rethrown as transient (the queue retries it) until the
+ * last delivery, which records the batch failed. Null when the batch was recorded failed.
  */
 async function judgeOrFail(b: Batch, judge: Judge, chosen: Chosen) {
-  const { shardId, wave, attempt, context } = b;
-  const buildId = b.spec.id;
   const held = chosen.samples.length + chosen.missing.length;
   try {
     return await annotateSamples(chosen.samples, judge, { batchSize: b.spec.judge.batchSize });
   } catch (err) {
-    if (err instanceof JudgeConfigError) {
-      // A refused key or token, a missing credential: no delivery can help.
-      context.error(`judge: ${shardId} of ${buildId}: ${err.message}`);
-      await b.fail(`${JUDGE_REFUSED}${err.message}`, held, 'permanent');
+    const what = `judge: ${b.shardId}${b.wave ? ` wave ${b.wave}` : ''} of ${b.spec.id}`;
+    if (err instanceof PermanentError) {
+      b.context.error(`${what}: ${err.message}`);
+      // A refused key or token keeps its own prefix: the CLI reads it.
+      const reason =
+        err instanceof JudgeConfigError
+          ? `${JUDGE_REFUSED}${err.message}`
+          : `judge failed for good: ${errorText(err)}`;
+      await b.fail(reason, held, 'permanent');
       return null;
     }
-    if (attempt >= b.deps.settings.maxDequeueCount) {
-      context.error(
-        `judge: ${shardId}${wave ? ` wave ${wave}` : ''} of ${buildId} failed on its last delivery (${attempt}): ${errorText(err)}`,
-      );
+    if (b.attempt >= b.deps.settings.maxDequeueCount) {
+      b.context.error(`${what} failed on its last delivery (${b.attempt}): ${errorText(err)}`);
       await b.fail(
-        `judge failed on all ${attempt} deliveries; last error: ${errorText(err)}`,
+        `judge failed on all ${b.attempt} deliveries; last error: ${errorText(err)}`,
         held,
         'retries-exhausted',
       );
       return null;
     }
-    throw new TransientError(
-      `judge: ${shardId}${wave ? ` wave ${wave}` : ''} of ${buildId} failed (delivery ${attempt})`,
-      { cause: err },
-    );
+    throw new TransientError(`${what} failed (delivery ${b.attempt})`, { cause: err });
   }
 }
 
