@@ -187,10 +187,13 @@ export async function downloadBuild(
 const queueFunctions = (deps: Deps) =>
   registrations(deps).filter((r): r is QueueFunction => r.kind === 'queue');
 
+/** Writes a line to stderr unless the run is quiet. */
+type Say = (text: string) => void;
+
 export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
   let azurite: AzuriteHandle | undefined;
   const t0 = Date.now();
-  const say = (text: string) => {
+  const say: Say = (text) => {
     if (!opts.quiet) process.stderr.write(`${text}\n`);
   };
   try {
@@ -203,209 +206,289 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
       say(`azurite: blob ${azurite.blobEndpoint}, queue ${azurite.queueEndpoint}`);
     }
     const env = opts.env ?? process.env;
-    let settings: Settings;
-    try {
-      settings = loadSettings({
-        ...env,
-        AzureWebJobsStorage: opts.storage ?? azurite!.connectionString,
-      });
-    } catch (err) {
-      if (err instanceof SettingsError) throw new UsageError(err.message);
-      throw err;
-    }
+    const settings = settingsOf(env, opts.storage ?? azurite!.connectionString);
     const deps = createDeps(settings, { failpoint: failpointFrom(env.SFT_FAILPOINT) }, env);
     await deps.store.ensureContainer();
-
-    const upload = !opts.source && (opts.upload ?? true);
-    // Content-addressed (the JSONL's sha256) and create-only: two runs uploading the
-    // same input never interleave, and the first whole upload is the one kept.
-    const sourcePath = `sources/${sha}.jsonl`;
-    if (upload && !(await deps.store.exists(sourcePath))) {
-      const started = Date.now();
-      let created: boolean;
-      try {
-        created = await deps.store.createFromStream(sourcePath, inputStream(opts.input!));
-      } catch (err) {
-        if (statusOf(err) !== undefined) throw err;
-        throw inputError(opts.input!, err);
-      }
-      say(
-        `upload: ${opts.input!} → ${settings.container}/${sourcePath} (${Date.now() - started} ms` +
-          `${created ? '' : ', already uploaded by another run'})`,
-      );
-    }
-    const base = buildSpecOf({
-      id: 'pending',
-      createdAt: new Date().toISOString(),
-      createdBy: 'cli',
-      request: { pipeline: opts.pipeline },
-      defaults: {
-        ...settings.defaults,
-        historyTurns: opts.history.historyTurns,
-        historyTokens: opts.history.historyTokenBudget,
-      },
-      source:
-        opts.source ??
-        (upload
-          ? { kind: 'blob', path: sourcePath }
-          : { kind: 'file', path: resolve(opts.input ?? '') }),
-      judge: settings.judge,
-      minJudgedShare: settings.minJudgedShare,
-      shardBytes: settings.shardBytes,
-      maxShards: settings.maxShards,
-      config: opts.config,
-      redact: settings.redact,
-      probe: settings.probe,
-      ...(opts.waves ? { waves: opts.waves } : {}),
-    });
-    const replay =
-      settings.judge.name === REPLAY_JUDGE ? resolve(env.JUDGE_REPLAY_SOURCE ?? '') : undefined;
-    const spec: BuildSpec = { ...base, id: opts.buildId ?? localBuildId(sha, base, replay) };
-    try {
-      deps.judgeFor(spec);
-    } catch (err) {
-      if (err instanceof UnknownJudgeError) throw new UsageError(`SFT_JUDGE: ${err.message}`);
-      throw err;
-    }
-    const created = await startBuild(deps, spec);
-    if (!created) {
-      const existing = await getSpec(deps, spec.id);
-      if (existing && !sameBuild(existing, spec))
-        throw new UsageError(
-          `--build-id ${spec.id}: the storage holds a build of that id with another input or ` +
-            `other settings; give another --build-id (or none: one derives from the input)`,
-        );
-    }
-    if (!created) say(`build ${spec.id}: exists, resuming (${await resumeBuild(deps, spec.id)})`);
-    else say(`build ${spec.id}: started (${spec.pipeline}, total ${spec.config.total})`);
-
-    const hostConfig = readQueueHostConfig();
-    const leaseSeconds = Number(env.SFT_RUNNER_LEASE_SECONDS ?? 30);
-    const host = new LocalQueueHost({
-      service: deps.clients.queues,
-      functions: queueFunctions(deps),
-      config: hostConfig,
-      leaseSeconds: Number.isFinite(leaseSeconds) && leaseSeconds >= 1 ? leaseSeconds : 30,
-      log: (level, fn, text) => {
-        if (opts.quiet) return;
-        if (opts.verbose || level === 'error' || level === 'warning')
-          process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1)} s] [${fn}] ${text}\n`);
-      },
-    });
-    const progress = new Progress(`build ${spec.id}`, opts.quiet);
-    host.start();
-    const workers: ChildProcess[] = [];
-    for (let i = 1; i < (opts.instances ?? 1); i++) {
-      workers.push(
-        fork(join(__dirname, 'local-runner-worker.js'), [], {
-          env: {
-            ...env,
-            AzureWebJobsStorage:
-              settings.storage.kind === 'connectionString' ? settings.storage.connectionString : '',
-            SFT_FAILPOINT: '',
-          },
-          stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
-        }),
-      );
-    }
-    let outcome: Outcome | null = null;
-    // A build with nothing on any of its queues and no outcome can never end (a message
-    // dropped as malformed, or lost): after a few looks in a row the run fails.
-    const queueNames = [settings.queues.plan, settings.queues.shards, settings.queues.fanin];
-    const queued = async () => {
-      let n = 0;
-      for (const name of [...queueNames, ...queueNames.map(poisonQueueOf)]) {
-        try {
-          const props = await deps.clients.queues.getQueueClient(name).getProperties();
-          n += props.approximateMessagesCount ?? 0;
-        } catch (err) {
-          if (statusOf(err) !== 404) return 1; // cannot tell: assume work is left
-        }
-      }
-      return n;
-    };
-    let idleLooks = 0;
-    let lastLook = Date.now();
-    try {
-      for (let tick = 0; ; tick++) {
-        outcome = await getOutcome(deps, spec.id);
-        if (outcome) break;
-        if (Date.now() - lastLook >= STALL_CHECK_MS) {
-          lastLook = Date.now();
-          idleLooks = (await queued()) === 0 ? idleLooks + 1 : 0;
-          if (idleLooks >= STALL_LOOKS && !(await getOutcome(deps, spec.id)))
-            throw new BuildFailedError(
-              `build ${spec.id} stalled: no message left on its queues and no outcome ` +
-                `(a message was dropped; see the log above)`,
-            );
-        }
-        // The progress line reads the status document GET /api/builds/{id} serves (the
-        // same per-stage counters), once a second and only when it is drawn.
-        if (progress.active && tick % 4 === 0) {
-          const status = await readStatus(deps, spec.id);
-          if (status?.waves && status.waves.wave > 0) {
-            const { wave, batches, judged } = status.waves;
-            progress.update(
-              batches.done + batches.failed,
-              batches.planned,
-              `batches of wave ${wave} · ${judged.toLocaleString('en-US')} judged · ` +
-                `${status.counts.labelled.toLocaleString('en-US')} labelled` +
-                (batches.failed ? ` · ${batches.failed} failed` : ''),
-            );
-          } else if (status && status.progress.planned !== null) {
-            const { judged, failed, planned } = status.progress;
-            progress.update(
-              judged + failed,
-              planned,
-              `${status.waves ? 'batches read (scan)' : 'batches'} · ${status.state} · ` +
-                `${status.counts.labelled.toLocaleString('en-US')} labelled` +
-                (failed ? ` · ${failed} failed` : ''),
-            );
-          }
-        }
-        await new Promise((r) => setTimeout(r, 250));
-      }
-    } finally {
-      await Promise.all([
-        host.stop(),
-        ...workers.map(
-          (w) =>
-            new Promise<void>((done) => {
-              if (w.exitCode !== null) return done();
-              w.once('exit', () => done());
-              w.send('stop');
-            }),
-        ),
-      ]);
-    }
-    const status = await readStatus(deps, spec.id);
-    progress.done(
-      `${outcome.state}: ${status?.progress.judged ?? 0} batch(es) judged, ${status?.progress.failed ?? 0} failed` +
-        (outcome.reason ? ` (${outcome.reason})` : ''),
-    );
-
-    // The judge refused the credentials (a 401/403, no token): that one line, and nothing
-    // written to `out` (no build can succeed until the credential is fixed).
-    const refused = status?.errors.find((e) => e.reason.startsWith(JUDGE_REFUSED));
-    if (outcome.state === 'failed' && refused)
-      throw new JudgeConfigError(refused.reason.slice(JUDGE_REFUSED.length));
-    const p = buildPaths(spec.id);
-    await downloadBuild(deps, spec.id, opts.out, status);
+    const source = await uploadInput(deps, opts, sha, say);
+    const spec = localSpec(opts, settings, env, sha, source);
+    const created = await startOrResume(deps, spec, say);
+    const { outcome, status } = await serveUntilOutcome(deps, spec, opts, env, t0);
+    const manifest = await finishRun(deps, spec, opts, outcome, status);
     const manifestPath = join(opts.out, 'manifest.json');
-    const manifestBuf = await deps.store.get(p.manifest);
-    const manifest = manifestBuf
-      ? (JSON.parse(manifestBuf.toString('utf8')) as Record<string, unknown>)
-      : {};
-    if (outcome.state === 'failed') {
-      // Say when rows were set aside: "no sample was judged" alone hides a runaway line.
-      const quarantined = status?.counts.quarantined ?? 0;
-      throw new BuildFailedError(
-        `build ${spec.id} failed: ${outcome.reason ?? 'see status.json'}` +
-          (quarantined > 0 ? `; ${quarantined} line(s) quarantined (see status.json)` : ''),
-      );
-    }
     return { buildId: spec.id, outcome, manifest, manifestPath, resumed: !created };
   } finally {
     await azurite?.stop();
   }
+}
+
+/** The settings from the environment, on this run's storage; a bad setting is a usage error. */
+function settingsOf(env: Record<string, string | undefined>, storage: string): Settings {
+  try {
+    return loadSettings({ ...env, AzureWebJobsStorage: storage });
+  } catch (err) {
+    if (err instanceof SettingsError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+/**
+ * Uploads the input (unless the run reads another source, or the file in place) and
+ * returns the build's source reference.
+ * Content-addressed (the JSONL's sha256) and create-only: two runs uploading the
+ * same input never interleave, and the first whole upload is the one kept.
+ */
+async function uploadInput(
+  deps: Deps,
+  opts: LocalRunOptions,
+  sha: string,
+  say: Say,
+): Promise<BuildSpec['source']> {
+  if (opts.source) return opts.source;
+  if (!(opts.upload ?? true)) return { kind: 'file', path: resolve(opts.input ?? '') };
+  const sourcePath = `sources/${sha}.jsonl`;
+  if (!(await deps.store.exists(sourcePath))) {
+    const started = Date.now();
+    let created: boolean;
+    try {
+      created = await deps.store.createFromStream(sourcePath, inputStream(opts.input!));
+    } catch (err) {
+      if (statusOf(err) !== undefined) throw err;
+      throw inputError(opts.input!, err);
+    }
+    say(
+      `upload: ${opts.input!} → ${deps.settings.container}/${sourcePath} (${Date.now() - started} ms` +
+        `${created ? '' : ', already uploaded by another run'})`,
+    );
+  }
+  return { kind: 'blob', path: sourcePath };
+}
+
+/**
+ * The run's build spec: the flags over the settings' defaults; its id is --build-id or
+ * derives from the input, the spec and the replayed labels (the same run, the same id).
+ */
+function localSpec(
+  opts: LocalRunOptions,
+  settings: Settings,
+  env: Record<string, string | undefined>,
+  sha: string,
+  source: BuildSpec['source'],
+): BuildSpec {
+  const base = buildSpecOf({
+    id: 'pending',
+    createdAt: new Date().toISOString(),
+    createdBy: 'cli',
+    request: { pipeline: opts.pipeline },
+    defaults: {
+      ...settings.defaults,
+      historyTurns: opts.history.historyTurns,
+      historyTokens: opts.history.historyTokenBudget,
+    },
+    source,
+    judge: settings.judge,
+    minJudgedShare: settings.minJudgedShare,
+    shardBytes: settings.shardBytes,
+    maxShards: settings.maxShards,
+    config: opts.config,
+    redact: settings.redact,
+    probe: settings.probe,
+    ...(opts.waves ? { waves: opts.waves } : {}),
+  });
+  const replay =
+    settings.judge.name === REPLAY_JUDGE ? resolve(env.JUDGE_REPLAY_SOURCE ?? '') : undefined;
+  return { ...base, id: opts.buildId ?? localBuildId(sha, base, replay) };
+}
+
+/**
+ * Starts the build, or resumes the one of the same id (refused when it was made from
+ * another input or other settings). True when this run started it.
+ */
+async function startOrResume(deps: Deps, spec: BuildSpec, say: Say): Promise<boolean> {
+  try {
+    deps.judgeFor(spec);
+  } catch (err) {
+    if (err instanceof UnknownJudgeError) throw new UsageError(`SFT_JUDGE: ${err.message}`);
+    throw err;
+  }
+  const created = await startBuild(deps, spec);
+  if (!created) {
+    const existing = await getSpec(deps, spec.id);
+    if (existing && !sameBuild(existing, spec))
+      throw new UsageError(
+        `--build-id ${spec.id}: the storage holds a build of that id with another input or ` +
+          `other settings; give another --build-id (or none: one derives from the input)`,
+      );
+  }
+  if (!created) say(`build ${spec.id}: exists, resuming (${await resumeBuild(deps, spec.id)})`);
+  else say(`build ${spec.id}: started (${spec.pipeline}, total ${spec.config.total})`);
+  return created;
+}
+
+/**
+ * Serves the build's queues (this process and `instances - 1` forked ones) until the
+ * build has its outcome, drawing progress; stops every host on the way out. Returns
+ * the outcome and the build's status then.
+ */
+async function serveUntilOutcome(
+  deps: Deps,
+  spec: BuildSpec,
+  opts: LocalRunOptions,
+  env: Record<string, string | undefined>,
+  t0: number,
+): Promise<{ outcome: Outcome; status: Awaited<ReturnType<typeof readStatus>> }> {
+  const leaseSeconds = Number(env.SFT_RUNNER_LEASE_SECONDS ?? 30);
+  const host = new LocalQueueHost({
+    service: deps.clients.queues,
+    functions: queueFunctions(deps),
+    config: readQueueHostConfig(),
+    leaseSeconds: Number.isFinite(leaseSeconds) && leaseSeconds >= 1 ? leaseSeconds : 30,
+    log: (level, fn, text) => {
+      if (opts.quiet) return;
+      if (opts.verbose || level === 'error' || level === 'warning')
+        process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1)} s] [${fn}] ${text}\n`);
+    },
+  });
+  const progress = new Progress(`build ${spec.id}`, opts.quiet);
+  host.start();
+  const workers = forkWorkers(deps.settings, env, opts.instances ?? 1);
+  let outcome: Outcome;
+  try {
+    outcome = await waitForOutcome(deps, spec, progress);
+  } finally {
+    await Promise.all([host.stop(), ...workers.map(stopWorker)]);
+  }
+  const status = await readStatus(deps, spec.id);
+  progress.done(
+    `${outcome.state}: ${status?.progress.judged ?? 0} batch(es) judged, ${status?.progress.failed ?? 0} failed` +
+      (outcome.reason ? ` (${outcome.reason})` : ''),
+  );
+  return { outcome, status };
+}
+
+/** The extra host instances: forked runner workers on the same storage. */
+function forkWorkers(
+  settings: Settings,
+  env: Record<string, string | undefined>,
+  instances: number,
+): ChildProcess[] {
+  const workers: ChildProcess[] = [];
+  for (let i = 1; i < instances; i++) {
+    workers.push(
+      fork(join(__dirname, 'local-runner-worker.js'), [], {
+        env: {
+          ...env,
+          AzureWebJobsStorage:
+            settings.storage.kind === 'connectionString' ? settings.storage.connectionString : '',
+          SFT_FAILPOINT: '',
+        },
+        stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+      }),
+    );
+  }
+  return workers;
+}
+
+/** Asks a forked worker to stop; resolves once it has exited. */
+const stopWorker = (w: ChildProcess) =>
+  new Promise<void>((done) => {
+    if (w.exitCode !== null) return done();
+    w.once('exit', () => done());
+    w.send('stop');
+  });
+
+/**
+ * Polls for the build's outcome, drawing progress. A build with nothing on any of its
+ * queues and no outcome can never end (a message dropped as malformed, or lost):
+ * after a few looks in a row the run fails.
+ */
+async function waitForOutcome(deps: Deps, spec: BuildSpec, progress: Progress): Promise<Outcome> {
+  let idleLooks = 0;
+  let lastLook = Date.now();
+  for (let tick = 0; ; tick++) {
+    const outcome = await getOutcome(deps, spec.id);
+    if (outcome) return outcome;
+    if (Date.now() - lastLook >= STALL_CHECK_MS) {
+      lastLook = Date.now();
+      idleLooks = (await queuedMessages(deps)) === 0 ? idleLooks + 1 : 0;
+      if (idleLooks >= STALL_LOOKS && !(await getOutcome(deps, spec.id)))
+        throw new BuildFailedError(
+          `build ${spec.id} stalled: no message left on its queues and no outcome ` +
+            `(a message was dropped; see the log above)`,
+        );
+    }
+    // The progress line reads the status document GET /api/builds/{id} serves (the
+    // same per-stage counters), once a second and only when it is drawn.
+    if (progress.active && tick % 4 === 0) drawProgress(progress, await readStatus(deps, spec.id));
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Messages waiting on the build's queues and their poison queues (1 when it cannot tell). */
+async function queuedMessages(deps: Deps): Promise<number> {
+  const q = deps.settings.queues;
+  const queueNames = [q.plan, q.shards, q.fanin];
+  let n = 0;
+  for (const name of [...queueNames, ...queueNames.map(poisonQueueOf)]) {
+    try {
+      const props = await deps.clients.queues.getQueueClient(name).getProperties();
+      n += props.approximateMessagesCount ?? 0;
+    } catch (err) {
+      if (statusOf(err) !== 404) return 1; // cannot tell: assume work is left
+    }
+  }
+  return n;
+}
+
+/** The progress line from the build's status: batches of the wave, or of the build. */
+function drawProgress(progress: Progress, status: Awaited<ReturnType<typeof readStatus>>): void {
+  if (status?.waves && status.waves.wave > 0) {
+    const { wave, batches, judged } = status.waves;
+    progress.update(
+      batches.done + batches.failed,
+      batches.planned,
+      `batches of wave ${wave} · ${judged.toLocaleString('en-US')} judged · ` +
+        `${status.counts.labelled.toLocaleString('en-US')} labelled` +
+        (batches.failed ? ` · ${batches.failed} failed` : ''),
+    );
+  } else if (status && status.progress.planned !== null) {
+    const { judged, failed, planned } = status.progress;
+    progress.update(
+      judged + failed,
+      planned,
+      `${status.waves ? 'batches read (scan)' : 'batches'} · ${status.state} · ` +
+        `${status.counts.labelled.toLocaleString('en-US')} labelled` +
+        (failed ? ` · ${failed} failed` : ''),
+    );
+  }
+}
+
+/**
+ * Downloads the build into `out` and returns its manifest; a failed build throws with
+ * its reason. The judge refused the credentials (a 401/403, no token): that one line,
+ * and nothing written to `out` (no build can succeed until the credential is fixed).
+ */
+async function finishRun(
+  deps: Deps,
+  spec: BuildSpec,
+  opts: LocalRunOptions,
+  outcome: Outcome,
+  status: Awaited<ReturnType<typeof readStatus>>,
+): Promise<Record<string, unknown>> {
+  const refused = status?.errors.find((e) => e.reason.startsWith(JUDGE_REFUSED));
+  if (outcome.state === 'failed' && refused)
+    throw new JudgeConfigError(refused.reason.slice(JUDGE_REFUSED.length));
+  await downloadBuild(deps, spec.id, opts.out, status);
+  const manifestBuf = await deps.store.get(buildPaths(spec.id).manifest);
+  const manifest = manifestBuf
+    ? (JSON.parse(manifestBuf.toString('utf8')) as Record<string, unknown>)
+    : {};
+  if (outcome.state === 'failed') {
+    // Say when rows were set aside: "no sample was judged" alone hides a runaway line.
+    const quarantined = status?.counts.quarantined ?? 0;
+    throw new BuildFailedError(
+      `build ${spec.id} failed: ${outcome.reason ?? 'see status.json'}` +
+        (quarantined > 0 ? `; ${quarantined} line(s) quarantined (see status.json)` : ''),
+    );
+  }
+  return manifest;
 }

@@ -1,6 +1,7 @@
 /**
  * The `sft-balancer` command line: generate, balance, run, demo.
  */
+import { RestError } from '@azure/storage-blob';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import {
   checkOutputDir,
@@ -724,17 +725,14 @@ const GENERIC = new Set([
   'AggregateError',
 ]);
 
-interface StorageError extends Error {
-  statusCode?: number;
-  code?: string;
-  request?: { url?: string };
-}
-
-const isStorageError = (e: unknown): e is StorageError =>
-  e instanceof Error && e.name === 'RestError';
+/**
+ * A storage SDK failure. Both storage SDKs (blob and queue) throw core-rest-pipeline's
+ * RestError, one class in this install, which @azure/storage-blob re-exports.
+ */
+const isStorageError = (e: unknown): e is RestError => e instanceof RestError;
 
 /** A storage (Azure SDK) failure in one line, without the request's query (it may hold a SAS). */
-function storageLine(e: StorageError): string {
+function storageLine(e: RestError): string {
   let where = '';
   try {
     if (e.request?.url) {

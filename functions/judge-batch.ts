@@ -6,8 +6,9 @@
  * items instead of judging, and a wave's batch judges only the samples listed for it.
  *
  * At least once: a redelivered batch finds its marker and only re-runs the
- * completion check. A judge failure is rethrown (the queue retries it) until the
- * last allowed delivery, which records the batch failed with the samples it held,
+ * completion check. A permanent judge error (PermanentError) records the batch
+ * failed at once; any other judge failure is rethrown (the queue retries it) until
+ * the last allowed delivery, which records the batch failed with the samples it held,
  * so the build never waits on it forever.
  */
 import type { InvocationContext } from '@azure/functions';
@@ -19,7 +20,7 @@ import {
   type BuildSpec,
 } from '../shared/build/spec';
 import { annotateSamples } from '../shared/judge/annotate';
-import { countBy, type PreparedShard } from '../shared/build/batch';
+import { batchSummaryOf, judgedBatchSummary, type PreparedShard } from '../shared/build/batch';
 import { itemsText, waveSamples } from '../shared/build/waves';
 import { waveItems } from '../shared/waves/judge';
 import {
@@ -34,51 +35,14 @@ import {
 } from './lib/build-ops';
 import { SourceChangedError } from '../adapters/storage/source';
 import type { Deps } from './lib/deps';
-import { TransientError } from '../shared/errors';
+import { PermanentError, TransientError } from '../shared/errors';
 import { readShard, readWaveIds, recordBatchFailure } from './lib/shards';
 import { JudgeConfigError } from '../shared/judge/llm';
 import type { Judge } from '../shared/judge/types';
 import { toJsonl } from '../shared/util/jsonl';
 
-const summaryOf = (
-  buildId: string,
-  shardId: string,
-  prepared: PreparedShard,
-  attempt: number,
-): BatchSummary => ({
-  buildId,
-  shardId,
-  rows: prepared.rows,
-  turns: prepared.turns,
-  outsideWindow: prepared.outsideWindow,
-  quarantined: prepared.quarantine.length,
-  quarantineByReason: countBy(prepared.quarantine, (q) => q.reason),
-  assembly: prepared.assembly,
-  samples: prepared.samples.length,
-  labelled: 0,
-  unlabeled: 0,
-  unlabeledByCause: {},
-  judgeCalls: 0,
-  redactions: prepared.redactions,
-  attempt,
-});
-
 /** The reason of a batch failed because the judge refused its credentials (the CLI reads it). */
 export const JUDGE_REFUSED = 'judge refused: ';
-
-/** A judge's tokens and cost for the batch summary (its stats are this shard's own). */
-function usageOf(judge: Judge): Pick<BatchSummary, 'usage'> {
-  const s = judge.stats?.();
-  if (!s || s.calls === 0) return {};
-  return {
-    usage: {
-      promptTokens: s.promptTokens,
-      cachedTokens: s.cachedTokens,
-      completionTokens: s.completionTokens,
-      estimatedCost: s.estimatedCost,
-    },
-  };
-}
 
 /** One delivery of a batch message: what its steps share. */
 interface Batch {
@@ -97,73 +61,102 @@ export function createJudgeBatch(deps: Deps) {
     message: unknown,
     context: InvocationContext,
   ): Promise<void> {
-    const msg = parseMessage(ShardMessageSchema, message, context);
-    if (!msg) return;
-    const { buildId, shardId } = msg;
-    const wave = msg.wave ?? 0;
-    const p = buildPaths(buildId);
-    const attempt = dequeueCountOf(context);
-    if (await settledBatch(deps, buildId, shardId, wave)) return;
-    const spec = await getSpec(deps, buildId);
-    if (!spec) {
-      context.error(`judge: no build ${buildId}; dropping ${shardId}`);
-      return;
-    }
-    if (wave > 0 && !spec.waves) {
-      context.error(
-        `judge: build ${buildId} does not judge in waves; dropping ${shardId} wave ${wave}`,
-      );
-      return;
-    }
-    if (await getOutcome(deps, buildId)) return;
-    const fail: Batch['fail'] = (reason, samplesLost, via) =>
-      recordBatchFailure(deps, {
-        buildId,
-        shardId,
-        reason,
-        attempts: attempt,
-        samplesLost,
-        via,
-        ...(wave > 0 ? { wave } : {}),
-      });
-    const batch: Batch = { deps, spec, shardId, wave, attempt, context, fail };
-    const ids = wave > 0 ? await readWaveIds(deps, buildId, wave, shardId) : null;
-    if (wave > 0 && ids === null) {
-      await fail(
-        `wave ids ${p.waveIds(wave, shardId)} are missing or unreadable`,
-        null,
-        'permanent',
-      );
-      return;
-    }
-    let prepared;
-    try {
-      prepared = await readShard(deps, spec, shardId, ids ?? undefined);
-    } catch (err) {
-      if (!(err instanceof SourceChangedError)) throw err;
-      // The planned bytes are gone: no batch can read them, so the build fails now.
-      context.error(`judge: ${shardId} of ${buildId}: ${err.message}`);
-      await recordOutcome(deps, {
-        buildId,
-        state: 'failed',
-        stage: 'plan',
-        reason: err.message,
-        completedAt: deps.now().toISOString(),
-      });
-      await fail(err.message, ids?.length ?? null, 'permanent');
-      return;
-    }
-    if (prepared === null) {
-      await fail(`shard ${shardId} is missing from the plan`, ids?.length ?? null, 'permanent');
-      return;
-    }
+    const batch = await openBatch(deps, message, context);
+    if (!batch) return;
+    const ids = await readIdsOrFail(batch);
+    if (ids === undefined) return;
+    const prepared = await prepareOrFail(batch, ids);
+    if (!prepared) return;
     // The scan round of a wave-judged build: planner items instead of verdicts.
-    if (spec.waves && wave === 0) return scanBatch(batch, prepared);
+    if (batch.spec.waves && batch.wave === 0) return scanBatch(batch, prepared);
     const chosen = ids ? waveSamples(prepared, ids) : { samples: prepared.samples, missing: [] };
-    const judge = deps.judgeFor(spec);
+    const judge = deps.judgeFor(batch.spec);
     const judged = await judgeOrFail(batch, judge, chosen);
     if (judged) await commitJudged(batch, judge, prepared, chosen, judged);
   };
+}
+
+/**
+ * Step 1: parses the message and opens the batch it names. Null (the message is
+ * dropped) when the message is malformed, the batch is already settled, the build is
+ * unknown or does not judge in waves while the message names a wave, or the build
+ * already has its outcome.
+ */
+async function openBatch(
+  deps: Deps,
+  message: unknown,
+  context: InvocationContext,
+): Promise<Batch | null> {
+  const msg = parseMessage(ShardMessageSchema, message, context);
+  if (!msg) return null;
+  const { buildId, shardId } = msg;
+  const wave = msg.wave ?? 0;
+  const attempt = dequeueCountOf(context);
+  if (await settledBatch(deps, buildId, shardId, wave)) return null;
+  const spec = await getSpec(deps, buildId);
+  if (!spec) {
+    context.error(`judge: no build ${buildId}; dropping ${shardId}`);
+    return null;
+  }
+  if (wave > 0 && !spec.waves) {
+    context.error(
+      `judge: build ${buildId} does not judge in waves; dropping ${shardId} wave ${wave}`,
+    );
+    return null;
+  }
+  if (await getOutcome(deps, buildId)) return null;
+  const fail: Batch['fail'] = (reason, samplesLost, via) =>
+    recordBatchFailure(deps, {
+      buildId,
+      shardId,
+      reason,
+      attempts: attempt,
+      samplesLost,
+      via,
+      ...(wave > 0 ? { wave } : {}),
+    });
+  return { deps, spec, shardId, wave, attempt, context, fail };
+}
+
+/**
+ * Step 2: the sample ids a wave's batch judges (null in round 0: all of the shard).
+ * Undefined when a wave's ids are missing or unreadable: the batch is recorded failed.
+ */
+async function readIdsOrFail(b: Batch): Promise<string[] | null | undefined> {
+  if (b.wave === 0) return null;
+  const ids = await readWaveIds(b.deps, b.spec.id, b.wave, b.shardId);
+  if (ids !== null) return ids;
+  const where = buildPaths(b.spec.id).waveIds(b.wave, b.shardId);
+  await b.fail(`wave ids ${where} are missing or unreadable`, null, 'permanent');
+  return undefined;
+}
+
+/**
+ * Step 3: reads the shard and builds its samples (only `ids`' conversations in a wave).
+ * Null when the batch was recorded failed: the shard is missing from the plan, or its
+ * planned bytes changed (then no batch can read them, and the build fails now).
+ */
+async function prepareOrFail(b: Batch, ids: string[] | null): Promise<PreparedShard | null> {
+  const { deps, spec, shardId } = b;
+  let prepared;
+  try {
+    prepared = await readShard(deps, spec, shardId, ids ?? undefined);
+  } catch (err) {
+    if (!(err instanceof SourceChangedError)) throw err;
+    b.context.error(`judge: ${shardId} of ${spec.id}: ${err.message}`);
+    await recordOutcome(deps, {
+      buildId: spec.id,
+      state: 'failed',
+      stage: 'plan',
+      reason: err.message,
+      completedAt: deps.now().toISOString(),
+    });
+    await b.fail(err.message, ids?.length ?? null, 'permanent');
+    return null;
+  }
+  if (prepared === null)
+    await b.fail(`shard ${shardId} is missing from the plan`, ids?.length ?? null, 'permanent');
+  return prepared;
 }
 
 /** Commits a batch: its done marker (create-only), then the completion check. */
@@ -185,44 +178,43 @@ async function scanBatch(b: Batch, prepared: PreparedShard): Promise<void> {
     b.deps.store.put(paths.quarantine, toJsonl(prepared.quarantine)),
   ]);
   b.deps.failpoint('judge:written');
-  await commit(b, summaryOf(b.spec.id, b.shardId, prepared, b.attempt));
+  await commit(b, batchSummaryOf(b.spec.id, b.shardId, prepared, b.attempt));
 }
 
 type Chosen = ReturnType<typeof waveSamples>;
 
 /**
- * Judges the chosen samples. A judge failure is rethrown as transient (the queue
- * retries it) until the last delivery, which records the batch failed; a refused
- * credential fails it at once. Null when the batch was recorded failed.
+ * Judges the chosen samples. A permanent error (any PermanentError: a refused
+ * credential, a missing labels file, ...) fails the batch at once: no delivery can
+ * help. Any other failure is rethrown as transient (the queue retries it) until the
+ * last delivery, which records the batch failed. Null when the batch was recorded failed.
  */
 async function judgeOrFail(b: Batch, judge: Judge, chosen: Chosen) {
-  const { shardId, wave, attempt, context } = b;
-  const buildId = b.spec.id;
   const held = chosen.samples.length + chosen.missing.length;
   try {
     return await annotateSamples(chosen.samples, judge, { batchSize: b.spec.judge.batchSize });
   } catch (err) {
-    if (err instanceof JudgeConfigError) {
-      // A refused key or token, a missing credential: no delivery can help.
-      context.error(`judge: ${shardId} of ${buildId}: ${err.message}`);
-      await b.fail(`${JUDGE_REFUSED}${err.message}`, held, 'permanent');
+    const what = `judge: ${b.shardId}${b.wave ? ` wave ${b.wave}` : ''} of ${b.spec.id}`;
+    if (err instanceof PermanentError) {
+      b.context.error(`${what}: ${err.message}`);
+      // A refused key or token keeps its own prefix: the CLI reads it.
+      const reason =
+        err instanceof JudgeConfigError
+          ? `${JUDGE_REFUSED}${err.message}`
+          : `judge failed for good: ${errorText(err)}`;
+      await b.fail(reason, held, 'permanent');
       return null;
     }
-    if (attempt >= b.deps.settings.maxDequeueCount) {
-      context.error(
-        `judge: ${shardId}${wave ? ` wave ${wave}` : ''} of ${buildId} failed on its last delivery (${attempt}): ${errorText(err)}`,
-      );
+    if (b.attempt >= b.deps.settings.maxDequeueCount) {
+      b.context.error(`${what} failed on its last delivery (${b.attempt}): ${errorText(err)}`);
       await b.fail(
-        `judge failed on all ${attempt} deliveries; last error: ${errorText(err)}`,
+        `judge failed on all ${b.attempt} deliveries; last error: ${errorText(err)}`,
         held,
         'retries-exhausted',
       );
       return null;
     }
-    throw new TransientError(
-      `judge: ${shardId}${wave ? ` wave ${wave}` : ''} of ${buildId} failed (delivery ${attempt})`,
-      { cause: err },
-    );
+    throw new TransientError(`${what} failed (delivery ${b.attempt})`, { cause: err });
   }
 }
 
@@ -243,26 +235,19 @@ async function commitJudged(
     ...(wave === 0 ? [deps.store.put(paths.quarantine, toJsonl(prepared.quarantine))] : []),
   ]);
   deps.failpoint('judge:written');
-  // A wave batch reads no new telemetry: its row counts are the scan round's.
-  const base = summaryOf(b.spec.id, b.shardId, wave === 0 ? prepared : emptyShard, b.attempt);
-  await commit(b, {
-    ...base,
-    samples: chosen.samples.length + chosen.missing.length,
-    labelled: judged.rows.length,
-    unlabeled: unlabeled.length,
-    unlabeledByCause: countBy(unlabeled, (u) => u.error),
-    judgeCalls: judged.calls,
-    ...usageOf(judge),
-    ...(wave > 0 ? { wave } : {}),
-  });
+  await commit(
+    b,
+    judgedBatchSummary({
+      buildId: b.spec.id,
+      shardId: b.shardId,
+      wave,
+      attempt: b.attempt,
+      prepared,
+      held: chosen.samples.length + chosen.missing.length,
+      labelled: judged.rows.length,
+      unlabeled,
+      judgeCalls: judged.calls,
+      stats: judge.stats?.(),
+    }),
+  );
 }
-
-const emptyShard: PreparedShard = {
-  rows: 0,
-  turns: 0,
-  outsideWindow: 0,
-  quarantine: [],
-  samples: [],
-  assembly: { conversations: 0, complete: 0, incomplete: 0, duplicateTurns: 0 },
-  redactions: {},
-};

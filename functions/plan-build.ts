@@ -371,6 +371,120 @@ export async function planShards(
   return writeShards(deps, spec, check, source);
 }
 
+/**
+ * Receives one line of the source: `buf[start, end)`, at most {@link LINE_CUT} bytes
+ * of it (no newline), and `whole`, the line's size in the source.
+ */
+type LineSink = (buf: Buffer, start: number, end: number, whole: number) => void;
+
+/** A line over the limit is kept to one byte past it: the batch quarantines it (line_too_long). */
+const LINE_CUT = MAX_LINE_BYTES + 1;
+
+/**
+ * Splits a byte stream into lines for `sink`, carrying a partial line across chunks;
+ * of a line over the limit only LINE_CUT bytes are kept, so no buffer grows with it.
+ * `push` is false when a chunk only extended the carried line (no line ended in it).
+ */
+function lineSplitter(sink: LineSink) {
+  let carry: Buffer | null = null;
+  /** The whole size of the carried partial line (beyond the LINE_CUT bytes kept of it). */
+  let carried = 0;
+  return {
+    push(chunk: Buffer): boolean {
+      let pos = 0;
+      if (carry) {
+        const nl = chunk.indexOf(0x0a);
+        if (nl === -1) {
+          if (carry.length < LINE_CUT)
+            carry = Buffer.concat([carry, chunk.subarray(0, LINE_CUT - carry.length)]);
+          carried += chunk.length;
+          return false;
+        }
+        const first = Buffer.concat([
+          carry,
+          chunk.subarray(0, Math.max(0, Math.min(nl, LINE_CUT - carry.length))),
+        ]);
+        sink(first, 0, first.length, carried + nl);
+        pos = nl + 1;
+        carry = null;
+      }
+      for (let nl = chunk.indexOf(0x0a, pos); nl !== -1; nl = chunk.indexOf(0x0a, pos)) {
+        sink(chunk, pos, nl, nl - pos);
+        pos = nl + 1;
+      }
+      if (pos < chunk.length) {
+        carry = Buffer.from(chunk.subarray(pos, Math.min(chunk.length, pos + LINE_CUT)));
+        carried = chunk.length - pos;
+      }
+      return true;
+    },
+    /** The last line, when the source does not end with a newline. */
+    end(): void {
+      if (carry) sink(carry, 0, carry.length, carried);
+    },
+  };
+}
+
+/**
+ * The shard blobs being written: a buffer per shard, staged as a block once it holds
+ * FLUSH_BYTES (at most STAGE_WIDTH blocks in flight), then committed. A failed stage
+ * is kept and thrown at the next `stageFull` or `finish`.
+ */
+class ShardStager {
+  readonly rows: number[];
+  readonly sizes: number[];
+  private readonly writers: ReturnType<Deps['store']['blockWriter']>[];
+  private readonly buffers: ShardBuffer[];
+  private readonly inFlight = new Set<Promise<void>>();
+  private readonly full: number[] = [];
+  private failure: Error | undefined;
+
+  constructor(deps: Deps, paths: ReturnType<typeof buildPaths>, ids: readonly string[]) {
+    this.writers = ids.map((id) => deps.store.blockWriter(paths.shard(id)));
+    this.buffers = ids.map(() => new ShardBuffer());
+    this.rows = new Array<number>(ids.length).fill(0);
+    this.sizes = new Array<number>(ids.length).fill(0);
+  }
+
+  /** Adds a line to shard `k`; `bytes`: its whole size when cut short. */
+  append(k: number, lineNo: number, buf: Buffer, start: number, end: number, bytes?: number) {
+    const b = this.buffers[k]!;
+    b.append(lineNo, buf, start, end, bytes);
+    this.rows[k]!++;
+    if (b.length >= FLUSH_BYTES) this.full.push(k);
+  }
+
+  /** Stages the buffers that filled up; throws a stage's failure. */
+  async stageFull(): Promise<void> {
+    while (this.full.length > 0) await this.stage(this.full.pop()!);
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Stages what every buffer still holds and waits for all stages; throws a failure. */
+  async finish(): Promise<void> {
+    for (let k = 0; k < this.buffers.length; k++)
+      if (this.buffers[k]!.length > 0) await this.stage(k);
+    await Promise.all(this.inFlight);
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Commits every shard blob (its staged blocks, in order). */
+  async commit(): Promise<void> {
+    await pool(this.writers, 16, (w) => w.commit());
+  }
+
+  private async stage(k: number): Promise<void> {
+    const data = this.buffers[k]!.take();
+    this.sizes[k]! += data.length;
+    const job = this.writers[k]!.stage(data).catch((err: unknown) => {
+      this.failure ??= err instanceof Error ? err : new Error(String(err));
+    });
+    this.inFlight.add(job);
+    void job.finally(() => this.inFlight.delete(job));
+    if (this.inFlight.size >= STAGE_WIDTH) await Promise.race(this.inFlight);
+  }
+}
+
 /** Streams the source into shard blobs (a Kusto query's rows); returns the plan (not yet written). */
 export async function writeShards(
   deps: Deps,
@@ -383,87 +497,33 @@ export async function writeShards(
   const tooLarge = sourceTooLarge(bytes, spec.shardBytes, spec.maxShards);
   if (tooLarge !== null) throw new SourceTooLargeError(tooLarge);
   const n = shardCount(bytes, spec.shardBytes, spec.maxShards);
-  const p = buildPaths(spec.id);
   const ids = Array.from({ length: n }, (_, i) => shardIdOf(i));
-  const writers = ids.map((id) => deps.store.blockWriter(p.shard(id)));
-  const buffers = ids.map(() => new ShardBuffer());
-  const rows = new Array<number>(n).fill(0);
-  const sizes = new Array<number>(n).fill(0);
-  const inFlight = new Set<Promise<void>>();
-  let failure: Error | undefined;
-  const stage = async (k: number) => {
-    const data = buffers[k]!.take();
-    sizes[k]! += data.length;
-    const job = writers[k]!.stage(data).catch((err: unknown) => {
-      failure ??= err instanceof Error ? err : new Error(String(err));
-    });
-    inFlight.add(job);
-    void job.finally(() => inFlight.delete(job));
-    if (inFlight.size >= STAGE_WIDTH) await Promise.race(inFlight);
-  };
+  const shards = new ShardStager(deps, buildPaths(spec.id), ids);
   let total = 0;
   let lineNo = 0;
-  const full: number[] = [];
-  // A line over the limit is kept to one byte past it: the batch quarantines it
-  // (line_too_long) and no buffer grows with it.
-  const CUT = MAX_LINE_BYTES + 1;
-  /** `whole`: the line's size in the source when `buf` holds only its first CUT bytes. */
-  const take = (buf: Buffer, start: number, end: number, whole = end - start) => {
+  const lines = lineSplitter((buf, start, end, whole) => {
     lineNo++;
     if (whole === end - start && end > start && buf[end - 1] === 0x0d) whole = --end - start;
-    if (end - start > CUT) end = start + CUT;
+    if (end - start > LINE_CUT) end = start + LINE_CUT;
     if (end === start) return;
     const k = routeBytes(buf, start, end, lineNo, n, idColumn);
-    const b = buffers[k]!;
-    b.append(lineNo, buf, start, end, whole > end - start ? whole : undefined);
-    rows[k]!++;
+    shards.append(k, lineNo, buf, start, end, whole > end - start ? whole : undefined);
     total++;
-    if (b.length >= FLUSH_BYTES) full.push(k);
-  };
-  let carry: Buffer | null = null;
-  /** The whole size of the carried partial line (beyond the CUT bytes kept of it). */
-  let carried = 0;
+  });
   for await (const chunk of sourceBytes(source)) {
-    let pos = 0;
-    if (carry) {
-      const nl = chunk.indexOf(0x0a);
-      if (nl === -1) {
-        if (carry.length < CUT)
-          carry = Buffer.concat([carry, chunk.subarray(0, CUT - carry.length)]);
-        carried += chunk.length;
-        continue;
-      }
-      const first = Buffer.concat([
-        carry,
-        chunk.subarray(0, Math.max(0, Math.min(nl, CUT - carry.length))),
-      ]);
-      take(first, 0, first.length, carried + nl);
-      pos = nl + 1;
-      carry = null;
-    }
-    for (let nl = chunk.indexOf(0x0a, pos); nl !== -1; nl = chunk.indexOf(0x0a, pos)) {
-      take(chunk, pos, nl);
-      pos = nl + 1;
-    }
-    if (pos < chunk.length) {
-      carry = Buffer.from(chunk.subarray(pos, Math.min(chunk.length, pos + CUT)));
-      carried = chunk.length - pos;
-    }
-    while (full.length > 0) await stage(full.pop()!);
-    if (failure !== undefined) throw failure;
+    if (!lines.push(chunk)) continue;
+    await shards.stageFull();
     check();
   }
-  if (carry) take(carry, 0, carry.length, carried);
-  for (let k = 0; k < n; k++) if (buffers[k]!.length > 0) await stage(k);
-  await Promise.all(inFlight);
-  if (failure !== undefined) throw failure;
+  lines.end();
+  await shards.finish();
   check();
-  await pool(writers, 16, (w) => w.commit());
+  await shards.commit();
   return {
     buildId: spec.id,
     sourceBytes: bytes,
     rows: total,
-    shards: ids.map((id, k) => ({ id, rows: rows[k]!, bytes: sizes[k]! })),
+    shards: ids.map((id, k) => ({ id, rows: shards.rows[k]!, bytes: shards.sizes[k]! })),
   };
 }
 

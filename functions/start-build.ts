@@ -115,49 +115,68 @@ export function createStartBuild(deps: Deps) {
       ]);
     const parsed = await parseBuildRequest(request, deps.settings.maxBodyBytes);
     if (!parsed.ok) return parsed.response;
-    const s = deps.settings;
-    const now = deps.now();
-    const spec = buildSpecOf({
-      id: key !== null ? idempotentBuildId(key) : newBuildId(now, deps.randomId()),
-      createdAt: now.toISOString(),
-      createdBy: 'http',
-      request: parsed.value,
-      defaults: s.defaults,
-      source: s.source,
-      judge: s.judge,
-      minJudgedShare: s.minJudgedShare,
-      shardBytes: s.shardBytes,
-      maxShards: s.maxShards,
-      redact: s.redact,
-      probe: s.probe,
-    });
+    const spec = specOfRequest(deps, key, parsed.value);
     deps.judgeFor(spec); // an unknown judge is a configuration error: fail before queuing
     const created = await startBuild(deps, spec);
     const statusUrl = new URL(`/api/builds/${spec.id}`, request.url).href;
-    if (!created) {
-      const existing = await getSpec(deps, spec.id);
-      if (!existing || requested(existing) !== requested(spec)) {
-        return {
-          status: 409,
-          jsonBody: {
-            error: 'idempotency_key_reused',
-            message: 'Idempotency-Key: already used for a different request',
-            issues: [{ field: 'Idempotency-Key', message: 'already used for a different request' }],
-          },
-        };
-      }
-      context.log(`build ${spec.id} already started under this idempotency key`);
-      return {
-        status: 200,
-        headers: { Location: statusUrl },
-        jsonBody: { buildId: spec.id, statusUrl, replayed: true },
-      };
-    }
+    if (!created) return replayOrConflict(deps, spec, statusUrl, context);
     context.log(`build ${spec.id} started (${spec.pipeline}, total ${spec.config.total})`);
     return {
       status: 202,
       headers: { Location: statusUrl },
       jsonBody: { buildId: spec.id, state: 'planning', statusUrl },
     };
+  };
+}
+
+/**
+ * The spec of a requested build: the request over the configured defaults. Its id
+ * derives from the idempotency key when there is one, else it is new.
+ */
+function specOfRequest(deps: Deps, key: string | null, request: BuildRequest): BuildSpec {
+  const s = deps.settings;
+  const now = deps.now();
+  return buildSpecOf({
+    id: key !== null ? idempotentBuildId(key) : newBuildId(now, deps.randomId()),
+    createdAt: now.toISOString(),
+    createdBy: 'http',
+    request,
+    defaults: s.defaults,
+    source: s.source,
+    judge: s.judge,
+    minJudgedShare: s.minJudgedShare,
+    shardBytes: s.shardBytes,
+    maxShards: s.maxShards,
+    redact: s.redact,
+    probe: s.probe,
+  });
+}
+
+/**
+ * A start whose build already exists (its idempotency key was used): 200 with the same
+ * id when the stored build was made from the same request, else 409.
+ */
+async function replayOrConflict(
+  deps: Deps,
+  spec: BuildSpec,
+  statusUrl: string,
+  context: InvocationContext,
+): Promise<HttpResponseInit> {
+  const existing = await getSpec(deps, spec.id);
+  if (!existing || requested(existing) !== requested(spec)) {
+    return {
+      status: 409,
+      jsonBody: {
+        error: 'idempotency_key_reused',
+        message: 'Idempotency-Key: already used for a different request',
+        issues: [{ field: 'Idempotency-Key', message: 'already used for a different request' }],
+      },
+    };
+  }
+  context.log(`build ${spec.id} already started under this idempotency key`);
+  return {
+    status: 200,
+    headers: { Location: statusUrl },
+    jsonBody: { buildId: spec.id, statusUrl, replayed: true },
   };
 }

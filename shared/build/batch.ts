@@ -15,8 +15,16 @@ import {
   type TelemetryTurn,
 } from '../contracts/rows';
 import type { BalanceConfig } from '../contracts/config';
-import { MAX_LINE_BYTES, conversationIdOf, inWindow, parseShardLine, type BuildSpec } from './spec';
+import {
+  MAX_LINE_BYTES,
+  conversationIdOf,
+  inWindow,
+  parseShardLine,
+  type BatchSummary,
+  type BuildSpec,
+} from './spec';
 import type { Judge } from '../judge/types';
+import type { JudgeStats } from '../judge/usage';
 import { ConversationAssembler, type AssemblyStats, type Sample } from '../samples/assemble';
 import { Redactor, type RedactionCounts } from '../samples/redact';
 
@@ -187,6 +195,86 @@ export async function judgeShard(
     annotated: result.rows,
     unlabeled: result.unlabeled,
     judgeCalls: result.calls,
+  };
+}
+
+/** A batch's summary before judging: its shard's counts, nothing labelled yet. */
+export function batchSummaryOf(
+  buildId: string,
+  shardId: string,
+  prepared: PreparedShard,
+  attempt: number,
+): BatchSummary {
+  return {
+    buildId,
+    shardId,
+    rows: prepared.rows,
+    turns: prepared.turns,
+    outsideWindow: prepared.outsideWindow,
+    quarantined: prepared.quarantine.length,
+    quarantineByReason: countBy(prepared.quarantine, (q) => q.reason),
+    assembly: prepared.assembly,
+    samples: prepared.samples.length,
+    labelled: 0,
+    unlabeled: 0,
+    unlabeledByCause: {},
+    judgeCalls: 0,
+    redactions: prepared.redactions,
+    attempt,
+  };
+}
+
+/** A shard that read no lines: the counts of a wave batch (the scan round counted them). */
+export const EMPTY_SHARD: PreparedShard = {
+  rows: 0,
+  turns: 0,
+  outsideWindow: 0,
+  quarantine: [],
+  samples: [],
+  assembly: { conversations: 0, complete: 0, incomplete: 0, duplicateTurns: 0 },
+  redactions: {},
+};
+
+/** A judge's tokens and cost for the batch summary (its stats are this shard's own). */
+export function judgeUsageOf(stats: JudgeStats | undefined): Pick<BatchSummary, 'usage'> {
+  if (!stats || stats.calls === 0) return {};
+  return {
+    usage: {
+      promptTokens: stats.promptTokens,
+      cachedTokens: stats.cachedTokens,
+      completionTokens: stats.completionTokens,
+      estimatedCost: stats.estimatedCost,
+    },
+  };
+}
+
+/**
+ * A judged batch's summary. A wave batch (wave > 0) reads no new telemetry: its row
+ * counts are the scan round's, so they are zero here and the wave is named.
+ */
+export function judgedBatchSummary(b: {
+  buildId: string;
+  shardId: string;
+  wave: number;
+  attempt: number;
+  prepared: PreparedShard;
+  /** Samples the batch held (judged plus those missing from the shard). */
+  held: number;
+  labelled: number;
+  unlabeled: readonly Unlabeled[];
+  judgeCalls: number;
+  stats: JudgeStats | undefined;
+}): BatchSummary {
+  const counted = b.wave === 0 ? b.prepared : EMPTY_SHARD;
+  return {
+    ...batchSummaryOf(b.buildId, b.shardId, counted, b.attempt),
+    samples: b.held,
+    labelled: b.labelled,
+    unlabeled: b.unlabeled.length,
+    unlabeledByCause: countBy(b.unlabeled, (u) => u.error),
+    judgeCalls: b.judgeCalls,
+    ...judgeUsageOf(b.stats),
+    ...(b.wave > 0 ? { wave: b.wave } : {}),
   };
 }
 

@@ -5,7 +5,8 @@
  */
 import { stat } from 'node:fs/promises';
 import { InvocationContext } from '@azure/functions';
-import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPlanBuild } from '../../functions/plan-build';
 import { createShardPoison } from '../../functions/stage-poison';
 import { getPlan, readStatus, startBuild } from '../../functions/lib/build-ops';
@@ -13,6 +14,8 @@ import type { HostEvent } from '../../adapters/local/queue-host';
 import { createDeps, type Deps } from '../../functions/lib/deps';
 import { BatchFailureSchema, buildPaths, shardCount, shardIdOf } from '../../shared/build/spec';
 import { failingFor, runBuild, specFor, telemetryFile, uniqueSettings } from './harness';
+import { PANEL_JUDGE } from '../../functions/lib/deps';
+import { startFakeOpenAI, type FakeOpenAI } from '../judge/fake-openai';
 
 async function build(minShare: string) {
   const t = await telemetryFile(400, 21);
@@ -105,5 +108,57 @@ describe('a shard message on the poison queue', () => {
     );
     expect(failure).toMatchObject({ via: 'poison-queue', attempts: 5 });
     expect(failure!.samplesLost).toBeGreaterThan(0);
+  });
+});
+
+describe('a batch whose judge fails with a permanent error', () => {
+  let fake: FakeOpenAI;
+  beforeAll(async () => {
+    fake = await startFakeOpenAI();
+  });
+  afterAll(() => fake.close());
+
+  it('is recorded failed on its first delivery (no retry), with the cause', async () => {
+    // A panel of the LLM judge (the local OpenAI wire server) and a replay judge whose
+    // recorded-labels file does not exist: every judge call rejects with an
+    // InputFileError, a PermanentError that no redelivery can cure.
+    const t = await telemetryFile(60, 23);
+    const missing = join(t.dir, 'no-such-labels.jsonl');
+    const settings = uniqueSettings({ SFT_JUDGE: PANEL_JUDGE });
+    const env = {
+      JUDGE_SETTINGS: JSON.stringify({
+        kind: 'panel',
+        judges: [
+          {
+            kind: 'openai',
+            model: 'gpt-test',
+            baseURL: `${fake.url}/v1`,
+            apiKey: 'sk-test',
+            cache: { enabled: false },
+          },
+          { kind: 'replay', source: missing },
+        ],
+      }),
+    };
+    const deps = createDeps(settings, {}, env);
+    const spec = specFor(deps, 'permanent-judge', { total: 20 }, { kind: 'file', path: t.path });
+    const events: HostEvent[] = [];
+    const outcome = await runBuild(deps, spec, { events });
+
+    const judged = events.filter((e) => e.fn === 'judgeBatch');
+    expect(judged.filter((e) => e.kind !== 'succeeded')).toEqual([]);
+    expect(judged.every((e) => e.dequeueCount === 1)).toBe(true);
+    const plan = (await getPlan(deps, spec.id))!;
+    for (const shard of plan.shards) {
+      const failure = await deps.store.getJson(
+        buildPaths(spec.id).failed(shard.id),
+        BatchFailureSchema,
+      );
+      expect(failure).toMatchObject({ shardId: shard.id, attempts: 1, via: 'permanent' });
+      expect(failure!.reason).toContain(`input file not found: ${missing}`);
+      expect(failure!.samplesLost).toBeGreaterThan(0);
+    }
+    expect(outcome.state).toBe('failed');
+    expect(outcome.reason).toBe('no sample was judged');
   });
 });
