@@ -12,7 +12,9 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { KustoSource } from '../adapters/kusto/source';
-import { createTelemetrySource, kustoLineSource } from '../adapters/source/telemetry';
+// The Azure SDKs behind the Kusto source load on first use: every other command (balance
+// among them) would pay ~0.5 s of CPU at startup for clients it never makes.
+const telemetryAdapters = () => import('../adapters/source/telemetry.js');
 import type { BalanceConfig } from '../shared/contracts/config';
 import { QUERY_NAMES, type QueryName } from '../shared/source/telemetry';
 import { loadSourceSettings, trailingWindow } from '../shared/source/settings';
@@ -95,6 +97,7 @@ export async function kustoToFile(
   path: string,
   env: Record<string, string | undefined>,
 ): Promise<number> {
+  const { kustoLineSource } = await telemetryAdapters();
   const source = kustoLineSource(query, env);
   const out = createWriteStream(path);
   let n = 0;
@@ -176,6 +179,7 @@ export async function fitComplexityToKusto(
   env: Record<string, string | undefined>,
 ): Promise<BalanceConfig> {
   const settings = loadSourceSettings({ ...env, SFT_TELEMETRY_SOURCE: 'kusto' });
+  const { createTelemetrySource } = await telemetryAdapters();
   const source = createTelemetrySource(settings) as KustoSource;
   const profile = await source.profileSignals(settings.selection.window);
   const complexity = { ...config.complexity };
