@@ -39,7 +39,7 @@ import {
 } from '../../shared/dataset/index';
 import { InputFileError, readFileLines } from './lines';
 import { JsonlWriter, type FileDigest } from './output';
-import { ParquetTableWriter } from './parquet';
+import type { ParquetTableWriter } from './parquet';
 import { PermanentError } from '../../shared/errors';
 
 export const SPLITS = ['train', 'validation', 'test'] as const;
@@ -154,6 +154,7 @@ function jsonlSink(
 }
 
 function parquetSink(
+  Writer: typeof ParquetTableWriter,
   stage: string,
   strataOf: (first: DatasetLine | null) => readonly string[],
   separator: string,
@@ -167,7 +168,7 @@ function parquetSink(
     strata ??= strataOf(first);
     const rel = parquetPath(currentSplit);
     mkdirSync(dirname(join(stage, rel)), { recursive: true });
-    writer = new ParquetTableWriter(join(stage, rel), tableColumns(strata), opts);
+    writer = new Writer(join(stage, rel), tableColumns(strata), opts);
   };
   return {
     format: 'parquet',
@@ -293,8 +294,10 @@ export async function writeDatasetFormats(
     if (wants.has('parquet')) {
       const strataOf = (first: DatasetLine | null) =>
         opts.strata ?? stratifyOf(manifest) ?? (first ? Object.keys(first.strata) : []);
+      // The Parquet writer (hyparquet-writer) loads only when a build asks for Parquet.
+      const { ParquetTableWriter: Writer } = await import('./parquet.js');
       sinks.push(
-        parquetSink(stage, strataOf, separator, {
+        parquetSink(Writer, stage, strataOf, separator, {
           ...(opts.rowGroupRows ? { rowGroupRows: opts.rowGroupRows } : {}),
           ...(opts.rowGroupBytes ? { rowGroupBytes: opts.rowGroupBytes } : {}),
         }),
