@@ -12,21 +12,21 @@ import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import type { KustoSource } from '../adapters/kusto/source';
-import { createTelemetrySource, kustoLineSource } from '../adapters/source/telemetry';
+// The Azure SDKs behind the Kusto source load on first use: every other command (balance
+// among them) would pay ~0.5 s of CPU at startup for clients it never makes.
+const telemetryAdapters = () => import('../adapters/source/telemetry.js');
 import type { BalanceConfig } from '../shared/contracts/config';
 import { QUERY_NAMES, type QueryName } from '../shared/source/telemetry';
 import { loadSourceSettings, trailingWindow } from '../shared/source/settings';
 import { UsageError } from './args';
-import { DefaultAzureCredential } from '@azure/identity';
-import {
-  checkKustoCredential,
-  isLoopbackHttpCluster,
-  politeKustoCredential,
-} from '../adapters/kusto/credential';
+// @azure/identity too: loaded with the Kusto adapters, only when a Kusto source is used.
+const credentialAdapters = () => import('../adapters/kusto/credential.js');
 
 /** The credential the CLI reads a cluster with: none on loopback http, else a polite DefaultAzureCredential. */
-function cliKustoDeps(env: Record<string, string | undefined>) {
+async function cliKustoDeps(env: Record<string, string | undefined>) {
   const cluster = env.SFT_KUSTO_CLUSTER_URI!;
+  const { isLoopbackHttpCluster, politeKustoCredential } = await credentialAdapters();
+  const { DefaultAzureCredential } = await import('@azure/identity');
   return {
     credential: isLoopbackHttpCluster(cluster)
       ? null
@@ -111,7 +111,8 @@ export async function kustoToFile(
   path: string,
   env: Record<string, string | undefined>,
 ): Promise<number> {
-  const source = kustoLineSource(query, env, cliKustoDeps(env));
+  const { kustoLineSource } = await telemetryAdapters();
+  const source = kustoLineSource(query, env, await cliKustoDeps(env));
   const out = createWriteStream(path);
   let n = 0;
   try {
@@ -168,7 +169,8 @@ export function kustoRunOf(v: Record<string, unknown>) {
       return path;
     },
     /** Before any work: a token for the cluster, or one line naming the credential (exit 1). */
-    checkCredential: (): Promise<void> => checkKustoCredential(env.SFT_KUSTO_CLUSTER_URI!),
+    checkCredential: async (): Promise<void> =>
+      (await credentialAdapters()).checkKustoCredential(env.SFT_KUSTO_CLUSTER_URI!),
     unstage(): void {
       if (staged) rmSync(staged, { recursive: true, force: true });
     },
@@ -194,7 +196,8 @@ export async function fitComplexityToKusto(
   env: Record<string, string | undefined>,
 ): Promise<BalanceConfig> {
   const settings = loadSourceSettings({ ...env, SFT_TELEMETRY_SOURCE: 'kusto' });
-  const source = createTelemetrySource(settings, cliKustoDeps(env)) as KustoSource;
+  const { createTelemetrySource } = await telemetryAdapters();
+  const source = createTelemetrySource(settings, await cliKustoDeps(env)) as KustoSource;
   const profile = await source.profileSignals(settings.selection.window);
   const complexity = { ...config.complexity };
   let rows = 0;

@@ -41,7 +41,7 @@ import {
 } from '../../shared/dataset/index';
 import { InputFileError, readFileLines } from './lines';
 import { JsonlWriter, type FileDigest } from './output';
-import { ParquetTableWriter } from './parquet';
+import type { ParquetTableWriter } from './parquet';
 import { PermanentError } from '../../shared/errors';
 
 export const SPLITS = ['train', 'validation', 'test'] as const;
@@ -156,6 +156,7 @@ function jsonlSink(
 }
 
 function parquetSink(
+  Writer: typeof ParquetTableWriter,
   stage: string,
   strataOf: (first: DatasetLine | null) => readonly string[],
   separator: string,
@@ -171,7 +172,7 @@ function parquetSink(
     const rel = parquetPath(currentSplit);
     mkdirSync(dirname(join(stage, rel)), { recursive: true });
     table.columns = tableColumns(strata);
-    writer = new ParquetTableWriter(join(stage, rel), table.columns, opts);
+    writer = new Writer(join(stage, rel), table.columns, opts);
   };
   return {
     format: 'parquet',
@@ -269,8 +270,11 @@ export async function writeDatasetFormats(
     if (wants.has('parquet')) {
       const strataOf = (first: DatasetLine | null) =>
         opts.strata ?? stratifyOf(manifest) ?? (first ? Object.keys(first.strata) : []);
+      // The Parquet writer (hyparquet-writer) loads only when a build asks for Parquet.
+      const { ParquetTableWriter: Writer } = await import('./parquet.js');
       sinks.push(
         parquetSink(
+          Writer,
           stage,
           strataOf,
           separator,

@@ -80,6 +80,9 @@ function afterWrite(path: string): void {
 const tempBeside = (path: string) =>
   join(dirname(path), `.${basename(path)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
 
+/** JsonlWriter's chunk: written (and hashed) when the next line might not fit. */
+const CHUNK_BYTES = 1 << 21;
+
 export interface FileDigest {
   sha256: string;
   lines: number;
@@ -98,8 +101,9 @@ export class JsonlWriter {
   private readonly hash = createHash('sha256');
   private lines = 0;
   private bytes = 0;
-  private buffer: string[] = [];
-  private buffered = 0;
+  /** Lines are encoded straight into this chunk (no string joining, no second copy). */
+  private readonly chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+  private used = 0;
 
   constructor(private readonly path: string) {
     this.temp = tempBeside(path);
@@ -107,21 +111,31 @@ export class JsonlWriter {
   }
 
   write(value: unknown): void {
-    const text = JSON.stringify(value) + '\n';
-    this.buffer.push(text);
-    this.buffered += text.length;
+    const text = JSON.stringify(value);
     this.lines++;
-    if (this.buffered > 1 << 20) this.flush();
+    // A UTF-16 code unit takes at most 3 bytes in UTF-8 (a surrogate pair 4 for 2 units).
+    if (this.used + text.length * 3 + 1 > CHUNK_BYTES) {
+      this.flush();
+      if (text.length * 3 + 1 > CHUNK_BYTES) {
+        this.put(Buffer.from(text + '\n', 'utf8'));
+        return;
+      }
+    }
+    this.used += this.chunk.write(text, this.used, 'utf8');
+    this.chunk[this.used++] = 10;
   }
 
   private flush(): void {
-    if (this.buffer.length === 0) return;
-    const chunk = Buffer.from(this.buffer.join(''), 'utf8');
-    this.buffer = [];
-    this.buffered = 0;
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    for (let off = 0; off < chunk.length;) off += writeSync(this.fd, chunk, off);
+    if (this.used === 0) return;
+    const filled = this.chunk.subarray(0, this.used);
+    this.used = 0;
+    this.put(filled);
+  }
+
+  private put(bytes: Buffer): void {
+    this.hash.update(bytes);
+    this.bytes += bytes.length;
+    for (let off = 0; off < bytes.length;) off += writeSync(this.fd, bytes, off);
   }
 
   close(): Promise<FileDigest> {
