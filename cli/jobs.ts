@@ -142,13 +142,21 @@ export async function balanceFile(
   outDir: string,
   config: BalanceConfig,
   /** `source`: what the manifest names as the input (a CSV/Parquet file read through a JSONL copy). */
-  opts: { quiet: boolean; threads?: number; source?: string; probe?: ProbeStepSettings },
+  opts: {
+    quiet: boolean;
+    threads?: number;
+    source?: string;
+    probe?: ProbeStepSettings;
+    /** Longer lines are quarantined `line_too_long` (see DEFAULT_BALANCE_MAX_LINE_BYTES). */
+    maxLineBytes?: number;
+  },
 ): Promise<JobResult> {
   await ensureDir(outDir);
   const quarantine = new JsonlWriter(join(outDir, 'quarantine.jsonl'));
   const progress = new Progress('balance', opts.quiet);
   const balancer = await balanceFileParallel(input, config, {
     ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+    ...(opts.maxLineBytes !== undefined ? { maxLineBytes: opts.maxLineBytes } : {}),
     onQuarantine: (q) => quarantine.write(q),
     onProgress: (rows) => progress.update(rows, undefined, 'rows read'),
   });

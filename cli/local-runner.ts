@@ -401,7 +401,9 @@ export async function runLocal(opts: LocalRunOptions): Promise<LocalRunResult> {
       const quarantined = status?.counts.quarantined ?? 0;
       throw new BuildFailedError(
         `build ${spec.id} failed: ${outcome.reason ?? 'see status.json'}` +
-          (quarantined > 0 ? `; ${quarantined} line(s) quarantined (see status.json)` : ''),
+          (quarantined > 0
+            ? `; ${quarantined} line(s) quarantined (see ${join(opts.out, 'quarantine.jsonl')})`
+            : ''),
       );
     }
     return { buildId: spec.id, outcome, manifest, manifestPath, resumed: !created };
