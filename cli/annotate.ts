@@ -222,6 +222,55 @@ async function judgeSorted(
   return samples;
 }
 
+/**
+ * Judges what `feed` pushes into a StreamingAnnotator, writing the labelled rows and the
+ * unlabeled records as they come (files swapped in at the end, none on an error).
+ */
+async function judgeInto(
+  out: string,
+  unlabeledPath: string,
+  judge: Judge,
+  chunk: number,
+  quiet: boolean,
+  feed: (annotator: StreamingAnnotator) => Promise<number>,
+) {
+  const progress = new Progress(`annotate (${judge.name})`, quiet, {
+    ...(judge.stats ? { spend: () => judge.stats?.() } : {}),
+  });
+  const rowsOut = new JsonlWriter(out);
+  const unlabeledOut = new JsonlWriter(unlabeledPath);
+  let labelled = 0;
+  const unlabeledByCause: Record<string, number> = {};
+  const annotator = new StreamingAnnotator(
+    judge,
+    chunk,
+    {
+      row: (row) => {
+        rowsOut.write(row);
+        labelled++;
+      },
+      unlabeled: (u) => {
+        unlabeledOut.write(u);
+        unlabeledByCause[u.error] = (unlabeledByCause[u.error] ?? 0) + 1;
+      },
+    },
+    (done) => progress.update(done, undefined),
+  );
+  let sampleCount: number;
+  try {
+    sampleCount = await feed(annotator);
+  } catch (err) {
+    rowsOut.abort();
+    unlabeledOut.abort();
+    throw err;
+  }
+  const unlabeledCount = sampleCount - labelled;
+  progress.done(`${labelled} labelled, ${unlabeledCount} unlabeled`);
+  const annotated = await rowsOut.close();
+  const unlabeled = await unlabeledOut.close();
+  return { labelled, sampleCount, unlabeledCount, unlabeledByCause, annotated, unlabeled };
+}
+
 const baseOf = (out: string) => (out.endsWith('.jsonl') ? out.slice(0, -'.jsonl'.length) : out);
 
 export const ANNOTATE_HELP = `Usage: sft-balancer annotate --input TELEMETRY --out FILE [--pipeline P] [judge options]
@@ -304,40 +353,10 @@ async function annotate(argv: string[]): Promise<number> {
   const { judge, settings, chunk } = await judgeFromFlags(v);
   const quiet = v.quiet === true;
   const read = await readTurns(input, pipeline, v['no-redact'] !== true, maxLineBytes);
-  const progress = new Progress(`annotate (${judge.name})`, quiet, {
-    ...(judge.stats ? { spend: () => judge.stats?.() } : {}),
-  });
-  const rowsOut = new JsonlWriter(out);
-  const unlabeledOut = new JsonlWriter(`${base}.unlabeled.jsonl`);
-  let labelled = 0;
-  const unlabeledByCause: Record<string, number> = {};
-  const annotator = new StreamingAnnotator(
-    judge,
-    chunk,
-    {
-      row: (row) => {
-        rowsOut.write(row);
-        labelled++;
-      },
-      unlabeled: (u) => {
-        unlabeledOut.write(u);
-        unlabeledByCause[u.error] = (unlabeledByCause[u.error] ?? 0) + 1;
-      },
-    },
-    (done) => progress.update(done, undefined),
+  const j = await judgeInto(out, `${base}.unlabeled.jsonl`, judge, chunk, quiet, (annotator) =>
+    judgeSorted(read, pipeline, history, annotator, chunk),
   );
-  let sampleCount: number;
-  try {
-    sampleCount = await judgeSorted(read, pipeline, history, annotator, chunk);
-  } catch (err) {
-    rowsOut.abort();
-    unlabeledOut.abort();
-    throw err;
-  }
-  const unlabeledCount = sampleCount - labelled;
-  progress.done(`${labelled} labelled, ${unlabeledCount} unlabeled`);
-  const annotated = await rowsOut.close();
-  const unlabeled = await unlabeledOut.close();
+  const { labelled, sampleCount, unlabeledCount, unlabeledByCause, annotated, unlabeled } = j;
   const panel = (judge as Partial<{ agreement(): unknown }>).agreement?.();
   const summary = {
     command: 'annotate',
