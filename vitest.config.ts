@@ -49,6 +49,7 @@ export const INTEGRATION = [
 export const E2E = [
   'test/cli/balance-cli.test.ts',
   'test/cli/kusto-run.test.ts',
+  'test/cli/line-limits.test.ts',
   'test/cli/outputs.test.ts',
   'test/cli/serve.test.ts',
   'test/judge/run-judge.test.ts',

@@ -13,17 +13,21 @@ import { createJudge, JudgeSettingsError } from '../adapters/judge/factory';
 import { checkJudgeCredential } from '../adapters/judge/credential';
 import { JudgeConfigError } from '../shared/judge/llm';
 import { readFileLines } from '../adapters/files/lines';
-import { checkOutputFiles, join, writeJson, writeJsonl } from '../adapters/files/output';
-import { annotateSamples } from '../shared/judge/annotate';
+import { checkOutputFiles, join, JsonlWriter, writeJson } from '../adapters/files/output';
+import { TurnSorter } from '../adapters/files/turn-spill';
+import { StreamingAnnotator } from '../shared/judge/annotate';
+import { MAX_LINE_BYTES } from '../shared/build/spec';
 import { checkTurn, type TelemetryTurn } from '../shared/contracts/rows';
 import { Redactor, type RedactionSummary } from '../shared/samples/redact';
 import { RUBRIC_VERSION } from '../shared/judge/rubric';
 import type { JudgeSettings } from '../shared/judge/settings';
 import type { Judge } from '../shared/judge/types';
 import {
-  ConversationAssembler,
   DEFAULT_HISTORY,
   PIPELINES,
+  SortedAssembler,
+  turnStub,
+  type HistoryOptions,
   type Pipeline,
   type Sample,
 } from '../shared/samples/assemble';
@@ -122,39 +126,149 @@ export function publicSettings(s: JudgeSettings): unknown {
   ) as unknown;
 }
 
-/** Valid telemetry turns of a file, redacted; bad lines are counted, not fatal. */
-async function readSamples(
+/** What reading the input gave: counts, and the turns sorted by conversation (on disk past a buffer). */
+interface ReadInput {
+  sorter: TurnSorter;
+  bad: number;
+  tooLong: number;
+  turns: number;
+  redaction: RedactionSummary;
+}
+
+/**
+ * Valid telemetry turns of a file, redacted, into a TurnSorter (memory of its buffer, not
+ * of the file); bad lines are counted, not fatal. A line over `maxLineBytes` is read only
+ * that far, counted as too long and named on stderr (the first ten).
+ */
+async function readTurns(
   input: string,
   pipeline: Pipeline,
-  history: { historyTurns: number; historyTokenBudget: number },
-  redact = true,
-): Promise<{ samples: Sample[]; bad: number; turns: number; redaction: RedactionSummary }> {
-  const assembler = new ConversationAssembler();
+  redact: boolean,
+  maxLineBytes: number,
+): Promise<ReadInput> {
+  const sorter = new TurnSorter();
   const redactor = new Redactor({ enabled: redact });
-  let bad = 0;
-  let turns = 0;
-  await readFileLines(input, (line) => {
+  const r = { sorter, bad: 0, tooLong: 0, turns: 0 };
+  const handle = (line: string, lineNo: number, len: number) => {
+    if (len > maxLineBytes) {
+      r.bad++;
+      if (++r.tooLong <= 10)
+        process.stderr.write(
+          `sft-balancer annotate: line ${lineNo} is ${len} bytes, over the limit of ${maxLineBytes} bytes (--max-line-bytes): skipped\n`,
+        );
+      return;
+    }
     if (line.trim() === '') return;
     let value: unknown;
     try {
       value = JSON.parse(line);
     } catch {
-      bad++;
+      r.bad++;
       return;
     }
     if (checkTurn(value) !== null) {
-      bad++;
+      r.bad++;
       return;
     }
-    turns++;
-    assembler.add(redactor.turn(value as TelemetryTurn));
-  });
-  return {
-    samples: assembler.samples(pipeline, history).samples,
-    bad,
-    turns,
-    redaction: redactor.summary(),
+    r.turns++;
+    const t = redactor.turn(value as TelemetryTurn);
+    // A session sample is a first turn; of the others only what assembly needs.
+    sorter.add(pipeline === 'session' && t.turnIndex !== 1 ? turnStub(t) : t);
   };
+  try {
+    await readFileLines(input, (line, lineNo, _at, len) => handle(line, lineNo, len), undefined, {
+      maxLineBytes,
+    });
+  } catch (err) {
+    sorter.dispose();
+    throw err;
+  }
+  return { ...r, redaction: redactor.summary() };
+}
+
+/**
+ * Assembles the sorted turns a conversation at a time and judges the samples in
+ * batches of `batchSize` as they come: the same samples, batches and rows, in the same
+ * order, as assembling them all first (ConversationAssembler), holding one batch.
+ */
+async function judgeSorted(
+  read: ReadInput,
+  pipeline: Pipeline,
+  history: HistoryOptions,
+  annotator: StreamingAnnotator,
+  batchSize: number,
+): Promise<number> {
+  let pending: Sample[] = [];
+  let samples = 0;
+  const assembler = new SortedAssembler(pipeline, history, (made) => {
+    samples += made.length;
+    for (const s of made) pending.push(s);
+  });
+  try {
+    for (const turn of read.sorter.sorted()) {
+      assembler.add(turn);
+      if (pending.length >= batchSize) {
+        const batch = pending;
+        pending = [];
+        for (const s of batch) await annotator.push(s);
+      }
+    }
+  } finally {
+    read.sorter.dispose();
+  }
+  assembler.end();
+  for (const s of pending) await annotator.push(s);
+  await annotator.flush();
+  return samples;
+}
+
+/**
+ * Judges what `feed` pushes into a StreamingAnnotator, writing the labelled rows and the
+ * unlabeled records as they come (files swapped in at the end, none on an error).
+ */
+async function judgeInto(
+  out: string,
+  unlabeledPath: string,
+  judge: Judge,
+  chunk: number,
+  quiet: boolean,
+  feed: (annotator: StreamingAnnotator) => Promise<number>,
+) {
+  const progress = new Progress(`annotate (${judge.name})`, quiet, {
+    ...(judge.stats ? { spend: () => judge.stats?.() } : {}),
+  });
+  const rowsOut = new JsonlWriter(out);
+  const unlabeledOut = new JsonlWriter(unlabeledPath);
+  let labelled = 0;
+  const unlabeledByCause: Record<string, number> = {};
+  const annotator = new StreamingAnnotator(
+    judge,
+    chunk,
+    {
+      row: (row) => {
+        rowsOut.write(row);
+        labelled++;
+      },
+      unlabeled: (u) => {
+        unlabeledOut.write(u);
+        unlabeledByCause[u.error] = (unlabeledByCause[u.error] ?? 0) + 1;
+      },
+    },
+    (done) => progress.update(done, undefined),
+  );
+  let sampleCount: number;
+  try {
+    sampleCount = await feed(annotator);
+  } catch (err) {
+    rowsOut.abort();
+    unlabeledOut.abort();
+    throw err;
+  }
+  const unlabeledCount = sampleCount - labelled;
+  progress.done(`${labelled} labelled, ${unlabeledCount} unlabeled`);
+  const annotated = await rowsOut.close();
+  const unlabeled = await unlabeledOut.close();
+  return { labelled, sampleCount, unlabeledCount, unlabeledByCause, annotated, unlabeled };
 }
 
 const baseOf = (out: string) => (out.endsWith('.jsonl') ? out.slice(0, -'.jsonl'.length) : out);
@@ -170,6 +284,8 @@ with the cause) and FILE.judge.json (judge, rubric version, calls, tokens, cost,
   --pipeline P              session (first turns, default) | conversation (every turn + history)
   --history-turns N         previous turns carried as history (default ${DEFAULT_HISTORY.historyTurns})
   --history-tokens N        token budget of the history (default ${DEFAULT_HISTORY.historyTokenBudget})
+  --max-line-bytes N        a longer line is read only that far, counted (linesTooLong) and
+                            skipped (default ${MAX_LINE_BYTES}, 1 MiB, as "run")
   --no-redact               send e-mails, phones, IPs, keys and tokens to the judge as they are
                             (redacted into [EMAIL], [AWS_ACCESS_KEY], ... by default)
 ${JUDGE_HELP}
@@ -207,6 +323,7 @@ async function annotate(argv: string[]): Promise<number> {
     'history-turns': { type: 'string' },
     'history-tokens': { type: 'string' },
     'no-redact': { type: 'boolean' },
+    'max-line-bytes': { type: 'string' },
     ...JUDGE_OPTIONS,
   });
   if (v.help) {
@@ -223,6 +340,7 @@ async function annotate(argv: string[]): Promise<number> {
     historyTokenBudget: nonNegativeInt(v, 'history-tokens', DEFAULT_HISTORY.historyTokenBudget),
   };
   if (v['batch-size'] !== undefined) positiveInt(v, 'batch-size');
+  const maxLineBytes = positiveInt(v, 'max-line-bytes', MAX_LINE_BYTES);
   const base = baseOf(out);
   const outputs = [out, `${base}.unlabeled.jsonl`, `${base}.judge.json`];
   const str = (k: string) => (typeof v[k] === 'string' ? { flag: `--${k}`, path: v[k] } : null);
@@ -234,39 +352,30 @@ async function annotate(argv: string[]): Promise<number> {
   await checkOutputFiles(outputs);
   const { judge, settings, chunk } = await judgeFromFlags(v);
   const quiet = v.quiet === true;
-  const { samples, bad, turns, redaction } = await readSamples(
-    input,
-    pipeline,
-    history,
-    v['no-redact'] !== true,
+  const read = await readTurns(input, pipeline, v['no-redact'] !== true, maxLineBytes);
+  const j = await judgeInto(out, `${base}.unlabeled.jsonl`, judge, chunk, quiet, (annotator) =>
+    judgeSorted(read, pipeline, history, annotator, chunk),
   );
-  const progress = new Progress(`annotate (${judge.name})`, quiet, {
-    ...(judge.stats ? { spend: () => judge.stats?.() } : {}),
-  });
-  const result = await annotateSamples(samples, judge, {
-    batchSize: Math.min(chunk, Math.max(1, samples.length)),
-    onProgress: (done, total) => progress.update(done, total),
-  });
-  progress.done(`${result.rows.length} labelled, ${result.unlabeled.length} unlabeled`);
-  const annotated = await writeJsonl(out, result.rows);
-  const unlabeled = await writeJsonl(`${base}.unlabeled.jsonl`, result.unlabeled);
-  const unlabeledByCause: Record<string, number> = {};
-  for (const u of result.unlabeled)
-    unlabeledByCause[u.error] = (unlabeledByCause[u.error] ?? 0) + 1;
+  const { labelled, sampleCount, unlabeledCount, unlabeledByCause, annotated, unlabeled } = j;
   const panel = (judge as Partial<{ agreement(): unknown }>).agreement?.();
   const summary = {
     command: 'annotate',
     source: input,
     pipeline: { name: pipeline, history: pipeline === 'conversation' ? history : null },
-    input: { turns, invalidLines: bad, samples: samples.length },
-    redaction,
+    input: {
+      turns: read.turns,
+      invalidLines: read.bad,
+      linesTooLong: read.tooLong,
+      samples: sampleCount,
+    },
+    redaction: read.redaction,
     judge: {
       name: judge.name,
       rubricVersion: RUBRIC_VERSION,
       settings: publicSettings(settings),
-      samplesJudged: samples.length,
-      labelled: result.rows.length,
-      unlabeled: result.unlabeled.length,
+      samplesJudged: sampleCount,
+      labelled,
+      unlabeled: unlabeledCount,
       unlabeledByCause,
       ...(judge.stats ? { usage: judge.stats() } : {}),
       ...(panel ? { panel } : {}),
@@ -280,10 +389,8 @@ async function annotate(argv: string[]): Promise<number> {
   }
   const u = judge.stats?.();
   process.stdout.write(
-    `labelled ${result.rows.length} of ${samples.length} samples → ${out}` +
-      (result.unlabeled.length
-        ? ` (${result.unlabeled.length} unlabeled → ${base}.unlabeled.jsonl)`
-        : '') +
+    `labelled ${labelled} of ${sampleCount} samples → ${out}` +
+      (unlabeledCount ? ` (${unlabeledCount} unlabeled → ${base}.unlabeled.jsonl)` : '') +
       '\n' +
       (u
         ? `  ${u.calls} calls, ${u.cacheHits} cache hits, ${u.promptTokens} prompt tokens (${u.cachedTokens} cached), ` +

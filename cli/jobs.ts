@@ -33,6 +33,7 @@ import {
   type Sample,
 } from '../shared/samples/assemble';
 import { TurnSorter } from '../adapters/files/turn-spill';
+import { SampleSpill } from '../adapters/files/sample-spill';
 import { Progress } from './progress';
 import { NoValidRowsError } from '../shared/errors/index';
 import { writeReport } from '../adapters/files/report';
@@ -142,13 +143,21 @@ export async function balanceFile(
   outDir: string,
   config: BalanceConfig,
   /** `source`: what the manifest names as the input (a CSV/Parquet file read through a JSONL copy). */
-  opts: { quiet: boolean; threads?: number; source?: string; probe?: ProbeStepSettings },
+  opts: {
+    quiet: boolean;
+    threads?: number;
+    source?: string;
+    probe?: ProbeStepSettings;
+    /** Longer lines are quarantined `line_too_long` (see DEFAULT_BALANCE_MAX_LINE_BYTES). */
+    maxLineBytes?: number;
+  },
 ): Promise<JobResult> {
   await ensureDir(outDir);
   const quarantine = new JsonlWriter(join(outDir, 'quarantine.jsonl'));
   const progress = new Progress('balance', opts.quiet);
   const balancer = await balanceFileParallel(input, config, {
     ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+    ...(opts.maxLineBytes !== undefined ? { maxLineBytes: opts.maxLineBytes } : {}),
     onQuarantine: (q) => quarantine.write(q),
     onProgress: (rows) => progress.update(rows, undefined, 'rows read'),
   });
@@ -231,7 +240,8 @@ function countCauses(unlabeled: Iterable<Unlabeled>): Record<string, number> {
  * batch and written to annotated.jsonl, and the balancer keeps only the byte range of
  * a candidate's line there, reading the selected lines back at the end. What stays in
  * memory per input row is the balancer's fingerprints (see StreamingBalancer).
- * With --waves the samples are held, for the planner chooses among all of them.
+ * With --waves the samples go to a temporary file (SampleSpill): the planner, which
+ * chooses among all of them, holds a small item per sample, and reads each wave back.
  */
 export async function runPipeline(
   input: string,
@@ -318,12 +328,12 @@ export async function runPipeline(
     (done) => judgeProgress.update(done, undefined),
   );
   // Samples come out a conversation at a time; without waves each is judged at once.
-  const held: Sample[] | null = opts.waves ? [] : null;
+  const held = opts.waves ? new SampleSpill(config) : null;
   let pending: Sample[] = [];
   let sampleCount = 0;
   const assembler = new SortedAssembler(opts.pipeline, opts.history, (made) => {
     sampleCount += made.length;
-    if (held) for (const s of made) held.push(s);
+    if (held) for (const s of made) held.add(s);
     else for (const s of made) pending.push(s);
   });
   try {
@@ -335,6 +345,9 @@ export async function runPipeline(
         for (const s of batch) await annotator.push(s);
       }
     }
+  } catch (err) {
+    held?.dispose();
+    throw err;
   } finally {
     sorter.dispose();
   }
@@ -347,6 +360,7 @@ export async function runPipeline(
         : ''),
   );
   if (sampleCount === 0) {
+    held?.dispose();
     await quarantine.close();
     const set = Object.entries(quarantinedByReason);
     throw new NoValidRowsError(
@@ -365,7 +379,7 @@ export async function runPipeline(
     waves = await judgeWaves(held, config, opts.judge, opts.waves!, {
       batchSize: opts.batchSize,
       onProgress: (done, wave) => judgeProgress.update(done, undefined, `judged, wave ${wave}`),
-    });
+    }).finally(() => held.dispose());
     const o = open();
     for (const row of waves.annotated.rows) {
       o.annotated.write(row);

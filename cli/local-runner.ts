@@ -487,7 +487,9 @@ async function finishRun(
     const quarantined = status?.counts.quarantined ?? 0;
     throw new BuildFailedError(
       `build ${spec.id} failed: ${outcome.reason ?? 'see status.json'}` +
-        (quarantined > 0 ? `; ${quarantined} line(s) quarantined (see status.json)` : ''),
+        (quarantined > 0
+          ? `; ${quarantined} line(s) quarantined (see ${join(opts.out, 'quarantine.jsonl')})`
+          : ''),
     );
   }
   return manifest;

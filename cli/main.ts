@@ -12,6 +12,7 @@ import {
   join,
   withOutputDir,
 } from '../adapters/files/output';
+import { DEFAULT_BALANCE_MAX_LINE_BYTES } from '../adapters/files/parallel-balance';
 import { generateTelemetry } from '../shared/source/generate';
 import type { BalanceConfig } from '../shared/contracts/config';
 import { createSignalsJudge } from '../shared/judge/signals';
@@ -83,6 +84,8 @@ sft-balancer did not write, or the input, is refused.
   --input FILE              annotated rows: JSONL, CSV or Parquet, or a folder of parts (".gz" is read gunzipped)
   --out DIR                 output directory
   --threads N               cores to use (default: up to 4; the output is the same for any N)
+  --max-line-bytes N        a longer line is read only that far and quarantined line_too_long
+                            (default 16 MiB, 16777216)
 ${PROBE_HELP}
 ${BALANCE_HELP}
 ${INPUT_HELP}
@@ -423,6 +426,7 @@ async function cmdBalance(argv: string[]): Promise<number> {
     input: { type: 'string' },
     out: { type: 'string' },
     threads: { type: 'string' },
+    'max-line-bytes': { type: 'string' },
     ...PROBE_OPTIONS,
     ...BALANCE_OPTIONS,
     ...INPUT_OPTIONS,
@@ -435,6 +439,7 @@ async function cmdBalance(argv: string[]): Promise<number> {
   const config = await fitted(balanceConfigFromFlags(v), v, input, false);
   if (inputs.columns) config.columns = inputs.columns;
   const shape = rowShape({ annotated: true, stratify: config.stratify, columns: inputs.columns });
+  const maxLineBytes = positiveInt(v, 'max-line-bytes', DEFAULT_BALANCE_MAX_LINE_BYTES);
   refuseInputOverwrite(
     [{ flag: '--input', path: input }],
     [{ flag: '--out', path: out, kind: 'dir' }],
@@ -445,6 +450,7 @@ async function cmdBalance(argv: string[]): Promise<number> {
         source: input,
         quiet: v.quiet === true,
         ...(v.threads !== undefined ? { threads: positiveInt(v, 'threads') } : {}),
+        maxLineBytes,
         probe,
       }),
     ),

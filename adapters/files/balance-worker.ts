@@ -13,6 +13,8 @@ export interface WorkerTask {
   start: number;
   end: number;
   config: BalanceConfig;
+  /** Lines longer than this are quarantined (see ParallelOptions). */
+  maxLineBytes?: number | undefined;
 }
 
 export interface WorkerResult {
@@ -27,10 +29,11 @@ async function run(task: WorkerTask): Promise<void> {
   const lines = await readFileRawLines(
     task.path,
     (buf, start, end, lineNo, at, len) => {
-      const q = offerRawLine(balancer, buf, start, end, lineNo, at, len, true);
+      const q = offerRawLine(balancer, buf, start, end, lineNo, at, len, true, task.maxLineBytes);
       if (q) quarantine.push(q);
     },
     { start: task.start, end: task.end },
+    task.maxLineBytes,
   );
   const snapshot = balancer.snapshot();
   const transfer = [snapshot.sampleIds.hi.buffer, snapshot.sampleIds.lo.buffer];

@@ -130,7 +130,12 @@ export function forEachRawLine(
   keep = Infinity,
 ): Promise<number> {
   return new Promise((resolve, reject) => {
-    let pending: Buffer | null = null;
+    /**
+     * The kept bytes of the pending partial line, in pieces joined once at its end (a long
+     * line gathered chunk by chunk costs its kept size, not a copy per chunk).
+     */
+    let pending: Buffer[] = [];
+    let kept = 0;
     /** Bytes of the pending partial line, including any cut off past `keep`. */
     let pendingLen = 0;
     let lineNo = 0;
@@ -144,19 +149,22 @@ export function forEachRawLine(
     stream.on('data', (chunk: Buffer) => {
       try {
         let start = 0;
-        if (pending) {
+        if (pendingLen > 0) {
           const nl = chunk.indexOf(10);
-          const room = Math.max(0, keep - pending.length);
+          const room = Math.max(0, keep - kept);
           if (nl === -1) {
-            if (room > 0) pending = Buffer.concat([pending, chunk.subarray(0, room)]);
+            if (room > 0) pending.push(chunk.subarray(0, room));
+            kept += Math.min(room, chunk.length);
             pendingLen += chunk.length;
             return;
           }
-          const joined = Buffer.concat([pending, chunk.subarray(0, Math.min(nl, room))]);
+          pending.push(chunk.subarray(0, Math.min(nl, room)));
+          const joined = Buffer.concat(pending, kept + Math.min(nl, room));
           const at = base;
           base += pendingLen;
           const len = pendingLen + nl;
-          pending = null;
+          pending = [];
+          kept = 0;
           pendingLen = 0;
           emit(joined, 0, joined.length, at, len);
           start = nl + 1;
@@ -166,7 +174,8 @@ export function forEachRawLine(
           start = nl + 1;
         }
         if (start < chunk.length) {
-          pending = chunk.subarray(start, Math.min(chunk.length, start + keep));
+          pending = [chunk.subarray(start, Math.min(chunk.length, start + keep))];
+          kept = pending[0]!.length;
           pendingLen = chunk.length - start;
         }
         base += start;
@@ -180,7 +189,7 @@ export function forEachRawLine(
     );
     stream.on('end', () => {
       try {
-        if (pending && pendingLen > 0) emit(pending, 0, pending.length, base, pendingLen);
+        if (pendingLen > 0) emit(Buffer.concat(pending, kept), 0, kept, base, pendingLen);
         resolve(lineNo);
       } catch (err) {
         reject(err instanceof Error ? err : new Error(String(err)));
@@ -189,13 +198,18 @@ export function forEachRawLine(
   });
 }
 
-/** Reads every line of a file at `path` (or of its byte range [start, end]) as bytes. */
+/**
+ * Reads every line of a file at `path` (or of its byte range [start, end]) as bytes;
+ * with `maxLineBytes`, a longer line is cut to one byte over it (see LineOptions).
+ */
 export async function readFileRawLines(
   path: string,
   onRaw: RawLineHandler,
   range?: { start: number; end: number },
+  maxLineBytes?: number,
 ): Promise<number> {
-  return forEachRawLine(await openInput(path, range), onRaw, range?.start ?? 0);
+  const keep = maxLineBytes === undefined ? Infinity : maxLineBytes + 1;
+  return forEachRawLine(await openInput(path, range), onRaw, range?.start ?? 0, keep);
 }
 
 /** A line's text from its bytes, as {@link forEachLine} gives it (CR and leading BOM dropped). */

@@ -21,6 +21,31 @@ import { inputSize, lineText, readFileRawLines } from './lines';
 const utf8Span = (b: Uint8Array, s: number, e: number) => (b as Buffer).toString('utf8', s, e);
 
 /**
+ * The longest annotated line `balance` reads by default (--max-line-bytes): far over any
+ * row the app writes (a turn is cut at MAX_LINE_BYTES, 1 MiB), so only a runaway line
+ * (a missing newline, a pasted dump) reaches it. A longer line costs this much memory,
+ * not its size, and is quarantined `line_too_long`.
+ */
+export const DEFAULT_BALANCE_MAX_LINE_BYTES = 16 << 20;
+
+/** The quarantine record of a line over `limit` bytes: its size, never more than 500 characters of it. */
+function tooLong(
+  balancer: StreamingBalancer,
+  text: string,
+  lineNo: number,
+  len: number,
+  limit: number,
+): QuarantineRecord {
+  balancer.recordQuarantine('line_too_long');
+  return {
+    line: lineNo,
+    reason: 'line_too_long',
+    detail: `line is ${len} bytes, over the limit of ${limit} bytes`,
+    raw: text.slice(0, 500),
+  };
+}
+
+/**
  * Offers one line, given as bytes, to a balancer: through the scanner that reads only
  * what a row needs (shared/scan.ts), or, when it cannot vouch for the row, decoded and
  * parsed whole. `ranged`: keep candidates as byte ranges (else as text). Returns the
@@ -35,7 +60,13 @@ export function offerRawLine(
   at: number,
   len: number,
   ranged: boolean,
+  /** Lines longer than this are quarantined `line_too_long` (the reader cut them). */
+  maxLineBytes = Infinity,
 ): QuarantineRecord | null {
+  if (len > maxLineBytes) {
+    const text = lineText(buf, start, Math.min(end, start + 2_000), lineNo, at);
+    return tooLong(balancer, text, lineNo, len, maxLineBytes);
+  }
   const s = balancer.scanLine(buf, start, end, utf8Span);
   if (s === 0) return null;
   if (s < 0) {
@@ -55,6 +86,8 @@ export interface ParallelOptions {
   threads?: number;
   /** Parts smaller than this are not worth a thread (default 16 MiB). */
   minPartBytes?: number;
+  /** Lines longer than this are read that far and quarantined (default: no limit). */
+  maxLineBytes?: number;
   onQuarantine: (q: QuarantineRecord) => void;
   onProgress?: (rows: number) => void;
 }
@@ -116,11 +149,17 @@ async function balanceSerial(
   ranged: boolean,
 ) {
   const balancer = new StreamingBalancer(config);
-  await readFileRawLines(path, (buf, start, end, lineNo, at, len) => {
-    const q = offerRawLine(balancer, buf, start, end, lineNo, at, len, ranged);
-    if (q) opts.onQuarantine(q);
-    if ((lineNo & 0x3fff) === 0) opts.onProgress?.(lineNo);
-  });
+  const limit = opts.maxLineBytes;
+  await readFileRawLines(
+    path,
+    (buf, start, end, lineNo, at, len) => {
+      const q = offerRawLine(balancer, buf, start, end, lineNo, at, len, ranged, limit);
+      if (q) opts.onQuarantine(q);
+      if ((lineNo & 0x3fff) === 0) opts.onProgress?.(lineNo);
+    },
+    undefined,
+    limit,
+  );
   return balancer;
 }
 
@@ -144,23 +183,27 @@ export async function balanceFileParallel(
     ),
   );
   const script = workerScript();
+  const limit = opts.maxLineBytes;
   if (wanted <= 1 || script === null) return balanceSerial(path, config, opts, true);
   const starts = await partStarts(path, size, wanted);
   const ends = starts.slice(1).map((s) => s - 1);
   ends.push(size - 1);
   const workers = starts
     .slice(1)
-    .map((start, i) => runWorker(script, { path, start, end: ends[i + 1]!, config }));
+    .map((start, i) =>
+      runWorker(script, { path, start, end: ends[i + 1]!, config, maxLineBytes: limit }),
+    );
   const main = new StreamingBalancer(config);
   const ownQuarantine: QuarantineRecord[] = [];
   const firstLines = await readFileRawLines(
     path,
     (buf, start, end, lineNo, at, len) => {
-      const q = offerRawLine(main, buf, start, end, lineNo, at, len, true);
+      const q = offerRawLine(main, buf, start, end, lineNo, at, len, true, limit);
       if (q) ownQuarantine.push(q);
       if ((lineNo & 0x3fff) === 0) opts.onProgress?.(lineNo * starts.length);
     },
     { start: 0, end: ends[0]! },
+    limit,
   );
   const results = await Promise.all(workers);
   try {

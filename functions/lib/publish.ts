@@ -31,6 +31,7 @@ import { toJsonl } from '../../shared/util/jsonl';
 import { renderReport, REPORT_FILE } from '../../adapters/files/report';
 import { errorText, getPlan, readMarkers, recordOutcome } from './build-ops';
 import type { Deps } from './deps';
+import { publishFailedQuarantine } from './fail-quarantine';
 import { rejudgeBatch } from './rejudge';
 
 /** The first round of a build: its markers and completion (null when it has no plan). */
@@ -63,6 +64,8 @@ export async function failBuild(
     ...more,
   };
   await deps.store.put(buildPaths(spec.id).manifest, JSON.stringify(manifest, null, 2) + '\n');
+  // The reasons lines were set aside are not lost with the build (quarantine.jsonl).
+  await publishFailedQuarantine(deps, spec.id);
   const outcome: Outcome = {
     buildId: spec.id,
     state: 'failed',

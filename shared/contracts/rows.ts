@@ -178,7 +178,8 @@ export const QUARANTINE_REASONS = {
   bad_timestamp: 'the timestamp is not an ISO 8601 date-time',
   turn_index_exceeds_turn_count: 'turnIndex is not below turnCount',
   message_too_long: 'the user message is longer than --max-message-chars (default 32,000)',
-  line_too_long: 'the line is longer than 1 MiB (MAX_LINE_BYTES); its size is in the detail',
+  line_too_long:
+    'the line is longer than the line limit (1 MiB, MAX_LINE_BYTES, in a build; balance --max-line-bytes); its size is in the detail',
   too_deep:
     'an extra field is nested deeper than 64 levels (MAX_VALUE_DEPTH); the field is named in the detail',
   invalid_label: 'an annotated row whose label is neither 0 nor 1',

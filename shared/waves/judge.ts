@@ -18,21 +18,39 @@ import { WavePlanner, type WaveItem, type WaveSettingsInput } from './planner';
  * user message, as the balancer dedups; short enough to store per sample). Samples outside the strata are left out: never judged.
  */
 export function waveItems(samples: readonly Sample[], config: BalanceConfig): WaveItem[] {
-  const strata = compileStrata(config.stratify, config);
-  const signals = { complexity: config.complexity, reasoningModels: config.reasoningModels };
+  const itemOf = waveItemOf(config);
   const items: WaveItem[] = [];
   for (const s of samples) {
+    const item = itemOf(s);
+    if (item) items.push(item);
+  }
+  return items;
+}
+
+/** {@link waveItems} one sample at a time: its item, or null when it is outside the strata. */
+export function waveItemOf(config: BalanceConfig): (s: Sample) => WaveItem | null {
+  const strata = compileStrata(config.stratify, config);
+  const signals = { complexity: config.complexity, reasoningModels: config.reasoningModels };
+  return (s) => {
     const code = strata.code(s);
-    if (code < 0) continue;
+    if (code < 0) return null;
     const item: WaveItem = {
       id: s.sampleId,
       stratum: strata.key(code),
       score: signalsScore(s, signals),
     };
     if (config.dedup) item.group = fingerprint(s.userMessage);
-    items.push(item);
-  }
-  return items;
+    return item;
+  };
+}
+
+/**
+ * Samples for the planner without holding them: its items, and the samples of a wave
+ * by id, in the order asked (an in-process run keeps them in a file: SampleSpill).
+ */
+export interface WaveSamples {
+  items: WaveItem[];
+  load(ids: readonly string[]): Promise<Sample[]>;
 }
 
 export interface WavesResult {
@@ -53,28 +71,32 @@ export interface WavesResult {
 
 /** Judges `samples` in waves until the balance's quotas are met (or a limit is hit). */
 export async function judgeWaves(
-  samples: readonly Sample[],
+  samples: readonly Sample[] | WaveSamples,
   config: BalanceConfig,
   judge: Judge,
   settings: WaveSettingsInput,
   opts: { batchSize: number; onProgress?: (judged: number, wave: number) => void },
 ): Promise<WavesResult> {
-  const planner = new WavePlanner(waveItems(samples, config), config, settings);
-  const byId = new Map(samples.map((s) => [s.sampleId, s]));
+  let source: WaveSamples;
+  if ('items' in samples) source = samples;
+  else {
+    const byId = new Map(samples.map((s) => [s.sampleId, s]));
+    source = {
+      items: waveItems(samples, config),
+      load: (ids) => Promise.resolve(ids.map((id) => byId.get(id)!)),
+    };
+  }
+  const planner = new WavePlanner(source.items, config, settings);
   const all: AnnotateResult = { rows: [], unlabeled: [], calls: 0 };
   const usageByWave: WavesResult['usageByWave'] = [];
   for (let ids = planner.nextWave(); ids !== null; ids = planner.nextWave()) {
     const wave = planner.history.length;
     const was = judge.stats?.();
     const before = planner.judged - ids.length;
-    const r = await annotateSamples(
-      ids.map((id) => byId.get(id)!),
-      judge,
-      {
-        batchSize: opts.batchSize,
-        onProgress: (done) => opts.onProgress?.(before + done, wave),
-      },
-    );
+    const r = await annotateSamples(await source.load(ids), judge, {
+      batchSize: opts.batchSize,
+      onProgress: (done) => opts.onProgress?.(before + done, wave),
+    });
     all.rows.push(...r.rows);
     all.unlabeled.push(...r.unlabeled);
     all.calls += r.calls;

@@ -165,6 +165,24 @@ describe('a runaway line and invalid UTF-8 in run --in-process', () => {
       (e: Error) => e,
     );
     expect(err?.message).toMatch(/no sample was judged; 1 line\(s\) quarantined/);
+    // The failed build still hands over why the line was set aside (it did not before).
+    const out = join(t.dir, 'runaway-runner-out');
+    expect(err?.message).toContain(join(out, 'quarantine.jsonl'));
+    const q = (await readFile(join(out, 'quarantine.jsonl'), 'utf8'))
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { line: number; reason: string; detail: string });
+    expect(q).toEqual([
+      expect.objectContaining({
+        line: 1,
+        reason: 'line_too_long',
+        detail: `line is ${size - 1} bytes, over the limit of ${MAX_LINE_BYTES} bytes`,
+      }),
+    ]);
+    const status = JSON.parse(await readFile(join(out, 'status.json'), 'utf8')) as {
+      outcome: { state: string };
+    };
+    expect(status.outcome.state).toBe('failed');
   }, 120_000);
 
   it('keeps rows with invalid UTF-8 and counts them in the manifest', async () => {
