@@ -18,11 +18,9 @@ import { basename, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import {
-  INPUT_ERROR_FIELD,
-  INPUT_ERROR_REASON,
+  inputErrorLine,
   MAX_VALUE_DEPTH,
   type ColumnMap,
-  type QuarantineReason,
   type RowShape,
 } from '../../shared/contracts/rows';
 import { InputFileError } from './lines';
@@ -160,9 +158,7 @@ function checkColumns(file: string, columns: readonly string[], opts: InputReadO
     );
 }
 
-function errorRow(reason: QuarantineReason, detail: string, raw: string): string {
-  return JSON.stringify({ [INPUT_ERROR_FIELD]: detail, [INPUT_ERROR_REASON]: reason, raw });
-}
+const errorRow = inputErrorLine;
 
 /** A CSV record: its fields, whether each was quoted, and the file line it starts on. */
 interface CsvRecord {
