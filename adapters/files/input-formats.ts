@@ -44,6 +44,12 @@ export interface InputReadOptions {
   csvArraySep?: string | undefined;
   /** What a row must carry: a CSV header or Parquet schema without it is refused. */
   shape?: RowShape | undefined;
+  /**
+   * Rows keep the source's column names (cells still typed by the field they map to):
+   * the Functions build, whose plan routes by the mapped id column and whose batch
+   * applies the mapping.
+   */
+  keepColumnNames?: boolean | undefined;
 }
 
 /** A CSV record longer than this while a quote is open is taken as an unterminated quote. */
@@ -332,6 +338,7 @@ export async function* csvLines(
   const fieldOf = fieldOfColumn(opts.columns);
   let header: string[] | null = null;
   let targets: string[] = [];
+  let keys: string[] = [];
   let pending: string[] = [];
   const parser = new CsvParser(
     (r) => {
@@ -339,6 +346,7 @@ export async function* csvLines(
         header = r.fields;
         checkColumns(file, header, opts);
         targets = header.map(fieldOf);
+        keys = opts.keepColumnNames ? header : targets;
         return;
       }
       if (r.fields.length !== header.length) {
@@ -355,7 +363,7 @@ export async function* csvLines(
       for (let i = 0; i < header.length; i++) {
         const cell = r.fields[i]!;
         if (cell.length === 0 && !r.quoted[i]) continue; // an empty unquoted cell is absent
-        obj[targets[i]!] = csvValue(cell, targets[i]!, opts.csvArraySep);
+        obj[keys[i]!] = csvValue(cell, targets[i]!, opts.csvArraySep);
       }
       pending.push(JSON.stringify(obj));
     },
@@ -490,7 +498,7 @@ export async function* parquetLines(
           const v = r[k];
           if (v === null || v === undefined) continue; // a null cell is absent
           const f = targets.get(k) ?? k;
-          obj[f] = plain(v, f);
+          obj[opts.keepColumnNames ? k : f] = plain(v, f);
         }
         out.push(JSON.stringify(obj));
       }
