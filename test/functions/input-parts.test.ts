@@ -6,14 +6,15 @@
  * one blob with the contract's names.
  */
 import { readFile } from 'node:fs/promises';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ParquetTableWriter } from '../../adapters/files/parquet';
-import { buildPaths } from '../../shared/build/spec';
-import { BuildRequestSchema } from '../../shared/build/spec';
+import { runPipeline } from '../../cli/jobs';
+import { judgeFor } from '../../functions/lib/judges';
+import { BuildRequestSchema, buildPaths, type BuildSpec } from '../../shared/build/spec';
 import type { TableColumn } from '../../shared/dataset/index';
 import { runBuild, specFor, telemetryFile, testDeps } from './harness';
 
@@ -146,6 +147,7 @@ describe('a build from CSV and Parquet export parts', () => {
     // A format the name does not say: inputFormat in the request.
     await deps.store.put('named/export-0', toCsv(rows, columns));
     const trains: string[] = [];
+    let spec0: BuildSpec | undefined;
     for (const [id, path, extra] of [
       ['fmt-whole', 'whole/t.jsonl', {}],
       ['fmt-csv', 'csv/', {}],
@@ -156,6 +158,7 @@ describe('a build from CSV and Parquet export parts', () => {
     ] as const) {
       const request = BuildRequestSchema.parse({ total: 150, ...extra });
       const spec = specFor(deps, id, request, { kind: 'blob', path });
+      spec0 ??= spec;
       const out = await runBuild(deps, spec);
       expect(out, `${id}: ${JSON.stringify(out)}`).toMatchObject({ state: 'succeeded' });
       const m = JSON.parse((await deps.store.get(buildPaths(id).manifest))!.toString('utf8'));
@@ -164,6 +167,17 @@ describe('a build from CSV and Parquet export parts', () => {
     }
     expect(trains[0]!.split('\n').filter(Boolean)).toHaveLength(150);
     for (const t of trains.slice(1)) expect(t).toBe(trains[0]);
+    // And what `run --in-process` builds from the JSONL file.
+    const file = join(tmp, 'whole.jsonl');
+    writeFileSync(file, jsonl);
+    await runPipeline(file, join(tmp, 'inproc'), spec0!.config, {
+      pipeline: spec0!.pipeline,
+      history: spec0!.history,
+      judge: judgeFor(spec0!),
+      batchSize: spec0!.judge.batchSize,
+      quiet: true,
+    });
+    expect(readFileSync(join(tmp, 'inproc', 'train.jsonl'), 'utf8')).toBe(trains[0]);
     const plan = JSON.parse((await deps.store.get(buildPaths('fmt-csv').plan))!.toString('utf8'));
     expect(plan.rows).toBe(rows.length);
     expect(plan.shards.length).toBeGreaterThan(1);
