@@ -339,7 +339,7 @@ export async function* csvLines(
   let header: string[] | null = null;
   let targets: string[] = [];
   let keys: string[] = [];
-  let pending: string[] = [];
+  const pending: string[] = [];
   const parser = new CsvParser(
     (r) => {
       if (header === null) {
@@ -377,22 +377,17 @@ export async function* csvLines(
       );
     },
   );
-  const take = () => {
-    const out = pending;
-    pending = [];
-    return out;
-  };
   try {
     for await (const chunk of text) {
       parser.push(chunk);
-      if (pending.length > 0) yield take();
+      if (pending.length > 0) yield pending.splice(0);
     }
     parser.end();
   } catch (cause) {
     if (cause instanceof InputFileError) throw cause;
     throw new InputFileError(`${file}: ${(cause as Error).message}`, { cause });
   }
-  if (pending.length > 0) yield take();
+  if (pending.length > 0) yield pending.splice(0);
   if (header === null) throw new InputFileError(`${file}: empty CSV file (no header row)`);
 }
 

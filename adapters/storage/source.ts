@@ -308,18 +308,22 @@ function readAsParts(path: string, format?: InputFormat): boolean {
   return (format ?? formatOf(path) ?? 'jsonl') !== 'jsonl';
 }
 
+/**
+ * A blob source: a prefix or a blob that is not plain JSONL read as parts
+ * ({@link blobPrefixSource}), else one JSONL blob that shards reference by byte ranges.
+ */
 export function blobSource(
   store: BlobStore,
   path: string,
   read: InputReadOptions = {},
 ): LineSource {
-  if (readAsParts(path, read.format))
-    return blobPrefixSource(
-      store,
-      path,
-      read,
-      path.endsWith('/') ? undefined : () => Promise.resolve([path]),
-    );
+  if (!readAsParts(path, read.format)) return jsonlBlobSource(store, path);
+  const one = path.endsWith('/') ? undefined : () => Promise.resolve([path]);
+  return blobPrefixSource(store, path, read, one);
+}
+
+/** One JSONL blob, read whole (the plan) or by byte ranges pinned to its ETag (the batch). */
+function jsonlBlobSource(store: BlobStore, path: string): LineSource {
   return {
     name: `blob:${store.container}/${path}`,
     async size() {

@@ -231,5 +231,12 @@ describe('a build from CSV and Parquet export parts', () => {
     expect(out.reason).toContain(
       `${deps.store.container}/hdr/part-0.csv: no column for userMessage`,
     );
+    // inputFormat in the body is validated, and lands on the blob source of the spec.
+    expect(BuildRequestSchema.safeParse({ inputFormat: 'xlsx' }).success).toBe(false);
+    const named = specFor(deps, 'named', BuildRequestSchema.parse({ inputFormat: 'parquet' }), {
+      kind: 'blob',
+      path: 'x/',
+    });
+    expect(named.source).toEqual({ kind: 'blob', path: 'x/', format: 'parquet' });
   }, 60_000);
 });
