@@ -31,6 +31,7 @@ import {
 } from './args';
 import { balanceFile, runPipeline, type JobResult } from './jobs';
 import { INPUT_HELP, INPUT_OPTIONS, inputSettingsFromFlags, withJsonlInput } from './input-flags';
+import type { InputReadOptions } from '../adapters/files/input-formats';
 import { rowShape } from '../shared/contracts/rows';
 import { KUSTO_RUN_HELP, KUSTO_RUN_OPTIONS, kustoRunOf } from './kusto-run';
 import { JUDGE_HELP, JUDGE_OPTIONS, judgeEnvFromFlags, judgeSettingsOfEnv } from './judge-flags';
@@ -361,12 +362,13 @@ async function fitted(
   v: Record<string, unknown>,
   input: string,
   firstTurnsOnly: boolean,
+  inputs: InputReadOptions = {},
 ): Promise<BalanceConfig> {
   if (v['complexity-fit'] === undefined) return config;
   if (v['complexity-thresholds'] !== undefined)
     throw new UsageError('give --complexity-thresholds or --complexity-fit, not both');
   const { fitComplexityToFile } = await import('./complexity-fit.js');
-  return fitComplexityToFile(config, input, firstTurnsOnly);
+  return fitComplexityToFile(config, input, firstTurnsOnly, inputs);
 }
 
 /**
@@ -436,7 +438,7 @@ async function cmdBalance(argv: string[]): Promise<number> {
   const input = required(v, 'input');
   const out = required(v, 'out');
   const inputs = inputSettingsFromFlags(v);
-  const config = await fitted(balanceConfigFromFlags(v), v, input, false);
+  const config = await fitted(balanceConfigFromFlags(v), v, input, false, inputs);
   if (inputs.columns) config.columns = inputs.columns;
   const shape = rowShape({ annotated: true, stratify: config.stratify, columns: inputs.columns });
   const maxLineBytes = positiveInt(v, 'max-line-bytes', DEFAULT_BALANCE_MAX_LINE_BYTES);
@@ -527,7 +529,7 @@ async function cmdRun(argv: string[]): Promise<number> {
   await kusto?.checkCredential(); // a missing or expired Kusto credential: one line, exit 1
   const config = kusto
     ? await kusto.fit(flagged, v)
-    : await fitted(flagged, v, input, pipeline === 'session');
+    : await fitted(flagged, v, input, pipeline === 'session', inputs);
   if (inputs.columns) config.columns = inputs.columns;
   const shape = rowShape({ annotated: false, stratify: config.stratify, columns: inputs.columns });
   /** A CSV/Parquet file or a folder of parts is read through a JSONL copy (cli/input-flags.ts). */

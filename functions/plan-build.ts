@@ -35,6 +35,7 @@ import {
   type ShardRun,
 } from '../shared/build/spec';
 import { SourceChangedError, sourceBytes, type LineSource } from '../adapters/storage/source';
+import { telemetryShape } from '../shared/build/batch';
 import type { Lease } from '../adapters/storage/blob-store';
 import {
   errorText,
@@ -365,7 +366,10 @@ export async function planShards(
   spec: BuildSpec,
   check: () => void = () => {},
 ): Promise<PlanRecord> {
-  const source = deps.openSource(spec.source);
+  // CSV/Parquet parts: read with the mapping; a header without a needed column is refused.
+  const columns = spec.config.columns;
+  const shape = telemetryShape(spec.config, spec.window);
+  const source = deps.openSource(spec.source, { columns, shape });
   if (source.identity && source.readSpans && source.chunks)
     return planReferences(deps, spec, source, check);
   return writeShards(deps, spec, check, source);

@@ -16,13 +16,17 @@ import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
-import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } from 'hyparquet';
 import {
-  INPUT_ERROR_FIELD,
-  INPUT_ERROR_REASON,
+  asyncBufferFromFile,
+  parquetMetadataAsync,
+  parquetReadObjects,
+  type AsyncBuffer,
+  type FileMetaData,
+} from 'hyparquet';
+import {
+  inputErrorLine,
   MAX_VALUE_DEPTH,
   type ColumnMap,
-  type QuarantineReason,
   type RowShape,
 } from '../../shared/contracts/rows';
 import { InputFileError } from './lines';
@@ -40,6 +44,12 @@ export interface InputReadOptions {
   csvArraySep?: string | undefined;
   /** What a row must carry: a CSV header or Parquet schema without it is refused. */
   shape?: RowShape | undefined;
+  /**
+   * Rows keep the source's column names (cells still typed by the field they map to):
+   * the Functions build, whose plan routes by the mapped id column and whose batch
+   * applies the mapping.
+   */
+  keepColumnNames?: boolean | undefined;
 }
 
 /** A CSV record longer than this while a quote is open is taken as an unterminated quote. */
@@ -160,9 +170,7 @@ function checkColumns(file: string, columns: readonly string[], opts: InputReadO
     );
 }
 
-function errorRow(reason: QuarantineReason, detail: string, raw: string): string {
-  return JSON.stringify({ [INPUT_ERROR_FIELD]: detail, [INPUT_ERROR_REASON]: reason, raw });
-}
+const errorRow = inputErrorLine;
 
 /** A CSV record: its fields, whether each was quoted, and the file line it starts on. */
 interface CsvRecord {
@@ -316,27 +324,36 @@ class BatchWriter {
   }
 }
 
-async function csvToJsonl(file: string, w: BatchWriter, opts: InputReadOptions): Promise<number> {
+/**
+ * The rows of one CSV part as JSONL lines, a batch per chunk of `text`: `file` names
+ * the part in errors (a header without a needed column throws InputFileError), `label`
+ * in the quarantine details of its bad records (`label line N: ...`).
+ */
+export async function* csvLines(
+  file: string,
+  text: AsyncIterable<string>,
+  opts: InputReadOptions,
+  label = basename(file),
+): AsyncGenerator<string[]> {
   const fieldOf = fieldOfColumn(opts.columns);
   let header: string[] | null = null;
   let targets: string[] = [];
-  let rows = 0;
+  let keys: string[] = [];
   const pending: string[] = [];
-  const name = basename(file);
   const parser = new CsvParser(
     (r) => {
       if (header === null) {
         header = r.fields;
         checkColumns(file, header, opts);
         targets = header.map(fieldOf);
+        keys = opts.keepColumnNames ? header : targets;
         return;
       }
-      rows++;
       if (r.fields.length !== header.length) {
         pending.push(
           errorRow(
             'csv_ragged_row',
-            `${name} line ${r.line}: ${r.fields.length} fields, the header has ${header.length}`,
+            `${label} line ${r.line}: ${r.fields.length} fields, the header has ${header.length}`,
             r.fields.join(',').slice(0, 500),
           ),
         );
@@ -346,38 +363,40 @@ async function csvToJsonl(file: string, w: BatchWriter, opts: InputReadOptions):
       for (let i = 0; i < header.length; i++) {
         const cell = r.fields[i]!;
         if (cell.length === 0 && !r.quoted[i]) continue; // an empty unquoted cell is absent
-        obj[targets[i]!] = csvValue(cell, targets[i]!, opts.csvArraySep);
+        obj[keys[i]!] = csvValue(cell, targets[i]!, opts.csvArraySep);
       }
       pending.push(JSON.stringify(obj));
     },
     (line, raw) => {
-      rows++;
       pending.push(
         errorRow(
           'csv_unterminated_quote',
-          `${name} line ${line}: a quoted field is not closed (unterminated quote)`,
+          `${label} line ${line}: a quoted field is not closed (unterminated quote)`,
           raw,
         ),
       );
     },
   );
-  const stream = createReadStream(file);
-  const text = file.toLowerCase().endsWith('.gz') ? stream.pipe(createGunzip()) : stream;
-  text.setEncoding('utf8');
   try {
-    for await (const chunk of text as AsyncIterable<string>) {
+    for await (const chunk of text) {
       parser.push(chunk);
-      for (const l of pending) await w.line(l);
-      pending.length = 0;
+      if (pending.length > 0) yield pending.splice(0);
     }
     parser.end();
   } catch (cause) {
     if (cause instanceof InputFileError) throw cause;
     throw new InputFileError(`${file}: ${(cause as Error).message}`, { cause });
   }
-  for (const l of pending) await w.line(l);
+  if (pending.length > 0) yield pending.splice(0);
   if (header === null) throw new InputFileError(`${file}: empty CSV file (no header row)`);
-  return rows;
+}
+
+/** A local file's text, gunzipped when it ends in `.gz`. */
+function fileText(file: string): AsyncIterable<string> {
+  const stream = createReadStream(file);
+  const text = file.toLowerCase().endsWith('.gz') ? stream.pipe(createGunzip()) : stream;
+  text.setEncoding('utf8');
+  return text as AsyncIterable<string>;
 }
 
 /** A Parquet value as JSON: int64 as a number, a date as ISO 8601, bytes as UTF-8. */
@@ -402,23 +421,8 @@ function plain(v: unknown, field: string, depth = 0): unknown {
   return v;
 }
 
-async function parquetToJsonl(
-  file: string,
-  w: BatchWriter,
-  opts: InputReadOptions,
-): Promise<number> {
-  let meta;
-  let buffer;
-  try {
-    buffer = await asyncBufferFromFile(file);
-    meta = await parquetMetadataAsync(buffer);
-  } catch (cause) {
-    throw new InputFileError(
-      `${file}: not a readable Parquet file (truncated or not Parquet): ${(cause as Error).message}`,
-      { cause },
-    );
-  }
-  // Top-level columns only: children of a list/struct follow their parent in the schema.
+/** The top-level column names of a Parquet schema (children of a list/struct follow their parent). */
+function topColumns(meta: FileMetaData): string[] {
   const top: string[] = [];
   let skip = 0;
   for (const e of meta.schema.slice(1)) {
@@ -430,10 +434,37 @@ async function parquetToJsonl(
     top.push(e.name);
     skip = e.num_children ?? 0;
   }
+  return top;
+}
+
+/** The footer of a Parquet part; InputFileError naming `file` when it cannot be read. */
+export async function parquetMeta(file: string, buffer: AsyncBuffer): Promise<FileMetaData> {
+  try {
+    return await parquetMetadataAsync(buffer);
+  } catch (cause) {
+    throw new InputFileError(
+      `${file}: not a readable Parquet file (truncated or not Parquet): ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+}
+
+/**
+ * The rows of one Parquet part as JSONL lines, a row group at a time, read through
+ * `buffer` (a file, or ranged reads of a blob): only the footer and the row group at
+ * hand are held. A row group that cannot be decoded is one parquet_unreadable line per row.
+ */
+export async function* parquetLines(
+  file: string,
+  buffer: AsyncBuffer,
+  opts: InputReadOptions,
+  label = basename(file),
+): AsyncGenerator<string[]> {
+  const meta = await parquetMeta(file, buffer);
+  const top = topColumns(meta);
   checkColumns(file, top, opts);
   const fieldOf = fieldOfColumn(opts.columns);
   const targets = new Map(top.map((c) => [c, fieldOf(c)]));
-  const name = basename(file);
   let start = 0;
   for (const g of meta.row_groups) {
     const n = Number(g.num_rows);
@@ -447,17 +478,14 @@ async function parquetToJsonl(
         rowEnd: start + n,
       });
     } catch (cause) {
+      // A blob changed under a ranged read: no row group of it can be trusted.
+      if ((cause as Error).name === 'SourceChangedError') throw cause;
       why = (cause as Error).message;
     }
+    const out: string[] = [];
     if (rows === null) {
-      for (let i = 0; i < n; i++)
-        await w.line(
-          errorRow(
-            'parquet_unreadable',
-            `${name} rows ${start + 1}-${start + n}: the row group cannot be decoded: ${why}`,
-            '',
-          ),
-        );
+      const detail = `${label} rows ${start + 1}-${start + n}: the row group cannot be decoded: ${why}`;
+      for (let i = 0; i < n; i++) out.push(errorRow('parquet_unreadable', detail, ''));
     } else {
       for (const r of rows) {
         const obj: Record<string, unknown> = {};
@@ -465,38 +493,44 @@ async function parquetToJsonl(
           const v = r[k];
           if (v === null || v === undefined) continue; // a null cell is absent
           const f = targets.get(k) ?? k;
-          obj[f] = plain(v, f);
+          obj[opts.keepColumnNames ? k : f] = plain(v, f);
         }
-        await w.line(JSON.stringify(obj));
+        out.push(JSON.stringify(obj));
       }
     }
+    yield out;
     start += n;
   }
-  return start;
 }
 
-async function jsonlInto(file: string, w: BatchWriter): Promise<number> {
-  const stream = createReadStream(file);
-  const text = file.toLowerCase().endsWith('.gz') ? stream.pipe(createGunzip()) : stream;
-  text.setEncoding('utf8');
+/** The lines of a JSONL part, a batch per chunk of `text` (blank lines kept: they number lines). */
+export async function* jsonlLines(text: AsyncIterable<string>): AsyncGenerator<string[]> {
   let rest = '';
-  let lines = 0;
-  for await (const chunk of text as AsyncIterable<string>) {
-    const s = rest + chunk;
-    const nl = s.lastIndexOf('\n');
-    if (nl < 0) {
-      rest = s;
-      continue;
-    }
-    await w.line(s.slice(0, nl));
-    for (let i = s.indexOf('\n'); i >= 0 && i <= nl; i = s.indexOf('\n', i + 1)) lines++;
-    rest = s.slice(nl + 1);
+  for await (const chunk of text) {
+    const parts = (rest + chunk).split('\n');
+    rest = parts.pop()!;
+    if (parts.length > 0) yield parts.map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
   }
-  if (rest.length > 0) {
-    await w.line(rest);
-    lines++;
+  if (rest.length > 0) yield [rest.endsWith('\r') ? rest.slice(0, -1) : rest];
+}
+
+/** The rows of `input` (a file or a folder of parts), as JSONL lines in batches, in order. */
+export async function* inputLines(
+  input: string,
+  opts: InputReadOptions = {},
+): AsyncGenerator<string[]> {
+  for (const p of await inputParts(input, opts.format)) {
+    if (p.format === 'csv') yield* csvLines(p.path, fileText(p.path), opts);
+    else if (p.format === 'parquet') {
+      let buffer: AsyncBuffer;
+      try {
+        buffer = await asyncBufferFromFile(p.path);
+      } catch (cause) {
+        throw new InputFileError(`${p.path}: not readable: ${(cause as Error).message}`, { cause });
+      }
+      yield* parquetLines(p.path, buffer, opts);
+    } else yield* jsonlLines(fileText(p.path));
   }
-  return lines;
 }
 
 /**
@@ -514,11 +548,11 @@ export async function convertToJsonl(
   const w = new BatchWriter(stream);
   let rows = 0;
   try {
-    for (const p of parts) {
-      if (p.format === 'csv') rows += await csvToJsonl(p.path, w, opts);
-      else if (p.format === 'parquet') rows += await parquetToJsonl(p.path, w, opts);
-      else rows += await jsonlInto(p.path, w);
-    }
+    for await (const batch of inputLines(input, opts))
+      for (const l of batch) {
+        await w.line(l);
+        rows++;
+      }
     await w.flush();
   } finally {
     await new Promise<void>((resolve, reject) =>

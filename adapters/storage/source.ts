@@ -13,6 +13,15 @@ import { statusOf } from './clients';
 import type { SourceRef } from '../../shared/source/ref';
 import { kustoLineSource } from '../source/telemetry';
 import { PermanentError } from '../../shared/errors';
+import { formatOf, type InputFormat, type InputReadOptions } from '../files/input-formats';
+import {
+  describeParts,
+  partLines,
+  partsSize,
+  plainJsonl,
+  type ChangedError,
+  type Part,
+} from './parts-source';
 
 export interface SourceLine {
   line: string;
@@ -227,36 +236,60 @@ export function fileSource(path: string): LineSource {
   };
 }
 
+/** The part names under a prefix: sorted, names starting with `.` or `_` (`_SUCCESS`) skipped. */
+async function prefixParts(store: BlobStore, prefix: string): Promise<string[]> {
+  const kept = (await store.list(prefix))
+    .filter((n) => {
+      const base = n.slice(n.lastIndexOf('/') + 1);
+      return base.length > 0 && !base.startsWith('.') && !base.startsWith('_');
+    })
+    .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  if (kept.length === 0)
+    throw new SourceNotFoundError(`no telemetry blobs under ${store.container}/${prefix}`);
+  return kept;
+}
+
 /**
  * The blobs under a prefix (a path ending in `/`, such as a Kusto `.export` folder of
- * JSONL parts): sorted by name, names starting with `.` or `_` skipped, read as one
- * source with a line break between parts that lack one.
+ * parts), or one blob that is not plain JSONL, read as one source in sorted name
+ * order. Plain JSONL parts are their bytes, with a line break between parts that lack
+ * one; CSV, Parquet and gzipped parts are converted to JSONL lines on the way
+ * (adapters/storage/parts-source.ts), so a plan copies such a source into shard blobs.
  */
-export function blobPrefixSource(store: BlobStore, prefix: string): LineSource {
-  let parts: Promise<string[]> | undefined;
-  const list = () =>
-    (parts ??= store.list(prefix).then((names) => {
-      const kept = names
-        .filter((n) => {
-          const base = n.slice(n.lastIndexOf('/') + 1);
-          return base.length > 0 && !base.startsWith('.') && !base.startsWith('_');
-        })
-        .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-      if (kept.length === 0)
-        throw new SourceNotFoundError(`no telemetry blobs under ${store.container}/${prefix}`);
-      return kept;
-    }));
+export function blobPrefixSource(
+  store: BlobStore,
+  prefix: string,
+  read: InputReadOptions = {},
+  names: () => Promise<string[]> = () => prefixParts(store, prefix),
+): LineSource {
+  let described: Promise<Part[]> | undefined;
+  const parts = () => (described ??= names().then((n) => describeParts(store, n, read.format)));
+  const changed: ChangedError = (message, cause) => new SourceChangedError(message, { cause });
   return {
     name: `blob:${store.container}/${prefix}`,
     async size() {
-      let total = 0;
-      for (const p of await list()) total += (await store.size(p)) ?? 0;
-      return total;
+      const ps = await parts();
+      if (plainJsonl(ps)) return ps.reduce((a, p) => a + p.size, 0);
+      return partsSize(store, ps, changed);
     },
     async *chunks() {
-      for (const p of await list()) {
+      const ps = await parts();
+      if (!plainJsonl(ps)) {
+        for await (const batch of partLines(store, ps, read, changed))
+          if (batch.length > 0) yield Buffer.from(batch.join('\n') + '\n', 'utf8');
+        return;
+      }
+      for (const p of ps) {
         let last = 10;
-        for await (const chunk of (await store.stream(p)) as AsyncIterable<Buffer>) {
+        const stream = await store.stream(p.name, p.etag).catch((err: unknown) => {
+          if (statusOf(err) === 412 || statusOf(err) === 404)
+            throw changed(
+              `the telemetry part ${store.container}/${p.name} changed; run the build again`,
+              err,
+            );
+          throw err;
+        });
+        for await (const chunk of stream as AsyncIterable<Buffer>) {
           if (chunk.length > 0) last = chunk[chunk.length - 1]!;
           yield chunk;
         }
@@ -269,8 +302,28 @@ export function blobPrefixSource(store: BlobStore, prefix: string): LineSource {
   };
 }
 
-export function blobSource(store: BlobStore, path: string): LineSource {
-  if (path.endsWith('/')) return blobPrefixSource(store, path);
+/** True when a blob is read as parts (converted) rather than referenced by byte ranges. */
+function readAsParts(path: string, format?: InputFormat): boolean {
+  if (path.endsWith('/') || path.toLowerCase().endsWith('.gz')) return true;
+  return (format ?? formatOf(path) ?? 'jsonl') !== 'jsonl';
+}
+
+/**
+ * A blob source: a prefix or a blob that is not plain JSONL read as parts
+ * ({@link blobPrefixSource}), else one JSONL blob that shards reference by byte ranges.
+ */
+export function blobSource(
+  store: BlobStore,
+  path: string,
+  read: InputReadOptions = {},
+): LineSource {
+  if (!readAsParts(path, read.format)) return jsonlBlobSource(store, path);
+  const one = path.endsWith('/') ? undefined : () => Promise.resolve([path]);
+  return blobPrefixSource(store, path, read, one);
+}
+
+/** One JSONL blob, read whole (the plan) or by byte ranges pinned to its ETag (the batch). */
+function jsonlBlobSource(store: BlobStore, path: string): LineSource {
   return {
     name: `blob:${store.container}/${path}`,
     async size() {
@@ -339,11 +392,18 @@ export async function* sourceBytes(source: LineSource): AsyncGenerator<Buffer> {
   }
 }
 
-/** Opens a source reference; blobs in another container go through `storeFor`. */
+/**
+ * Opens a source reference; blobs in another container go through `storeFor`. `read`:
+ * how CSV and Parquet parts are read (the column mapping, the shape a header must
+ * have; the format, which the ref's own `format` overrides).
+ */
 export function openSource(
   ref: SourceRef,
   storeFor: (container?: string) => BlobStore,
+  read: InputReadOptions = {},
 ): LineSource {
   if (ref.kind === 'kusto') return kustoLineSource(ref.path);
-  return ref.kind === 'file' ? fileSource(ref.path) : blobSource(storeFor(ref.container), ref.path);
+  if (ref.kind === 'file') return fileSource(ref.path);
+  const opts = ref.format ? { ...read, format: ref.format } : read;
+  return blobSource(storeFor(ref.container), ref.path, opts);
 }

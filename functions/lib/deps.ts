@@ -12,6 +12,7 @@ import {
 import { readQueueHostConfig } from '../../adapters/storage/host-config';
 import { storageClients, type StorageClients } from '../../adapters/storage/clients';
 import { openSource, type LineSource } from '../../adapters/storage/source';
+import type { InputReadOptions } from '../../adapters/files/input-formats';
 import type { BuildSpec } from '../../shared/build/spec';
 import type { Judge } from '../../shared/judge/types';
 import type { Settings } from '../../shared/build/settings';
@@ -29,7 +30,8 @@ export interface Deps {
   queues: QueueSender;
   encoding: MessageEncoding;
   judgeFor(spec: BuildSpec): Judge;
-  openSource(ref: SourceRef): LineSource;
+  /** `read`: how CSV/Parquet parts are read (adapters/storage/source.ts openSource). */
+  openSource(ref: SourceRef, read?: InputReadOptions): LineSource;
   now(): Date;
   randomId(): string;
   /**
@@ -100,7 +102,7 @@ export function createDeps(
     queues: createQueueSender(clients.queues, encoding),
     encoding,
     judgeFor: judgeForSpec,
-    openSource: (ref) => openSource(ref, storeFor),
+    openSource: (ref, read) => openSource(ref, storeFor, read),
     now: () => new Date(),
     randomId: () => randomUUID().replace(/-/g, ''),
     failpoint: () => {},

@@ -121,6 +121,11 @@ export const BuildRequestSchema = z.strictObject({
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
     })
     .optional(),
+  /**
+   * The format of the source's blob parts when their names do not say (CSV and
+   * Parquet exports, docs/input-formats.md); by extension otherwise.
+   */
+  inputFormat: z.enum(['jsonl', 'csv', 'parquet']).optional(),
   source: z
     .strictObject({
       kind: z.literal('blob'),
@@ -268,6 +273,14 @@ export function probeSpecOf(
 export const defaultStratify = (pipeline: (typeof PIPELINES)[number]) =>
   pipeline === 'session' ? (['turnBucket'] as const) : (['turnBucket', 'position'] as const);
 
+/** A blob source with the request's `inputFormat` (other sources have no parts to name). */
+function withFormat(
+  source: BuildSpec['source'],
+  format: BuildRequest['inputFormat'],
+): BuildSpec['source'] {
+  return format && source.kind === 'blob' ? { ...source, format } : source;
+}
+
 /** The spec of a new build: request overrides over the defaults. */
 export function buildSpecOf(args: {
   id: string;
@@ -320,7 +333,7 @@ export function buildSpecOf(args: {
     history: { historyTurns: d.historyTurns, historyTokenBudget: d.historyTokens },
     config,
     judge: args.judge,
-    source: r.source ?? args.source,
+    source: withFormat(r.source ?? args.source, r.inputFormat),
     minJudgedShare: args.minJudgedShare,
     shardBytes: args.shardBytes,
     maxShards: args.maxShards,

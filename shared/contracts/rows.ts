@@ -261,7 +261,10 @@ export function checkTurn(
   maxMessageChars = Infinity,
   shape?: RowShape,
 ): RowProblem | null {
-  if (!isObject(value)) return { reason: 'not_an_object' };
+  if (!isObject(value)) {
+    const inputError = inputErrorOf(value);
+    return { reason: inputError ? inputError.reason : 'not_an_object' };
+  }
   const row = value;
   if (shape) {
     const p = shapeRow(row, shape);
@@ -332,8 +335,8 @@ export function describeProblem(value: unknown, problem: RowProblem, annotated: 
   if (problem.reason === 'too_deep')
     return `${problem.field ?? 'a field'} nests more than ${MAX_VALUE_DEPTH} levels of arrays/objects`;
   if (problem.reason === 'duplicate_sample_id') return 'a row with this sampleId was already read';
-  if (isObject(value) && typeof value[INPUT_ERROR_FIELD] === 'string')
-    return value[INPUT_ERROR_FIELD];
+  const inputError = inputErrorOf(value);
+  if (inputError) return inputError.detail;
   if (problem.reason === 'missing_field' && problem.field) return `${problem.field} is absent`;
   const schema = annotated ? AnnotatedRowSchema : TelemetryTurnSchema;
   const parsed = schema.safeParse(value);
@@ -381,13 +384,29 @@ export const ROW_DEFAULTS = {
 } as const;
 
 /**
- * Set by the CSV and Parquet readers on a row they could not read (a ragged record,
- * an unterminated quote, an undecodable row group): the value is the sentence for
- * quarantine.jsonl, and `reason` of the same object names the code. Such a row is
- * quarantined by {@link checkTurn} when a shape is given.
+ * The first element of the line the CSV and Parquet readers write for a record they
+ * could not read (a ragged record, an unterminated quote, an undecodable row group):
+ * `[INPUT_ERROR_TAG, reason, detail, raw]`, see {@link inputErrorLine}. The marker is
+ * a JSON array, never an object, so no column of a real row (whatever its name) can
+ * be mistaken for it; a real line shaped like it is not a row either (not_an_object).
  */
-export const INPUT_ERROR_FIELD = '__sftInputError';
-export const INPUT_ERROR_REASON = '__sftInputReason';
+export const INPUT_ERROR_TAG = 'sft:input-error';
+
+/** The line standing for a record the readers could not read. */
+export function inputErrorLine(reason: QuarantineReason, detail: string, raw: string): string {
+  return JSON.stringify([INPUT_ERROR_TAG, reason, detail, raw]);
+}
+
+/** The reason and sentence of an {@link inputErrorLine} parsed; null for anything else. */
+export function inputErrorOf(value: unknown): { reason: QuarantineReason; detail: string } | null {
+  if (!Array.isArray(value) || value.length !== 4 || value[0] !== INPUT_ERROR_TAG) return null;
+  const [, reason, detail] = value as unknown[];
+  if (typeof detail !== 'string' || typeof reason !== 'string') return null;
+  return {
+    reason: reason in QUARANTINE_REASONS ? (reason as QuarantineReason) : 'invalid_json',
+    detail,
+  };
+}
 
 /** Which stratifiers read which fields ({@link strataNeeding} answers the other way). */
 const STRATUM_FIELDS: Record<string, readonly string[]> = {
@@ -442,11 +461,6 @@ export function checkColumnMap(map: Record<string, string>): string | null {
  * is left to the checks that follow.
  */
 export function shapeRow(row: Record<string, unknown>, shape: RowShape): RowProblem | null {
-  const err = row[INPUT_ERROR_FIELD];
-  if (typeof err === 'string') {
-    const reason = row[INPUT_ERROR_REASON] as QuarantineReason;
-    return { reason: reason in QUARANTINE_REASONS ? reason : 'invalid_json' };
-  }
   for (const [column, field] of shape.renames) {
     if (row[column] !== undefined && row[field] === undefined) {
       row[field] = row[column];

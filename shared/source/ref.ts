@@ -24,6 +24,8 @@ export const SourceRefSchema = z.discriminatedUnion('kind', [
     /** Blob name in the build container (or in `container`). */
     path: z.string().min(1).max(1024),
     container: storageName(63).optional(),
+    /** The parts' format when their names do not say (`inputFormat` in a request). */
+    format: z.enum(['jsonl', 'csv', 'parquet']).optional(),
   }),
   z.object({ kind: z.literal('file'), path: z.string().min(1).max(4096) }),
   /** `kusto:QUERY`: queries/QUERY.kql with the SFT_KUSTO_* settings (shared/source/settings.ts). */

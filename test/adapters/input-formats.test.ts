@@ -16,7 +16,12 @@ import { CsvParser, convertToJsonl } from '../../adapters/files/input-formats';
 import { ParquetTableWriter } from '../../adapters/files/parquet';
 import { main } from '../../cli/main';
 import { BuildRequestSchema } from '../../shared/build/spec';
-import { checkAnnotated, rowShape } from '../../shared/contracts/rows';
+import {
+  checkAnnotated,
+  describeProblem,
+  inputErrorLine,
+  rowShape,
+} from '../../shared/contracts/rows';
 import type { TableColumn } from '../../shared/dataset/index';
 
 const BIN = join(__dirname, '..', '..', 'bin', 'sft-balancer.js');
@@ -420,6 +425,39 @@ describe('bad input', () => {
     const t = await cli(['balance', '--input', w, '--out', join(dir, 'wo')]);
     expect(t.code).toBe(1);
     expect(t.err).toContain('all 100 rows quarantined: wrong_type turnIndex 100');
+  });
+});
+
+describe('the error marker of an unreadable record', () => {
+  it('cannot collide with a real column, whatever its name', async () => {
+    // The old marker was an object field: a real column of that name was quarantined.
+    const cols = [...columns, '__sftInputError', '__sftInputReason', 'sft:input-error'];
+    const some = rows
+      .slice(0, 300)
+      .map((r) => ({ ...r, __sftInputError: 'x', __sftInputReason: 'csv_ragged_row' }));
+    const csv = toCsv(some, cols, false);
+    writeFileSync(join(dir, 'marker.csv'), csv + 'only,three,fields\r\n');
+    writeFileSync(join(dir, 'marker.jsonl'), some.map((r) => JSON.stringify(r)).join('\n'));
+    for (const name of ['marker.csv', 'marker.jsonl']) {
+      const out = join(dir, `mk-${name}`);
+      const r = await cli(['balance', '--input', join(dir, name), '--out', out, '--total', '100']);
+      expect(r.err, name).toBe('');
+      expect(r.code, name).toBe(0);
+      const q = lines(join(out, 'quarantine.jsonl')).map((l) => JSON.parse(l) as Row);
+      // Every real row kept; only the ragged record of the CSV is quarantined.
+      expect(q.map((x) => x.reason)).toEqual(name.endsWith('.csv') ? ['csv_ragged_row'] : []);
+      const m = JSON.parse(read(join(out, 'manifest.json'))) as { input: { valid: number } };
+      expect(m.input.valid, name).toBe(300);
+    }
+    // The exact check (the batch's and the balancer's slow path) keeps such a row too.
+    const shape = rowShape({ annotated: true, stratify: [] });
+    expect(checkAnnotated({ ...some[5]! }, Infinity, shape)).toBeNull();
+    const marker = JSON.parse(inputErrorLine('csv_ragged_row', 'f.csv line 3', 'a,b')) as unknown;
+    expect(checkAnnotated(marker, Infinity, shape)).toEqual({ reason: 'csv_ragged_row' });
+    expect(describeProblem(marker, { reason: 'csv_ragged_row' }, true)).toBe('f.csv line 3');
+    expect(checkAnnotated(['x', 'csv_ragged_row', 'd', ''], Infinity, shape)).toEqual({
+      reason: 'not_an_object',
+    });
   });
 });
 

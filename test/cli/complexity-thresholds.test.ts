@@ -3,12 +3,14 @@
  * setting and request body, or fitted to the input's score terciles with a fixed-size
  * histogram; the manifest and the report say which thresholds were used.
  */
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { fitComplexityToFile, signalRowOf } from '../../cli/complexity-fit';
 import { main } from '../../cli/main';
+import { ParquetTableWriter } from '../../adapters/files/parquet';
+import type { TableColumn } from '../../shared/dataset/index';
 import { BuildRequestSchema, buildSpecOf } from '../../shared/build/spec';
 import { parseBalanceConfig } from '../../shared/contracts/config';
 import { generateTelemetry } from '../../shared/source/generate';
@@ -166,6 +168,70 @@ describe('--complexity-fit quantiles', () => {
     expect(html).toContain(
       `complexity thresholds ${m.config.complexity.tiers[0]} / ${m.config.complexity.tiers[1]} (fitted`,
     );
+  });
+
+  it('reads CSV, Parquet and a folder of parts, with the column mapping, as it reads JSONL', async () => {
+    const plain = readFileSync(telemetry, 'utf8').trim().split('\n');
+    const objs = plain.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const cols = Object.keys(objs[0]!);
+    const cell = (v: unknown) => {
+      const t = typeof v === 'string' ? v : JSON.stringify(v);
+      return /[",\r\n]/.test(t) ? `"${t.replace(/"/g, '""')}"` : t;
+    };
+    // numRequests comes from a column named otherwise, mapped back.
+    const header = cols.map((c) => (c === 'numRequests' ? 'requests' : c));
+    const csv = (rs: Record<string, unknown>[]) =>
+      [header.join(','), ...rs.map((r) => cols.map((c) => cell(r[c])).join(','))].join('\r\n');
+    writeFileSync(join(dir, 'fit.csv'), csv(objs));
+    const parts = join(dir, 'fit-parts');
+    mkdirSync(parts);
+    const half = Math.floor(objs.length / 2);
+    writeFileSync(join(parts, 'a.csv'), csv(objs.slice(0, half)));
+    const types: Record<string, TableColumn['type']> = {
+      turnIndex: 'int32',
+      turnCount: 'int32',
+      numRequests: 'int32',
+      promptTokenDelta: 'int32',
+      turnDurationMs: 'double',
+      tools: 'string_list',
+    };
+    const w = new ParquetTableWriter(
+      join(parts, 'b.parquet'),
+      cols.map((c) => ({
+        name: c === 'numRequests' ? 'requests' : c,
+        type: types[c] ?? 'string',
+        nullable: true,
+      })),
+      { rowGroupRows: 500 },
+    );
+    for (const r of objs.slice(half))
+      w.write(
+        Object.fromEntries(cols.map((c) => [c === 'numRequests' ? 'requests' : c, r[c]])) as never,
+      );
+    w.close();
+    const base = parseBalanceConfig({ stratify: ['complexity'] });
+    const want = await fitComplexityToFile(base, telemetry, true);
+    const opts = { columns: { numRequests: 'requests' } };
+    for (const input of [join(dir, 'fit.csv'), parts]) {
+      const got = await fitComplexityToFile(base, input, true, opts);
+      expect(got.complexity, input).toEqual(want.complexity);
+    }
+    // And `balance --complexity-fit` on a CSV copy of the annotated rows fits what it fits on the JSONL.
+    const acols = Object.keys(rows[0]!);
+    const acsv = [acols.join(','), ...rows.map((r) => acols.map((c) => cell(r[c])).join(','))].join(
+      '\r\n',
+    );
+    writeFileSync(join(dir, 'annotated.csv'), acsv);
+    const tiers: unknown[] = [];
+    for (const input of [annotated, join(dir, 'annotated.csv')]) {
+      const out = join(dir, `fit-${tiers.length}`);
+      const argv = ['balance', '--input', input, '--out', out, '--stratify', 'complexity'];
+      expect(await cli(...argv, '--total', '600', '--complexity-fit', 'quantiles')).toBe(0);
+      const m = manifestOf(out);
+      expect(m.config.complexity.fitted?.rows).toBe(rows.length);
+      tiers.push(m.config.complexity.tiers);
+    }
+    expect(tiers[1]).toEqual(tiers[0]);
   });
 
   it('with --complexity-thresholds too is a usage error', async () => {
