@@ -34,7 +34,12 @@ import {
   type PlanRecord,
   type ShardRun,
 } from '../shared/build/spec';
-import { SourceChangedError, sourceBytes, type LineSource } from '../adapters/storage/source';
+import {
+  SourceChangedError,
+  sourceBytes,
+  type LineSource,
+  type SourceIdentity,
+} from '../adapters/storage/source';
 import { telemetryShape } from '../shared/build/batch';
 import type { Lease } from '../adapters/storage/blob-store';
 import {
@@ -216,79 +221,140 @@ export async function planReferences(
   check: () => void = () => {},
 ): Promise<PlanRecord> {
   const identity = await source.identity!();
-  const idColumn = spec.config.columns?.conversationId;
   const bytes = await source.size();
   const tooLarge = sourceTooLarge(bytes, spec.shardBytes, spec.maxShards);
   if (tooLarge !== null) throw new SourceTooLargeError(tooLarge);
   const n = shardCount(bytes, spec.shardBytes, spec.maxShards);
-  const target = Math.ceil(bytes / n);
-  const runs: ShardRun[][] = [[]];
-  const rows: number[] = [0];
-  const sizes: number[] = [0];
+  const runs = new RunPlanner(n, Math.ceil(bytes / n), spec.config.columns?.conversationId);
+  await scanLinePositions(source, identity, check, (...a) => runs.line(...a));
+  // A file written to during the scan: its size or mtime moved.
+  const after = await source.identity!();
+  if (JSON.stringify(after) !== JSON.stringify(identity))
+    throw new SourceChangedError(
+      `the telemetry source (${source.name}) changed while it was planned; run the build again`,
+    );
+  check();
+  const ids = runs.runs.map((_, i) => shardIdOf(i));
+  const inline = runs.runs.reduce((a, r) => a + r.length, 0) <= INLINE_RUNS;
+  if (!inline) {
+    const p = buildPaths(spec.id);
+    const indexed = ids.map((id, i) => ({ id, runs: runs.runs[i]! }));
+    await pool(indexed, 16, (x) =>
+      deps.store.put(p.shardIndex(x.id), JSON.stringify({ runs: x.runs })),
+    );
+  }
+  return {
+    buildId: spec.id,
+    sourceBytes: bytes,
+    rows: runs.total,
+    source: identity,
+    shards: ids.map((id, i) => ({
+      id,
+      rows: runs.rows[i]!,
+      bytes: runs.sizes[i]!,
+      ...(inline ? { runs: runs.runs[i]! } : {}),
+    })),
+  };
+}
+
+/** Where a line lies: `buf[start, end)` its first bytes, at `at`, `next` the following line's start, `whole` its size without CR/LF. */
+type LineAt = (
+  buf: Buffer,
+  start: number,
+  end: number,
+  at: number,
+  next: number,
+  whole: number,
+) => void;
+
+const CUT = MAX_LINE_BYTES + 1;
+
+/**
+ * The shards' runs as the lines go by: a new shard starts once the current one holds
+ * its share of bytes, at a conversation's first line; a later turn of a conversation
+ * joins its owner's shard (as an extra run when it is not adjacent).
+ */
+class RunPlanner {
+  readonly runs: ShardRun[][] = [[]];
+  readonly rows: number[] = [0];
+  readonly sizes: number[] = [0];
   /** Where each shard's last run ends (-1: closed, the next line starts a new run). */
-  const ends: number[] = [-1];
-  const owner = new Map<string, number>();
-  let k = 0;
-  let rangeBytes = 0;
-  let lineNo = 0;
-  let total = 0;
-  const CUT = MAX_LINE_BYTES + 1;
-  /**
-   * A line: `buf[start, end)` its first bytes (all of it unless cut), at `at` in the
-   * source, `next` where the following line starts, `whole` its size without CR/LF.
-   */
-  const line = (
-    buf: Buffer,
-    start: number,
-    end: number,
-    at: number,
-    next: number,
-    whole: number,
-  ) => {
-    lineNo++;
+  private readonly ends: number[] = [-1];
+  private readonly owner = new Map<string, number>();
+  private k = 0;
+  private rangeBytes = 0;
+  private lineNo = 0;
+  total = 0;
+
+  constructor(
+    private readonly n: number,
+    private readonly target: number,
+    private readonly idColumn: string | undefined,
+  ) {}
+
+  line(buf: Buffer, start: number, end: number, at: number, next: number, whole: number): void {
+    this.lineNo++;
     if (whole === 0) {
       // An empty line: no row; kept inside the current run when it continues one.
-      if (ends[k] === at) {
-        runs[k]![runs[k]!.length - 1]![1] += next - at;
-        ends[k] = next;
-        sizes[k]! += next - at;
-      }
-      rangeBytes += next - at;
+      if (this.ends[this.k] === at) this.extend(this.k, at, next);
+      this.rangeBytes += next - at;
       return;
     }
-    const cut = whole > CUT;
-    const id = idOfBytes(buf, start, Math.min(end, start + Math.min(whole, CUT)), idColumn);
-    if (rangeBytes >= target && k < n - 1 && (id === null || !owner.has(id))) {
-      k++;
-      rangeBytes = 0;
-      runs.push([]);
-      rows.push(0);
-      sizes.push(0);
-      ends.push(-1);
-    }
-    rangeBytes += next - at;
-    let o = k;
+    const id = idOfBytes(buf, start, Math.min(end, start + Math.min(whole, CUT)), this.idColumn);
+    if (
+      this.rangeBytes >= this.target &&
+      this.k < this.n - 1 &&
+      (id === null || !this.owner.has(id))
+    )
+      this.nextShard();
+    this.rangeBytes += next - at;
+    let o = this.k;
     if (id !== null) {
-      const known = owner.get(id);
-      if (known === undefined) owner.set(id, k);
+      const known = this.owner.get(id);
+      if (known === undefined) this.owner.set(id, this.k);
       else o = known;
     }
-    rows[o]!++;
-    total++;
-    if (cut) {
-      runs[o]!.push([at, CUT, lineNo, whole]);
-      sizes[o]! += CUT;
-      ends[o] = -1;
-    } else if (ends[o] === at) {
-      runs[o]![runs[o]!.length - 1]![1] += next - at;
-      sizes[o]! += next - at;
-      ends[o] = next;
+    this.rows[o]!++;
+    this.total++;
+    if (whole > CUT) {
+      this.runs[o]!.push([at, CUT, this.lineNo, whole]);
+      this.sizes[o]! += CUT;
+      this.ends[o] = -1;
+    } else if (this.ends[o] === at) {
+      this.extend(o, at, next);
     } else {
-      runs[o]!.push([at, next - at, lineNo]);
-      sizes[o]! += next - at;
-      ends[o] = next;
+      this.runs[o]!.push([at, next - at, this.lineNo]);
+      this.sizes[o]! += next - at;
+      this.ends[o] = next;
     }
-  };
+  }
+
+  private extend(o: number, at: number, next: number): void {
+    this.runs[o]![this.runs[o]!.length - 1]![1] += next - at;
+    this.sizes[o]! += next - at;
+    this.ends[o] = next;
+  }
+
+  private nextShard(): void {
+    this.k++;
+    this.rangeBytes = 0;
+    this.runs.push([]);
+    this.rows.push(0);
+    this.sizes.push(0);
+    this.ends.push(-1);
+  }
+}
+
+/**
+ * Reads the source's chunks and hands each line to `line` with its byte position; a
+ * line longer than CUT is given by its first CUT + 1 bytes and its whole size.
+ */
+async function scanLinePositions(
+  source: LineSource,
+  identity: SourceIdentity,
+  check: () => void,
+  line: LineAt,
+): Promise<void> {
   let base = 0;
   /** The first bytes (up to CUT + 1) of a line that runs over a chunk's end. */
   let carry: Buffer | null = null;
@@ -326,38 +392,7 @@ export async function planReferences(
     base += chunk.length;
     check();
   }
-  if (carry) {
-    const cr = lastByte === 0x0d;
-    line(carry, 0, carry.length, carryAt, base, carried - (cr ? 1 : 0));
-  }
-  // A file written to during the scan: its size or mtime moved.
-  const after = await source.identity!();
-  if (JSON.stringify(after) !== JSON.stringify(identity))
-    throw new SourceChangedError(
-      `the telemetry source (${source.name}) changed while it was planned; run the build again`,
-    );
-  check();
-  const ids = runs.map((_, i) => shardIdOf(i));
-  const inline = runs.reduce((a, r) => a + r.length, 0) <= INLINE_RUNS;
-  if (!inline) {
-    const p = buildPaths(spec.id);
-    const indexed = ids.map((id, i) => ({ id, runs: runs[i]! }));
-    await pool(indexed, 16, (x) =>
-      deps.store.put(p.shardIndex(x.id), JSON.stringify({ runs: x.runs })),
-    );
-  }
-  return {
-    buildId: spec.id,
-    sourceBytes: bytes,
-    rows: total,
-    source: identity,
-    shards: ids.map((id, i) => ({
-      id,
-      rows: rows[i]!,
-      bytes: sizes[i]!,
-      ...(inline ? { runs: runs[i]! } : {}),
-    })),
-  };
+  if (carry) line(carry, 0, carry.length, carryAt, base, carried - (lastByte === 0x0d ? 1 : 0));
 }
 
 /** Plans the build's source: by reference when it can be (a blob, a file), else as shard blobs. */
