@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import {
   MergeConflictError,
   StreamingBalancer,
+  type BalancerOptions,
   type QuarantineRecord,
 } from '../../shared/balance/balancer';
 import type { BalanceConfig } from '../../shared/contracts/config';
@@ -57,6 +58,8 @@ export interface ParallelOptions {
   minPartBytes?: number;
   onQuarantine: (q: QuarantineRecord) => void;
   onProgress?: (rows: number) => void;
+  /** The balancers' margin and pass (a near-dedup refill pass widens the margin). */
+  balancer?: BalancerOptions;
 }
 
 /** Byte offsets where parts start: 0 and, for each later part, just after a newline. */
@@ -115,7 +118,7 @@ async function balanceSerial(
   opts: ParallelOptions,
   ranged: boolean,
 ) {
-  const balancer = new StreamingBalancer(config);
+  const balancer = new StreamingBalancer(config, opts.balancer);
   await readFileRawLines(path, (buf, start, end, lineNo, at, len) => {
     const q = offerRawLine(balancer, buf, start, end, lineNo, at, len, ranged);
     if (q) opts.onQuarantine(q);
@@ -148,10 +151,16 @@ export async function balanceFileParallel(
   const starts = await partStarts(path, size, wanted);
   const ends = starts.slice(1).map((s) => s - 1);
   ends.push(size - 1);
-  const workers = starts
-    .slice(1)
-    .map((start, i) => runWorker(script, { path, start, end: ends[i + 1]!, config }));
-  const main = new StreamingBalancer(config);
+  const workers = starts.slice(1).map((start, i) =>
+    runWorker(script, {
+      path,
+      start,
+      end: ends[i + 1]!,
+      config,
+      ...(opts.balancer ? { options: opts.balancer } : {}),
+    }),
+  );
+  const main = new StreamingBalancer(config, opts.balancer);
   const ownQuarantine: QuarantineRecord[] = [];
   const firstLines = await readFileRawLines(
     path,
