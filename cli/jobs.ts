@@ -143,6 +143,28 @@ async function finishPasses(
   }
 }
 
+/** A refill pass of `run`: the telemetry quarantine counts and the judged samples offered again. */
+function rescanSamples(
+  config: BalanceConfig,
+  quiet: boolean,
+  annotatedPath: string,
+  quarantinedBy: Map<string, { reason: QuarantineReason; field?: string; n: number }>,
+  offered: readonly AnnotatedRow[] | undefined,
+): Rescan {
+  return async (margin, pass) => {
+    passNote(quiet, pass, margin, annotatedPath);
+    const b = new StreamingBalancer(config, { margin, pass });
+    for (const q of quarantinedBy.values())
+      for (let i = 0; i < q.n; i++) b.recordQuarantine(q.reason, q.field);
+    if (offered) for (const row of offered) b.offer(row);
+    else
+      await readFileLines(annotatedPath, (line, _n, at, len) => {
+        if (line.length > 0) b.offerAt(JSON.parse(line) as AnnotatedRow, at, len);
+      });
+    return b;
+  };
+}
+
 /** The progress line of an extra scan. */
 function passNote(quiet: boolean, pass: number, margin: number, input: string): void {
   new Progress('near-dedup', quiet).done(
@@ -491,18 +513,7 @@ export async function runPipeline(
       ...(waves ? {} : { load: (ranges) => loadRanges(annotatedPath, ranges) }),
       probe: opts.probe,
       // A near-dedup refill: the judged samples offered again (annotated.jsonl read back).
-      rescan: async (margin, pass) => {
-        passNote(opts.quiet, pass, margin, annotatedPath);
-        const b = new StreamingBalancer(config, { margin, pass });
-        for (const q of quarantinedBy.values())
-          for (let i = 0; i < q.n; i++) b.recordQuarantine(q.reason, q.field);
-        if (waves) for (const row of waves.offered) b.offer(row);
-        else
-          await readFileLines(annotatedPath, (line, _n, at, len) => {
-            if (line.length > 0) b.offerAt(JSON.parse(line) as AnnotatedRow, at, len);
-          });
-        return b;
-      },
+      rescan: rescanSamples(config, opts.quiet, annotatedPath, quarantinedBy, waves?.offered),
     },
   );
   return job;

@@ -64,6 +64,7 @@ const sections = {
     allocation: z.string().optional(),
     onShortfall: z.string().optional(),
     seed: z.union([z.number(), z.string()]).optional(),
+    nearDedup: z.boolean().optional(),
   }),
   input: z.looseObject({
     rows: z.number().optional(),
@@ -300,7 +301,7 @@ export function datasetCard(input: DatasetCardInput): string {
         (cells.length ? ` (${cells.join(', ')})` : ''),
       `- Counted ${near.note ?? 'among the walked candidates, not a census of the population'}; no two selected samples are verified near-duplicates, so none straddles two splits.`,
     );
-  } else if (m.input?.duplicatesRemoved !== undefined)
+  } else if (m.config?.nearDedup === false)
     out.push(
       '- Near-duplicate removal was off for this build (near-duplicate clusters kept within one split).',
     );
