@@ -1086,7 +1086,7 @@ export class StreamingBalancer {
     const most = Math.max(...cells.map((c) => c.need));
     const margin = Math.max(2 * this.margin, this.margin + most);
     const names = cells
-      .map((c) => `${LABEL_NAMES[c.label as Label]}/${c.stratum} ${c.missing} short`)
+      .map((c) => `${LABEL_NAMES[c.label]}/${c.stratum} ${c.missing} short`)
       .join(', ');
     return new NearDedupRefillError(
       `near-duplicate removal used up the retained candidates of ${names}: scan again with margin ${margin}`,

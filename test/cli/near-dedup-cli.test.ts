@@ -96,14 +96,16 @@ describe('near-duplicate removal in `balance`', () => {
     expect(r.code).toBe(0);
     const m = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
     expect(m.config).toMatchObject({ nearDedup: true, dedupThreshold: 0.8 });
-    const dups = lines(join(out, 'duplicates.jsonl')).map((l) => JSON.parse(l));
+    const dups = lines(join(out, 'duplicates.jsonl')).map(
+      (l) => JSON.parse(l) as { id: string; keptId: string },
+    );
     expect(m.nearDuplicates.removed).toBe(dups.length);
     expect(m.outputs['duplicates.jsonl'].sha256).toBe(sha(join(out, 'duplicates.jsonl')));
     // The planted pair: one removed, naming the other as kept.
     const planted = dups.filter((d) => d.id.startsWith('p'));
     expect(planted).toHaveLength(1);
-    expect(planted[0].keptId).toMatch(/^p[12]:1$/);
-    expect(planted[0].keptId).not.toBe(planted[0].id);
+    expect(planted[0]!.keptId).toMatch(/^p[12]:1$/);
+    expect(planted[0]!.keptId).not.toBe(planted[0]!.id);
     // Bucket B of non_reasoning was mostly edits of one prompt: its first scan ran out.
     expect(m.nearDuplicates.passes).toBeGreaterThan(1);
     expect(m.nearDuplicates.byLabelStratum['1'].B).toBeGreaterThan(0);

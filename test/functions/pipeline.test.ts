@@ -92,7 +92,12 @@ describe.each([
     );
     expect(manifest.nearDuplicates.removed).toBe(dups.split('\n').filter(Boolean).length);
     expect(manifest.nearDuplicates.removed).toBeGreaterThan(0);
-    const trainIds = new Set(train.split('\n').filter(Boolean).map((l) => JSON.parse(l).id));
+    const trainIds = new Set(
+      train
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { id: string }).id),
+    );
     for (const l of dups.split('\n').filter(Boolean)) {
       const d = JSON.parse(l) as { id: string; keptId: string; similarity: number };
       expect(trainIds.has(d.keptId) && !trainIds.has(d.id)).toBe(true);
