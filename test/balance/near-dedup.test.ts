@@ -173,6 +173,24 @@ describe('near-duplicate removal in the selection walk', () => {
     expect(bytes(balance(shuffled(all, 5), { total: 180, ratio: 0 }).result)).toBe(bytes(r));
   });
 
+  it('with near-dedup off, keeps each near-duplicate pair in one split (clusters to assignSplits)', () => {
+    const stems = distinct(40, 0, 'stem', 4);
+    const pairs = stems.flatMap((r, i) => [
+      row({ ...r, conversationId: `pa${i}`, userMessage: `${r.userMessage} line 12` }),
+      row({ ...r, conversationId: `pb${i}`, userMessage: `${r.userMessage} line 13` }),
+    ]);
+    const all = [...pairs, ...distinct(80, 1, 'o', 4)];
+    const r = balance(all, { total: 160, nearDedup: false, validation: 0.5 }).result;
+    expect(r.duplicates).toEqual([]);
+    const where = new Map<string, string>();
+    for (const split of ['train', 'validation'] as const)
+      for (const l of r[split]) where.set(l.id, split);
+    expect(where.size).toBe(160);
+    for (let i = 0; i < 40; i++)
+      expect(where.get(`pa${i}:1`), `pair ${i}`).toBe(where.get(`pb${i}:1`));
+    expect(r.validation.length).toBeGreaterThan(0);
+  });
+
   it('does not near-dedup upsampled copies', () => {
     const r = balance(distinct(30, 0, 'q'), {
       total: 100,
