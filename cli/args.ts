@@ -43,6 +43,8 @@ export const BALANCE_OPTIONS = {
   'on-shortfall': { type: 'string' },
   seed: { type: 'string' },
   'no-dedup': { type: 'boolean' },
+  'no-near-dedup': { type: 'boolean' },
+  'dedup-threshold': { type: 'string' },
   validation: { type: 'string' },
   split: { type: 'string' },
   format: { type: 'string' },
@@ -68,6 +70,10 @@ export const BALANCE_HELP = `Balance options:
   --on-shortfall MODE       shrink | upsample | fail (default shrink)
   --seed S                  sampling seed (default 42)
   --no-dedup                keep exact-duplicate user messages
+  --no-near-dedup           keep near-duplicate user messages (removal is on by default:
+                            MinHash char-5-grams, docs/dedup.md; duplicates.jsonl lists removals)
+  --dedup-threshold T       estimated Jaccard at or above which two messages are
+                            near-duplicates, 0 < T <= 1 (default 0.8)
   --validation F            share of the dataset in validation.jsonl (default 0), grouped by
                             conversation, each split at the class ratio (same as --split 1-F,F,0)
   --split T,V,X             train,validation,test shares summing to 1, e.g. 0.9,0.05,0.05:
@@ -94,6 +100,8 @@ const FLAG_OF: Record<string, string> = {
   maxMessageChars: '--max-message-chars',
   reasoningModels: '--reasoning-models',
   dedup: '--no-dedup',
+  nearDedup: '--no-near-dedup',
+  dedupThreshold: '--dedup-threshold',
   complexity: '--complexity-thresholds',
   test: '--split',
   formats: '--format',
@@ -143,6 +151,15 @@ export function balanceConfigFromFlags(
   if (v('on-shortfall') !== undefined) input.onShortfall = v('on-shortfall');
   if (v('seed') !== undefined) input.seed = num(v('seed')!);
   if (values['no-dedup'] === true) input.dedup = false;
+  if (values['no-near-dedup'] === true) input.nearDedup = false;
+  if (v('dedup-threshold') !== undefined) {
+    const t = Number(v('dedup-threshold'));
+    if (v('dedup-threshold')!.trim() === '' || !(t > 0 && t <= 1))
+      throw new UsageError(
+        `--dedup-threshold: "${v('dedup-threshold')}" is not a Jaccard similarity in (0, 1] (e.g. 0.8)`,
+      );
+    input.dedupThreshold = t;
+  }
   if (v('validation') !== undefined) input.validation = num(v('validation')!);
   if (v('split') !== undefined) {
     if (v('validation') !== undefined)

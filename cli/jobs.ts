@@ -19,7 +19,7 @@ import {
   type RangeLoader,
   type QuarantineRecord,
 } from '../shared/balance/balancer';
-import type { TelemetryTurn } from '../shared/contracts/rows';
+import type { AnnotatedRow, QuarantineReason, TelemetryTurn } from '../shared/contracts/rows';
 import { parseTelemetryLine, telemetryShape } from '../shared/build/batch';
 import { MAX_LINE_BYTES } from '../shared/build/spec';
 import { Redactor } from '../shared/samples/redact';
@@ -35,7 +35,7 @@ import {
 import { TurnSorter } from '../adapters/files/turn-spill';
 import { SampleSpill } from '../adapters/files/sample-spill';
 import { Progress } from './progress';
-import { NoValidRowsError } from '../shared/errors/index';
+import { NearDedupRefillError, NoValidRowsError } from '../shared/errors/index';
 import { writeReport } from '../adapters/files/report';
 import { writeBuildFormats } from '../adapters/files/dataset-outputs';
 import { ProfileBuilder, profileRows, type Profile } from '../shared/report/profile';
@@ -50,6 +50,12 @@ import {
 import { judgeWaves } from '../shared/waves/judge';
 import { probeStep } from '../adapters/files/evaluate-step';
 import type { ProbeStepSettings } from '../shared/probe';
+
+/** Scans of the input at most: the margin at least doubles each time (docs/dedup.md "Passes"). */
+export const MAX_PASSES = 6;
+
+/** A new balancer over the same input with a wider per-cell margin (a near-dedup refill pass). */
+export type Rescan = (margin: number, pass: number) => Promise<StreamingBalancer>;
 
 /** The split files a config writes: train always, validation and test when they have a share. */
 const splitsOf = (config: BalanceConfig) =>
@@ -80,9 +86,99 @@ async function writeDataset(
     outputs?: Record<string, FileDigest>;
     load?: RangeLoader;
     probe?: ProbeStepSettings | undefined;
+    rescan?: Rescan;
   } = {},
 ): Promise<JobResult> {
   const quarantineDigest = await quarantine.close();
+  const { result, outputs, after } = await finishPasses(outDir, balancer, more);
+  outputs['quarantine.jsonl'] = quarantineDigest;
+  Object.assign(outputs, more.outputs);
+  // The router probe on the dataset just written (docs/probe.md): its files join the set.
+  const probe = await probeStep(outDir, more.probe);
+  Object.assign(outputs, probe.outputs);
+  const delivered = more.planner ? [...result.train, ...result.validation, ...result.test] : [];
+  const manifest = buildManifest({
+    ...head,
+    ...(more.planner ? { waves: wavesReport(more.planner, delivered) } : {}),
+    balance: result.manifest,
+    profile: { before: more.before, after },
+    extra: probe.manifest,
+    outputs,
+  });
+  const manifestPath = join(outDir, 'manifest.json');
+  await writeJson(manifestPath, manifest);
+  // The other formats and the card, from the split files and the manifest.
+  const formats = await writeBuildFormats(outDir, manifest, balancer.config);
+  if (formats) {
+    Object.assign(outputs, formats.outputs);
+    manifest.formats = formats.section;
+    await writeJson(manifestPath, manifest);
+  }
+  await writeReport(outDir, manifest);
+  return { manifest, manifestPath, failure: probe.failure };
+}
+
+/**
+ * Balances and writes the split files (and duplicates.jsonl); when near-dedup runs out
+ * of a stratum's candidates, scans again through `rescan` with the margin the error asks for.
+ */
+async function finishPasses(
+  outDir: string,
+  first: StreamingBalancer,
+  more: { planner?: WavePlanner; load?: RangeLoader; rescan?: Rescan },
+): Promise<{ result: BalanceResult; outputs: Record<string, FileDigest>; after: Profile }> {
+  let balancer = first;
+  for (let pass = 1; ; pass++) {
+    try {
+      const done = await finishOnce(outDir, balancer, more);
+      if (balancer.config.nearDedup)
+        done.outputs['duplicates.jsonl'] = await writeJsonl(
+          join(outDir, 'duplicates.jsonl'),
+          done.result.duplicates,
+        );
+      return done;
+    } catch (err) {
+      if (!(err instanceof NearDedupRefillError) || !more.rescan || pass >= MAX_PASSES) throw err;
+      balancer = await more.rescan(err.margin, pass + 1);
+    }
+  }
+}
+
+/** A refill pass of `run`: the telemetry quarantine counts and the judged samples offered again. */
+function rescanSamples(
+  config: BalanceConfig,
+  quiet: boolean,
+  annotatedPath: string,
+  quarantinedBy: Map<string, { reason: QuarantineReason; field?: string; n: number }>,
+  offered: readonly AnnotatedRow[] | undefined,
+): Rescan {
+  return async (margin, pass) => {
+    passNote(quiet, pass, margin, annotatedPath);
+    const b = new StreamingBalancer(config, { margin, pass });
+    for (const q of quarantinedBy.values())
+      for (let i = 0; i < q.n; i++) b.recordQuarantine(q.reason, q.field);
+    if (offered) for (const row of offered) b.offer(row);
+    else
+      await readFileLines(annotatedPath, (line, _n, at, len) => {
+        if (line.length > 0) b.offerAt(JSON.parse(line) as AnnotatedRow, at, len);
+      });
+    return b;
+  };
+}
+
+/** The progress line of an extra scan. */
+function passNote(quiet: boolean, pass: number, margin: number, input: string): void {
+  new Progress('near-dedup', quiet).done(
+    `a stratum ran out of candidates: pass ${pass} reads ${input} again, keeping ${margin} more per stratum`,
+  );
+}
+
+/** One balance of what was offered: the split files written, or nothing left behind. */
+async function finishOnce(
+  outDir: string,
+  balancer: StreamingBalancer,
+  more: { planner?: WavePlanner; load?: RangeLoader },
+): Promise<{ result: BalanceResult; outputs: Record<string, FileDigest>; after: Profile }> {
   const outputs: Record<string, FileDigest> = {};
   let result: BalanceResult;
   let after: Profile;
@@ -110,31 +206,7 @@ async function writeDataset(
     for (const [split, w] of writers) outputs[`${split}.jsonl`] = await w.close();
     after = profiler.snapshot();
   }
-  outputs['quarantine.jsonl'] = quarantineDigest;
-  Object.assign(outputs, more.outputs);
-  // The router probe on the dataset just written (docs/probe.md): its files join the set.
-  const probe = await probeStep(outDir, more.probe);
-  Object.assign(outputs, probe.outputs);
-  const delivered = more.planner ? [...result.train, ...result.validation, ...result.test] : [];
-  const manifest = buildManifest({
-    ...head,
-    ...(more.planner ? { waves: wavesReport(more.planner, delivered) } : {}),
-    balance: result.manifest,
-    profile: { before: more.before, after },
-    extra: probe.manifest,
-    outputs,
-  });
-  const manifestPath = join(outDir, 'manifest.json');
-  await writeJson(manifestPath, manifest);
-  // The other formats and the card, from the split files and the manifest.
-  const formats = await writeBuildFormats(outDir, manifest, balancer.config);
-  if (formats) {
-    Object.assign(outputs, formats.outputs);
-    manifest.formats = formats.section;
-    await writeJson(manifestPath, manifest);
-  }
-  await writeReport(outDir, manifest);
-  return { manifest, manifestPath, failure: probe.failure };
+  return { result, outputs, after };
 }
 
 /** `balance`: annotated JSONL in, a balanced dataset and its manifest out. */
@@ -172,6 +244,15 @@ export async function balanceFile(
     {
       ...(input.endsWith('.gz') ? {} : { load: (ranges) => loadRanges(input, ranges) }),
       probe: opts.probe,
+      // A near-dedup refill: the file read again (every part) with the wider margin.
+      rescan: async (margin, pass) => {
+        passNote(opts.quiet, pass, margin, input);
+        return balanceFileParallel(input, config, {
+          ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+          onQuarantine: () => undefined, // written by the first pass
+          balancer: { margin, pass },
+        });
+      },
     },
   );
 }
@@ -257,6 +338,8 @@ export async function runPipeline(
   const redactor = new Redactor({ enabled: opts.redact ?? true });
   let turns = 0;
   const quarantinedByReason: Record<string, number> = {};
+  /** Telemetry quarantine counts by reason and field, replayed into a refill pass's balancer. */
+  const quarantinedBy = new Map<string, { reason: QuarantineReason; field?: string; n: number }>();
   let read: { invalidUtf8Lines: number };
   try {
     read = await readTelemetry(
@@ -269,6 +352,14 @@ export async function runPipeline(
       },
       (q) => {
         balancer.recordQuarantine(q.reason, q.field);
+        const k = `${q.reason} ${q.field ?? ''}`;
+        const c = quarantinedBy.get(k) ?? {
+          reason: q.reason,
+          ...(q.field ? { field: q.field } : {}),
+          n: 0,
+        };
+        c.n++;
+        quarantinedBy.set(k, c);
         quarantinedByReason[q.reason] = (quarantinedByReason[q.reason] ?? 0) + 1;
         quarantine.write(q);
       },
@@ -435,6 +526,8 @@ export async function runPipeline(
       // Candidates were kept as byte ranges of annotated.jsonl: the selected ones are read back.
       ...(waves ? {} : { load: (ranges) => loadRanges(annotatedPath, ranges) }),
       probe: opts.probe,
+      // A near-dedup refill: the judged samples offered again (annotated.jsonl read back).
+      rescan: rescanSamples(config, opts.quiet, annotatedPath, quarantinedBy, waves?.offered),
     },
   );
   return job;

@@ -197,6 +197,7 @@ function summarize(job: JobResult, outDir: string, json = false): void {
     quarantine: { total: number; byReason?: Record<string, number> };
     telemetry?: { invalidUtf8Lines?: number };
     input: { duplicatesRemoved: number };
+    nearDuplicates?: { removed: number; byLabelStratum: Record<string, Record<string, number>> };
     judge?: {
       name: string;
       labelledBy?: { name: string; kind: string; rubricVersion: string | null };
@@ -250,6 +251,7 @@ function summarize(job: JobResult, outDir: string, json = false): void {
         ...(m.formats ? { formats: m.formats } : {}),
         quarantined: m.quarantine.total,
         duplicatesRemoved: m.input.duplicatesRemoved,
+        ...(m.nearDuplicates ? { nearDuplicates: m.nearDuplicates } : {}),
         shortfalls: m.shortfalls,
         ...(m.judge ? { judge: m.judge } : {}),
         ...(waves ? { waves } : {}),
@@ -267,7 +269,9 @@ function summarize(job: JobResult, outDir: string, json = false): void {
           m.formats.failed.map((f) => `; ${f.format} NOT written: ${f.message}`).join('') +
           '\n'
         : '') +
-      `  duplicates removed ${m.input.duplicatesRemoved}, quarantined ${m.quarantine.total}` +
+      `  duplicates removed ${m.input.duplicatesRemoved}` +
+      (m.nearDuplicates ? `, near-duplicates removed ${nearSummary(m.nearDuplicates)}` : '') +
+      `, quarantined ${m.quarantine.total}` +
       `${m.quarantine.total > 0 && m.quarantine.byReason ? ` (${byReason(m.quarantine.byReason)})` : ''}` +
       `${m.telemetry?.invalidUtf8Lines ? `, ${m.telemetry.invalidUtf8Lines} lines with invalid UTF-8 (kept, as U+FFFD)` : ''}` +
       `${m.shortfalls.classes.length ? `, class shortfall: see manifest` : ''}\n` +
@@ -281,6 +285,19 @@ function summarize(job: JobResult, outDir: string, json = false): void {
         .join('') +
       `  manifest: ${job.manifestPath}\n`,
   );
+}
+
+/** "12 (reasoning/A 3, non_reasoning/B 9)": near-duplicates removed per class × stratum. */
+function nearSummary(n: {
+  removed: number;
+  byLabelStratum: Record<string, Record<string, number>>;
+}) {
+  const cells = Object.entries(n.byLabelStratum).flatMap(([l, by]) =>
+    Object.entries(by)
+      .filter(([, v]) => v > 0)
+      .map(([st, v]) => `${l === '0' ? 'reasoning' : 'non_reasoning'}/${st} ${v}`),
+  );
+  return `${n.removed}${cells.length ? ` (${cells.join(', ')})` : ''}`;
 }
 
 /** "out/train.jsonl" or, with held-out splits, the files with their counts per class. */

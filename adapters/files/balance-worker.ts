@@ -3,7 +3,11 @@
  * its snapshot (see StreamingBalancer.merge) and the rows it quarantined.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { StreamingBalancer, type QuarantineRecord } from '../../shared/balance/balancer';
+import {
+  StreamingBalancer,
+  type BalancerOptions,
+  type QuarantineRecord,
+} from '../../shared/balance/balancer';
 import type { BalanceConfig } from '../../shared/contracts/config';
 import { readFileRawLines } from './lines';
 import { offerRawLine } from './parallel-balance';
@@ -15,6 +19,8 @@ export interface WorkerTask {
   config: BalanceConfig;
   /** Lines longer than this are quarantined (see ParallelOptions). */
   maxLineBytes?: number | undefined;
+  /** The scan's margin (a near-dedup refill pass widens it): every part keeps the same. */
+  options?: BalancerOptions;
 }
 
 export interface WorkerResult {
@@ -24,7 +30,7 @@ export interface WorkerResult {
 }
 
 async function run(task: WorkerTask): Promise<void> {
-  const balancer = new StreamingBalancer(task.config);
+  const balancer = new StreamingBalancer(task.config, task.options);
   const quarantine: QuarantineRecord[] = [];
   const lines = await readFileRawLines(
     task.path,

@@ -12,6 +12,7 @@ import { Worker } from 'node:worker_threads';
 import {
   MergeConflictError,
   StreamingBalancer,
+  type BalancerOptions,
   type QuarantineRecord,
 } from '../../shared/balance/balancer';
 import type { BalanceConfig } from '../../shared/contracts/config';
@@ -90,6 +91,8 @@ export interface ParallelOptions {
   maxLineBytes?: number;
   onQuarantine: (q: QuarantineRecord) => void;
   onProgress?: (rows: number) => void;
+  /** The balancers' margin and pass (a near-dedup refill pass widens the margin). */
+  balancer?: BalancerOptions;
 }
 
 /** Byte offsets where parts start: 0 and, for each later part, just after a newline. */
@@ -148,7 +151,7 @@ async function balanceSerial(
   opts: ParallelOptions,
   ranged: boolean,
 ) {
-  const balancer = new StreamingBalancer(config);
+  const balancer = new StreamingBalancer(config, opts.balancer);
   const limit = opts.maxLineBytes;
   await readFileRawLines(
     path,
@@ -188,12 +191,17 @@ export async function balanceFileParallel(
   const starts = await partStarts(path, size, wanted);
   const ends = starts.slice(1).map((s) => s - 1);
   ends.push(size - 1);
-  const workers = starts
-    .slice(1)
-    .map((start, i) =>
-      runWorker(script, { path, start, end: ends[i + 1]!, config, maxLineBytes: limit }),
-    );
-  const main = new StreamingBalancer(config);
+  const workers = starts.slice(1).map((start, i) =>
+    runWorker(script, {
+      path,
+      start,
+      end: ends[i + 1]!,
+      config,
+      maxLineBytes: limit,
+      ...(opts.balancer ? { options: opts.balancer } : {}),
+    }),
+  );
+  const main = new StreamingBalancer(config, opts.balancer);
   const ownQuarantine: QuarantineRecord[] = [];
   const firstLines = await readFileRawLines(
     path,

@@ -24,7 +24,7 @@ import {
 import { parseBatchRows } from '../../shared/build/batch';
 import type { PublishFacts, RoundResults } from '../../shared/build/publish';
 import type { AnnotatedRow, QuarantineReason } from '../../shared/contracts/rows';
-import { BalanceError } from '../../shared/errors/index';
+import { BalanceError, NearDedupRefillError } from '../../shared/errors/index';
 import { failedManifest } from '../../shared/report/build-manifest';
 import { ProfileBuilder, type Profile } from '../../shared/report/profile';
 import { toJsonl } from '../../shared/util/jsonl';
@@ -33,6 +33,9 @@ import { errorText, getPlan, readMarkers, recordOutcome } from './build-ops';
 import type { Deps } from './deps';
 import { publishFailedQuarantine } from './fail-quarantine';
 import { rejudgeBatch } from './rejudge';
+
+/** Scans of the results at most: the margin at least doubles each time (docs/dedup.md "Passes"). */
+export const MAX_PASSES = 6;
 
 /** The first round of a build: its markers and completion (null when it has no plan). */
 export async function readRound(deps: Deps, buildId: string): Promise<RoundResults | null> {
@@ -95,7 +98,9 @@ export type Balanced =
  * few blobs ahead; order does not change the dataset, only how long this takes. A
  * missing or corrupt results blob is judged again (the verdict cache makes that cheap)
  * rather than publish without it or fail the build. A wave-judged build's first round
- * judged nothing: the rows are the waves', the planner's selection offered.
+ * judged nothing: the rows are the waves', the planner's selection offered. When
+ * near-dedup runs out of a stratum's candidates, the results stream again through a
+ * balancer with the wider margin the error asks for (at most MAX_PASSES scans).
  */
 export async function balanceResults(
   deps: Deps,
@@ -105,10 +110,49 @@ export async function balanceResults(
   waved: { judged: AnnotatedRow[]; offered: AnnotatedRow[] } | null,
   context: InvocationContext,
 ): Promise<Balanced> {
+  let margin: number | undefined;
+  for (let pass = 1; ; pass++) {
+    const balancer = new StreamingBalancer(spec.config, {
+      ...(margin !== undefined ? { margin } : {}),
+      pass,
+    });
+    for (const [reason, n] of Object.entries(sums.quarantineByReason))
+      for (let i = 0; i < (n ?? 0); i++) balancer.recordQuarantine(reason as QuarantineReason);
+    const streamed = await streamResults(deps, spec, round, balancer, context);
+    if ('reason' in streamed) return streamed;
+    const { before, quarantine, rejudged } = streamed;
+    if (waved) {
+      for (const row of waved.judged) before.add(row);
+      for (const row of waved.offered) balancer.offer(row);
+    }
+    try {
+      const result = balancer.finish();
+      quarantine.sort((a, b) => a.line - b.line);
+      return { result, before: before.snapshot(), quarantine, rejudged };
+    } catch (err) {
+      if (err instanceof NearDedupRefillError && pass < MAX_PASSES) {
+        context.log(`fan-in: build ${spec.id}: ${err.message} (pass ${pass + 1})`);
+        margin = err.margin;
+        continue;
+      }
+      if (err instanceof BalanceError) return { reason: errorText(err), rejudged };
+      throw err;
+    }
+  }
+}
+
+/** Streams every done batch's results into `balancer`: the profile, quarantine and re-judged batches. */
+async function streamResults(
+  deps: Deps,
+  spec: BuildSpec,
+  round: RoundResults,
+  balancer: StreamingBalancer,
+  context: InvocationContext,
+): Promise<
+  | { before: ProfileBuilder; quarantine: QuarantineRecord[]; rejudged: Balanced['rejudged'] }
+  | { reason: string; rejudged: Balanced['rejudged'] }
+> {
   const p = buildPaths(spec.id);
-  const balancer = new StreamingBalancer(spec.config);
-  for (const [reason, n] of Object.entries(sums.quarantineByReason))
-    for (let i = 0; i < (n ?? 0); i++) balancer.recordQuarantine(reason as QuarantineReason);
   const quarantine: QuarantineRecord[] = [];
   const before = new ProfileBuilder(spec.config);
   const ids = round.completion.doneIds;
@@ -141,18 +185,7 @@ export async function balanceResults(
     }
     quarantine.push(...results.quarantine);
   }
-  if (waved) {
-    for (const row of waved.judged) before.add(row);
-    for (const row of waved.offered) balancer.offer(row);
-  }
-  try {
-    const result = balancer.finish();
-    quarantine.sort((a, b) => a.line - b.line);
-    return { result, before: before.snapshot(), quarantine, rejudged };
-  } catch (err) {
-    if (err instanceof BalanceError) return { reason: errorText(err), rejudged };
-    throw err;
-  }
+  return { before, quarantine, rejudged };
 }
 
 /**
@@ -212,6 +245,12 @@ export async function writeDataset(
     splitTexts[split] = text;
     outputs[`${split}.jsonl`] = digest(text);
     await deps.store.put(`${p.datasetPrefix}${split}.jsonl`, text);
+  }
+  if (spec.config.nearDedup) {
+    // The near-duplicates the selection walk removed, beside the dataset (docs/dedup.md).
+    const text = toJsonl(result.duplicates);
+    outputs['duplicates.jsonl'] = digest(text);
+    await deps.store.put(`${p.datasetPrefix}duplicates.jsonl`, text);
   }
   const quarantineText = toJsonl(quarantine);
   outputs['quarantine.jsonl'] = digest(quarantineText);

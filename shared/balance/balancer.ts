@@ -31,7 +31,14 @@ import { allocate, allocationWeights, nominalShares, waterLevel } from './alloca
 import { classTargets, splitShares, type BalanceConfig } from '../contracts/config';
 import { assignSplits, type SplitName } from '../split/index';
 import { sampleIdOf, toDatasetLine } from '../dataset/record';
-import { InexactSelectionError, NoValidRowsError, ShortfallError } from '../errors/index';
+import {
+  InexactSelectionError,
+  NearDedupRefillError,
+  NoValidRowsError,
+  ShortfallError,
+} from '../errors/index';
+import { dedupSignatures, GreedyDeduper, parseDedupOptions, signerFor } from '../dedup/index';
+import type { DedupOptions } from '../dedup/index';
 import { FingerprintTable, GrowableColumns } from '../util/fptable';
 import { hash64, seed32 } from '../util/hash';
 import { before, CandidateBuffer, type Candidate } from './candidates';
@@ -92,6 +99,38 @@ export interface BalanceManifest {
   shortfalls: { classes: ClassShortfall[]; strata: StratumShortfall[] };
   weights: Record<string, { share: number; weight: number }>;
   split: SplitManifest;
+  /** Near-duplicate removal in the selection walk (absent when switched off). */
+  nearDuplicates?: NearDuplicatesManifest;
+}
+
+/** What the near-duplicate walk removed, per class × stratum (docs/dedup.md). */
+export interface NearDuplicatesManifest {
+  threshold: number;
+  removed: number;
+  byLabelStratum: Record<string, Record<string, number>>;
+  /** Scans of the input it took (more when a stratum ran out of candidates). */
+  passes: number;
+  note: string;
+}
+
+/** One line of duplicates.jsonl: a removed sample, the selected one it duplicates. */
+export interface NearDuplicate {
+  id: string;
+  keptId: string;
+  /** Estimated Jaccard of the two user messages (signature agreement). */
+  similarity: number;
+}
+
+/** Options of one scan that do not change the dataset (so not config). */
+export interface BalancerOptions {
+  /**
+   * Candidates kept per cell beyond the provable bound: dedup replacements and
+   * near-duplicate removals eat into it. Default 64; a driver re-scanning after a
+   * NearDedupRefillError passes the error's margin.
+   */
+  margin?: number;
+  /** Which scan this is (1 = the first), recorded as nearDuplicates.passes. */
+  pass?: number;
 }
 
 /**
@@ -115,6 +154,8 @@ export interface BalanceResult {
   train: DatasetLine[];
   validation: DatasetLine[];
   test: DatasetLine[];
+  /** Near-duplicates removed, in sampling-key order (duplicates.jsonl). */
+  duplicates: NearDuplicate[];
   manifest: BalanceManifest;
 }
 
@@ -206,7 +247,10 @@ export type RangeLoader = (ranges: readonly { at: number; len: number }[]) => Pr
 export class MergeConflictError extends PermanentError {}
 
 /** Candidates kept beyond the provable bound, to absorb dedup replacements. */
-const CAP_MARGIN = 64;
+export const CAP_MARGIN = 64;
+/** With near-dedup, each cell also keeps this share of its bound (removals eat into it). */
+const NEAR_MARGIN_SHARE = 0.25;
+const NEAR_NOTE = 'among the walked candidates, not a census of the population';
 /** Rows between recomputations of the per-cell bounds (stale bounds are safe: higher). */
 const RECAP_EVERY = 4096;
 const MESSAGE_SEED = 0x2545f491;
@@ -236,7 +280,17 @@ export class StreamingBalancer {
   /** A column mapping is in force (the byte scanner is then not used). */
   private readonly mapped: boolean;
 
-  constructor(readonly config: BalanceConfig) {
+  private readonly margin: number;
+  private readonly marginShare: number;
+  private readonly pass: number;
+
+  constructor(
+    readonly config: BalanceConfig,
+    options: BalancerOptions = {},
+  ) {
+    this.margin = Math.max(CAP_MARGIN, Math.ceil(options.margin ?? CAP_MARGIN));
+    this.marginShare = config.nearDedup ? NEAR_MARGIN_SHARE : 0;
+    this.pass = options.pass ?? 1;
     const s = seed32(config.seed);
     this.seedKey = s;
     this.targets = classTargets(config.total, config.ratio);
@@ -487,7 +541,12 @@ export class StreamingBalancer {
 
   private keep(cell: Cell, entry: Entry): void {
     if (entry.group >= 0) this.groupEntry[entry.group] = entry;
-    cell.candidates.add(entry, cell.cap + CAP_MARGIN + 2 * cell.revoked, this.onDrop);
+    cell.candidates.add(entry, this.retain(cell), this.onDrop);
+  }
+
+  /** Candidates a cell keeps: its bound, the margin, and room for dedup replacements. */
+  private retain(c: Cell): number {
+    return c.cap + this.margin + Math.ceil(c.cap * this.marginShare) + 2 * c.revoked;
   }
 
   private readonly onDrop = (e: Entry): void => {
@@ -582,7 +641,7 @@ export class StreamingBalancer {
       sampleIds: this.sampleIds.export(),
       groups,
       cells: this.cellList.map((c) => {
-        c.candidates.compact(c.cap + CAP_MARGIN + 2 * c.revoked, this.onDrop);
+        c.candidates.compact(this.retain(c), this.onDrop);
         return {
           slot: c.slot,
           rows: c.rows,
@@ -697,6 +756,7 @@ export class StreamingBalancer {
 
   /** {@link finish}, reading the selected rows kept as byte ranges through `load`. */
   async finishWith(load: RangeLoader): Promise<BalanceResult> {
+    if (this.config.nearDedup) await this.loadCandidates(load);
     const sel = this.select();
     await this.loadPicked(sel, load);
     return this.build(sel);
@@ -708,127 +768,166 @@ export class StreamingBalancer {
    * then holds the selected rows' text, not a hundred thousand objects.
    */
   async finishInto(sink: DatasetSink, load?: RangeLoader): Promise<BalanceResult> {
+    if (load && this.config.nearDedup) await this.loadCandidates(load);
     const sel = this.select();
     if (load) await this.loadPicked(sel, load);
     return this.build(sel, sink);
   }
 
   private async loadPicked(sel: Selection, load: RangeLoader): Promise<void> {
-    const pending = [...new Set(sel.picked.map((p) => p.entry))]
+    await this.loadEntries(
+      sel.picked.map((p) => p.entry),
+      load,
+    );
+  }
+
+  /** The near-duplicate walk reads every retained candidate's message: load them all. */
+  private async loadCandidates(load: RangeLoader): Promise<void> {
+    const all: Entry[] = [];
+    for (const c of this.cellList) for (const e of c.candidates.items) if (!e.dead) all.push(e);
+    await this.loadEntries(all, load);
+  }
+
+  private async loadEntries(entries: readonly Entry[], load: RangeLoader): Promise<void> {
+    const pending = [...new Set(entries)]
       .filter((e) => e.row === null && e.line === null)
       .sort((a, b) => a.at - b.at);
+    if (pending.length === 0) return;
     const lines = await load(pending.map((e) => ({ at: e.at, len: e.len })));
     pending.forEach((e, i) => (e.line = lines[i] ?? null));
   }
 
+  private readonly cellsOf = (label: Label): Cell[] =>
+    this.cellList
+      .filter((c) => c.label === label)
+      .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+
   private select() {
-    const cfg = this.config;
-    const cellsOf = (label: Label) =>
-      this.cellList
-        .filter((c) => c.label === label)
-        .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
     const available: [number, number] = [0, 0];
     for (const c of this.cellList) available[c.label] += c.supply;
-    if (available[0] + available[1] === 0) {
-      const q = this.quarantinedTotal();
-      if (q > 0 && this.offered === 0) {
-        const top = Object.entries(this.quarantineFields)
-          .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
-          .slice(0, 3)
-          .map(([k, n]) => `${k} ${n}`)
-          .join(', ');
-        const first = Object.entries(this.quarantineFields).sort((a, b) => b[1] - a[1])[0]![0];
-        const [reason, field] = first.split(' ');
-        const strata =
-          reason === 'missing_field' && field
-            ? strataNeeding(field).filter((st) => cfg.stratify.includes(st as never))
-            : [];
-        const hint = strata.length
-          ? ` (${field} is read by --stratify ${strata.join(',')}; without strata: --stratify "")`
-          : '';
-        throw new NoValidRowsError(
-          `no valid rows to balance: all ${q} rows quarantined: ${top} — see quarantine.jsonl${hint}`,
-        );
-      }
-      throw new NoValidRowsError(
-        `no valid rows to balance: ${this.offered + this.quarantinedTotal()} row(s) read, ${this.quarantinedTotal()} quarantined, ` +
-          `${this.outOfStrata} outside the strata (turn-count buckets ${cfg.buckets
-            .map((b) => `${b.name} ${b.min}-${b.max}`)
-            .join(', ')})`,
+    if (available[0] + available[1] === 0) throw this.noRows();
+    if (!this.config.nearDedup) {
+      const plan = this.plan((c) => c.supply);
+      const chosen = new Map<Cell, Entry[]>();
+      for (const [c, q] of plan.quotas) chosen.set(c, this.selectFrom(c, q));
+      return { available, cellsOf: this.cellsOf, near: null, ...this.pickFrom(plan, chosen) };
+    }
+    return { available, cellsOf: this.cellsOf, ...this.selectNear() };
+  }
+
+  private noRows(): NoValidRowsError {
+    const cfg = this.config;
+    const q = this.quarantinedTotal();
+    if (q > 0 && this.offered === 0) {
+      const top = Object.entries(this.quarantineFields)
+        .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+        .slice(0, 3)
+        .map(([k, n]) => `${k} ${n}`)
+        .join(', ');
+      const first = Object.entries(this.quarantineFields).sort((a, b) => b[1] - a[1])[0]![0];
+      const [reason, field] = first.split(' ');
+      const strata =
+        reason === 'missing_field' && field
+          ? strataNeeding(field).filter((st) => cfg.stratify.includes(st as never))
+          : [];
+      const hint = strata.length
+        ? ` (${field} is read by --stratify ${strata.join(',')}; without strata: --stratify "")`
+        : '';
+      return new NoValidRowsError(
+        `no valid rows to balance: all ${q} rows quarantined: ${top} — see quarantine.jsonl${hint}`,
       );
     }
+    return new NoValidRowsError(
+      `no valid rows to balance: ${this.offered + this.quarantinedTotal()} row(s) read, ${this.quarantinedTotal()} quarantined, ` +
+        `${this.outOfStrata} outside the strata (turn-count buckets ${cfg.buckets
+          .map((b) => `${b.name} ${b.min}-${b.max}`)
+          .join(', ')})`,
+    );
+  }
+
+  /** Class targets after the shortfall policy, for this supply per cell. */
+  private classPlan(available: [number, number]) {
+    const cfg = this.config;
     const [n0, n1] = this.targets;
     const classShortfalls: ClassShortfall[] = [];
     let deliver: [number, number] = [n0, n1];
-    if (available[0] < n0 || available[1] < n1) {
-      if (cfg.onShortfall === 'fail') {
-        throw new ShortfallError(
-          `not enough samples for ${cfg.total} at ratio ${cfg.ratio}: reasoning ${available[0]} of ${n0}, ` +
-            `non_reasoning ${available[1]} of ${n1} (use --on-shortfall shrink or upsample)`,
-        );
-      }
-      if (cfg.onShortfall === 'shrink') deliver = shrinkTargets(cfg.total, cfg.ratio, available);
-      for (const label of [0, 1] as const) {
-        const target = this.targets[label];
-        if (available[label] >= target) continue;
-        classShortfalls.push({
-          label,
-          labelName: LABEL_NAMES[label],
-          target,
-          available: available[label],
-          delivered: deliver[label],
-          action: cfg.onShortfall === 'shrink' ? 'shrunk' : 'upsampled',
-        });
-      }
-      if (cfg.onShortfall === 'shrink') {
-        // The class with room also shrinks to keep the ratio exact: report it too.
-        for (const label of [0, 1] as const) {
-          if (available[label] >= this.targets[label] && deliver[label] < this.targets[label]) {
-            classShortfalls.push({
-              label,
-              labelName: LABEL_NAMES[label],
-              target: this.targets[label],
-              available: available[label],
-              delivered: deliver[label],
-              action: 'shrunk',
-            });
-          }
-        }
-      }
+    if (available[0] >= n0 && available[1] >= n1) return { deliver, classShortfalls };
+    if (cfg.onShortfall === 'fail') {
+      throw new ShortfallError(
+        `not enough samples for ${cfg.total} at ratio ${cfg.ratio}: reasoning ${available[0]} of ${n0}, ` +
+          `non_reasoning ${available[1]} of ${n1} (use --on-shortfall shrink or upsample)`,
+      );
     }
+    if (cfg.onShortfall === 'shrink') deliver = shrinkTargets(cfg.total, cfg.ratio, available);
+    const short = (label: Label, action: ClassShortfall['action']) =>
+      classShortfalls.push({
+        label,
+        labelName: LABEL_NAMES[label],
+        target: this.targets[label],
+        available: available[label],
+        delivered: deliver[label],
+        action,
+      });
+    for (const label of [0, 1] as const) {
+      if (available[label] >= this.targets[label]) continue;
+      short(label, cfg.onShortfall === 'shrink' ? 'shrunk' : 'upsampled');
+    }
+    // The class with room also shrinks to keep the ratio exact: report it too.
+    if (cfg.onShortfall === 'shrink')
+      for (const label of [0, 1] as const)
+        if (available[label] >= this.targets[label] && deliver[label] < this.targets[label])
+          short(label, 'shrunk');
+    return { deliver, classShortfalls };
+  }
 
+  /** Quotas per cell for this supply per cell (the allocation), and the shortfalls. */
+  private plan(supplyOf: (c: Cell) => number) {
+    const available: [number, number] = [0, 0];
+    for (const c of this.cellList) available[c.label] += supplyOf(c);
+    const { deliver, classShortfalls } = this.classPlan(available);
     const stratumShortfalls: StratumShortfall[] = [];
+    const quotas = new Map<Cell, number>();
+    const real: [number, number] = [0, 0];
+    for (const label of [0, 1] as const) {
+      const cells = this.cellsOf(label);
+      const supply = cells.map(supplyOf);
+      const weights = allocationWeights(this.config.allocation, supply);
+      real[label] = Math.min(deliver[label], available[label]);
+      const q = allocate(real[label], supply, weights);
+      const nominal = nominalShares(real[label], weights);
+      cells.forEach((cell, i) => {
+        quotas.set(cell, q[i]!);
+        if (supply[i]! < nominal[i]!) {
+          stratumShortfalls.push({
+            label,
+            stratum: cell.key,
+            nominal: Math.round(nominal[i]! * 100) / 100,
+            available: supply[i]!,
+            selected: q[i]!,
+            action: 'redistributed',
+          });
+        }
+      });
+    }
+    return { deliver, real, classShortfalls, stratumShortfalls, quotas };
+  }
+
+  /** The chosen rows per cell, plus the upsampled copies a class short of its target needs. */
+  private pickFrom(plan: ReturnType<StreamingBalancer['plan']>, chosen: Map<Cell, Entry[]>) {
     /** Selected rows and upsampled copies (a copy has its own id and key). */
     const picked: { entry: Entry; id: string; key: number; tie: number; copyOf?: string }[] = [];
     const selectedByLabelStratum: Record<string, Record<string, number>> = { '0': {}, '1': {} };
     let upsampled = 0;
     for (const label of [0, 1] as const) {
-      const cells = cellsOf(label);
-      const supply = cells.map((c) => c.supply);
-      const weights = allocationWeights(cfg.allocation, supply);
-      const real = Math.min(deliver[label], available[label]);
-      const quotas = allocate(real, supply, weights);
-      const nominal = nominalShares(real, weights);
       const classPicked: Entry[] = [];
-      cells.forEach((cell, i) => {
-        const q = quotas[i]!;
-        const chosen = this.selectFrom(cell, q);
-        classPicked.push(...chosen);
-        selectedByLabelStratum[label]![cell.key] = q;
-        if (cell.supply < nominal[i]!) {
-          stratumShortfalls.push({
-            label,
-            stratum: cell.key,
-            nominal: Math.round(nominal[i]! * 100) / 100,
-            available: cell.supply,
-            selected: q,
-            action: 'redistributed',
-          });
-        }
-      });
+      for (const cell of this.cellsOf(label)) {
+        const got = chosen.get(cell) ?? [];
+        classPicked.push(...got);
+        selectedByLabelStratum[label]![cell.key] = got.length;
+      }
       for (const e of classPicked) picked.push({ entry: e, id: e.id, key: e.key, tie: e.tie });
       // Upsampling: the seed's sampling with replacement, made deterministic and visible.
-      const missing = deliver[label] - real;
+      const missing = plan.deliver[label] - plan.real[label];
       if (missing > 0 && classPicked.length > 0) {
         classPicked.sort((a, b) => (before(a, b) ? -1 : 1));
         for (let j = 0; j < missing; j++) {
@@ -841,17 +940,159 @@ export class StreamingBalancer {
         }
       }
     }
-
     return {
-      available,
-      deliver,
-      classShortfalls,
-      stratumShortfalls,
+      deliver: plan.deliver,
+      classShortfalls: plan.classShortfalls,
+      stratumShortfalls: plan.stratumShortfalls,
       picked,
       selectedByLabelStratum,
       upsampled,
-      cellsOf,
     };
+  }
+
+  /** Dedup settings of the near-duplicate walk: the keep key is the sampling key. */
+  private dedupOptions(mode: 'greedy' | 'cluster'): DedupOptions {
+    return parseDedupOptions({
+      threshold: this.config.dedupThreshold,
+      seed: this.config.seed,
+      mode,
+    });
+  }
+
+  /** The user message of a candidate as it goes into the dataset line. */
+  private messageOf(e: Entry): string {
+    if (e.row === null && e.line === null) {
+      throw new Error('candidates were kept as byte ranges: finish with a loader');
+    }
+    return (e.row ?? this.reshape(JSON.parse(e.line!) as AnnotatedRow)).userMessage;
+  }
+
+  /**
+   * Selection with near-duplicate removal (docs/dedup.md "In the build"): quotas from
+   * the supply, then {@link walk}. A cell left short while rows of it were dropped
+   * cannot be proven: NearDedupRefillError asks the driver for a wider margin. A cell
+   * left short with its whole population walked delivers what it has: its supply is
+   * lowered to that and the quotas recomputed, until nothing changes.
+   */
+  private selectNear() {
+    const o = this.dedupOptions('greedy');
+    const signer = signerFor(o);
+    const sigs = new Map<Entry, Int32Array>();
+    const signature = (e: Entry): Int32Array => {
+      let s = sigs.get(e);
+      if (s === undefined) sigs.set(e, (s = signer.sign(this.messageOf(e))));
+      return s;
+    };
+    const eff = new Map<Cell, number>(this.cellList.map((c) => [c, c.supply]));
+    /** Cells whose whole population is walked and delivered less than its supply. */
+    const lowered = new Set<Cell>();
+    for (;;) {
+      const plan = this.plan((c) => eff.get(c)!);
+      const walk = this.walk(plan.quotas, o, signature, lowered);
+      const refill: { cell: Cell; missing: number; tried: number; got: number }[] = [];
+      let lower = false;
+      for (const [cell, q] of plan.quotas) {
+        const got = walk.chosen.get(cell)?.length ?? 0;
+        if (got >= q) continue;
+        if (cell.candidates.minDropped !== null) {
+          refill.push({ cell, missing: q - got, tried: walk.tried.get(cell) ?? 0, got });
+        } else {
+          eff.set(cell, got);
+          lowered.add(cell);
+          lower = true;
+        }
+      }
+      if (refill.length > 0) throw this.refillError(refill);
+      if (lower) continue;
+      const byLabelStratum: Record<string, Record<string, number>> = { '0': {}, '1': {} };
+      for (const label of [0, 1] as const)
+        for (const c of this.cellsOf(label)) byLabelStratum[label]![c.key] = 0;
+      for (const r of walk.removed) byLabelStratum[r.cell.label]![r.cell.key]! += 1;
+      const near: NearDuplicatesManifest = {
+        threshold: o.threshold,
+        removed: walk.removed.length,
+        byLabelStratum,
+        passes: this.pass,
+        note: NEAR_NOTE,
+      };
+      const duplicates = walk.removed.map((r) => ({
+        id: r.id,
+        keptId: r.keptId,
+        similarity: r.similarity,
+      }));
+      return { ...this.pickFrom(plan, walk.chosen), near: { manifest: near, duplicates } };
+    }
+  }
+
+  /**
+   * One walk over every cell's retained candidates in ONE global sampling-key order:
+   * a candidate that is a verified near-duplicate of an already selected sample is
+   * removed; otherwise it is selected while its cell is under quota, else skipped.
+   * Only selected samples are indexed; a cell's candidates stop at its smallest
+   * dropped key (nothing past it is proven to be the next). A `lowered` cell (its
+   * whole population retained) is walked to the end, so its removals are all counted.
+   */
+  private walk(
+    quotas: Map<Cell, number>,
+    o: DedupOptions,
+    signature: (e: Entry) => Int32Array,
+    lowered: ReadonlySet<Cell>,
+  ) {
+    const all: Entry[] = [];
+    for (const [cell, q] of quotas) {
+      if (q === 0) continue;
+      const d = cell.candidates.minDropped;
+      for (const e of cell.candidates.sorted()) {
+        if (d !== null && !before(e, d)) break;
+        all.push(e);
+      }
+    }
+    all.sort((a, b) => (before(a, b) ? -1 : 1));
+    const g = new GreedyDeduper(o);
+    const chosen = new Map<Cell, Entry[]>();
+    const tried = new Map<Cell, number>();
+    const removed: (NearDuplicate & { cell: Cell })[] = [];
+    for (const e of all) {
+      let got = chosen.get(e.cell);
+      if (got === undefined) chosen.set(e.cell, (got = []));
+      if (got.length >= quotas.get(e.cell)!) {
+        const d = lowered.has(e.cell) ? g.duplicateOf(signature(e)) : undefined;
+        if (d)
+          removed.push({
+            id: e.id,
+            keptId: d.keptId,
+            similarity: round6(d.similarity),
+            cell: e.cell,
+          });
+        continue;
+      }
+      tried.set(e.cell, (tried.get(e.cell) ?? 0) + 1);
+      const keptId = g.offer(e.id, signature(e));
+      if (keptId === undefined) got.push(e);
+      else removed.push({ id: e.id, keptId, similarity: round6(g.lastSimilarity), cell: e.cell });
+    }
+    return { chosen, tried, removed };
+  }
+
+  /** How many more candidates the short cells need (from the removal rate seen, with headroom). */
+  private refillError(
+    short: { cell: Cell; missing: number; tried: number; got: number }[],
+  ): NearDedupRefillError {
+    const cells = short.map((s) => {
+      const kept = s.tried === 0 ? 0.5 : Math.max(0.05, s.got / s.tried);
+      const need = Math.ceil((1.5 * s.missing) / kept) + CAP_MARGIN;
+      return { label: s.cell.label, stratum: s.cell.key, missing: s.missing, need };
+    });
+    const most = Math.max(...cells.map((c) => c.need));
+    const margin = Math.max(2 * this.margin, this.margin + most);
+    const names = cells
+      .map((c) => `${LABEL_NAMES[c.label]}/${c.stratum} ${c.missing} short`)
+      .join(', ');
+    return new NearDedupRefillError(
+      `near-duplicate removal used up the retained candidates of ${names}: scan again with margin ${margin}`,
+      margin,
+      cells,
+    );
   }
 
   private build(sel: Selection, sink?: DatasetSink): BalanceResult {
@@ -864,6 +1105,7 @@ export class StreamingBalancer {
       selectedByLabelStratum,
       upsampled,
       cellsOf,
+      near,
     } = sel;
     const [n0, n1] = this.targets;
     // Strategy 4: inverse-frequency weight of each stratum over the distinct input.
@@ -937,6 +1179,7 @@ export class StreamingBalancer {
       train: out.train,
       validation: out.validation,
       test: out.test,
+      duplicates: near ? near.duplicates : [],
       manifest: {
         config: cfg,
         seed: cfg.seed,
@@ -960,6 +1203,7 @@ export class StreamingBalancer {
         shortfalls: { classes: classShortfalls, strata: stratumShortfalls },
         weights,
         split: splitManifest,
+        ...(near ? { nearDuplicates: near.manifest } : {}),
       },
     };
   }
@@ -991,6 +1235,21 @@ export class StreamingBalancer {
       }
       return { id: p.id, conversationId: c, label: p.entry.cell.label };
     });
+    // Near-dedup off: near-duplicate clusters of the selection keep a pair in one split
+    // (on, the walk left no verified pair in the selection).
+    if (!this.config.nearDedup) {
+      const o = this.dedupOptions('cluster');
+      const signer = signerFor(o);
+      const signed = picked.map((p) => ({
+        id: p.id,
+        signature: signer.sign((p.entry.row ?? rowOf(p.entry)).userMessage),
+      }));
+      const { clusterOf } = dedupSignatures(signed, o);
+      for (const s of input) {
+        const k = clusterOf.get(s.id);
+        if (k !== undefined) (s as { clusterId?: string }).clusterId = k;
+      }
+    }
     return assignSplits(input, shares, this.config.seed);
   }
 

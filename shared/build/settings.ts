@@ -107,6 +107,13 @@ const EnvSchema = z
       })
       .optional(),
     /** Complexity tier cut points "LOW,HIGH" on the score in [0, 1]. */
+    /** Near-duplicate removal in the selection (docs/dedup.md): on unless `false`. */
+    SFT_NEAR_DEDUP: onOff.optional(),
+    SFT_DEDUP_THRESHOLD: z.coerce
+      .number()
+      .gt(0, 'a Jaccard similarity in (0, 1]')
+      .lte(1, 'a Jaccard similarity in (0, 1]')
+      .optional(),
     SFT_COMPLEXITY_THRESHOLDS: list
       .transform((a) => a.map(Number))
       .pipe(z.array(z.number().min(0).max(1)).length(2, 'expected LOW,HIGH'))
@@ -292,6 +299,8 @@ export function loadSettings(env: Record<string, string | undefined> = process.e
       validation: e.SFT_VALIDATION,
       ...(e.SFT_SPLIT !== undefined ? { split: e.SFT_SPLIT } : {}),
       ...(e.SFT_FORMATS !== undefined ? { formats: e.SFT_FORMATS } : {}),
+      ...(e.SFT_NEAR_DEDUP !== undefined ? { nearDedup: e.SFT_NEAR_DEDUP } : {}),
+      ...(e.SFT_DEDUP_THRESHOLD !== undefined ? { dedupThreshold: e.SFT_DEDUP_THRESHOLD } : {}),
       ...(e.SFT_COMPLEXITY_THRESHOLDS !== undefined
         ? { complexityThresholds: e.SFT_COMPLEXITY_THRESHOLDS }
         : {}),
@@ -345,6 +354,10 @@ export const SETTINGS_DOC: Record<string, string> = {
   SFT_VALIDATION: 'default validation share (0)',
   SFT_SPLIT: 'default train,validation,test shares, e.g. 0.9,0.05,0.05 (overrides SFT_VALIDATION)',
   SFT_FORMATS: 'more output formats: chat, classifier, parquet (comma list), with the dataset card',
+  SFT_NEAR_DEDUP:
+    'remove near-duplicate user messages from the selection (duplicates.jsonl): true (default) | false; body field nearDedup',
+  SFT_DEDUP_THRESHOLD:
+    'estimated Jaccard at or above which two user messages are near-duplicates, 0 < T <= 1 (0.8); body field dedupThreshold',
   SFT_COMPLEXITY_THRESHOLDS:
     'default complexity tier cut points LOW,HIGH on the score in [0, 1] (0.25,0.6; docs/strata.md)',
   SFT_HISTORY_TURNS: 'previous turns carried as history, conversation pipeline (3)',

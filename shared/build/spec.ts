@@ -102,6 +102,14 @@ export const BuildRequestSchema = z.strictObject({
       return z.NEVER;
     })
     .optional(),
+  /** Near-duplicate removal in the selection (docs/dedup.md); `false` keeps near-duplicates. */
+  nearDedup: z.boolean().optional(),
+  /** Estimated Jaccard at or above which two user messages are near-duplicates, 0 < T ≤ 1. */
+  dedupThreshold: z
+    .number()
+    .gt(0, 'a Jaccard similarity in (0, 1]')
+    .lte(1, 'a Jaccard similarity in (0, 1]')
+    .optional(),
   /** Output formats beside the JSONL record: chat, classifier, parquet (docs/formats.md). */
   formats: z.array(z.enum(OUTPUT_FORMATS)).max(OUTPUT_FORMATS.length).optional(),
   /** Complexity tier cut points [low, high] on the score in [0, 1] (docs/strata.md). */
@@ -217,6 +225,10 @@ export interface BuildDefaults {
   split?: readonly [number, number, number];
   /** Output formats (SFT_FORMATS); absent = the JSONL record alone. */
   formats?: OutputFormat[];
+  /** Near-duplicate removal (SFT_NEAR_DEDUP); absent = on. */
+  nearDedup?: boolean;
+  /** Near-duplicate threshold (SFT_DEDUP_THRESHOLD); absent = 0.8. */
+  dedupThreshold?: number;
   historyTurns: number;
   historyTokens: number;
   /** Complexity tier cut points (SFT_COMPLEXITY_THRESHOLDS); absent = the config's default. */
@@ -319,6 +331,12 @@ export function buildSpecOf(args: {
         ? { test: split[2] }
         : {}),
       ...(formats ? { formats: parseFormats(formats, r.formats ? 'formats' : 'SFT_FORMATS') } : {}),
+      ...((r.nearDedup ?? d.nearDedup) !== undefined
+        ? { nearDedup: r.nearDedup ?? d.nearDedup }
+        : {}),
+      ...((r.dedupThreshold ?? d.dedupThreshold) !== undefined
+        ? { dedupThreshold: r.dedupThreshold ?? d.dedupThreshold }
+        : {}),
       ...((r.complexityThresholds ?? d.complexityThresholds)
         ? { complexity: { tiers: r.complexityThresholds ?? d.complexityThresholds } }
         : {}),

@@ -96,6 +96,13 @@ export const BalanceConfigSchema = z
     seed: z.union([z.number().int(), z.string().min(1)]).default(42),
     /** Remove exact-duplicate user messages before sampling. */
     dedup: z.boolean().default(true),
+    /**
+     * Remove near-duplicate user messages from the selection (MinHash char-5-gram
+     * signatures, 16 × 7 LSH, verified at `dedupThreshold`; docs/dedup.md).
+     */
+    nearDedup: z.boolean().default(true),
+    /** Estimated Jaccard at or above which two user messages are near-duplicates. */
+    dedupThreshold: z.number().gt(0).lte(1).default(0.8),
     /** Share of the dataset in validation.jsonl (0 = none); grouped by conversation. */
     validation: z.number().min(0).lt(1).default(0),
     /** Share of the dataset in test.jsonl (absent or 0 = none); grouped by conversation. */

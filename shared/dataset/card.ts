@@ -77,6 +77,7 @@ const sections = {
     allocation: z.string().optional(),
     onShortfall: z.string().optional(),
     seed: z.union([z.number(), z.string()]).optional(),
+    nearDedup: z.boolean().optional(),
   }),
   input: z.looseObject({
     rows: z.number().optional(),
@@ -96,7 +97,12 @@ const sections = {
       .array(z.looseObject({ label: z.number(), stratum: z.string(), nominal: z.number() }))
       .optional(),
   }),
-  nearDedup: z.record(z.string(), z.unknown()),
+  nearDuplicates: z.looseObject({
+    threshold: z.number(),
+    removed: z.number(),
+    byLabelStratum: z.record(z.string(), z.record(z.string(), z.number())),
+    note: z.string().optional(),
+  }),
   dedup: z.record(z.string(), z.unknown()),
   probe: z.record(z.string(), z.unknown()),
 };
@@ -388,8 +394,25 @@ function dedupProbeSection(input: DatasetCardInput, m: Sections): string[] {
     out.push(
       `- Exact duplicates removed (same normalized user message within a class and stratum): ${m.input.duplicatesRemoved}`,
     );
-  for (const k of ['nearDedup', 'dedup'] as const) if (m[k]) out.push(...leaves(m[k], k));
-  if (m.input?.duplicatesRemoved === undefined && !m.nearDedup && !m.dedup)
+  const near = m.nearDuplicates;
+  if (near) {
+    const cells = Object.entries(near.byLabelStratum).flatMap(([l, by]) =>
+      Object.entries(by).map(
+        ([st, n]) => `${l === '0' ? 'reasoning' : 'non_reasoning'}/${st} ${n}`,
+      ),
+    );
+    out.push(
+      `- Near-duplicates removed (MinHash over character 5-grams, 16 × 7 LSH, estimated Jaccard ≥ ${near.threshold}; ` +
+        `each removed sample is listed with the selected one it duplicates in \`duplicates.jsonl\`): ${near.removed}` +
+        (cells.length ? ` (${cells.join(', ')})` : ''),
+      `- Counted ${near.note ?? 'among the walked candidates, not a census of the population'}; no two selected samples are verified near-duplicates, so none straddles two splits.`,
+    );
+  } else if (m.config?.nearDedup === false)
+    out.push(
+      '- Near-duplicate removal was off for this build (near-duplicate clusters kept within one split).',
+    );
+  if (m.dedup) out.push(...leaves(m.dedup, 'dedup'));
+  if (m.input?.duplicatesRemoved === undefined && !m.nearDuplicates && !m.dedup)
     out.push('No deduplication figures recorded.');
   out.push('');
 

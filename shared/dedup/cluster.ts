@@ -263,10 +263,16 @@ export class GreedyDeduper {
   private candidatePairs = 0;
   private verifiedPairs = 0;
   private items = 0;
+  /** Estimated Jaccard of the last sample {@link offer} removed and its keptId. */
+  lastSimilarity = 0;
+  private stamps = new Uint32Array(1024);
+  private stampNow = 0;
+  private readonly needed: number;
 
   constructor(private readonly o: DedupOptions) {
     for (let b = 0; b < o.bands; b++) this.buckets.push(new Map());
     this.seed = seed32(o.seed);
+    this.needed = agreementsNeeded(o.threshold, permutationCount(o));
   }
 
   /** Offers the next sample in keep order; returns the kept id it duplicates, or undefined when kept. */
@@ -287,20 +293,25 @@ export class GreedyDeduper {
     this.items++;
     let best = -1;
     let bestSim = -1;
-    const tried = new Set<number>();
+    // Kept samples already checked for this offer carry its stamp (no Set per offer).
+    const stamp = ++this.stampNow;
     const keys: number[] = [];
     for (let b = 0; b < this.o.bands; b++) {
       const key = bandKey32(signature, b, this.o.rows);
       keys.push(key);
       const members = this.buckets[b]!.get(key);
       if (!members) continue;
+      // At most bucketCap kept samples sit in a bucket (the earliest ones): a sample costs
+      // at most bands × bucketCap checks, however crowded its buckets (docs/dedup.md).
       for (const m of members) {
-        if (tried.has(m)) continue;
-        tried.add(m);
+        if (this.stamps[m] === stamp) continue;
+        this.stamps[m] = stamp;
         this.candidatePairs++;
+        // The early-exit check first: most candidates are rejected in a few positions.
+        if (!agreesAtLeast(signature, this.kept[m]!.signature, this.needed)) continue;
         const sim = estimatedJaccard(signature, this.kept[m]!.signature);
-        if (sim >= this.o.threshold) this.verifiedPairs++;
-        if (sim >= this.o.threshold && (sim > bestSim || (sim === bestSim && m < best))) {
+        this.verifiedPairs++;
+        if (sim > bestSim || (sim === bestSim && m < best)) {
           best = m;
           bestSim = sim;
         }
@@ -311,17 +322,46 @@ export class GreedyDeduper {
       this.removed.push({ id, keptId, similarity: bestSim });
       this.clusterOf.set(keptId, keptId);
       this.clusterOf.set(id, keptId);
+      this.lastSimilarity = bestSim;
       return keptId;
     }
     const index = this.kept.length;
     this.kept.push({ id, signature });
+    if (index >= this.stamps.length) {
+      const grown = new Uint32Array(Math.max(1024, this.stamps.length * 2));
+      grown.set(this.stamps);
+      this.stamps = grown;
+    }
     keys.forEach((key, b) => {
       const map = this.buckets[b]!;
       const members = map.get(key);
-      if (members) members.push(index);
-      else map.set(key, [index]);
+      if (!members) map.set(key, [index]);
+      else if (members.length < this.o.bucketCap) members.push(index);
     });
     return undefined;
+  }
+
+  /**
+   * The kept sample `signature` is a near-duplicate of (the most similar, earliest on a
+   * tie) with the estimated Jaccard, without offering it: nothing is indexed or checked.
+   */
+  duplicateOf(signature: Int32Array): { keptId: string; similarity: number } | undefined {
+    const tried = new Set<number>();
+    let best = -1;
+    let bestSim = -1;
+    for (let b = 0; b < this.o.bands; b++) {
+      const members = this.buckets[b]!.get(bandKey32(signature, b, this.o.rows));
+      for (const m of members ?? []) {
+        if (tried.has(m)) continue;
+        tried.add(m);
+        const sim = estimatedJaccard(signature, this.kept[m]!.signature);
+        if (sim >= this.o.threshold && (sim > bestSim || (sim === bestSim && m < best))) {
+          best = m;
+          bestSim = sim;
+        }
+      }
+    }
+    return best < 0 ? undefined : { keptId: this.kept[best]!.id, similarity: bestSim };
   }
 
   /** Samples kept so far. */

@@ -41,6 +41,23 @@ export class NoValidRowsError extends BalanceError {}
  */
 export class InexactSelectionError extends BalanceError {}
 
+/**
+ * Near-duplicate removal used up a stratum's retained candidates before its quota while
+ * rows of that stratum were dropped: the selection cannot be proven. The driver scans
+ * again with a per-cell margin of at least `margin` (docs/dedup.md "Passes").
+ */
+export class NearDedupRefillError extends BalanceError {
+  constructor(
+    message: string,
+    /** The per-cell margin the next pass should keep. */
+    readonly margin: number,
+    /** The cells that ran out, with how many more candidates each is estimated to need. */
+    readonly cells: { label: number; stratum: string; missing: number; need: number }[],
+  ) {
+    super(message);
+  }
+}
+
 /** Node and undici codes of a connection that failed on the way: worth another try. */
 const TRANSIENT_CODES = new Set([
   'ECONNRESET',

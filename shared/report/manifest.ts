@@ -79,6 +79,15 @@ export const ReportManifestSchema = z.looseObject({
     ),
   }),
   split: z.looseObject({ train: count, validation: count }),
+  /** Near-duplicates removed by the selection walk (absent when switched off, and in older manifests). */
+  nearDuplicates: z
+    .looseObject({
+      threshold: z.number(),
+      removed: count,
+      byLabelStratum: z.record(z.string(), counts),
+      passes: count.optional(),
+    })
+    .optional(),
   pipeline: z
     .looseObject({
       name: z.string(),

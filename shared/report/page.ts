@@ -43,6 +43,27 @@ const num = (n: number) => n.toLocaleString('en-US');
 export const SIGNALS_WARNING =
   'Labelled by the offline signals heuristic — not for training a production router (use --judge openai|azure, SFT_JUDGE=openai).';
 
+/** Near-duplicates removed, in all and per class × stratum (docs/dedup.md). */
+function nearDuplicateFacts(m: ReportManifest): Fact[] {
+  const n = m.nearDuplicates;
+  if (!n) return [];
+  const facts: Fact[] = [
+    {
+      key: 'nearDuplicates.removed',
+      label: `near-duplicates removed (Jaccard ≥ ${n.threshold})`,
+      value: n.removed,
+    },
+  ];
+  for (const [label, byStratum] of Object.entries(n.byLabelStratum))
+    for (const [stratum, v] of Object.entries(byStratum))
+      facts.push({
+        key: `nearDuplicates.byLabelStratum.${label}.${stratum}`,
+        label: `near-duplicates ${label === '0' ? 'reasoning' : 'non_reasoning'} / ${stratum}`,
+        value: v,
+      });
+  return facts;
+}
+
 /** What the page shows, from the manifest alone. */
 export function reportModel(m: ReportManifest): ReportModel {
   const id = m.build?.id;
@@ -57,6 +78,7 @@ export function reportModel(m: ReportManifest): ReportModel {
       value: m.input.duplicatesRemoved,
     },
     { key: 'input.outOfStrata', label: 'outside strata', value: m.input.outOfStrata },
+    ...nearDuplicateFacts(m),
     { key: 'targets.total', label: 'target', value: m.targets.total },
     { key: 'selected.total', label: 'selected', value: m.selected.total },
     { key: 'selected.byLabel.0', label: 'selected reasoning', value: m.selected.byLabel['0'] ?? 0 },

@@ -143,6 +143,29 @@ describe('datasetCard', () => {
     );
   });
 
+  it('states the near-duplicates removed per class × stratum, or that removal was off', () => {
+    const text = datasetCard(
+      input({
+        manifest: {
+          nearDuplicates: {
+            threshold: 0.8,
+            removed: 7,
+            byLabelStratum: { '0': { A: 3, B: 0 }, '1': { A: 4 } },
+            passes: 2,
+            note: 'among the walked candidates, not a census of the population',
+          },
+        },
+      }),
+    );
+    expect(text).toContain('estimated Jaccard ≥ 0.8');
+    expect(text).toContain(': 7 (reasoning/A 3, reasoning/B 0, non_reasoning/A 4)');
+    expect(text).toContain('`duplicates.jsonl`');
+    expect(text).toContain('not a census of the population');
+    const off = datasetCard(input({ manifest: { config: { nearDedup: false } } }));
+    expect(off).toContain('Near-duplicate removal was off');
+    expect(off).not.toContain('Near-duplicates removed');
+  });
+
   it('skips a manifest section of an unexpected shape instead of failing', () => {
     const text = datasetCard(
       input({ manifest: { judge: 'not an object', config: { ratio: 'x' } } }),

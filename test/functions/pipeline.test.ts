@@ -80,8 +80,29 @@ describe.each([
       'shortfalls',
       'weights',
       'split',
+      'nearDuplicates',
     ])
       expect(manifest[key]).toEqual(job.manifest[key]);
+    // Near-dedup (on by default): the same removals, listed in the same bytes, everywhere.
+    const dups = (await deps.store.get(`${p.datasetPrefix}duplicates.jsonl`))!.toString('utf8');
+    expect(dups).toBe(await readFile(join(t.dir, 'inproc', 'duplicates.jsonl'), 'utf8'));
+    expect(dups).toBe(await readFile(join(t.dir, 'balanced', 'duplicates.jsonl'), 'utf8'));
+    expect(manifest.outputs['duplicates.jsonl']).toEqual(
+      (job.manifest.outputs as Record<string, unknown>)['duplicates.jsonl'],
+    );
+    expect(manifest.nearDuplicates.removed).toBe(dups.split('\n').filter(Boolean).length);
+    expect(manifest.nearDuplicates.removed).toBeGreaterThan(0);
+    const trainIds = new Set(
+      train
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { id: string }).id),
+    );
+    for (const l of dups.split('\n').filter(Boolean)) {
+      const d = JSON.parse(l) as { id: string; keptId: string; similarity: number };
+      expect(trainIds.has(d.keptId) && !trainIds.has(d.id)).toBe(true);
+      expect(d.similarity).toBeGreaterThanOrEqual(0.8);
+    }
     expect(manifest.pipeline.assembly).toEqual(
       (job.manifest.pipeline as { assembly: unknown }).assembly,
     );

@@ -54,7 +54,13 @@ async function build(
   opts: { deps?: Deps; events?: HostEvent[] } = {},
 ) {
   const deps = opts.deps ?? createDeps(uniqueSettings(SETTINGS));
-  const spec = specFor(deps, id, request, { kind: 'file', path: input.path });
+  // The wave planner's quotas assume exact dedup only: near-dedup off, the counts are the point.
+  const spec = specFor(
+    deps,
+    id,
+    { nearDedup: false, ...request },
+    { kind: 'file', path: input.path },
+  );
   const outcome = await runBuild(deps, spec, {
     timeoutMs: 120_000,
     ...(opts.events ? { events: opts.events } : {}),

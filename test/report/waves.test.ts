@@ -35,7 +35,15 @@ async function wavesManifest(name: string, waves: WaveSettingsInput): Promise<un
   const job = await runPipeline(
     telemetry,
     out,
-    parseBalanceConfig({ total: 600, ratio: 0.7, stratify: ['turnBucket'], seed: 5 }),
+    // The waves planner's quotas assume exact dedup only: near-dedup off, as the captions'
+    // counts are the point here (near-dedup's removals are not planned for by the waves).
+    parseBalanceConfig({
+      total: 600,
+      ratio: 0.7,
+      stratify: ['turnBucket'],
+      seed: 5,
+      nearDedup: false,
+    }),
     {
       pipeline: 'session',
       history: DEFAULT_HISTORY,

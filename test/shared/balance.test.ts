@@ -6,7 +6,12 @@ import {
 } from '../../shared/balance/balancer';
 import { parseBalanceConfig, type BalanceConfigInput } from '../../shared/contracts/config';
 import type { AnnotatedRow } from '../../shared/contracts/rows';
-import { InexactSelectionError, NoValidRowsError, ShortfallError } from '../../shared/errors/index';
+import {
+  InexactSelectionError,
+  NearDedupRefillError,
+  NoValidRowsError,
+  ShortfallError,
+} from '../../shared/errors/index';
 import { seed32, unitHash } from '../../shared/util/hash';
 import { annotatedRows, row, shuffled } from '../support/rows';
 
@@ -57,12 +62,13 @@ describe('exact class ratios', () => {
   });
 
   it('redistributes a short bucket and reports it', () => {
+    // About the allocation's redistribution: near-dedup off, so supply is what is delivered.
     const supply = balance(ROWS, { total: 10 }).manifest.input.byLabelStratum['0']!;
     const [shortKey, shortCell] = Object.entries(supply).sort(
       (a, b) => a[1].unique - b[1].unique,
     )[0]!;
     const n0 = 3 * shortCell.unique + 300; // more than an equal share of the short bucket
-    const r = balance(ROWS, { total: 2 * n0, ratio: 0.5 });
+    const r = balance(ROWS, { total: 2 * n0, ratio: 0.5, nearDedup: false });
     const sel = r.manifest.selected.byLabelStratum['0']!;
     expect(sel[shortKey]).toBe(shortCell.unique);
     const others = Object.entries(sel)
@@ -187,7 +193,10 @@ describe('deduplication', () => {
     const rows = Array.from({ length: 20 }, (_, i) =>
       row({ conversationId: `c${i}`, userMessage: 'same' }),
     );
-    expect(balance(rows, { total: 20, ratio: 0, dedup: false }).train).toHaveLength(20);
+    // Exact dedup alone (20 identical messages are also near-duplicates).
+    expect(
+      balance(rows, { total: 20, ratio: 0, dedup: false, nearDedup: false }).train,
+    ).toHaveLength(20);
     expect(balance(rows, { total: 20, ratio: 0 }).train).toHaveLength(1);
   });
 });
@@ -401,7 +410,33 @@ describe('inexact selection is loud, never silent', () => {
         userMessage: r.userMessage,
       });
     });
-    expect(() => balance([...a, ...copies], { total: 2, ratio: 0 })).toThrow(InexactSelectionError);
+    expect(() => balance([...a, ...copies], { total: 2, ratio: 0, nearDedup: false })).toThrow(
+      InexactSelectionError,
+    );
+    // With near-dedup (the default) the walk asks for a wider margin instead (growing
+    // geometrically), and a scan with a wide enough margin selects exactly.
+    const margins: number[] = [];
+    let done: BalanceResult | null = null;
+    for (let pass = 1; done === null && pass <= 8; pass++) {
+      const b = new StreamingBalancer(parseBalanceConfig({ total: 2, ratio: 0 }), {
+        margin: margins.at(-1) ?? 64,
+      });
+      for (const r of [...a, ...copies]) b.offer(r);
+      try {
+        done = b.finish();
+      } catch (err) {
+        expect(err).toBeInstanceOf(NearDedupRefillError);
+        margins.push((err as NearDedupRefillError).margin);
+      }
+    }
+    expect(margins.length).toBeGreaterThan(0);
+    expect(margins).toEqual([...margins].sort((x, y) => x - y));
+    const huge = new StreamingBalancer(parseBalanceConfig({ total: 2, ratio: 0 }), {
+      margin: 100_000,
+    });
+    for (const r of [...a, ...copies]) huge.offer(r);
+    expect(done!.train).toHaveLength(2);
+    expect(bytes(done!)).toBe(bytes(huge.finish()));
     // Without deduplication nothing is taken away, and the selection is exact.
     expect(balance([...a, ...copies], { total: 2, ratio: 0, dedup: false }).train).toHaveLength(2);
   });

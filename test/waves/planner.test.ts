@@ -48,6 +48,8 @@ function population(n: number, seed = 1): Truth[] {
 }
 
 /** Runs the planner to the end with the true labels as the judge. */
+// Near-dedup off throughout: the planner's quotas assume exact dedup only, and these tests
+// pin that the balancer selects exactly those quotas (waves do not plan for near-dedup).
 function run(items: readonly Truth[], config: BalanceConfig, settings: WaveSettingsInput = {}) {
   const truth = new Map(items.map((t) => [t.id, t.label]));
   const planner = new WavePlanner(
@@ -103,7 +105,13 @@ describe('WavePlanner', () => {
   it.each(CASES)(
     'ratio %s, %s: every quota met and the balancer selects exactly the quotas',
     (ratio, allocation) => {
-      const config = parseBalanceConfig({ total: 4_000, ratio, allocation, seed: 5 });
+      const config = parseBalanceConfig({
+        nearDedup: false,
+        total: 4_000,
+        ratio,
+        allocation,
+        seed: 5,
+      });
       const { planner, selection } = run(POP, config);
       expect(planner.state).toBe('quotas-met');
       const cells = planner.estimate().cells;
@@ -122,7 +130,13 @@ describe('WavePlanner', () => {
   it.each(CASES)(
     'ratio %s, %s: judges far fewer samples than the population',
     (ratio, allocation) => {
-      const config = parseBalanceConfig({ total: 4_000, ratio, allocation, seed: 5 });
+      const config = parseBalanceConfig({
+        nearDedup: false,
+        total: 4_000,
+        ratio,
+        allocation,
+        seed: 5,
+      });
       const { planner } = run(POP, config);
       // Judging everything: 20,000 calls for 4,000 rows (5 per row); this score is weak.
       expect(planner.judged / 4_000).toBeLessThan(2);
@@ -130,7 +144,7 @@ describe('WavePlanner', () => {
   );
 
   it('delivered quotas stay beside the target a full judging would give (equal allocation)', () => {
-    const config = parseBalanceConfig({ total: 4_000, ratio: 0.7, seed: 5 });
+    const config = parseBalanceConfig({ nearDedup: false, total: 4_000, ratio: 0.7, seed: 5 });
     const { planner, selection } = run(POP, config);
     const report = planner.report(selection);
     // The exact target: the balancer over every true label.
@@ -148,7 +162,7 @@ describe('WavePlanner', () => {
   });
 
   it('is deterministic and independent of input order', () => {
-    const config = parseBalanceConfig({ total: 3_000, ratio: 0.7, seed: 9 });
+    const config = parseBalanceConfig({ nearDedup: false, total: 3_000, ratio: 0.7, seed: 9 });
     const a = run(POP, config);
     const rng = new Rng(77);
     const shuffled = [...POP];
@@ -165,7 +179,7 @@ describe('WavePlanner', () => {
   });
 
   it('starts with a stratified pilot: every (stratum, bin) cell gets pilotMin rows or its share', () => {
-    const config = parseBalanceConfig({ total: 2_000, seed: 1 });
+    const config = parseBalanceConfig({ nearDedup: false, total: 2_000, seed: 1 });
     const planner = new WavePlanner(POP, config, { pilotMin: 7, pilotShare: 0.01, bins: 5 });
     const ids = new Set(planner.nextWave());
     const byCell = new Map<string, { n: number; picked: number }>();
@@ -182,7 +196,7 @@ describe('WavePlanner', () => {
   });
 
   it('judges only the smallest-key member of a dedup group', () => {
-    const config = parseBalanceConfig({ total: 30_000, seed: 1 });
+    const config = parseBalanceConfig({ nearDedup: false, total: 30_000, seed: 1 });
     const { planner, waves } = run(POP, config);
     const members = POP.filter((t) => t.group !== undefined);
     const groups = new Map<string, Truth[]>();
@@ -199,7 +213,7 @@ describe('WavePlanner', () => {
   });
 
   it('a budget stops judging at exactly the budget and says so', () => {
-    const config = parseBalanceConfig({ total: 4_000, ratio: 0.7, seed: 5 });
+    const config = parseBalanceConfig({ nearDedup: false, total: 4_000, ratio: 0.7, seed: 5 });
     const { planner, waves, selection } = run(POP, config, { maxJudged: 2_500 });
     expect(planner.judged).toBe(2_500);
     expect(waves.flat()).toHaveLength(2_500);
@@ -216,21 +230,21 @@ describe('WavePlanner', () => {
   });
 
   it('asking for more than the supply ends with the supply used, not a loop', () => {
-    const config = parseBalanceConfig({ total: 50_000, ratio: 0.5, seed: 2 });
+    const config = parseBalanceConfig({ nearDedup: false, total: 50_000, ratio: 0.5, seed: 2 });
     const { planner, waves } = run(POP, config, { maxWaves: 50 });
     expect(['quotas-met', 'supply-exhausted']).toContain(planner.state);
     expect(waves.length).toBeLessThan(50);
   });
 
   it('a wave limit ends judging with its own outcome', () => {
-    const config = parseBalanceConfig({ total: 4_000, ratio: 0.7, seed: 5 });
+    const config = parseBalanceConfig({ nearDedup: false, total: 4_000, ratio: 0.7, seed: 5 });
     const { planner, waves } = run(POP, config, { maxWaves: 1 });
     expect(waves).toHaveLength(1);
     expect(planner.state).toBe('wave-limit');
   });
 
   it('unlabeled verdicts count as judged and are never selected', () => {
-    const config = parseBalanceConfig({ total: 2_000, seed: 3 });
+    const config = parseBalanceConfig({ nearDedup: false, total: 2_000, seed: 3 });
     const planner = new WavePlanner(POP, config);
     const truth = new Map(POP.map((t) => [t.id, t.label]));
     const failed = new Set<string>();
@@ -249,13 +263,13 @@ describe('WavePlanner', () => {
   });
 
   it('nextWave refuses to plan before the previous wave is recorded', () => {
-    const planner = new WavePlanner(POP, parseBalanceConfig({ total: 1_000 }));
+    const planner = new WavePlanner(POP, parseBalanceConfig({ nearDedup: false, total: 1_000 }));
     planner.nextWave();
     expect(() => planner.nextWave()).toThrow(/record the previous wave/);
   });
 
   it('more exploration brings the delivered bin mix closer to the population', () => {
-    const config = parseBalanceConfig({ total: 4_000, ratio: 0.7, seed: 5 });
+    const config = parseBalanceConfig({ nearDedup: false, total: 4_000, ratio: 0.7, seed: 5 });
     const tv = (explore: number) => {
       const { planner, selection } = run(POP, config, { explore, evenness: 0 });
       const truth = new Map(POP.map((t) => [t.id, t.label]));
@@ -279,7 +293,7 @@ describe('WavePlanner', () => {
   });
 
   it('binMix reports each class against its estimated population mix', () => {
-    const config = parseBalanceConfig({ total: 4_000, ratio: 0.5, seed: 5 });
+    const config = parseBalanceConfig({ nearDedup: false, total: 4_000, ratio: 0.5, seed: 5 });
     const { planner, selection } = run(POP, config);
     const mix = planner.binMix(selection);
     expect(mix.map((m) => m.label)).toEqual([0, 1]);
@@ -293,7 +307,7 @@ describe('WavePlanner', () => {
   });
 
   it('records calls and yields per wave', () => {
-    const config = parseBalanceConfig({ total: 4_000, ratio: 0.7, seed: 5 });
+    const config = parseBalanceConfig({ nearDedup: false, total: 4_000, ratio: 0.7, seed: 5 });
     const { planner, waves } = run(POP, config);
     const h = planner.history;
     expect(h.map((w) => w.judged)).toEqual(waves.map((w) => w.length));
@@ -356,7 +370,7 @@ describe('wave helpers', () => {
 
 describe('resumeWaves', () => {
   it('replayed from stored verdicts, gives the same waves and selection as the live loop', () => {
-    const config = parseBalanceConfig({ total: 4_000, ratio: 0.7, seed: 5 });
+    const config = parseBalanceConfig({ nearDedup: false, total: 4_000, ratio: 0.7, seed: 5 });
     const live = run(POP, config);
     const truth = new Map(POP.map((t) => [t.id, t.label]));
     const stored = new Map<string, Label | null>();
@@ -376,7 +390,7 @@ describe('resumeWaves', () => {
   });
 
   it('asks again only for the samples of a wave still unjudged', () => {
-    const config = parseBalanceConfig({ total: 4_000, ratio: 0.7, seed: 5 });
+    const config = parseBalanceConfig({ nearDedup: false, total: 4_000, ratio: 0.7, seed: 5 });
     const first = resumeWaves(POP, config, {}, () => undefined);
     expect(first.kind).toBe('judge');
     const ids = first.kind === 'judge' ? first.ids : [];

@@ -58,6 +58,8 @@ const run = (out: string, ...extra: string[]) =>
     telemetry,
     '--total',
     '1000',
+    // The wave planner's quotas assume exact dedup only: near-dedup off, the counts are the point.
+    '--no-near-dedup',
     ...extra,
   ]);
 
@@ -174,6 +176,7 @@ describe('run --in-process --waves', () => {
       out,
       '--replay',
       telemetry,
+      '--no-near-dedup',
     ];
     const inproc = join(dir, 'signals-inproc');
     const runner = join(dir, 'signals-runner');
