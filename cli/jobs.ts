@@ -333,50 +333,149 @@ export async function runPipeline(
   await ensureDir(outDir);
   const balancer = new StreamingBalancer(config);
   const quarantine = new JsonlWriter(join(outDir, 'quarantine.jsonl'));
-  const sorter = new TurnSorter();
-  const readProgress = new Progress('read', opts.quiet);
-  const redactor = new Redactor({ enabled: opts.redact ?? true });
-  let turns = 0;
-  const quarantinedByReason: Record<string, number> = {};
+  const read = await readSorted(input, config, opts, balancer, quarantine);
+  const judgeProgress = new Progress(`judge (${opts.judge.name})`, opts.quiet, {
+    ...(opts.judge.stats ? { spend: () => opts.judge.stats?.() } : {}),
+  });
+  const out = new JudgedOutputs(outDir, config);
+  const made = await assembleAndJudge(read, config, opts, balancer, out, judgeProgress);
+  if (made.sampleCount === 0) {
+    made.held?.dispose();
+    await quarantine.close();
+    throw noSamples(read, made.stats, outDir);
+  }
+  let waves: Awaited<ReturnType<typeof judgeWaves>> | null = null;
+  if (made.held)
+    waves = await judgeHeldInWaves(made.held, config, opts, balancer, out, judgeProgress);
+  const o = out.open();
+  const calls = waves ? waves.annotated.calls : made.calls;
+  judgeProgress.done(
+    `${o.labelled.toLocaleString('en-US')} labelled, ${o.unlabeledCount} unlabeled, ${calls} calls` +
+      (waves ? ` in ${waves.planner.history.length} waves (${waves.planner.state})` : ''),
+  );
+  const annotatedDigest = await o.annotated.close();
+  const unlabeledDigest = await o.unlabeled.close();
+  return writeDataset(
+    outDir,
+    balancer,
+    quarantine,
+    { command: 'run', sections: runSections(input, opts, read, made, o, waves, calls) },
+    {
+      ...(waves ? { planner: waves.planner } : {}),
+      before: o.before.snapshot(),
+      outputs: { 'annotated.jsonl': annotatedDigest, 'unlabeled.jsonl': unlabeledDigest },
+      // Candidates were kept as byte ranges of annotated.jsonl: the selected ones are read back.
+      ...(waves ? {} : { load: (ranges) => loadRanges(out.annotatedPath, ranges) }),
+      probe: opts.probe,
+      // A near-dedup refill: the judged samples offered again (annotated.jsonl read back).
+      rescan: rescanSamples(
+        config,
+        opts.quiet,
+        out.annotatedPath,
+        read.quarantinedBy,
+        waves?.offered,
+      ),
+    },
+  );
+}
+
+/** The manifest sections of a `run`: source, telemetry, pipeline, redaction and the judge. */
+function runSections(
+  input: string,
+  opts: RunOptions,
+  read: ReadTelemetry,
+  made: Awaited<ReturnType<typeof assembleAndJudge>>,
+  o: ReturnType<JudgedOutputs['open']>,
+  waves: Awaited<ReturnType<typeof judgeWaves>> | null,
+  calls: number,
+) {
+  // Which judge labelled the data, and what its calls cost (tokens × the price table).
+  const judgeStats = opts.judge.stats?.();
+  return {
+    source: opts.source ?? input,
+    telemetry: { invalidUtf8Lines: read.invalidUtf8Lines },
+    pipeline: pipelineSection(opts.pipeline, opts.history, made.stats),
+    redaction: read.redactor.summary(),
+    judge: judgeSection({
+      name: opts.judge.name,
+      calls,
+      batchSize: opts.batchSize,
+      samplesJudged: waves ? waves.planner.judged : made.sampleCount,
+      labelled: o.labelled,
+      unlabeled: o.unlabeledCount,
+      unlabeledByCause: o.byCause,
+      ...(opts.judge.stats ? { stats: opts.judge.stats() } : {}),
+      labelledBy: describeJudge(opts.judge),
+      usage: judgeStats && judgeStats.calls > 0 ? judgeStats : null,
+      ...(waves ? { byWave: waves.usageByWave } : {}),
+    }),
+  };
+}
+
+type QuarantineTally = Map<string, { reason: QuarantineReason; field?: string; n: number }>;
+
+/** What reading the telemetry leaves: the valid turns sorted on disk, and what was set aside. */
+interface ReadTelemetry {
+  sorter: TurnSorter;
+  turns: number;
+  invalidUtf8Lines: number;
+  redactor: Redactor;
+  progress: Progress;
+  quarantinedByReason: Record<string, number>;
   /** Telemetry quarantine counts by reason and field, replayed into a refill pass's balancer. */
-  const quarantinedBy = new Map<string, { reason: QuarantineReason; field?: string; n: number }>();
-  let read: { invalidUtf8Lines: number };
+  quarantinedBy: QuarantineTally;
+}
+
+/** Reads, checks and redacts the telemetry; valid turns go to a TurnSorter, bad ones to quarantine. */
+async function readSorted(
+  input: string,
+  config: BalanceConfig,
+  opts: RunOptions,
+  balancer: StreamingBalancer,
+  quarantine: JsonlWriter,
+): Promise<ReadTelemetry> {
+  const sorter = new TurnSorter();
+  const r: ReadTelemetry = {
+    sorter,
+    turns: 0,
+    invalidUtf8Lines: 0,
+    redactor: new Redactor({ enabled: opts.redact ?? true }),
+    progress: new Progress('read', opts.quiet),
+    quarantinedByReason: {},
+    quarantinedBy: new Map(),
+  };
+  const onBad = (q: QuarantineRecord) => {
+    balancer.recordQuarantine(q.reason, q.field);
+    const k = `${q.reason} ${q.field ?? ''}`;
+    const c = r.quarantinedBy.get(k) ?? {
+      reason: q.reason,
+      ...(q.field ? { field: q.field } : {}),
+      n: 0,
+    };
+    c.n++;
+    r.quarantinedBy.set(k, c);
+    r.quarantinedByReason[q.reason] = (r.quarantinedByReason[q.reason] ?? 0) + 1;
+    quarantine.write(q);
+  };
+  const onTurn = (t: TelemetryTurn) => {
+    r.turns++;
+    // A session sample is a first turn; of the others only what completeness needs.
+    sorter.add(opts.pipeline === 'session' && t.turnIndex !== 1 ? turnStub(t) : t);
+  };
   try {
-    read = await readTelemetry(
-      input,
-      config,
-      (t) => {
-        turns++;
-        // A session sample is a first turn; of the others only what completeness needs.
-        sorter.add(opts.pipeline === 'session' && t.turnIndex !== 1 ? turnStub(t) : t);
-      },
-      (q) => {
-        balancer.recordQuarantine(q.reason, q.field);
-        const k = `${q.reason} ${q.field ?? ''}`;
-        const c = quarantinedBy.get(k) ?? {
-          reason: q.reason,
-          ...(q.field ? { field: q.field } : {}),
-          n: 0,
-        };
-        c.n++;
-        quarantinedBy.set(k, c);
-        quarantinedByReason[q.reason] = (quarantinedByReason[q.reason] ?? 0) + 1;
-        quarantine.write(q);
-      },
-      readProgress,
-      redactor,
-    );
+    const read = await readTelemetry(input, config, onTurn, onBad, r.progress, r.redactor);
+    r.invalidUtf8Lines = read.invalidUtf8Lines;
   } catch (err) {
     sorter.dispose();
     throw err;
   }
-  const judge = opts.judge;
-  const judgeProgress = new Progress(`judge (${judge.name})`, opts.quiet, {
-    ...(judge.stats ? { spend: () => judge.stats?.() } : {}),
-  });
-  const annotatedPath = join(outDir, 'annotated.jsonl');
-  /** The outputs of judging, opened with the first sample (none when there is none). */
-  let out: {
+  return r;
+}
+
+/** annotated.jsonl and unlabeled.jsonl, opened with the first sample (none when there is none). */
+class JudgedOutputs {
+  readonly annotatedPath: string;
+  private out: {
     annotated: JsonlWriter;
     unlabeled: JsonlWriter;
     /** Bytes written to annotated.jsonl so far: where the next line starts. */
@@ -386,39 +485,63 @@ export async function runPipeline(
     byCause: Record<string, number>;
     before: ProfileBuilder;
   } | null = null;
-  const open = () =>
-    (out ??= {
-      annotated: new JsonlWriter(annotatedPath),
-      unlabeled: new JsonlWriter(join(outDir, 'unlabeled.jsonl')),
+
+  constructor(
+    private readonly outDir: string,
+    private readonly config: BalanceConfig,
+  ) {
+    this.annotatedPath = join(outDir, 'annotated.jsonl');
+  }
+
+  open() {
+    return (this.out ??= {
+      annotated: new JsonlWriter(this.annotatedPath),
+      unlabeled: new JsonlWriter(join(this.outDir, 'unlabeled.jsonl')),
       at: 0,
       labelled: 0,
       unlabeledCount: 0,
       byCause: {},
-      before: new ProfileBuilder(config),
+      before: new ProfileBuilder(this.config),
     });
+  }
+
+  /** A labelled row: written, and offered to the balancer as its byte range in annotated.jsonl. */
+  row(row: AnnotatedRow, balancer: StreamingBalancer): void {
+    const o = this.open();
+    const len = Buffer.byteLength(JSON.stringify(row), 'utf8');
+    o.annotated.write(row);
+    balancer.offerAt(row, o.at, len);
+    o.at += len + 1;
+    o.labelled++;
+    o.before.add(row);
+  }
+
+  unlabeled(u: Unlabeled): void {
+    const o = this.open();
+    o.unlabeled.write(u);
+    o.unlabeledCount++;
+    o.byCause[u.error] = (o.byCause[u.error] ?? 0) + 1;
+  }
+}
+
+/**
+ * Sorted turns → samples a conversation at a time; without waves each is judged in its
+ * batch at once, with waves they go to a SampleSpill for the planner.
+ */
+async function assembleAndJudge(
+  read: ReadTelemetry,
+  config: BalanceConfig,
+  opts: RunOptions,
+  balancer: StreamingBalancer,
+  out: JudgedOutputs,
+  judgeProgress: Progress,
+) {
   const annotator = new StreamingAnnotator(
-    judge,
+    opts.judge,
     opts.batchSize,
-    {
-      row: (row) => {
-        const o = open();
-        const len = Buffer.byteLength(JSON.stringify(row), 'utf8');
-        o.annotated.write(row);
-        balancer.offerAt(row, o.at, len);
-        o.at += len + 1;
-        o.labelled++;
-        o.before.add(row);
-      },
-      unlabeled: (u) => {
-        const o = open();
-        o.unlabeled.write(u);
-        o.unlabeledCount++;
-        o.byCause[u.error] = (o.byCause[u.error] ?? 0) + 1;
-      },
-    },
+    { row: (row) => out.row(row, balancer), unlabeled: (u) => out.unlabeled(u) },
     (done) => judgeProgress.update(done, undefined),
   );
-  // Samples come out a conversation at a time; without waves each is judged at once.
   const held = opts.waves ? new SampleSpill(config) : null;
   let pending: Sample[] = [];
   let sampleCount = 0;
@@ -428,7 +551,7 @@ export async function runPipeline(
     else for (const s of made) pending.push(s);
   });
   try {
-    for (const turn of sorter.sorted()) {
+    for (const turn of read.sorter.sorted()) {
       assembler.add(turn);
       if (pending.length >= opts.batchSize) {
         const batch = pending;
@@ -440,97 +563,62 @@ export async function runPipeline(
     held?.dispose();
     throw err;
   } finally {
-    sorter.dispose();
+    read.sorter.dispose();
   }
   const stats = assembler.end();
-  readProgress.done(
-    `${turns.toLocaleString('en-US')} valid turns, ${stats.complete.toLocaleString('en-US')} complete conversations, ` +
+  read.progress.done(
+    `${read.turns.toLocaleString('en-US')} valid turns, ${stats.complete.toLocaleString('en-US')} complete conversations, ` +
       `${sampleCount.toLocaleString('en-US')} ${opts.pipeline} samples` +
       (read.invalidUtf8Lines > 0
         ? `, ${read.invalidUtf8Lines} lines with invalid UTF-8 (kept)`
         : ''),
   );
-  if (sampleCount === 0) {
-    held?.dispose();
-    await quarantine.close();
-    const set = Object.entries(quarantinedByReason);
-    throw new NoValidRowsError(
-      `no samples: ${turns} valid turns in ${stats.conversations} conversations, ${stats.incomplete} of them incomplete` +
-        (set.length > 0
-          ? `; quarantined ${set.map(([r, n]) => `${n} ${r}`).join(', ')} (see ${join(outDir, 'quarantine.jsonl')})`
-          : ''),
-    );
+  if (sampleCount > 0) {
+    for (const s of pending) await annotator.push(s);
+    await annotator.flush();
   }
-  for (const s of pending) await annotator.push(s);
-  await annotator.flush();
+  return { stats, sampleCount, held, calls: annotator.calls };
+}
 
-  let waves: Awaited<ReturnType<typeof judgeWaves>> | null = null;
-  if (held) {
-    // Waves judge only what the dataset needs, chosen among all the samples.
-    waves = await judgeWaves(held, config, opts.judge, opts.waves!, {
-      batchSize: opts.batchSize,
-      onProgress: (done, wave) => judgeProgress.update(done, undefined, `judged, wave ${wave}`),
-    }).finally(() => held.dispose());
-    const o = open();
-    for (const row of waves.annotated.rows) {
-      o.annotated.write(row);
-      o.before.add(row);
-    }
-    for (const u of waves.annotated.unlabeled) o.unlabeled.write(u);
-    o.labelled = waves.annotated.rows.length;
-    o.unlabeledCount = waves.annotated.unlabeled.length;
-    o.byCause = countCauses(waves.annotated.unlabeled);
-    for (const row of waves.offered) balancer.offer(row);
+/** No sample came out of the telemetry: why, with the quarantine's reasons. */
+function noSamples(
+  read: ReadTelemetry,
+  stats: ReturnType<SortedAssembler['end']>,
+  outDir: string,
+): NoValidRowsError {
+  const set = Object.entries(read.quarantinedByReason);
+  return new NoValidRowsError(
+    `no samples: ${read.turns} valid turns in ${stats.conversations} conversations, ${stats.incomplete} of them incomplete` +
+      (set.length > 0
+        ? `; quarantined ${set.map(([r, n]) => `${n} ${r}`).join(', ')} (see ${join(outDir, 'quarantine.jsonl')})`
+        : ''),
+  );
+}
+
+/** Waves judge only what the dataset needs, chosen among all the held samples. */
+async function judgeHeldInWaves(
+  held: SampleSpill,
+  config: BalanceConfig,
+  opts: RunOptions,
+  balancer: StreamingBalancer,
+  out: JudgedOutputs,
+  judgeProgress: Progress,
+) {
+  const waves = await judgeWaves(held, config, opts.judge, opts.waves!, {
+    batchSize: opts.batchSize,
+    onProgress: (done, wave) => judgeProgress.update(done, undefined, `judged, wave ${wave}`),
+  }).finally(() => held.dispose());
+  const o = out.open();
+  for (const row of waves.annotated.rows) {
+    o.annotated.write(row);
+    o.before.add(row);
   }
-  const o = open();
-  const calls = waves ? waves.annotated.calls : annotator.calls;
-  judgeProgress.done(
-    `${o.labelled.toLocaleString('en-US')} labelled, ${o.unlabeledCount} unlabeled, ${calls} calls` +
-      (waves ? ` in ${waves.planner.history.length} waves (${waves.planner.state})` : ''),
-  );
-  // Which judge labelled the data, and what its calls cost (tokens × the price table).
-  const labelledBy = describeJudge(opts.judge);
-  const judgeStats = opts.judge.stats?.();
-  const annotatedDigest = await o.annotated.close();
-  const unlabeledDigest = await o.unlabeled.close();
-  const job = await writeDataset(
-    outDir,
-    balancer,
-    quarantine,
-    {
-      command: 'run',
-      sections: {
-        source: opts.source ?? input,
-        telemetry: { invalidUtf8Lines: read.invalidUtf8Lines },
-        pipeline: pipelineSection(opts.pipeline, opts.history, stats),
-        redaction: redactor.summary(),
-        judge: judgeSection({
-          name: opts.judge.name,
-          calls,
-          batchSize: opts.batchSize,
-          samplesJudged: waves ? waves.planner.judged : sampleCount,
-          labelled: o.labelled,
-          unlabeled: o.unlabeledCount,
-          unlabeledByCause: o.byCause,
-          ...(opts.judge.stats ? { stats: opts.judge.stats() } : {}),
-          labelledBy,
-          usage: judgeStats && judgeStats.calls > 0 ? judgeStats : null,
-          ...(waves ? { byWave: waves.usageByWave } : {}),
-        }),
-      },
-    },
-    {
-      ...(waves ? { planner: waves.planner } : {}),
-      before: o.before.snapshot(),
-      outputs: { 'annotated.jsonl': annotatedDigest, 'unlabeled.jsonl': unlabeledDigest },
-      // Candidates were kept as byte ranges of annotated.jsonl: the selected ones are read back.
-      ...(waves ? {} : { load: (ranges) => loadRanges(annotatedPath, ranges) }),
-      probe: opts.probe,
-      // A near-dedup refill: the judged samples offered again (annotated.jsonl read back).
-      rescan: rescanSamples(config, opts.quiet, annotatedPath, quarantinedBy, waves?.offered),
-    },
-  );
-  return job;
+  for (const u of waves.annotated.unlabeled) o.unlabeled.write(u);
+  o.labelled = waves.annotated.rows.length;
+  o.unlabeledCount = waves.annotated.unlabeled.length;
+  o.byCause = countCauses(waves.annotated.unlabeled);
+  for (const row of waves.offered) balancer.offer(row);
+  return waves;
 }
 
 export type { BalanceManifest };

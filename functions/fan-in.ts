@@ -35,7 +35,7 @@ import {
   writeDataset,
   writeManifest,
 } from './lib/publish';
-import { advanceWaves } from './lib/wave-ops';
+import { advanceWaves, type WaveDecision } from './lib/wave-ops';
 import { probeStepToStore } from './lib/probe-step';
 import { publishBuildFormats } from '../adapters/files/dataset-outputs';
 
@@ -45,6 +45,28 @@ async function publish(
   spec: BuildSpec,
   context: InvocationContext,
 ): Promise<Outcome | null> {
+  const ready = await roundReady(deps, spec, context);
+  if (ready === null) return null;
+  const { round, waves } = ready;
+  const waved = waves?.kind === 'done' ? waves : null;
+  const facts = publishFacts(spec, round, waved, describeJudge(deps.judgeFor(spec)));
+  const { decision, sums } = facts;
+  if (waves?.kind === 'fail') return failBuild(deps, spec, facts.sections, decision, waves.reason);
+  if (!decision.publish) {
+    const reason = decision.reason ?? 'not enough samples were judged';
+    return failBuild(deps, spec, facts.sections, decision, reason);
+  }
+  const balanced = await balanceResults(deps, spec, round, sums, waved, context);
+  const sections = withRejudged(facts.sections, balanced.rejudged);
+  if ('reason' in balanced) return failBuild(deps, spec, sections, decision, balanced.reason);
+  return publishBalanced(deps, spec, { sections, decision, balanced, waved }, context);
+}
+
+/**
+ * The round's batches are all in (and, for a wave-judged build, no wave is left to
+ * judge): the round and the wave step's result; null when the build must wait.
+ */
+async function roundReady(deps: Deps, spec: BuildSpec, context: InvocationContext) {
   const id = spec.id;
   const round = (await readRound(deps, id))!;
   if (!round.completion.complete) {
@@ -63,17 +85,26 @@ async function publish(
     );
     return null;
   }
-  const waved = waves?.kind === 'done' ? waves : null;
-  const facts = publishFacts(spec, round, waved, describeJudge(deps.judgeFor(spec)));
-  const { decision, sums } = facts;
-  if (waves?.kind === 'fail') return failBuild(deps, spec, facts.sections, decision, waves.reason);
-  if (!decision.publish) {
-    const reason = decision.reason ?? 'not enough samples were judged';
-    return failBuild(deps, spec, facts.sections, decision, reason);
-  }
-  const balanced = await balanceResults(deps, spec, round, sums, waved, context);
-  const sections = withRejudged(facts.sections, balanced.rejudged);
-  if ('reason' in balanced) return failBuild(deps, spec, sections, decision, balanced.reason);
+  return { round, waves };
+}
+
+type Waved = Extract<WaveDecision, { kind: 'done' }> | null;
+type BalancedOk = Extract<Awaited<ReturnType<typeof balanceResults>>, { result: unknown }>;
+
+/** Writes the balanced dataset, runs the probe, writes the formats and the manifest, records the outcome. */
+async function publishBalanced(
+  deps: Deps,
+  spec: BuildSpec,
+  b: {
+    sections: ReturnType<typeof withRejudged>;
+    decision: ReturnType<typeof publishFacts>['decision'];
+    balanced: BalancedOk;
+    waved: Waved;
+  },
+  context: InvocationContext,
+): Promise<Outcome> {
+  const id = spec.id;
+  const { sections, decision, balanced, waved } = b;
   const { result } = balanced;
   const { outputs, splitTexts } = await writeDataset(deps, spec, result, balanced.quarantine);
   // The router probe on the delivered dataset (docs/probe.md): its blobs join the dataset's.
@@ -114,6 +145,17 @@ async function publish(
     manifest.formats = formats.section;
   }
   await writeManifest(deps, id, manifest, context);
+  return commitOutcome(deps, id, decision, result.manifest.selected.total, context);
+}
+
+/** The build succeeded: its outcome recorded (or the one already there, when another delivery won). */
+async function commitOutcome(
+  deps: Deps,
+  id: string,
+  decision: ReturnType<typeof publishFacts>['decision'],
+  selected: number,
+  context: InvocationContext,
+): Promise<Outcome> {
   const outcome: Outcome = {
     buildId: id,
     state: 'succeeded',
@@ -121,7 +163,7 @@ async function publish(
     completedAt: deps.now().toISOString(),
     judgedShare: decision.judgedShare,
     samplesLost: decision.samplesLost,
-    selected: result.manifest.selected.total,
+    selected,
   };
   await recordOutcome(deps, outcome);
   context.log(`fan-in: build ${id} published ${outcome.selected} samples`);
