@@ -383,11 +383,15 @@ export function shortfallChart(m: ReportManifest): ChartResult {
     for (const s of strata) {
       const cell = `${LABEL_TITLES[l]} / ${s}`;
       const sf = short.get(`${l}|${s}`);
+      // A stratum that fell short: its supply as the selection saw it (near-duplicates
+      // of selected samples taken out); otherwise the distinct rows labelled into it.
       const values: [string, number][] = [
-        ['available', input[s]?.unique ?? 0],
+        ['available', sf ? sf.available : (input[s]?.unique ?? 0)],
         ['selected', sel[s] ?? 0],
         ['shortfall', sf ? shortfallOf(sf) : 0],
       ];
+      const removed = m.nearDuplicates?.byLabelStratum[l]?.[s];
+      if (removed) values.push(['near-duplicates removed', removed]);
       for (const [measure, n] of values)
         rows.push({ cell, measure, count: n, description: `${cell} · ${measure}: ${n}` });
     }
@@ -398,7 +402,10 @@ export function shortfallChart(m: ReportManifest): ChartResult {
   const caption =
     n === 0
       ? `No stratum fell short of its nominal quota${among}.`
-      : `${n} stratum cell(s) held fewer distinct samples than their nominal quota${among}; the difference was redistributed to the others.`;
+      : `${n} stratum cell(s) held fewer distinct samples than their nominal quota${among}; the difference was redistributed to the others.` +
+        (m.nearDuplicates
+          ? ' Available in a short cell: its supply less the near-duplicates of selected samples.'
+          : '');
   return {
     id: 'shortfalls',
     title,
@@ -410,6 +417,7 @@ export function shortfallChart(m: ReportManifest): ChartResult {
       available: '#bab0ac',
       selected: '#54a24b',
       shortfall: '#e45756',
+      ...(m.nearDuplicates ? { 'near-duplicates removed': '#f58518' } : {}),
     }),
   };
 }

@@ -127,7 +127,10 @@ describe('shortfall caption in a waves build', () => {
       expect(after).toContain('Available: the judged samples the wave planner offered');
       if (n > 0) {
         expect(before).toBe(
-          `${n} stratum cell(s) held fewer distinct samples than their nominal quota; the difference was redistributed to the others.`,
+          `${n} stratum cell(s) held fewer distinct samples than their nominal quota; the difference was redistributed to the others.` +
+            (plain.nearDuplicates
+              ? ' Available in a short cell: its supply less the near-duplicates of selected samples.'
+              : ''),
         );
         expect(after).toContain(
           `${n} stratum cell(s) held fewer distinct samples than their nominal quota among the judged samples;`,
