@@ -11,7 +11,7 @@
  * invalid UTF-8 in a string it reads, deep nesting, a byte-order mark, any invalid
  * JSON or any field that fails validation) makes it return false, and the caller
  * takes the exact path (decode, JSON.parse, checkAnnotated). So a row it accepts is
- * one the exact path would accept with the same values; test/shared/scan.test.ts holds
+ * one the exact path would accept with the same values; test/balance/scan.test.ts holds
  * it to JSON.parse on a table of tricky lines.
  */
 import { daysIn, TURN_FIELDS } from '../contracts/rows';

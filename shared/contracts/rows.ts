@@ -4,7 +4,7 @@
  *
  * Telemetry turns are validated on the hot path by {@link checkTurn}, a hand-written
  * twin of {@link TelemetryTurnSchema} that allocates nothing; zod explains a failure.
- * test/shared/contracts.test.ts proves the two agree on a table of good and bad rows.
+ * test/contracts/contracts.test.ts proves the two agree on a table of good and bad rows.
  */
 import { z } from 'zod';
 

@@ -3,8 +3,8 @@
  * larger than the shards can hold fails at the plan step with a reason that names the
  * settings to raise (a judge batch reads its whole shard, so an oversized shard would
  * be a memory fault later). The other limits are tested where they live: message
- * size (test/shared/contracts.test.ts, test/trust/source-rows.test.ts), history
- * window (test/shared/samples.test.ts), HTTP body size and samples per build
+ * size (test/contracts/contracts.test.ts, test/trust/source-rows.test.ts), history
+ * window (test/samples/samples.test.ts), HTTP body size and samples per build
  * (test/functions/http.test.ts, test/trust/http.test.ts).
  */
 import { readFile, stat, writeFile } from 'node:fs/promises';

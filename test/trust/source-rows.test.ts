@@ -3,7 +3,7 @@
  * judge batch), on Azurite: 40 kinds of bad lines mixed into a real export are each
  * quarantined with their reason and line number, valid rows in odd but legal shapes
  * (tabs, CRLF, escaped surrogates) arrive, and the dataset equals the one built from
- * the valid rows alone. test/shared/contracts.test.ts covers the row checker itself;
+ * the valid rows alone. test/contracts/contracts.test.ts covers the row checker itself;
  * this covers the path from raw bytes to the published quarantine.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
