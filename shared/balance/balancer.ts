@@ -248,8 +248,12 @@ export class MergeConflictError extends PermanentError {}
 
 /** Candidates kept beyond the provable bound, to absorb dedup replacements. */
 export const CAP_MARGIN = 64;
-/** With near-dedup, each cell also keeps this share of its bound (removals eat into it). */
-const NEAR_MARGIN_SHARE = 0.25;
+/**
+ * With near-dedup, each cell also keeps this share of its bound (removals eat into it):
+ * templated telemetry loses a third or more of a cell's walk to near-duplicates, and a
+ * second scan costs more than the candidates (byte ranges, or rows in the fan-in) do.
+ */
+const NEAR_MARGIN_SHARE = 1;
 const NEAR_NOTE = 'among the walked candidates, not a census of the population';
 /** Rows between recomputations of the per-cell bounds (stale bounds are safe: higher). */
 const RECAP_EVERY = 4096;
