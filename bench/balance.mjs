@@ -93,6 +93,8 @@ const subjects = {
       cli,
       'balance',
       '--no-probe', // the probe is benchmarked apart (npm run bench:probe)
+      '--no-near-dedup', // as pandas' balance_by_class; near-dedup: npm run bench:near-dedup-build
+      '--no-near-dedup', // as pandas' balance_by_class; near-dedup: npm run bench:near-dedup-build
       '--input',
       input,
       '--out',
@@ -108,6 +110,8 @@ const subjects = {
       cli,
       'balance',
       '--no-probe', // the probe is benchmarked apart (npm run bench:probe)
+      '--no-near-dedup', // as pandas' balance_by_class; near-dedup: npm run bench:near-dedup-build
+      '--no-near-dedup', // as pandas' balance_by_class; near-dedup: npm run bench:near-dedup-build
       '--input',
       input,
       '--out',
@@ -160,6 +164,7 @@ execFileSync('node', [
   cli,
   'balance',
   '--no-probe', // the probe is benchmarked apart (npm run bench:probe)
+  '--no-near-dedup', // as pandas' balance_by_class; near-dedup: npm run bench:near-dedup-build
   '--input',
   shuffledInput,
   '--out',
@@ -174,6 +179,7 @@ execFileSync('node', [
   cli,
   'balance',
   '--no-probe', // the probe is benchmarked apart (npm run bench:probe)
+  '--no-near-dedup', // as pandas' balance_by_class; near-dedup: npm run bench:near-dedup-build
   '--input',
   input,
   '--out',

@@ -239,7 +239,7 @@ function cluster(sorted: readonly Signed[], o: DedupOptions): DedupResult {
 
 /**
  * Greedy in keep order: a sample is removed when some already kept sample sharing a
- * band is a near-duplicate (the most similar one, earliest on a tie, is its keptId).
+ * band is a near-duplicate (the first verified in band order, or the most similar with `firstMatch: false`, is its keptId).
  * Only kept samples are indexed, so memory grows with what is kept.
  */
 function greedy(sorted: readonly Signed[], o: DedupOptions): DedupResult {
@@ -315,7 +315,9 @@ export class GreedyDeduper {
           best = m;
           bestSim = sim;
         }
+        if (this.o.firstMatch) break;
       }
+      if (this.o.firstMatch && best >= 0) break;
     }
     if (best >= 0) {
       const keptId = this.kept[best]!.id;

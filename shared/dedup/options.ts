@@ -45,6 +45,12 @@ export const dedupOptionsSchema = z.object({
    * already kept one (what a bounded-memory fan-in can reproduce, docs/dedup.md).
    */
   mode: z.enum(['cluster', 'greedy']).default('cluster'),
+  /**
+   * `greedy` only: a sample is removed at the first verified kept sample (band order,
+   * then earliest kept), not the most similar of all its candidates: the same removals,
+   * a cheaper check, and keptId is "a" near-duplicate rather than the closest.
+   */
+  firstMatch: z.boolean().default(true),
 });
 export type DedupOptions = z.infer<typeof dedupOptionsSchema>;
 export type DedupOptionsInput = z.input<typeof dedupOptionsSchema>;
