@@ -17,7 +17,7 @@ import {
   DatasetSettingError,
   MAX_SYSTEM_PROMPT_BYTES,
   splitLabelWords,
-} from '../shared/dataset/settings';
+} from '../shared/contracts/dataset-settings';
 import { inputOverwrittenBy, type InputSource, type OutputTarget } from '../adapters/files/output';
 import { PermanentError } from '../shared/errors';
 

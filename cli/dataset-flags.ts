@@ -5,7 +5,7 @@
  * the surrounding whitespace are dropped, as the schema trims the value.
  */
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { DatasetSettingError, MAX_SYSTEM_PROMPT_BYTES } from '../shared/dataset/settings';
+import { DatasetSettingError, MAX_SYSTEM_PROMPT_BYTES } from '../shared/contracts/dataset-settings';
 
 const FLAG = '--system-prompt-file';
 

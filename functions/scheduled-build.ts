@@ -5,6 +5,7 @@
  */
 import type { InvocationContext, Timer } from '@azure/functions';
 import { buildSpecOf, scheduledBuildId } from '../shared/build/spec';
+import { specDefaultsOf } from '../shared/build/settings';
 import { startBuild } from './lib/build-ops';
 import type { Deps } from './lib/deps';
 
@@ -21,14 +22,7 @@ export function createScheduledBuild(deps: Deps) {
       createdAt: now.toISOString(),
       createdBy: 'timer',
       request: {},
-      defaults: s.defaults,
-      source: s.source,
-      judge: s.judge,
-      minJudgedShare: s.minJudgedShare,
-      shardBytes: s.shardBytes,
-      maxShards: s.maxShards,
-      redact: s.redact,
-      probe: s.probe,
+      ...specDefaultsOf(s),
     });
     const created = await startBuild(deps, spec);
     context.log(

@@ -17,6 +17,7 @@ import {
   type BuildRequest,
   type BuildSpec,
 } from '../shared/build/spec';
+import { specDefaultsOf } from '../shared/build/settings';
 import { getSpec, startBuild } from './lib/build-ops';
 import type { Deps } from './lib/deps';
 
@@ -141,14 +142,7 @@ function specOfRequest(deps: Deps, key: string | null, request: BuildRequest): B
     createdAt: now.toISOString(),
     createdBy: 'http',
     request,
-    defaults: s.defaults,
-    source: s.source,
-    judge: s.judge,
-    minJudgedShare: s.minJudgedShare,
-    shardBytes: s.shardBytes,
-    maxShards: s.maxShards,
-    redact: s.redact,
-    probe: s.probe,
+    ...specDefaultsOf(s),
   });
 }
 

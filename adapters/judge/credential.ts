@@ -3,8 +3,9 @@
  * one or a refused token becomes one line saying what was tried and what to do
  * (`az login`, the role to grant), not an SDK stack trace after long timeouts.
  */
-import { DefaultAzureCredential, type AccessToken, type TokenCredential } from '@azure/identity';
+import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { JudgeConfigError } from '../../shared/judge/llm';
+import { politeTokenCredential } from '../identity/polite';
 import type { JudgeSettings, OpenAIJudgeSettings } from '../../shared/judge/settings';
 
 /** Entra ID scope of Azure OpenAI (Cognitive Services). */
@@ -70,27 +71,11 @@ export function politeCredential(
   endpoint: string,
   timeoutMs = 20_000,
 ): TokenCredential {
-  return {
-    async getToken(scopes, options): Promise<AccessToken | null> {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`no token within ${Math.round(timeoutMs / 1000)} s`)),
-          timeoutMs,
-        );
-        timer.unref();
-      });
-      try {
-        const token = await Promise.race([inner.getToken(scopes, options), timeout]);
-        if (!token) throw new Error('the credential returned no token');
-        return token;
-      } catch (err) {
-        throw new JudgeCredentialError(credentialLine(endpoint, err), { cause: err });
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-  };
+  return politeTokenCredential(
+    inner,
+    timeoutMs,
+    (err) => new JudgeCredentialError(credentialLine(endpoint, err), { cause: err }),
+  );
 }
 
 /** The Azure OpenAI judges of these settings that authenticate with Entra ID (no key). */

@@ -7,8 +7,9 @@
  * and wraps the credential the query uses (politeKustoCredential) for a token that
  * expires mid-run.
  */
-import { DefaultAzureCredential, type AccessToken, type TokenCredential } from '@azure/identity';
+import { DefaultAzureCredential, type TokenCredential } from '@azure/identity';
 import { PermanentError } from '../../shared/errors';
+import { politeTokenCredential } from '../identity/polite';
 
 /** The database role a reading identity needs (or AllDatabasesViewer on the cluster). */
 export const KUSTO_ROLE = 'Viewer';
@@ -54,29 +55,11 @@ export function politeKustoCredential(
 ): TokenCredential {
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const tried = opts.tried ?? DEFAULT_CREDENTIAL_CHAIN;
-  return {
-    async getToken(scopes, options): Promise<AccessToken | null> {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`no token within ${Math.round(timeoutMs / 1000)} s`)),
-          timeoutMs,
-        );
-        timer.unref();
-      });
-      try {
-        const token = await Promise.race([inner.getToken(scopes, options), timeout]);
-        if (!token) throw new Error('the credential returned no token');
-        return token;
-      } catch (err) {
-        throw new KustoCredentialError(kustoCredentialLine(clusterUri, err, tried), {
-          cause: err,
-        });
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-  };
+  return politeTokenCredential(
+    inner,
+    timeoutMs,
+    (err) => new KustoCredentialError(kustoCredentialLine(clusterUri, err, tried), { cause: err }),
+  );
 }
 
 /** True for a loopback http cluster (the local emulator), which is queried without a token. */

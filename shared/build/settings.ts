@@ -16,7 +16,7 @@ import {
   LicenseSchema,
   SystemPromptSchema,
   type DatasetSettings,
-} from '../dataset/settings';
+} from '../contracts/dataset-settings';
 import type { ProbeStepSettings } from '../probe/dataset';
 import { PermanentError } from '../errors';
 
@@ -161,7 +161,7 @@ const EnvSchema = z
     /** Waves: at most this many waves (20; at most 100). */
     SFT_MAX_WAVES: intFrom(1, 100).optional(),
 
-    // Dataset settings (issue 16; shared/dataset/settings.ts): the chat format and the card.
+    // Dataset settings (issue 16; shared/contracts/dataset-settings.ts): the chat format and the card.
     SFT_SYSTEM_PROMPT: SystemPromptSchema.optional(),
     SFT_LABEL_WORDS: z
       .string()
@@ -256,6 +256,20 @@ function datasetDefaultsOf(e: {
     ...(e.SFT_LICENSE !== undefined ? { license: e.SFT_LICENSE } : {}),
   };
   return Object.keys(d).length > 0 ? { dataset: d } : {};
+}
+
+/** What every app-made build spec takes from the settings (the HTTP and the timer trigger alike). */
+export function specDefaultsOf(s: Settings) {
+  return {
+    defaults: s.defaults,
+    source: s.source,
+    judge: s.judge,
+    minJudgedShare: s.minJudgedShare,
+    shardBytes: s.shardBytes,
+    maxShards: s.maxShards,
+    redact: s.redact,
+    probe: s.probe,
+  };
 }
 
 /** Reads and validates the settings; throws a SettingsError naming every bad variable. */

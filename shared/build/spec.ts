@@ -28,7 +28,7 @@ import {
   LicenseSchema,
   SystemPromptSchema,
   type DatasetSettings,
-} from '../dataset/settings';
+} from '../contracts/dataset-settings';
 import {
   MAX_WAVES,
   WaveSettingsSchema,

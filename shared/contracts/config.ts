@@ -8,7 +8,7 @@ import {
   LabelWordsSchema,
   LicenseSchema,
   SystemPromptSchema,
-} from '../dataset/settings';
+} from './dataset-settings';
 
 export const STRATIFIERS = ['turnBucket', 'complexity', 'modelFamily', 'position'] as const;
 export type StratifierName = (typeof STRATIFIERS)[number];
@@ -122,7 +122,7 @@ export const BalanceConfigSchema = z
      * Validated by checkColumnMap in shared/contracts.ts.
      */
     columns: z.record(z.string(), z.string().min(1)).optional(),
-    // Dataset settings (shared/dataset/settings.ts, docs/formats.md); absent = the default.
+    // Dataset settings (shared/contracts/dataset-settings.ts, docs/formats.md); absent = the default.
     /** The chat format's system message (default: defaultSystemPrompt of the label words). */
     systemPrompt: SystemPromptSchema.optional(),
     /** The chat assistant's words for label 0 and label 1 (default reasoning, fast). */

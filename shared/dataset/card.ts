@@ -9,7 +9,7 @@ import { LABEL_NAMES } from '../contracts/rows';
 import type { ChatSplitReport } from './chat';
 import { toYaml, type YamlValue } from './yaml';
 import type { TableColumn } from './table';
-import { DEFAULT_CHAT_MAX_TOKENS, DEFAULT_LABEL_WORDS } from './settings';
+import { DEFAULT_CHAT_MAX_TOKENS, DEFAULT_LABEL_WORDS } from '../contracts/dataset-settings';
 import { probeSectionLines } from '../probe/dataset';
 
 /** One config of the card: a format's files, one per split, paths relative to the card. */

@@ -26,7 +26,7 @@ import {
   DEFAULT_LABEL_WORDS,
   LabelWordsSchema,
   SystemPromptSchema,
-} from './settings';
+} from '../contracts/dataset-settings';
 
 export { DEFAULT_CHAT_MAX_TOKENS, DEFAULT_LABEL_WORDS };
 

@@ -69,4 +69,4 @@ export {
   SystemPromptSchema,
   splitLabelWords,
   type DatasetSettings,
-} from './settings';
+} from '../contracts/dataset-settings';

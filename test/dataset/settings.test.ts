@@ -1,5 +1,5 @@
 /**
- * The dataset settings' schemas (shared/dataset/settings.ts): what a flag, an SFT_
+ * The dataset settings' schemas (shared/contracts/dataset-settings.ts): what a flag, an SFT_
  * setting and a request-body field accept for the system prompt, the label words, the
  * chat token limit and the card license.
  */

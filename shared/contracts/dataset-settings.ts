@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { BalanceError } from '../errors/index';
-import { utf8Length } from './chat-check';
+import { utf8Length } from '../util/utf8';
 
 /** The gpt-4o family's fine-tuning context on Azure OpenAI: tokens per training example. */
 export const DEFAULT_CHAT_MAX_TOKENS = 65_536;
