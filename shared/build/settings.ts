@@ -40,6 +40,20 @@ const sourceRef = z
     return z.NEVER;
   });
 
+/**
+ * A setting read by a core parser (one that names its flag or variable in its message):
+ * its error becomes the setting's issue, the variable's name left to the settings error.
+ */
+const parsedBy = <T>(parse: (text: string) => T) =>
+  z.string().transform((text, ctx): T => {
+    try {
+      return parse(text);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', message: (err as Error).message.replace(/^SFT_\w+: /, '') });
+      return z.NEVER;
+    }
+  });
+
 const onOff = z
   .enum(['true', 'false', '1', '0', 'on', 'off'])
   .transform((v) => v === 'true' || v === '1' || v === 'on');
@@ -76,37 +90,12 @@ const EnvSchema = z
     SFT_ON_SHORTFALL: z.enum(SHORTFALL_MODES).default('shrink'),
     SFT_SEED: z.string().min(1).default('42'),
     SFT_VALIDATION: z.coerce.number().min(0).lt(1).default(0),
-    SFT_SPLIT: z
-      .string()
-      .transform((text, ctx) => {
-        try {
-          const shares = parseShares(text, 'SFT_SPLIT');
-          if (shares[0] > 0) return shares;
-          ctx.addIssue({ code: 'custom', message: 'the train share must be above 0' });
-        } catch (err) {
-          ctx.addIssue({
-            code: 'custom',
-            message: (err as Error).message.replace(/^SFT_\w+: /, ''),
-          });
-        }
-        return z.NEVER;
-      })
-      .optional(),
-    SFT_FORMATS: z
-      .string()
-      .transform((text, ctx) => {
-        try {
-          return parseFormats(text, 'SFT_FORMATS');
-        } catch (err) {
-          ctx.addIssue({
-            code: 'custom',
-            message: (err as Error).message.replace(/^SFT_\w+: /, ''),
-          });
-          return z.NEVER;
-        }
-      })
-      .optional(),
-    /** Complexity tier cut points "LOW,HIGH" on the score in [0, 1]. */
+    SFT_SPLIT: parsedBy((text) => {
+      const shares = parseShares(text, 'SFT_SPLIT');
+      if (shares[0] > 0) return shares;
+      throw new Error('the train share must be above 0');
+    }).optional(),
+    SFT_FORMATS: parsedBy((text) => parseFormats(text, 'SFT_FORMATS')).optional(),
     /** Near-duplicate removal in the selection (docs/dedup.md): on unless `false`. */
     SFT_NEAR_DEDUP: onOff.optional(),
     SFT_DEDUP_THRESHOLD: z.coerce
@@ -114,6 +103,7 @@ const EnvSchema = z
       .gt(0, 'a Jaccard similarity in (0, 1]')
       .lte(1, 'a Jaccard similarity in (0, 1]')
       .optional(),
+    /** Complexity tier cut points "LOW,HIGH" on the score in [0, 1]. */
     SFT_COMPLEXITY_THRESHOLDS: list
       .transform((a) => a.map(Number))
       .pipe(z.array(z.number().min(0).max(1)).length(2, 'expected LOW,HIGH'))
