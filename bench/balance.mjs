@@ -94,7 +94,6 @@ const subjects = {
       'balance',
       '--no-probe', // the probe is benchmarked apart (npm run bench:probe)
       '--no-near-dedup', // as pandas' balance_by_class; near-dedup: npm run bench:near-dedup-build
-      '--no-near-dedup', // as pandas' balance_by_class; near-dedup: npm run bench:near-dedup-build
       '--input',
       input,
       '--out',
@@ -110,7 +109,6 @@ const subjects = {
       cli,
       'balance',
       '--no-probe', // the probe is benchmarked apart (npm run bench:probe)
-      '--no-near-dedup', // as pandas' balance_by_class; near-dedup: npm run bench:near-dedup-build
       '--no-near-dedup', // as pandas' balance_by_class; near-dedup: npm run bench:near-dedup-build
       '--input',
       input,
