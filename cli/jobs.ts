@@ -36,7 +36,7 @@ import { TurnSorter } from '../adapters/files/turn-spill';
 import { SampleSpill } from '../adapters/files/sample-spill';
 import { Progress } from './progress';
 import { NearDedupRefillError, NoValidRowsError } from '../shared/errors/index';
-import { writeReport } from '../adapters/files/report';
+import { startReportRenderer, writeReport, type ReportRenderer } from '../adapters/files/report';
 import { writeBuildFormats } from '../adapters/files/dataset-outputs';
 import { ProfileBuilder, profileRows, type Profile } from '../shared/report/profile';
 import type { WavePlanner, WaveSettingsInput } from '../shared/waves/planner';
@@ -89,6 +89,23 @@ async function writeDataset(
     rescan?: Rescan;
   } = {},
 ): Promise<JobResult> {
+  // The report's charting warms up on the idle core meanwhile; ended however this ends.
+  const report = startReportRenderer();
+  try {
+    return await writeDatasetWith(outDir, balancer, quarantine, head, more, report);
+  } finally {
+    report.close();
+  }
+}
+
+async function writeDatasetWith(
+  outDir: string,
+  balancer: StreamingBalancer,
+  quarantine: JsonlWriter,
+  head: Parameters<typeof writeDataset>[3],
+  more: NonNullable<Parameters<typeof writeDataset>[4]>,
+  report: ReportRenderer,
+): Promise<JobResult> {
   const quarantineDigest = await quarantine.close();
   const { result, outputs, after } = await finishPasses(outDir, balancer, more);
   outputs['quarantine.jsonl'] = quarantineDigest;
@@ -114,7 +131,7 @@ async function writeDataset(
     manifest.formats = formats.section;
     await writeJson(manifestPath, manifest);
   }
-  await writeReport(outDir, manifest);
+  await writeReport(outDir, manifest, report);
   return { manifest, manifestPath, failure: probe.failure };
 }
 

@@ -16,13 +16,7 @@ import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { createGunzip } from 'node:zlib';
-import {
-  asyncBufferFromFile,
-  parquetMetadataAsync,
-  parquetReadObjects,
-  type AsyncBuffer,
-  type FileMetaData,
-} from 'hyparquet';
+import type { AsyncBuffer, FileMetaData } from 'hyparquet';
 import {
   inputErrorLine,
   MAX_VALUE_DEPTH,
@@ -437,8 +431,12 @@ function topColumns(meta: FileMetaData): string[] {
   return top;
 }
 
+/** The Parquet reader, loaded on the first Parquet part: reading JSONL or CSV never loads it. */
+const hyparquet = () => import('hyparquet');
+
 /** The footer of a Parquet part; InputFileError naming `file` when it cannot be read. */
 export async function parquetMeta(file: string, buffer: AsyncBuffer): Promise<FileMetaData> {
+  const { parquetMetadataAsync } = await hyparquet();
   try {
     return await parquetMetadataAsync(buffer);
   } catch (cause) {
@@ -461,6 +459,7 @@ export async function* parquetLines(
   label = basename(file),
 ): AsyncGenerator<string[]> {
   const meta = await parquetMeta(file, buffer);
+  const { parquetReadObjects } = await hyparquet();
   const top = topColumns(meta);
   checkColumns(file, top, opts);
   const fieldOf = fieldOfColumn(opts.columns);
@@ -522,6 +521,7 @@ export async function* inputLines(
   for (const p of await inputParts(input, opts.format)) {
     if (p.format === 'csv') yield* csvLines(p.path, fileText(p.path), opts);
     else if (p.format === 'parquet') {
+      const { asyncBufferFromFile } = await hyparquet();
       let buffer: AsyncBuffer;
       try {
         buffer = await asyncBufferFromFile(p.path);
