@@ -9,7 +9,7 @@ import {
   type QuarantineRecord,
 } from '../../shared/balance/balancer';
 import type { BalanceConfig } from '../../shared/contracts/config';
-import { readFileRawLines } from './lines';
+import { readFileRawLinesSync } from './lines';
 import { offerRawLine } from './parallel-balance';
 
 export interface WorkerTask {
@@ -29,10 +29,10 @@ export interface WorkerResult {
   lines: number;
 }
 
-async function run(task: WorkerTask): Promise<void> {
+function run(task: WorkerTask): void {
   const balancer = new StreamingBalancer(task.config, task.options);
   const quarantine: QuarantineRecord[] = [];
-  const lines = await readFileRawLines(
+  const lines = readFileRawLinesSync(
     task.path,
     (buf, start, end, lineNo, at, len) => {
       const q = offerRawLine(balancer, buf, start, end, lineNo, at, len, true, task.maxLineBytes);
@@ -51,6 +51,4 @@ async function run(task: WorkerTask): Promise<void> {
   parentPort!.postMessage(result, transfer as ArrayBuffer[]);
 }
 
-run(workerData as WorkerTask).catch((err: unknown) => {
-  throw err;
-});
+run(workerData as WorkerTask);

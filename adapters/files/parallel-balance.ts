@@ -17,7 +17,13 @@ import {
 } from '../../shared/balance/balancer';
 import type { BalanceConfig } from '../../shared/contracts/config';
 import type { WorkerResult, WorkerTask } from './balance-worker';
-import { inputSize, lineText, readFileRawLines } from './lines';
+import {
+  inputSize,
+  lineText,
+  readFileRawLines,
+  readFileRawLinesSync,
+  type RawLineHandler,
+} from './lines';
 
 const utf8Span = (b: Uint8Array, s: number, e: number) => (b as Buffer).toString('utf8', s, e);
 
@@ -153,16 +159,14 @@ async function balanceSerial(
 ) {
   const balancer = new StreamingBalancer(config, opts.balancer);
   const limit = opts.maxLineBytes;
-  await readFileRawLines(
-    path,
-    (buf, start, end, lineNo, at, len) => {
-      const q = offerRawLine(balancer, buf, start, end, lineNo, at, len, ranged, limit);
-      if (q) opts.onQuarantine(q);
-      if ((lineNo & 0x3fff) === 0) opts.onProgress?.(lineNo);
-    },
-    undefined,
-    limit,
-  );
+  const onRaw: RawLineHandler = (buf, start, end, lineNo, at, len) => {
+    const q = offerRawLine(balancer, buf, start, end, lineNo, at, len, ranged, limit);
+    if (q) opts.onQuarantine(q);
+    if ((lineNo & 0x3fff) === 0) opts.onProgress?.(lineNo);
+  };
+  // Plain files are read synchronously into one buffer; gzip goes through the stream.
+  if (path.endsWith('.gz')) await readFileRawLines(path, onRaw, undefined, limit);
+  else readFileRawLinesSync(path, onRaw, undefined, limit);
   return balancer;
 }
 
@@ -203,7 +207,7 @@ export async function balanceFileParallel(
   );
   const main = new StreamingBalancer(config, opts.balancer);
   const ownQuarantine: QuarantineRecord[] = [];
-  const firstLines = await readFileRawLines(
+  const firstLines = readFileRawLinesSync(
     path,
     (buf, start, end, lineNo, at, len) => {
       const q = offerRawLine(main, buf, start, end, lineNo, at, len, true, limit);
