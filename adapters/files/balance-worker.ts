@@ -10,7 +10,7 @@ import {
 } from '../../shared/balance/balancer';
 import type { BalanceConfig } from '../../shared/contracts/config';
 import { readFileRawLinesSync } from './lines';
-import { offerRawLine } from './parallel-balance';
+import { estimateRows, offerRawLine } from './parallel-balance';
 
 export interface WorkerTask {
   path: string;
@@ -31,6 +31,7 @@ export interface WorkerResult {
 
 function run(task: WorkerTask): void {
   const balancer = new StreamingBalancer(task.config, task.options);
+  balancer.reserve(estimateRows(task.path, task.start, task.end));
   const quarantine: QuarantineRecord[] = [];
   const lines = readFileRawLinesSync(
     task.path,

@@ -4,7 +4,7 @@
  * threads), and the parts merged. Because a row's sampling key depends only on the
  * seed and its id, the merged result is the dataset one pass would give, byte for byte.
  */
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -86,6 +86,23 @@ export function offerRawLine(
   return balancer.duplicateRecord(kept ?? lineText(buf, start, end, lineNo, at), lineNo);
 }
 
+/**
+ * The rows in bytes [start, end] of a file, estimated from the lines in its first MiB
+ * (a little over: the balancer presizes its tables to it, and too few costs a growth).
+ */
+export function estimateRows(path: string, start: number, end: number): number {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafeSlow(Math.max(1, Math.min(1 << 20, end - start + 1)));
+    const n = readSync(fd, buf, 0, buf.length, start);
+    let lines = 0;
+    for (let i = buf.indexOf(10); i !== -1 && i < n; i = buf.indexOf(10, i + 1)) lines++;
+    return lines === 0 ? 0 : Math.ceil((((end - start + 1) * lines) / n) * 1.02);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** Parts smaller than this are not worth a thread. */
 const MIN_PART_BYTES = 16 << 20;
 
@@ -165,8 +182,12 @@ async function balanceSerial(
     if ((lineNo & 0x3fff) === 0) opts.onProgress?.(lineNo);
   };
   // Plain files are read synchronously into one buffer; gzip goes through the stream.
-  if (path.endsWith('.gz')) await readFileRawLines(path, onRaw, undefined, limit);
-  else readFileRawLinesSync(path, onRaw, undefined, limit);
+  if (path.endsWith('.gz')) {
+    await readFileRawLines(path, onRaw, undefined, limit);
+  } else {
+    balancer.reserve(estimateRows(path, 0, (await inputSize(path)) - 1));
+    readFileRawLinesSync(path, onRaw, undefined, limit);
+  }
   return balancer;
 }
 
@@ -206,6 +227,8 @@ export async function balanceFileParallel(
     }),
   );
   const main = new StreamingBalancer(config, opts.balancer);
+  // Room for the whole file: main merges the other parts into its tables.
+  main.reserve(estimateRows(path, 0, size - 1));
   const ownQuarantine: QuarantineRecord[] = [];
   const firstLines = readFileRawLinesSync(
     path,

@@ -307,6 +307,17 @@ export class StreamingBalancer {
     this.mapped = Object.keys(config.columns ?? {}).length > 0;
   }
 
+  /**
+   * Makes room for `rows` rows in all (an estimate: more only costs growth), so the
+   * sampleId and message tables do not grow while scanning or merging.
+   */
+  reserve(rows: number): void {
+    this.sampleIds.reserve(rows);
+    if (!this.config.dedup) return;
+    this.groups.reserve(rows);
+    this.reps.reserve(rows);
+  }
+
   /** Candidates held right now, over all cells: what memory grows with. */
   get candidateCount(): number {
     let n = 0;
@@ -674,6 +685,12 @@ export class StreamingBalancer {
    */
   merge(part: BalancerSnapshot): void {
     const { hi, lo } = part.sampleIds;
+    this.sampleIds.reserve(this.sampleIds.size + hi.length);
+    if (part.groups) {
+      const n = this.groups.size + part.groups.hi.length;
+      this.groups.reserve(n);
+      this.reps.reserve(n);
+    }
     for (let i = 0; i < hi.length; i++) {
       if (this.sampleIds.intern(hi[i]!, lo[i]!) >= 0) {
         throw new MergeConflictError('the same sampleId occurs in two parts of the input');
