@@ -43,7 +43,10 @@ function run(task: WorkerTask): void {
     task.maxLineBytes,
   );
   const snapshot = balancer.snapshot();
+  const c = snapshot.candidates;
   const transfer = [snapshot.sampleIds.hi.buffer, snapshot.sampleIds.lo.buffer];
+  transfer.push(c.key.buffer, c.tie.buffer, c.group.buffer, c.at.buffer, c.len.buffer);
+  transfer.push(c.idEnds.buffer);
   if (snapshot.groups) {
     const g = snapshot.groups;
     transfer.push(g.hi.buffer, g.lo.buffer, g.key.buffer, g.tie.buffer, g.slot.buffer);
