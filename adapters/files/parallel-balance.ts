@@ -191,6 +191,55 @@ async function balanceSerial(
   return balancer;
 }
 
+/** One of a file's chunks, scanned by whichever thread took it (see scanChunks). */
+export interface ChunkTask {
+  path: string;
+  /** Chunk k is bytes [bounds[k], bounds[k + 1]) of the file (the last bound is its size). */
+  bounds: number[];
+  /** [0]: the next chunk to take; [1 + k]: the lines of chunk k, once read. */
+  shared: SharedArrayBuffer;
+  /** Lines longer than this are quarantined (see ParallelOptions). */
+  maxLineBytes?: number | undefined;
+}
+
+/** A quarantined line, numbered within its chunk. */
+export interface ChunkQuarantine {
+  chunk: number;
+  record: QuarantineRecord;
+}
+
+/**
+ * Offers chunks of the file to `balancer`, taking the next untaken one until none is
+ * left: every thread takes them in file order, so the threads finish together whatever
+ * their speed, and each one's rows still come in file order (its duplicates too).
+ */
+export function scanChunks(
+  balancer: StreamingBalancer,
+  task: ChunkTask,
+  onQuarantine: (q: ChunkQuarantine) => void,
+  onLine?: () => void,
+): void {
+  const { bounds, maxLineBytes: limit } = task;
+  const state = new Int32Array(task.shared);
+  for (let k = Atomics.add(state, 0, 1); k < bounds.length - 1; k = Atomics.add(state, 0, 1)) {
+    const chunk = k;
+    const lines = readFileRawLinesSync(
+      task.path,
+      (buf, start, end, lineNo, at, len) => {
+        const record = offerRawLine(balancer, buf, start, end, lineNo, at, len, true, limit);
+        if (record) onQuarantine({ chunk, record });
+        onLine?.();
+      },
+      { start: bounds[k]!, end: bounds[k + 1]! - 1 },
+      limit,
+    );
+    Atomics.store(state, 1 + k, lines);
+  }
+}
+
+/** Chunks of about this size: small enough that threads finish within one of each other. */
+const CHUNK_BYTES = 8 << 20;
+
 /**
  * Balances `path` on up to `threads` cores (default: what the machine offers, at most 4).
  * Candidates are kept as byte ranges: finish with `finishWith(ranges => loadRanges(path, ranges))`,
@@ -211,48 +260,54 @@ export async function balanceFileParallel(
     ),
   );
   const script = workerScript();
-  const limit = opts.maxLineBytes;
   if (wanted <= 1 || script === null) return balanceSerial(path, config, opts, true);
-  const starts = await partStarts(path, size, wanted);
-  const ends = starts.slice(1).map((s) => s - 1);
-  ends.push(size - 1);
-  const workers = starts.slice(1).map((start, i) =>
+  const chunks = Math.min(1024, Math.max(wanted * 4, Math.ceil(size / CHUNK_BYTES)));
+  const bounds = [...(await partStarts(path, size, chunks)), size];
+  const task: ChunkTask = {
+    path,
+    bounds,
+    shared: new SharedArrayBuffer(4 * (1 + bounds.length)),
+    maxLineBytes: opts.maxLineBytes,
+  };
+  const workers = Array.from({ length: wanted - 1 }, () =>
     runWorker(script, {
-      path,
-      start,
-      end: ends[i + 1]!,
+      ...task,
       config,
-      maxLineBytes: limit,
+      threads: wanted,
       ...(opts.balancer ? { options: opts.balancer } : {}),
     }),
   );
   const main = new StreamingBalancer(config, opts.balancer);
   // Room for the whole file: main merges the other parts into its tables.
   main.reserve(estimateRows(path, 0, size - 1));
-  const ownQuarantine: QuarantineRecord[] = [];
-  const firstLines = readFileRawLinesSync(
-    path,
-    (buf, start, end, lineNo, at, len) => {
-      const q = offerRawLine(main, buf, start, end, lineNo, at, len, true, limit);
-      if (q) ownQuarantine.push(q);
-      if ((lineNo & 0x3fff) === 0) opts.onProgress?.(lineNo * starts.length);
+  const quarantine: ChunkQuarantine[] = [];
+  let seen = 0;
+  scanChunks(
+    main,
+    task,
+    (q) => quarantine.push(q),
+    () => {
+      if ((++seen & 0x3fff) === 0) opts.onProgress?.(seen * wanted);
     },
-    { start: 0, end: ends[0]! },
-    limit,
   );
   const results = await Promise.all(workers);
   try {
-    let offset = firstLines;
-    for (const r of results) {
-      main.merge(r.snapshot);
-      for (const q of r.quarantine) ownQuarantine.push({ ...q, line: q.line + offset });
-      offset += r.lines;
-    }
+    for (const r of results) main.merge(r.snapshot);
   } catch (err) {
     if (!(err instanceof MergeConflictError)) throw err;
     // A sampleId in two parts: only one pass can tell which copy came first.
     return balanceSerial(path, config, opts, true);
   }
-  ownQuarantine.forEach(opts.onQuarantine);
+  for (const r of results) quarantine.push(...r.quarantine);
+  inFileOrder(quarantine, new Int32Array(task.shared)).forEach(opts.onQuarantine);
   return main;
+}
+
+/** Quarantine records numbered within the file, in its order (`state`: see ChunkTask). */
+function inFileOrder(qs: ChunkQuarantine[], state: Int32Array): QuarantineRecord[] {
+  const offset: number[] = [0];
+  for (let k = 1; k < state.length - 1; k++) offset.push(offset[k - 1]! + state[k]!);
+  return qs
+    .map((q) => ({ ...q.record, line: q.record.line + offset[q.chunk]! }))
+    .sort((a, b) => a.line - b.line);
 }
