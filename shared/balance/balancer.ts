@@ -251,6 +251,14 @@ type Selection = ReturnType<StreamingBalancer['select']>;
 /** Reads the lines at the given byte ranges of the input, in the order asked. */
 export type RangeLoader = (ranges: readonly { at: number; len: number }[]) => Promise<string[]>;
 
+/**
+ * An integer read from a Float64Array, as a small integer when it is one: V8 boxes such a
+ * read, and one boxed value stored in an entry's field turns that field into a boxed
+ * double in every entry (each one migrated on its next access), which made sorting and
+ * loading the candidates twice as slow.
+ */
+const smi = (n: number): number => (n >= 0 && n < 0x40000000 ? n | 0 : n);
+
 /** Two parts of the input named the same sampleId: merging cannot decide, balance in one pass. */
 export class MergeConflictError extends PermanentError {}
 
@@ -808,8 +816,8 @@ export class StreamingBalancer {
           dead: false,
           row: c.rows?.[i] ?? null,
           line: c.lines?.[i] ?? null,
-          at: c.at[i]!,
-          len: c.len[i]!,
+          at: smi(c.at[i]!),
+          len: smi(c.len[i]!),
           cell,
           group: -1,
         };
