@@ -6,7 +6,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { StreamingBalancer, type BalancerOptions } from '../../shared/balance/balancer';
 import type { BalanceConfig } from '../../shared/contracts/config';
-import { estimateRows, scanChunks, type ChunkQuarantine, type ChunkTask } from './parallel-balance';
+import {
+  estimateRows,
+  MAIN_TAIL_CHUNKS,
+  scanChunks,
+  type ChunkQuarantine,
+  type ChunkTask,
+} from './parallel-balance';
 
 export interface WorkerTask extends ChunkTask {
   config: BalanceConfig;
@@ -26,7 +32,7 @@ function run(task: WorkerTask): void {
   const size = task.bounds[task.bounds.length - 1]!;
   balancer.reserve(Math.ceil(estimateRows(task.path, 0, size - 1) / task.threads));
   const quarantine: ChunkQuarantine[] = [];
-  scanChunks(balancer, task, (q) => quarantine.push(q));
+  scanChunks(balancer, task, (q) => quarantine.push(q), { leave: MAIN_TAIL_CHUNKS });
   const snapshot = balancer.snapshot();
   const c = snapshot.candidates;
   const transfer = [snapshot.sampleIds.hi.buffer, snapshot.sampleIds.lo.buffer];

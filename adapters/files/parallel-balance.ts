@@ -217,18 +217,19 @@ export function scanChunks(
   balancer: StreamingBalancer,
   task: ChunkTask,
   onQuarantine: (q: ChunkQuarantine) => void,
-  onLine?: () => void,
+  opts: { onLine?: () => void; leave?: number } = {},
 ): void {
   const { bounds, maxLineBytes: limit } = task;
   const state = new Int32Array(task.shared);
-  for (let k = Atomics.add(state, 0, 1); k < bounds.length - 1; k = Atomics.add(state, 0, 1)) {
+  const stop = bounds.length - 1 - (opts.leave ?? 0);
+  for (let k = take(state, stop); k >= 0; k = take(state, stop)) {
     const chunk = k;
     const lines = readFileRawLinesSync(
       task.path,
       (buf, start, end, lineNo, at, len) => {
         const record = offerRawLine(balancer, buf, start, end, lineNo, at, len, true, limit);
         if (record) onQuarantine({ chunk, record });
-        onLine?.();
+        opts.onLine?.();
       },
       { start: bounds[k]!, end: bounds[k + 1]! - 1 },
       limit,
@@ -236,6 +237,21 @@ export function scanChunks(
     Atomics.store(state, 1 + k, lines);
   }
 }
+
+/** The next untaken chunk below `stop` (taking it), or -1 when there is none. */
+function take(state: Int32Array, stop: number): number {
+  for (;;) {
+    const k = Atomics.load(state, 0);
+    if (k >= stop) return -1;
+    if (Atomics.compareExchange(state, 0, k, k + 1) === k) return k;
+  }
+}
+
+/**
+ * Chunks at the end of the file that workers leave to the main thread: it reads them
+ * while the workers build their snapshots, which it must wait for anyway.
+ */
+export const MAIN_TAIL_CHUNKS = 2;
 
 /** Chunks of about this size: small enough that threads finish within one of each other. */
 const CHUNK_BYTES = 8 << 20;
@@ -282,14 +298,10 @@ export async function balanceFileParallel(
   main.reserve(estimateRows(path, 0, size - 1));
   const quarantine: ChunkQuarantine[] = [];
   let seen = 0;
-  scanChunks(
-    main,
-    task,
-    (q) => quarantine.push(q),
-    () => {
-      if ((++seen & 0x3fff) === 0) opts.onProgress?.(seen * wanted);
-    },
-  );
+  const onLine = () => {
+    if ((++seen & 0x3fff) === 0) opts.onProgress?.(seen * wanted);
+  };
+  scanChunks(main, task, (q) => quarantine.push(q), { onLine });
   const results = await Promise.all(workers);
   try {
     for (const r of results) main.merge(r.snapshot);
