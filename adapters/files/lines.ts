@@ -241,7 +241,13 @@ export function readFileRawLinesSync(
     throw unreadable(path, cause);
   }
   try {
-    return new SyncLineReader(fd, onRaw, keep, bufferBytes).run(range);
+    // The buffer of the previous read is reused (the scan reads a file chunk by chunk).
+    const buf = spare?.length === bufferBytes ? spare : Buffer.allocUnsafeSlow(bufferBytes);
+    spare = null;
+    const reader = new SyncLineReader(fd, onRaw, keep, buf);
+    const lines = reader.run(range);
+    if (reader.buffer.length === bufferBytes) spare = reader.buffer;
+    return lines;
   } finally {
     closeSync(fd);
   }
@@ -254,8 +260,12 @@ export function readFileRawLinesSync(
  */
 const smi = (n: number): number => (n < 0x40000000 ? n | 0 : n);
 
+/** The buffer of the last finished read, for the next (none while a read runs). */
+let spare: Buffer | null = null;
+
 class SyncLineReader {
   private buf: Buffer;
+  private readonly chunk: number;
   /** Bytes [0, fill) of `buf` hold the pending partial line (its kept bytes when long). */
   private fill = 0;
   private lineNo = 0;
@@ -267,9 +277,15 @@ class SyncLineReader {
     private readonly fd: number,
     private readonly onRaw: RawLineHandler,
     private readonly keep: number,
-    private readonly chunk: number,
+    buf: Buffer,
   ) {
-    this.buf = Buffer.allocUnsafeSlow(chunk);
+    this.buf = buf;
+    this.chunk = buf.length;
+  }
+
+  /** The buffer, as grown for a long line. */
+  get buffer(): Buffer {
+    return this.buf;
   }
 
   run(range?: { start: number; end: number }): number {
