@@ -87,8 +87,15 @@ export function offerRawLine(
 }
 
 /**
+ * The most rows a balancer presizes for (~50 MB a table): an estimate from a first MiB
+ * of short lines must not reserve gigabytes; a larger input grows the tables as it goes.
+ */
+const MAX_RESERVED_ROWS = 1 << 21;
+
+/**
  * The rows in bytes [start, end] of a file, estimated from the lines in its first MiB
- * (a little over: the balancer presizes its tables to it, and too few costs a growth).
+ * (a little over: the balancer presizes its tables to it, and too few costs a growth),
+ * at most MAX_RESERVED_ROWS.
  */
 export function estimateRows(path: string, start: number, end: number): number {
   const fd = openSync(path, 'r');
@@ -97,7 +104,8 @@ export function estimateRows(path: string, start: number, end: number): number {
     const n = readSync(fd, buf, 0, buf.length, start);
     let lines = 0;
     for (let i = buf.indexOf(10); i !== -1 && i < n; i = buf.indexOf(10, i + 1)) lines++;
-    return lines === 0 ? 0 : Math.ceil((((end - start + 1) * lines) / n) * 1.02);
+    const rows = lines === 0 ? 0 : Math.ceil((((end - start + 1) * lines) / n) * 1.02);
+    return Math.min(rows, MAX_RESERVED_ROWS);
   } finally {
     closeSync(fd);
   }
