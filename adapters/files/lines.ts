@@ -3,7 +3,7 @@
  * This is the hot loop of `balance`, so it splits buffers itself rather than use readline.
  */
 import { isUtf8 } from 'node:buffer';
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { access, constants, open, stat } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
@@ -21,14 +21,18 @@ async function checkReadable(path: string): Promise<void> {
   try {
     await access(path, constants.R_OK);
   } catch (cause) {
-    const code = (cause as NodeJS.ErrnoException).code;
-    throw new InputFileError(
-      code === 'ENOENT'
-        ? `input file not found: ${path}`
-        : `input file is not readable: ${path} (${code})`,
-      { cause },
-    );
+    throw unreadable(path, cause);
   }
+}
+
+function unreadable(path: string, cause: unknown): InputFileError {
+  const code = (cause as NodeJS.ErrnoException).code;
+  return new InputFileError(
+    code === 'ENOENT'
+      ? `input file not found: ${path}`
+      : `input file is not readable: ${path} (${code})`,
+    { cause },
+  );
 }
 
 /** Opens a file for reading, gunzipping `*.gz`; a missing or unreadable file is an InputFileError. */
@@ -210,6 +214,148 @@ export async function readFileRawLines(
 ): Promise<number> {
   const keep = maxLineBytes === undefined ? Infinity : maxLineBytes + 1;
   return forEachRawLine(await openInput(path, range), onRaw, range?.start ?? 0, keep);
+}
+
+/** The buffer {@link readFileRawLinesSync} reads into (grown only for a longer line). */
+const SYNC_BUFFER_BYTES = 1 << 20;
+
+/**
+ * {@link readFileRawLines} for a plain (not gzipped) file, read synchronously into one
+ * reused buffer: no stream, no Buffer per chunk (external memory that drives GCs), the
+ * partial last line moved to the front before the next read. The same callbacks: each
+ * line's bytes (no newline) cut at maxLineBytes + 1, its number, `at` and whole `len`.
+ * The bytes are valid only during the call: the buffer is overwritten by the next read.
+ */
+export function readFileRawLinesSync(
+  path: string,
+  onRaw: RawLineHandler,
+  range?: { start: number; end: number },
+  maxLineBytes?: number,
+  bufferBytes = SYNC_BUFFER_BYTES,
+): number {
+  const keep = maxLineBytes === undefined ? Infinity : maxLineBytes + 1;
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (cause) {
+    throw unreadable(path, cause);
+  }
+  try {
+    // The buffer of the previous read is reused (the scan reads a file chunk by chunk).
+    const buf = spare?.length === bufferBytes ? spare : Buffer.allocUnsafeSlow(bufferBytes);
+    spare = null;
+    const reader = new SyncLineReader(fd, onRaw, keep, buf);
+    const lines = reader.run(range);
+    if (reader.buffer.length === bufferBytes) spare = reader.buffer;
+    return lines;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * An offset as a small integer when it is one: V8 would otherwise pass this reader's
+ * offsets boxed (a heap number each), and one boxed `at` stored in the balancer's
+ * candidates turns that field boxed in all of them, which slows sorting and loading them.
+ */
+const smi = (n: number): number => (n < 0x40000000 ? n | 0 : n);
+
+/** The buffer of the last finished read, for the next (none while a read runs). */
+let spare: Buffer | null = null;
+
+class SyncLineReader {
+  private buf: Buffer;
+  private readonly chunk: number;
+  /** Bytes [0, fill) of `buf` hold the pending partial line (its kept bytes when long). */
+  private fill = 0;
+  private lineNo = 0;
+  /** Whole length so far of a pending line over `keep` bytes (-1: none), and its offset. */
+  private long = -1;
+  private longAt = 0;
+
+  constructor(
+    private readonly fd: number,
+    private readonly onRaw: RawLineHandler,
+    private readonly keep: number,
+    buf: Buffer,
+  ) {
+    this.buf = buf;
+    this.chunk = buf.length;
+  }
+
+  /** The buffer, as grown for a long line. */
+  get buffer(): Buffer {
+    return this.buf;
+  }
+
+  run(range?: { start: number; end: number }): number {
+    let pos = range?.start ?? 0;
+    const stop = range ? range.end + 1 : Infinity;
+    for (;;) {
+      if (this.fill === this.buf.length) this.grow();
+      const want = Math.min(this.buf.length - this.fill, stop - pos);
+      const n = want > 0 ? this.read(pos, want) : 0;
+      /** The offset of buf[0] in the input (the pending line's, unless long). */
+      const base = pos - this.fill;
+      pos += n;
+      if (n === 0) {
+        if (this.long >= 0)
+          this.onRaw(this.buf, 0, this.keep, ++this.lineNo, this.longAt, this.long);
+        else if (this.fill > 0)
+          this.onRaw(this.buf, 0, this.fill, ++this.lineNo, smi(base), this.fill);
+        return this.lineNo;
+      }
+      this.lines(base, this.fill + n);
+    }
+  }
+
+  private read(pos: number, want: number): number {
+    try {
+      return readSync(this.fd, this.buf, this.fill, want, pos);
+    } catch (err) {
+      throw new InputFileError(`failed reading input: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /** Emits the lines ended in buf[fill, end), then keeps the partial tail at the front. */
+  private lines(base: number, end: number): void {
+    const { buf, keep, onRaw } = this;
+    let start = 0;
+    let nl = buf.indexOf(10, this.fill);
+    if (this.long >= 0) {
+      if (nl === -1 || nl >= end) {
+        this.long += end - this.fill;
+        return;
+      }
+      onRaw(buf, 0, keep, ++this.lineNo, this.longAt, this.long + nl - this.fill);
+      this.long = -1;
+      start = nl + 1;
+      nl = buf.indexOf(10, start);
+    }
+    while (nl !== -1 && nl < end) {
+      onRaw(buf, start, Math.min(nl, start + keep), ++this.lineNo, smi(base + start), nl - start);
+      start = nl + 1;
+      nl = buf.indexOf(10, start);
+    }
+    const tail = end - start;
+    if (tail >= keep) {
+      this.long = tail;
+      this.longAt = smi(base + start);
+      buf.copyWithin(0, start, start + keep);
+      this.fill = keep;
+    } else {
+      if (start > 0 && tail > 0) buf.copyWithin(0, start, end);
+      this.fill = tail;
+    }
+  }
+
+  /** Room for a line longer than the buffer: up to its kept bytes and a chunk more. */
+  private grow(): void {
+    const size = Math.max(this.fill + 1, Math.min(this.buf.length * 2, this.keep + this.chunk));
+    const next = Buffer.allocUnsafeSlow(size);
+    this.buf.copy(next, 0, 0, this.fill);
+    this.buf = next;
+  }
 }
 
 /** A line's text from its bytes, as {@link forEachLine} gives it (CR and leading BOM dropped). */

@@ -4,7 +4,7 @@
  * threads), and the parts merged. Because a row's sampling key depends only on the
  * seed and its id, the merged result is the dataset one pass would give, byte for byte.
  */
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,13 @@ import {
 } from '../../shared/balance/balancer';
 import type { BalanceConfig } from '../../shared/contracts/config';
 import type { WorkerResult, WorkerTask } from './balance-worker';
-import { inputSize, lineText, readFileRawLines } from './lines';
+import {
+  inputSize,
+  lineText,
+  readFileRawLines,
+  readFileRawLinesSync,
+  type RawLineHandler,
+} from './lines';
 
 const utf8Span = (b: Uint8Array, s: number, e: number) => (b as Buffer).toString('utf8', s, e);
 
@@ -78,6 +84,31 @@ export function offerRawLine(
   const kept = ranged ? null : lineText(buf, start, end, lineNo, at);
   if (!balancer.addScanned(buf, at, len, kept)) return null;
   return balancer.duplicateRecord(kept ?? lineText(buf, start, end, lineNo, at), lineNo);
+}
+
+/**
+ * The most rows a balancer presizes for (~50 MB a table): an estimate from a first MiB
+ * of short lines must not reserve gigabytes; a larger input grows the tables as it goes.
+ */
+const MAX_RESERVED_ROWS = 1 << 21;
+
+/**
+ * The rows in bytes [start, end] of a file, estimated from the lines in its first MiB
+ * (a little over: the balancer presizes its tables to it, and too few costs a growth),
+ * at most MAX_RESERVED_ROWS.
+ */
+export function estimateRows(path: string, start: number, end: number): number {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.allocUnsafeSlow(Math.max(1, Math.min(1 << 20, end - start + 1)));
+    const n = readSync(fd, buf, 0, buf.length, start);
+    let lines = 0;
+    for (let i = buf.indexOf(10); i !== -1 && i < n; i = buf.indexOf(10, i + 1)) lines++;
+    const rows = lines === 0 ? 0 : Math.ceil((((end - start + 1) * lines) / n) * 1.02);
+    return Math.min(rows, MAX_RESERVED_ROWS);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Parts smaller than this are not worth a thread. */
@@ -153,18 +184,85 @@ async function balanceSerial(
 ) {
   const balancer = new StreamingBalancer(config, opts.balancer);
   const limit = opts.maxLineBytes;
-  await readFileRawLines(
-    path,
-    (buf, start, end, lineNo, at, len) => {
-      const q = offerRawLine(balancer, buf, start, end, lineNo, at, len, ranged, limit);
-      if (q) opts.onQuarantine(q);
-      if ((lineNo & 0x3fff) === 0) opts.onProgress?.(lineNo);
-    },
-    undefined,
-    limit,
-  );
+  const onRaw: RawLineHandler = (buf, start, end, lineNo, at, len) => {
+    const q = offerRawLine(balancer, buf, start, end, lineNo, at, len, ranged, limit);
+    if (q) opts.onQuarantine(q);
+    if ((lineNo & 0x3fff) === 0) opts.onProgress?.(lineNo);
+  };
+  // Plain files are read synchronously into one buffer; gzip goes through the stream.
+  if (path.endsWith('.gz')) {
+    await readFileRawLines(path, onRaw, undefined, limit);
+  } else {
+    balancer.reserve(estimateRows(path, 0, (await inputSize(path)) - 1));
+    readFileRawLinesSync(path, onRaw, undefined, limit);
+  }
   return balancer;
 }
+
+/** One of a file's chunks, scanned by whichever thread took it (see scanChunks). */
+export interface ChunkTask {
+  path: string;
+  /** Chunk k is bytes [bounds[k], bounds[k + 1]) of the file (the last bound is its size). */
+  bounds: number[];
+  /** [0]: the next chunk to take; [1 + k]: the lines of chunk k, once read. */
+  shared: SharedArrayBuffer;
+  /** Lines longer than this are quarantined (see ParallelOptions). */
+  maxLineBytes?: number | undefined;
+}
+
+/** A quarantined line, numbered within its chunk. */
+export interface ChunkQuarantine {
+  chunk: number;
+  record: QuarantineRecord;
+}
+
+/**
+ * Offers chunks of the file to `balancer`, taking the next untaken one until none is
+ * left: every thread takes them in file order, so the threads finish together whatever
+ * their speed, and each one's rows still come in file order (its duplicates too).
+ */
+export function scanChunks(
+  balancer: StreamingBalancer,
+  task: ChunkTask,
+  onQuarantine: (q: ChunkQuarantine) => void,
+  opts: { onLine?: () => void; leave?: number } = {},
+): void {
+  const { bounds, maxLineBytes: limit } = task;
+  const state = new Int32Array(task.shared);
+  const stop = bounds.length - 1 - (opts.leave ?? 0);
+  for (let k = take(state, stop); k >= 0; k = take(state, stop)) {
+    const chunk = k;
+    const lines = readFileRawLinesSync(
+      task.path,
+      (buf, start, end, lineNo, at, len) => {
+        const record = offerRawLine(balancer, buf, start, end, lineNo, at, len, true, limit);
+        if (record) onQuarantine({ chunk, record });
+        opts.onLine?.();
+      },
+      { start: bounds[k]!, end: bounds[k + 1]! - 1 },
+      limit,
+    );
+    Atomics.store(state, 1 + k, lines);
+  }
+}
+
+/** The next untaken chunk below `stop` (taking it), or -1 when there is none. */
+function take(state: Int32Array, stop: number): number {
+  for (;;) {
+    const k = Atomics.load(state, 0);
+    if (k >= stop) return -1;
+    if (Atomics.compareExchange(state, 0, k, k + 1) === k) return k;
+  }
+}
+
+/**
+ * Chunks at the end of the file that workers leave to the main thread: it reads them
+ * while the workers build their snapshots, which it must wait for anyway.
+ */
+export const MAIN_TAIL_CHUNKS = 2;
+
+/** Chunks of about this size: small enough that threads finish within one of each other. */
+const CHUNK_BYTES = 8 << 20;
 
 /**
  * Balances `path` on up to `threads` cores (default: what the machine offers, at most 4).
@@ -186,46 +284,50 @@ export async function balanceFileParallel(
     ),
   );
   const script = workerScript();
-  const limit = opts.maxLineBytes;
   if (wanted <= 1 || script === null) return balanceSerial(path, config, opts, true);
-  const starts = await partStarts(path, size, wanted);
-  const ends = starts.slice(1).map((s) => s - 1);
-  ends.push(size - 1);
-  const workers = starts.slice(1).map((start, i) =>
+  const chunks = Math.min(1024, Math.max(wanted * 4, Math.ceil(size / CHUNK_BYTES)));
+  const bounds = [...(await partStarts(path, size, chunks)), size];
+  const task: ChunkTask = {
+    path,
+    bounds,
+    shared: new SharedArrayBuffer(4 * (1 + bounds.length)),
+    maxLineBytes: opts.maxLineBytes,
+  };
+  const workers = Array.from({ length: wanted - 1 }, () =>
     runWorker(script, {
-      path,
-      start,
-      end: ends[i + 1]!,
+      ...task,
       config,
-      maxLineBytes: limit,
+      threads: wanted,
       ...(opts.balancer ? { options: opts.balancer } : {}),
     }),
   );
   const main = new StreamingBalancer(config, opts.balancer);
-  const ownQuarantine: QuarantineRecord[] = [];
-  const firstLines = await readFileRawLines(
-    path,
-    (buf, start, end, lineNo, at, len) => {
-      const q = offerRawLine(main, buf, start, end, lineNo, at, len, true, limit);
-      if (q) ownQuarantine.push(q);
-      if ((lineNo & 0x3fff) === 0) opts.onProgress?.(lineNo * starts.length);
-    },
-    { start: 0, end: ends[0]! },
-    limit,
-  );
+  // Room for the whole file: main merges the other parts into its tables.
+  main.reserve(estimateRows(path, 0, size - 1));
+  const quarantine: ChunkQuarantine[] = [];
+  let seen = 0;
+  const onLine = () => {
+    if ((++seen & 0x3fff) === 0) opts.onProgress?.(seen * wanted);
+  };
+  scanChunks(main, task, (q) => quarantine.push(q), { onLine });
   const results = await Promise.all(workers);
   try {
-    let offset = firstLines;
-    for (const r of results) {
-      main.merge(r.snapshot);
-      for (const q of r.quarantine) ownQuarantine.push({ ...q, line: q.line + offset });
-      offset += r.lines;
-    }
+    for (const r of results) main.merge(r.snapshot);
   } catch (err) {
     if (!(err instanceof MergeConflictError)) throw err;
     // A sampleId in two parts: only one pass can tell which copy came first.
     return balanceSerial(path, config, opts, true);
   }
-  ownQuarantine.forEach(opts.onQuarantine);
+  for (const r of results) quarantine.push(...r.quarantine);
+  inFileOrder(quarantine, new Int32Array(task.shared)).forEach(opts.onQuarantine);
   return main;
+}
+
+/** Quarantine records numbered within the file, in its order (`state`: see ChunkTask). */
+function inFileOrder(qs: ChunkQuarantine[], state: Int32Array): QuarantineRecord[] {
+  const offset: number[] = [0];
+  for (let k = 1; k < state.length - 1; k++) offset.push(offset[k - 1]! + state[k]!);
+  return qs
+    .map((q) => ({ ...q.record, line: q.record.line + offset[q.chunk]! }))
+    .sort((a, b) => a.line - b.line);
 }

@@ -222,17 +222,25 @@ export interface BalancerSnapshot {
     supply: number;
     revoked: number;
     minDropped: { key: number; tie: number; id: string } | null;
-    candidates: {
-      key: number;
-      tie: number;
-      id: string;
-      group: number;
-      row: AnnotatedRow | null;
-      line: string | null;
-      at: number;
-      len: number;
-    }[];
+    /** How many of the candidate columns are this cell's (cells follow one another). */
+    count: number;
   }[];
+  /**
+   * Every cell's candidates as columns (cheap to send between threads: typed arrays and
+   * one string, not an object per candidate). Candidate i's id is
+   * ids.slice(idEnds[i - 1] ?? 0, idEnds[i]); rows and lines are null when none has one.
+   */
+  candidates: {
+    key: Float64Array;
+    tie: Uint32Array;
+    group: Int32Array;
+    at: Float64Array;
+    len: Float64Array;
+    idEnds: Uint32Array;
+    ids: string;
+    rows: (AnnotatedRow | null)[] | null;
+    lines: (string | null)[] | null;
+  };
 }
 
 /** Receives each dataset line as it is made, with the file it belongs in. */
@@ -242,6 +250,14 @@ type Selection = ReturnType<StreamingBalancer['select']>;
 
 /** Reads the lines at the given byte ranges of the input, in the order asked. */
 export type RangeLoader = (ranges: readonly { at: number; len: number }[]) => Promise<string[]>;
+
+/**
+ * An integer read from a Float64Array, as a small integer when it is one: V8 boxes such a
+ * read, and one boxed value stored in an entry's field turns that field into a boxed
+ * double in every entry (each one migrated on its next access), which made sorting and
+ * loading the candidates twice as slow.
+ */
+const smi = (n: number): number => (n >= 0 && n < 0x40000000 ? n | 0 : n);
 
 /** Two parts of the input named the same sampleId: merging cannot decide, balance in one pass. */
 export class MergeConflictError extends PermanentError {}
@@ -305,6 +321,17 @@ export class StreamingBalancer {
       columns: config.columns,
     });
     this.mapped = Object.keys(config.columns ?? {}).length > 0;
+  }
+
+  /**
+   * Makes room for `rows` rows in all (an estimate: more only costs growth), so the
+   * sampleId and message tables do not grow while scanning or merging.
+   */
+  reserve(rows: number): void {
+    this.sampleIds.reserve(rows);
+    if (!this.config.dedup) return;
+    this.groups.reserve(rows);
+    this.reps.reserve(rows);
   }
 
   /** Candidates held right now, over all cells: what memory grows with. */
@@ -635,6 +662,12 @@ export class StreamingBalancer {
       for (let g = 0; g < n; g++) slot[g] = this.cellList[this.reps.cells[g]!]!.slot;
       groups = { hi, lo, key: this.reps.keys.slice(0, n), tie: this.reps.ties.slice(0, n), slot };
     }
+    const cells = this.cellList.map((c) => {
+      c.candidates.compact(this.retain(c), this.onDrop);
+      const { rows, supply, revoked } = c;
+      const count = c.candidates.items.length;
+      return { slot: c.slot, rows, supply, revoked, minDropped: c.candidates.minDropped, count };
+    });
     return {
       offered: this.offered,
       valid: this.valid,
@@ -644,26 +677,44 @@ export class StreamingBalancer {
       quarantineFields: { ...this.quarantineFields },
       sampleIds: this.sampleIds.export(),
       groups,
-      cells: this.cellList.map((c) => {
-        c.candidates.compact(this.retain(c), this.onDrop);
-        return {
-          slot: c.slot,
-          rows: c.rows,
-          supply: c.supply,
-          revoked: c.revoked,
-          minDropped: c.candidates.minDropped,
-          candidates: c.candidates.items.map((e) => ({
-            key: e.key,
-            tie: e.tie,
-            id: e.id,
-            group: e.group,
-            row: e.row,
-            line: e.line,
-            at: e.at,
-            len: e.len,
-          })),
-        };
-      }),
+      cells,
+      candidates: this.candidateColumns(),
+    };
+  }
+
+  /** The candidates of every cell, cell after cell, as columns (see BalancerSnapshot). */
+  private candidateColumns(): BalancerSnapshot['candidates'] {
+    const all = this.cellList.flatMap((c) => c.candidates.items);
+    const n = all.length;
+    const cols = {
+      key: new Float64Array(n),
+      tie: new Uint32Array(n),
+      group: new Int32Array(n),
+      at: new Float64Array(n),
+      len: new Float64Array(n),
+      idEnds: new Uint32Array(n),
+    };
+    const ids: string[] = new Array<string>(n);
+    let end = 0;
+    let rows = false;
+    let lines = false;
+    for (let i = 0; i < n; i++) {
+      const e = all[i]!;
+      cols.key[i] = e.key;
+      cols.tie[i] = e.tie;
+      cols.group[i] = e.group;
+      cols.at[i] = e.at;
+      cols.len[i] = e.len;
+      ids[i] = e.id;
+      cols.idEnds[i] = end += e.id.length;
+      rows ||= e.row !== null;
+      lines ||= e.line !== null;
+    }
+    return {
+      ...cols,
+      ids: ids.join(''),
+      rows: rows ? all.map((e) => e.row) : null,
+      lines: lines ? all.map((e) => e.line) : null,
     };
   }
 
@@ -674,6 +725,12 @@ export class StreamingBalancer {
    */
   merge(part: BalancerSnapshot): void {
     const { hi, lo } = part.sampleIds;
+    this.sampleIds.reserve(this.sampleIds.size + hi.length);
+    if (part.groups) {
+      const n = this.groups.size + part.groups.hi.length;
+      this.groups.reserve(n);
+      this.reps.reserve(n);
+    }
     for (let i = 0; i < hi.length; i++) {
       if (this.sampleIds.intern(hi[i]!, lo[i]!) >= 0) {
         throw new MergeConflictError('the same sampleId occurs in two parts of the input');
@@ -688,65 +745,87 @@ export class StreamingBalancer {
     }
     for (const [k, n] of Object.entries(part.quarantineFields ?? {}))
       this.quarantineFields[k] = (this.quarantineFields[k] ?? 0) + n;
-    const byPartGroup = new Map<number, Entry>();
+    const entries = this.mergeCandidates(part);
+    if (part.groups) this.mergeGroups(part.groups, part.candidates.group, entries);
+    this.recap();
+  }
+
+  /**
+   * Folds a part's dedup groups into ours: a group both hold keeps the representative
+   * that sorts first, and the other leaves its cell. `partGroup` is each part candidate's
+   * group, `entries` the merged entries of those candidates.
+   */
+  private mergeGroups(
+    groups: NonNullable<BalancerSnapshot['groups']>,
+    partGroup: Int32Array,
+    entries: Entry[],
+  ): void {
+    /** The merged entry of each of the part's groups that has one (else -1). */
+    const entryOf = new Int32Array(groups.hi.length).fill(-1);
+    for (let i = 0; i < partGroup.length; i++) if (partGroup[i]! >= 0) entryOf[partGroup[i]!] = i;
+    for (let g = 0; g < groups.hi.length; g++) {
+      const r = this.groups.intern(groups.hi[g]!, groups.lo[g]!);
+      const key = groups.key[g]!;
+      const tie = groups.tie[g]!;
+      const cell = this.cells[groups.slot[g]!]!;
+      const entry = entryOf[g]! >= 0 ? entries[entryOf[g]!] : undefined;
+      let id: number;
+      if (r >= 0) {
+        id = r;
+        this.duplicatesRemoved++;
+        if (!this.takeOver(id, key, tie)) {
+          // The part's representative loses to ours: it leaves the part's cell.
+          cell.supply--;
+          if (entry) {
+            entry.dead = true;
+            cell.revoked++;
+          }
+          continue;
+        }
+      } else {
+        id = -r - 1;
+        this.reps.ensure(id);
+      }
+      this.reps.keys[id] = key;
+      this.reps.ties[id] = tie;
+      this.reps.cells[id] = cell.index;
+      if (entry) {
+        entry.group = id;
+        this.groupEntry[id] = entry;
+      }
+    }
+  }
+
+  /** Adds a part's cell counts and candidates to this balancer's cells; returns the new entries. */
+  private mergeCandidates(part: BalancerSnapshot): Entry[] {
+    const c = part.candidates;
+    const entries: Entry[] = new Array<Entry>(c.key.length);
+    let i = 0;
     for (const pc of part.cells) {
       const cell = this.cells[pc.slot] ?? this.newCell(pc.slot);
       cell.rows += pc.rows;
       cell.supply += pc.supply;
       cell.revoked += pc.revoked;
       cell.candidates.noteDropped(pc.minDropped);
-      for (const c of pc.candidates) {
+      const items = cell.candidates.items;
+      for (const stop = i + pc.count; i < stop; i++) {
         const entry: Entry = {
-          key: c.key,
-          tie: c.tie,
-          id: c.id,
+          key: c.key[i]!,
+          tie: c.tie[i]!,
+          id: c.ids.slice(i === 0 ? 0 : c.idEnds[i - 1]!, c.idEnds[i]),
           dead: false,
-          row: c.row,
-          line: c.line,
-          at: c.at,
-          len: c.len,
+          row: c.rows?.[i] ?? null,
+          line: c.lines?.[i] ?? null,
+          at: smi(c.at[i]!),
+          len: smi(c.len[i]!),
           cell,
           group: -1,
         };
-        cell.candidates.items.push(entry);
-        if (c.group >= 0) byPartGroup.set(c.group, entry);
+        items.push(entry);
+        entries[i] = entry;
       }
     }
-    const groups = part.groups;
-    if (groups) {
-      for (let g = 0; g < groups.hi.length; g++) {
-        const r = this.groups.intern(groups.hi[g]!, groups.lo[g]!);
-        const key = groups.key[g]!;
-        const tie = groups.tie[g]!;
-        const cell = this.cells[groups.slot[g]!]!;
-        const entry = byPartGroup.get(g);
-        let id: number;
-        if (r >= 0) {
-          id = r;
-          this.duplicatesRemoved++;
-          if (!this.takeOver(id, key, tie)) {
-            // The part's representative loses to ours: it leaves the part's cell.
-            cell.supply--;
-            if (entry) {
-              entry.dead = true;
-              cell.revoked++;
-            }
-            continue;
-          }
-        } else {
-          id = -r - 1;
-          this.reps.ensure(id);
-        }
-        this.reps.keys[id] = key;
-        this.reps.ties[id] = tie;
-        this.reps.cells[id] = cell.index;
-        if (entry) {
-          entry.group = id;
-          this.groupEntry[id] = entry;
-        }
-      }
-    }
-    this.recap();
+    return entries;
   }
 
   /**

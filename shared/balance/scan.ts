@@ -619,7 +619,8 @@ export class RowScanner {
           i = this.pos;
           if (b[i] === 0x3a && this.ascii && field < 64) {
             // Learn the layout from here on.
-            keys[field] = b.slice(ks - 1, i + 1);
+            // A copy: Buffer's own slice() is a view, and the reader reuses its buffer.
+            keys[field] = Uint8Array.prototype.slice.call(b, ks - 1, i + 1);
             bits[field] = bit;
             this.tmplLen = field + 1;
           }

@@ -1,26 +1,40 @@
 /**
  * An open-addressing hash table from 64-bit fingerprints to dense ids (0, 1, 2, ...),
- * in typed arrays: about 16 bytes a distinct key, where a Map of strings costs ~100.
- * Deduplication over millions of rows needs one entry per distinct message.
+ * in one typed array of (hi, lo, id + 1) slots, so a probe touches one cache line, not
+ * three arrays: about 24 bytes a distinct key at the lowest load, where a Map of strings
+ * costs ~100. Deduplication over millions of rows needs one entry per distinct message.
  */
 export class FingerprintTable {
-  private hi: Uint32Array;
-  private lo: Uint32Array;
-  private ids: Int32Array;
+  /** Slot i is t[3i] = hi, t[3i + 1] = lo, t[3i + 2] = id + 1 (0: empty). */
+  private t: Uint32Array;
   private mask: number;
   private count = 0;
 
   constructor(initialCapacity = 1 << 12) {
+    this.t = new Uint32Array(3 * FingerprintTable.slotsFor(initialCapacity));
+    this.mask = this.t.length / 3 - 1;
+  }
+
+  /** Slots for n keys at a load of at most one half (a power of two). */
+  private static slotsFor(n: number): number {
     let cap = 16;
-    while (cap < initialCapacity * 2) cap *= 2;
-    this.hi = new Uint32Array(cap);
-    this.lo = new Uint32Array(cap);
-    this.ids = new Int32Array(cap).fill(-1);
-    this.mask = cap - 1;
+    while (cap < n * 2) cap *= 2;
+    return cap;
   }
 
   get size(): number {
     return this.count;
+  }
+
+  /** Slots in the table (keys it holds before growing: half of them). */
+  get capacity(): number {
+    return this.mask + 1;
+  }
+
+  /** Makes room for `n` keys in all, so that inserting up to that many never grows the table. */
+  reserve(n: number): void {
+    const slots = FingerprintTable.slotsFor(n);
+    if (slots > this.mask + 1) this.rehash(slots);
   }
 
   /**
@@ -28,18 +42,21 @@ export class FingerprintTable {
    * present, and -(id + 1) when this call inserted it (no object allocated per call).
    */
   intern(hi: number, lo: number): number {
-    if (this.count * 2 >= this.ids.length) this.grow();
-    let i = (hi ^ Math.imul(lo, 0x9e3779b1)) & this.mask;
+    if (this.count * 2 >= this.mask + 1) this.rehash((this.mask + 1) * 2);
+    const t = this.t;
+    const mask = this.mask;
+    let i = (hi ^ Math.imul(lo, 0x9e3779b1)) & mask;
     for (;;) {
-      const id = this.ids[i]!;
-      if (id < 0) {
-        this.hi[i] = hi;
-        this.lo[i] = lo;
-        this.ids[i] = this.count;
-        return -++this.count;
+      const j = i * 3;
+      const id = t[j + 2]!;
+      if (id === 0) {
+        t[j] = hi;
+        t[j + 1] = lo;
+        t[j + 2] = ++this.count;
+        return -this.count;
       }
-      if (this.hi[i] === hi && this.lo[i] === lo) return id;
-      i = (i + 1) & this.mask;
+      if (t[j] === hi && t[j + 1] === lo) return id - 1;
+      i = (i + 1) & mask;
     }
   }
 
@@ -47,31 +64,33 @@ export class FingerprintTable {
   export(): { hi: Uint32Array; lo: Uint32Array } {
     const hi = new Uint32Array(this.count);
     const lo = new Uint32Array(this.count);
-    for (let j = 0; j < this.ids.length; j++) {
-      const id = this.ids[j]!;
-      if (id < 0) continue;
-      hi[id] = this.hi[j]!;
-      lo[id] = this.lo[j]!;
+    const t = this.t;
+    for (let j = 0; j < t.length; j += 3) {
+      const id = t[j + 2]!;
+      if (id === 0) continue;
+      hi[id - 1] = t[j]!;
+      lo[id - 1] = t[j + 1]!;
     }
     return { hi, lo };
   }
 
-  private grow(): void {
-    const { hi, lo, ids } = this;
-    const cap = ids.length * 2;
-    this.hi = new Uint32Array(cap);
-    this.lo = new Uint32Array(cap);
-    this.ids = new Int32Array(cap).fill(-1);
-    this.mask = cap - 1;
-    for (let j = 0; j < ids.length; j++) {
-      const id = ids[j]!;
-      if (id < 0) continue;
-      let i = (hi[j]! ^ Math.imul(lo[j]!, 0x9e3779b1)) & this.mask;
-      while (this.ids[i]! >= 0) i = (i + 1) & this.mask;
-      this.hi[i] = hi[j]!;
-      this.lo[i] = lo[j]!;
-      this.ids[i] = id;
+  private rehash(slots: number): void {
+    const old = this.t;
+    const t = new Uint32Array(3 * slots);
+    const mask = slots - 1;
+    for (let j = 0; j < old.length; j += 3) {
+      const id = old[j + 2]!;
+      if (id === 0) continue;
+      const hi = old[j]!;
+      const lo = old[j + 1]!;
+      let i = (hi ^ Math.imul(lo, 0x9e3779b1)) & mask;
+      while (t[i * 3 + 2] !== 0) i = (i + 1) & mask;
+      t[i * 3] = hi;
+      t[i * 3 + 1] = lo;
+      t[i * 3 + 2] = id;
     }
+    this.t = t;
+    this.mask = mask;
   }
 }
 
@@ -85,6 +104,15 @@ export class GrowableColumns {
     if (id < this.keys.length) return;
     let cap = this.keys.length;
     while (cap <= id) cap *= 2;
+    this.resize(cap);
+  }
+
+  /** Room for ids up to n - 1 without growing (exactly n, not the next power of two). */
+  reserve(n: number): void {
+    if (n > this.keys.length) this.resize(n);
+  }
+
+  private resize(cap: number): void {
     const k = new Float64Array(cap);
     k.set(this.keys);
     const t = new Uint32Array(cap);

@@ -262,6 +262,18 @@ describe('RowScanner agrees with JSON.parse', () => {
     }
   });
 
+  it('keeps its learned template when the reader overwrites its buffer (Buffer.slice is a view)', () => {
+    const sc = scanner();
+    const r = new ScannedRow();
+    const buf = Buffer.alloc(1024);
+    for (const line of [j({}), JSON.stringify({ label: 0, ...withoutLabel }), j({})]) {
+      buf.fill(0x20);
+      const n = buf.write(line);
+      expect(sc.scan(buf, 0, n, r)).toBe(1);
+      agrees(sc, buf, r, exact(line)!);
+    }
+  });
+
   it('never accepts a mutated line the exact path rejects, and agrees on the ones it accepts', () => {
     let s = 12345;
     const rand = (n: number) => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) % n;

@@ -237,4 +237,25 @@ describe('balancing on several threads', () => {
     expect(got).toEqual([20001]);
     expect(existsSync(p)).toBe(true);
   });
+
+  it('gives quarantined lines of every chunk, whichever thread read it, in file order', async () => {
+    const src = lines(input);
+    const bad = [3, 5000, 5001, 9000, 14000, 19999];
+    const withBad = src.flatMap((l, i) => (bad.includes(i) ? [`bad ${i}`, l] : [l]));
+    const p = join(dir, 'bad-spread.jsonl');
+    writeFileSync(p, withBad.join('\n') + '\n');
+    const run = async (threads: number) => {
+      const got: string[] = [];
+      await balanceFileParallel(p, parseBalanceConfig({ total: 100 }), {
+        threads,
+        minPartBytes: 1 << 20,
+        onQuarantine: (q) => got.push(`${q.line} ${q.raw}`),
+      });
+      return got;
+    };
+    const one = await run(1);
+    expect(one).toEqual(bad.map((b, k) => `${b + k + 1} bad ${b}`));
+    expect(await run(2)).toEqual(one);
+    expect(await run(3)).toEqual(one);
+  });
 });

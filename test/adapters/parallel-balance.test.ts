@@ -1,0 +1,33 @@
+/**
+ * The balance scan's presizing estimate (adapters/files/parallel-balance.ts estimateRows):
+ * rows from the line length of the first MiB, a little over, and never more than the cap
+ * (a first MiB of short lines must not reserve gigabytes of tables).
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { estimateRows } from '../../adapters/files/parallel-balance';
+
+const dir = mkdtempSync(join(tmpdir(), 'sftb-estimate-'));
+
+describe('estimateRows', () => {
+  it('estimates a part’s rows from its first MiB, a little over', () => {
+    const p = join(dir, 'even.jsonl');
+    const line = `{"x":"${'a'.repeat(93)}"}`; // 100 bytes with its newline
+    writeFileSync(p, `${line}\n`.repeat(30_000));
+    const all = estimateRows(p, 0, 3_000_000 - 1);
+    expect(all).toBeGreaterThanOrEqual(30_000);
+    expect(all).toBeLessThanOrEqual(30_700);
+    const part = estimateRows(p, 1_000_000, 1_999_999);
+    expect(part).toBeGreaterThanOrEqual(10_000);
+    expect(part).toBeLessThanOrEqual(10_300);
+    expect(estimateRows(p, 0, -1)).toBe(0);
+  });
+
+  it('caps the estimate when the first MiB holds only short lines', () => {
+    const p = join(dir, 'short.jsonl');
+    writeFileSync(p, '\n'.repeat(3_000_000));
+    expect(estimateRows(p, 0, 3_000_000 - 1)).toBe(1 << 21);
+  });
+});
