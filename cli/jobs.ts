@@ -9,17 +9,24 @@ import {
   writeJsonl,
   type FileDigest,
 } from '../adapters/files/output';
-import { loadRanges, readFileLines } from '../adapters/files/lines';
+import { loadRangeBytes, loadRanges, readFileLines } from '../adapters/files/lines';
 import { balanceFileParallel } from '../adapters/files/parallel-balance';
 import { StreamingAnnotator, type Unlabeled } from '../shared/judge/annotate';
 import {
   StreamingBalancer,
   type BalanceManifest,
   type BalanceResult,
+  type ByteLoader,
   type RangeLoader,
   type QuarantineRecord,
 } from '../shared/balance/balancer';
-import type { AnnotatedRow, QuarantineReason, TelemetryTurn } from '../shared/contracts/rows';
+import type {
+  AnnotatedRow,
+  DatasetLine,
+  QuarantineReason,
+  TelemetryTurn,
+} from '../shared/contracts/rows';
+import type { SplitName } from '../shared/split/index';
 import { parseTelemetryLine, telemetryShape } from '../shared/build/batch';
 import { MAX_LINE_BYTES } from '../shared/build/spec';
 import { Redactor } from '../shared/samples/redact';
@@ -85,6 +92,8 @@ async function writeDataset(
     before?: Profile;
     outputs?: Record<string, FileDigest>;
     load?: RangeLoader;
+    /** The same lines as bytes: the dataset lines are then written from them (finishRawInto). */
+    loadBytes?: ByteLoader;
     probe?: ProbeStepSettings | undefined;
     rescan?: Rescan;
   } = {},
@@ -125,7 +134,7 @@ async function writeDataset(
 async function finishPasses(
   outDir: string,
   first: StreamingBalancer,
-  more: { planner?: WavePlanner; load?: RangeLoader; rescan?: Rescan },
+  more: { planner?: WavePlanner; load?: RangeLoader; loadBytes?: ByteLoader; rescan?: Rescan },
 ): Promise<{ result: BalanceResult; outputs: Record<string, FileDigest>; after: Profile }> {
   let balancer = first;
   for (let pass = 1; ; pass++) {
@@ -173,11 +182,14 @@ function passNote(quiet: boolean, pass: number, margin: number, input: string): 
   );
 }
 
+/** Decodes bytes of a Buffer (what loadRangeBytes gives) as UTF-8: Buffer's own decoder. */
+const spanDecoder = (b: Uint8Array, s: number, e: number) => (b as Buffer).toString('utf8', s, e);
+
 /** One balance of what was offered: the split files written, or nothing left behind. */
 async function finishOnce(
   outDir: string,
   balancer: StreamingBalancer,
-  more: { planner?: WavePlanner; load?: RangeLoader },
+  more: { planner?: WavePlanner; load?: RangeLoader; loadBytes?: ByteLoader },
 ): Promise<{ result: BalanceResult; outputs: Record<string, FileDigest>; after: Profile }> {
   const outputs: Record<string, FileDigest> = {};
   let result: BalanceResult;
@@ -193,11 +205,24 @@ async function finishOnce(
       splitsOf(balancer.config).map((s) => [s, new JsonlWriter(join(outDir, `${s}.jsonl`))]),
     );
     const profiler = new ProfileBuilder(balancer.config);
+    const line = (line: DatasetLine, split: SplitName) => {
+      writers.get(split)!.write(line);
+      profiler.add(line);
+    };
     try {
-      result = await balancer.finishInto((line, split) => {
-        writers.get(split)!.write(line);
-        profiler.add(line);
-      }, more.load);
+      result = more.loadBytes
+        ? await balancer.finishRawInto(
+            {
+              line,
+              raw: (bytes, start, end, split, row) => {
+                writers.get(split)!.writeRaw(bytes, start, end);
+                profiler.addSignals(row);
+              },
+            },
+            more.loadBytes,
+            spanDecoder,
+          )
+        : await balancer.finishInto(line, more.load);
     } catch (err) {
       // Nothing half-written is left behind (a --on-shortfall fail run).
       for (const w of writers.values()) w.abort();
@@ -242,7 +267,12 @@ export async function balanceFile(
     { command: 'balance', sections: { source: opts.source ?? input } },
     // Gzipped input is read in one pass with lines kept; plain files are re-read by byte range.
     {
-      ...(input.endsWith('.gz') ? {} : { load: (ranges) => loadRanges(input, ranges) }),
+      ...(input.endsWith('.gz')
+        ? {}
+        : {
+            load: (ranges) => loadRanges(input, ranges),
+            loadBytes: (ranges) => loadRangeBytes(input, ranges),
+          }),
       probe: opts.probe,
       // A near-dedup refill: the file read again (every part) with the wider margin.
       rescan: async (margin, pass) => {
@@ -365,7 +395,12 @@ export async function runPipeline(
       before: o.before.snapshot(),
       outputs: { 'annotated.jsonl': annotatedDigest, 'unlabeled.jsonl': unlabeledDigest },
       // Candidates were kept as byte ranges of annotated.jsonl: the selected ones are read back.
-      ...(waves ? {} : { load: (ranges) => loadRanges(out.annotatedPath, ranges) }),
+      ...(waves
+        ? {}
+        : {
+            load: (ranges) => loadRanges(out.annotatedPath, ranges),
+            loadBytes: (ranges) => loadRangeBytes(out.annotatedPath, ranges),
+          }),
       probe: opts.probe,
       // A near-dedup refill: the judged samples offered again (annotated.jsonl read back).
       rescan: rescanSamples(
