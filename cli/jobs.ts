@@ -1,6 +1,7 @@
 /**
  * File-based jobs behind the CLI: the core's steps wired to local files.
  */
+import { isUtf8 } from 'node:buffer';
 import {
   ensureDir,
   join,
@@ -182,8 +183,14 @@ function passNote(quiet: boolean, pass: number, margin: number, input: string): 
   );
 }
 
-/** Decodes bytes of a Buffer (what loadRangeBytes gives) as UTF-8: Buffer's own decoder. */
-const spanDecoder = (b: Uint8Array, s: number, e: number) => (b as Buffer).toString('utf8', s, e);
+/** How the emitter reads the Buffer loadRangeBytes gives: Buffer's own UTF-8 decoder and check. */
+const bufferBytes = {
+  decode: (b: Uint8Array, s: number, e: number) => (b as Buffer).toString('utf8', s, e),
+  check: (b: Uint8Array, s: number, e: number) => {
+    const line = (b as Buffer).subarray(s, e);
+    return !isUtf8(line) ? -1 : line.includes(0x5c) ? 1 : 0;
+  },
+} as const;
 
 /** One balance of what was offered: the split files written, or nothing left behind. */
 async function finishOnce(
@@ -220,7 +227,7 @@ async function finishOnce(
               },
             },
             more.loadBytes,
-            spanDecoder,
+            bufferBytes,
           )
         : await balancer.finishInto(line, more.load);
     } catch (err) {

@@ -44,7 +44,7 @@ import { hash64, seed32 } from '../util/hash';
 import { before, CandidateBuffer, type Candidate } from './candidates';
 import { compileStrata, type CompiledStrata, type Strata } from '../strata/strata';
 import { RowScanner, ScannedRow, type SpanDecoder } from './scan';
-import { cellBytes, DatasetLineEmitter, type EmittedSignals } from './emit';
+import { cellBytes, DatasetLineEmitter, type EmittedSignals, type EmitterOptions } from './emit';
 import { PermanentError } from '../errors';
 
 /** A row set aside, with where it was and why. */
@@ -835,7 +835,7 @@ export class StreamingBalancer {
   async finishRawInto(
     sink: RawDatasetSink,
     load: ByteLoader,
-    decode?: SpanDecoder,
+    bytes: EmitterOptions = {},
   ): Promise<BalanceResult> {
     // A column mapping renames fields the bytes still hold under their input names.
     if (this.config.nearDedup || this.mapped) {
@@ -852,7 +852,7 @@ export class StreamingBalancer {
     const lines = await load(pending.map((e) => ({ at: e.at, len: e.len })));
     const index = new Map<Entry, number>();
     pending.forEach((e, i) => index.set(e, i));
-    return this.build(sel, undefined, () => this.rawOut(sink, lines, index, decode));
+    return this.build(sel, undefined, () => this.rawOut(sink, lines, index, bytes));
   }
 
   private async loadPicked(sel: Selection, load: RangeLoader): Promise<void> {
@@ -1224,9 +1224,9 @@ export class StreamingBalancer {
     sink: RawDatasetSink,
     lines: LineBytes,
     index: Map<Entry, number>,
-    decode?: SpanDecoder,
+    opts: EmitterOptions,
   ): LineOut {
-    const em = new DatasetLineEmitter(decode ? { decode } : {});
+    const em = new DatasetLineEmitter(opts);
     const cells = new Map<Cell, Uint8Array>();
     const exactRow = (e: Entry): AnnotatedRow => {
       const k = index.get(e);
@@ -1246,7 +1246,9 @@ export class StreamingBalancer {
         if (k !== undefined) {
           let cb = cells.get(e.cell);
           if (cb === undefined) cells.set(e.cell, (cb = cellBytes(e.cell.strata, weight)));
-          const n = em.emit(lines.bytes, lines.start(k), lines.end(k), p.id, cb, p.copyOf);
+          // A selected row's id is its own (written from its bytes); a copy's is new.
+          const id = p.copyOf === undefined ? null : p.id;
+          const n = em.emit(lines.bytes, lines.start(k), lines.end(k), id, cb, p.copyOf);
           if (n >= 0) return sink.raw(em.out, 0, n, split, em.signals);
         }
         sink.line(datasetLineOf(exactRow(e), p, weight), split);
@@ -1258,7 +1260,7 @@ export class StreamingBalancer {
   private writeLines(sel: Selection, weights: Record<string, { weight: number }>, emit: LineOut) {
     const picked = sel.picked;
     picked.sort((a, b) => (before(a, b) ? -1 : 1));
-    const splits = this.assignSplits(picked, emit.parts);
+    const splits = this.assignSplits(picked, (e) => emit.parts(e));
     const counts: Record<SplitName, number> = { train: 0, validation: 0, test: 0 };
     const conversations: Record<SplitName, Set<string>> = {
       train: new Set(),
@@ -1292,7 +1294,11 @@ export class StreamingBalancer {
     return splitManifest;
   }
 
-  private build(sel: Selection, sink?: DatasetSink, raw?: (sel: Selection) => LineOut): BalanceResult {
+  private build(
+    sel: Selection,
+    sink?: DatasetSink,
+    raw?: (sel: Selection) => LineOut,
+  ): BalanceResult {
     const out: Record<SplitName, DatasetLine[]> = { train: [], validation: [], test: [] };
     const weights = this.weights(sel.available);
     const emit = raw ? raw(sel) : this.exactOut(sel, sink, out);
@@ -1360,7 +1366,10 @@ export class StreamingBalancer {
    * the groups allow; null when everything is train. Depends on ids, labels,
    * conversations and the seed only, so any input order gives the same split.
    */
-  private assignSplits(picked: readonly { entry: Entry; id: string }[], partsOf: (e: Entry) => Parts) {
+  private assignSplits(
+    picked: readonly { entry: Entry; id: string }[],
+    partsOf: (e: Entry) => Parts,
+  ) {
     const shares = splitShares(this.config);
     if (shares[1] === 0 && shares[2] === 0) return null;
     const conversation = new Map<Entry, string>();

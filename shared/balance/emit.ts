@@ -18,9 +18,15 @@
 import { LABEL_NAMES } from '../contracts/rows';
 import {
   F_CONV,
+  F_DUR,
   F_HIST,
   F_MODEL,
   F_MSG,
+  F_NREQ,
+  F_PTD,
+  F_SID,
+  F_TC,
+  F_TI,
   F_TOOLS,
   F_TS,
   FieldSpans,
@@ -109,6 +115,12 @@ export function utf8Backslash(b: Uint8Array, s: number, e: number): -1 | 0 | 1 {
   return bs;
 }
 
+/** The first quote at or after `i` (a key's closing quote: keys the scanner reads hold no escape). */
+function quoteAfter(b: Uint8Array, i: number): number {
+  while (b[i] !== 0x22) i++;
+  return i;
+}
+
 /** Whether bytes [s, e) of `b` equal `word`. */
 function bytesAre(b: Uint8Array, s: number, e: number, word: Uint8Array): boolean {
   if (e - s !== word.length) return false;
@@ -132,6 +144,13 @@ function plainInteger(b: Uint8Array, s: number, e: number): boolean {
   if (b[i] === 0x30) return n === 1 && i === s; // "0" (not "-0")
   for (; i < e; i++) if (b[i]! < 0x30 || b[i]! > 0x39) return false;
   return true;
+}
+
+/** How an emitter reads bytes: the adapter may pass Buffer's own (faster) decoder and check. */
+export interface EmitterOptions {
+  decode?: SpanDecoder;
+  /** {@link utf8Backslash} exactly: -1 invalid UTF-8, 1 valid with a backslash, 0 valid without. */
+  check?: (b: Uint8Array, s: number, e: number) => -1 | 0 | 1;
 }
 
 export class DatasetLineEmitter {
@@ -163,15 +182,20 @@ export class DatasetLineEmitter {
     confidence: undefined,
   };
 
-  constructor(opts: { decode?: SpanDecoder } = {}) {
+  /** Checks a line's bytes: {@link utf8Backslash}, or the adapter's equal and faster one. */
+  private readonly check: (b: Uint8Array, s: number, e: number) => -1 | 0 | 1;
+
+  constructor(opts: EmitterOptions = {}) {
     const decode = opts.decode ?? ((b, s, e) => utf8.decode(b.subarray(s, e)));
     this.decode = decode;
+    this.check = opts.check ?? utf8Backslash;
     this.scanner = new RowScanner({
       idSeed: 0,
       messageSeed: null,
       maxMessageChars: Infinity,
-      needModel: true,
+      needModel: false,
       needTools: false,
+      hashId: false,
       decode,
     });
     this.scanner.fieldSpans = this.spans;
@@ -182,7 +206,7 @@ export class DatasetLineEmitter {
    * then found), false when the exact path must.
    */
   private read(b: Uint8Array, start: number, end: number): boolean {
-    const u = utf8Backslash(b, start, end);
+    const u = this.check(b, start, end);
     if (u < 0) return false;
     this.bs = u === 1;
     if (this.scanner.scan(b, start, end, this.row) !== 1) return false;
@@ -198,12 +222,12 @@ export class DatasetLineEmitter {
         continue;
       }
       const ks = sp.keyAt[j]! + 1;
-      const ke = b.indexOf(0x22, ks);
+      const ke = quoteAfter(b, ks);
       const c = b[ks]!;
       if ((c >= 0x30 && c <= 0x39) || bytesAre(b, ks, ke, PROTO)) return false;
       for (const x of extras) {
         const xs = sp.keyAt[x]! + 1;
-        if (sameBytes(b, ks, ke, xs, b.indexOf(0x22, xs))) return false;
+        if (sameBytes(b, ks, ke, xs, quoteAfter(b, xs))) return false;
       }
       extras.push(j);
     }
@@ -232,23 +256,29 @@ export class DatasetLineEmitter {
 
   /**
    * Writes the dataset line of line bytes [start, end) into {@link out}: its length,
-   * or -1 when the exact path must write it. `cell` is {@link cellBytes} of its cell.
+   * or -1 when the exact path must write it. `id` null is the row's own id (its
+   * sampleId, or conversationId:turnIndex), written from its bytes; `cell` is
+   * {@link cellBytes} of its cell.
    */
   emit(
     b: Uint8Array,
     start: number,
     end: number,
-    id: string,
+    id: string | null,
     cell: Uint8Array,
     duplicateOf?: string,
   ): number {
     if (!this.read(b, start, end)) return -1;
     const r = this.row;
     this.n = 0;
+    // Room for all but re-encoded text and history turns (which ask for their own): the
+    // line's bytes copied, the cell, the keys, 32 bytes a field for punctuation.
+    this.room(2 * (end - start) + cell.length + 32 * this.spans.n + 1024);
     this.lit(K_ID);
-    this.jsString(id);
+    if (id === null) this.ownId(b);
+    else this.jsString(id);
     this.lit(K_LABEL);
-    this.num(r.label);
+    this.byte(0x30 + r.label);
     this.lit(K_NAMES[r.label]!);
     this.messages(b);
     this.lit(cell);
@@ -261,34 +291,55 @@ export class DatasetLineEmitter {
     }
     this.metadata(b);
     this.byte(0x7d);
-    this.profile();
+    this.profile(b);
     return this.n;
+  }
+
+  /** The row's own id as JSON: its sampleId, or `${conversationId}:${turnIndex}` (sampleIdOf). */
+  private ownId(b: Uint8Array): void {
+    const sid = this.at[P(F_SID)]!;
+    if (sid >= 0) return this.stringField(b, F_SID);
+    const j = this.at[P(F_CONV)]!;
+    const s = this.spans.valueStart[j]!;
+    const e = this.spans.valueEnd[j]!;
+    if (this.bs && b.subarray(s, e).includes(0x5c)) {
+      return this.jsString(`${this.stringAt(b, j)}:${this.row.turnIndex}`);
+    }
+    this.copy(b, s, e - 1); // the opening quote and the text
+    this.byte(0x3a);
+    this.num(b, F_TI, this.row.turnIndex); // String() of an integer: what JSON.stringify writes
+    this.byte(0x22);
   }
 
   /** turnIndex … timestamp, in toDatasetLine's order. */
   private numbers(b: Uint8Array): void {
     const r = this.row;
     this.lit(K_TI);
-    this.num(r.turnIndex);
+    this.num(b, F_TI, r.turnIndex);
     this.lit(K_TC);
-    this.num(r.turnCount);
+    this.num(b, F_TC, r.turnCount);
     this.lit(K_MODEL);
     this.stringField(b, F_MODEL);
     this.lit(K_NREQ);
-    this.num(r.numRequests);
+    this.num(b, F_NREQ, r.numRequests);
     this.lit(K_DUR);
-    this.num(r.turnDurationMs);
+    this.num(b, F_DUR, r.turnDurationMs);
     this.lit(K_PTD);
-    this.num(r.promptTokenDelta);
+    this.num(b, F_PTD, r.promptTokenDelta);
     this.lit(K_TOOLS);
     const j = this.at[P(F_TOOLS)]!;
-    this.strings(b, this.spans.valueStart[j]!, this.spans.valueEnd[j]!);
-    this.byte(0x5b);
-    for (let k = 0; k < this.elN; k++) {
-      if (k > 0) this.byte(0x2c);
-      this.string(b, this.elS[k]!, this.elE[k]!);
+    const ts = this.spans.valueStart[j]!;
+    const te = this.spans.valueEnd[j]!;
+    this.strings(b, ts, te);
+    if (!this.bs && this.compact(ts, te)) this.copy(b, ts, te);
+    else {
+      this.byte(0x5b);
+      for (let k = 0; k < this.elN; k++) {
+        if (k > 0) this.byte(0x2c);
+        this.string(b, this.elS[k]!, this.elE[k]!);
+      }
+      this.byte(0x5d);
     }
-    this.byte(0x5d);
     this.signals.toolDiversity = this.distinct(b);
     this.lit(K_TS);
     this.stringField(b, F_TS);
@@ -299,6 +350,7 @@ export class DatasetLineEmitter {
     const h = this.at[P(F_HIST)]!;
     if (h >= 0) {
       this.strings(b, this.spans.valueStart[h]!, this.spans.valueEnd[h]!);
+      this.room(32 * this.elN);
       for (let k = 0; k < this.elN; k++) {
         this.lit(K_USER);
         this.string(b, this.elS[k]!, this.elE[k]!);
@@ -322,7 +374,7 @@ export class DatasetLineEmitter {
       const j = x[k]!;
       if (k > 0) this.byte(0x2c);
       const ks = sp.keyAt[j]!;
-      const ke = b.indexOf(0x22, ks + 1) + 1;
+      const ke = quoteAfter(b, ks + 1) + 1;
       this.copy(b, ks, ke);
       this.byte(0x3a);
       const s = sp.valueStart[j]!;
@@ -338,16 +390,37 @@ export class DatasetLineEmitter {
   }
 
   /** The profile's values of the row just emitted. */
-  private profile(): void {
+  private profile(b: Uint8Array): void {
     const r = this.row;
     const s = this.signals;
     s.label = r.label;
     s.turnIndex = r.turnIndex;
     s.turnCount = r.turnCount;
-    s.model = r.model;
+    s.model = this.model(b);
     s.numRequests = r.numRequests;
     s.turnDurationMs = r.turnDurationMs;
     s.promptTokenDelta = r.promptTokenDelta;
+  }
+
+  /** Models decoded, by their bytes: a file names few models. */
+  private readonly models: { bytes: Uint8Array; text: string }[] = [];
+
+  /** The model of the row just read, as JSON.parse gives it. */
+  private model(b: Uint8Array): string {
+    const j = this.at[P(F_MODEL)]!;
+    const s = this.spans.valueStart[j]!;
+    const e = this.spans.valueEnd[j]!;
+    const m = this.models;
+    for (let k = 0; k < m.length; k++) {
+      const x = m[k]!;
+      if (x.bytes.length !== e - s) continue;
+      let same = true;
+      for (let i = 0; i < e - s && same; i++) same = x.bytes[i] === b[s + i];
+      if (same) return x.text;
+    }
+    const text = this.stringAt(b, j);
+    if (m.length < 64) m.push({ bytes: b.slice(s, e), text });
+    return text;
   }
 
   /** Distinct strings among the last array's elements (as JSON.parse would give them). */
@@ -358,8 +431,7 @@ export class DatasetLineEmitter {
     const E = this.elE;
     if (this.bs) {
       const set = new Set<string>();
-      for (let k = 0; k < n; k++)
-        set.add(JSON.parse(this.decode(b, S[k]!, E[k]!)) as string);
+      for (let k = 0; k < n; k++) set.add(JSON.parse(this.decode(b, S[k]!, E[k]!)) as string);
       return set.size;
     }
     let d = 0;
@@ -368,6 +440,15 @@ export class DatasetLineEmitter {
       d++;
     }
     return d;
+  }
+
+  /** Whether the array at [s, e) whose strings were just found holds nothing else (no space). */
+  private compact(s: number, e: number): boolean {
+    const n = this.elN;
+    if (n === 0) return e - s === 2;
+    if (this.elS[0] !== s + 1 || this.elE[n - 1] !== e - 1) return false;
+    for (let k = 1; k < n; k++) if (this.elS[k] !== this.elE[k - 1]! + 1) return false;
+    return true;
   }
 
   /** Finds the strings (quotes included) of the array at bytes [s, e) into elS/elE. */
@@ -403,7 +484,21 @@ export class DatasetLineEmitter {
   }
 
   private jsString(s: string): void {
-    this.jsText(JSON.stringify(s));
+    const len = s.length;
+    this.room(len + 2);
+    const out = this.out;
+    let n = this.n;
+    out[n++] = 0x22;
+    for (let k = 0; k < len; k++) {
+      const c = s.charCodeAt(k);
+      if (c < 0x20 || c === 0x22 || c === 0x5c || c >= 0x80) {
+        this.jsText(JSON.stringify(s));
+        return;
+      }
+      out[n++] = c;
+    }
+    out[n++] = 0x22;
+    this.n = n;
   }
 
   /** Writes JS text as UTF-8. */
@@ -422,26 +517,16 @@ export class DatasetLineEmitter {
     this.n = n;
   }
 
-  private num(v: number): void {
-    if (v >= 0 && v < 1e15 && Number.isInteger(v)) {
-      this.room(16);
-      const out = this.out;
-      if (v < 10) {
-        out[this.n++] = 0x30 + v;
-        return;
-      }
-      let digits = 0;
-      for (let x = v; x >= 1; x = Math.floor(x / 10)) digits++;
-      let p = this.n + digits;
-      this.n = p;
-      for (let x = v; x >= 1; x = Math.floor(x / 10)) out[--p] = 0x30 + (x % 10);
-      return;
-    }
-    this.jsText(JSON.stringify(v));
+  /** A number field as JSON.stringify writes the value `v` read from it: its bytes when plain. */
+  private num(b: Uint8Array, bit: number, v: number): void {
+    const j = this.at[P(bit)]!;
+    const s = this.spans.valueStart[j]!;
+    const e = this.spans.valueEnd[j]!;
+    if (plainInteger(b, s, e)) this.copy(b, s, e);
+    else this.jsText(JSON.stringify(v));
   }
 
   private lit(word: Uint8Array): void {
-    this.room(word.length);
     const out = this.out;
     let n = this.n;
     for (let k = 0; k < word.length; k++) out[n++] = word[k]!;
@@ -450,7 +535,6 @@ export class DatasetLineEmitter {
 
   private copy(b: Uint8Array, s: number, e: number): void {
     const len = e - s;
-    this.room(len);
     if (len > 48) {
       this.out.set(b.subarray(s, e), this.n);
       this.n += len;
@@ -463,7 +547,6 @@ export class DatasetLineEmitter {
   }
 
   private byte(c: number): void {
-    this.room(1);
     this.out[this.n++] = c;
   }
 
@@ -474,4 +557,3 @@ export class DatasetLineEmitter {
     this.out = bigger;
   }
 }
-

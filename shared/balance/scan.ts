@@ -304,6 +304,8 @@ export interface ScanOptions {
   needModel: boolean;
   /** Decode `tools` (complexity strata). */
   needTools: boolean;
+  /** Hash the id (default on): off, idHi and idLo are left as they were. */
+  hashId?: boolean;
   decode?: SpanDecoder;
 }
 
@@ -765,6 +767,7 @@ export class RowScanner {
       r.msgHi = h.h1;
       r.msgLo = h.h2;
     }
+    if (o.hashId === false) return 1;
     // The id: sampleId, or conversationId ":" turnIndex.
     h.reset(o.idSeed);
     if (r.sidStart >= 0) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { rowShape, shapeRow, type AnnotatedRow } from '../../shared/contracts/rows';
-import { toDatasetLine } from '../../shared/dataset/record';
+import { sampleIdOf, toDatasetLine } from '../../shared/dataset/record';
 import { cellBytes, DatasetLineEmitter, utf8Backslash } from '../../shared/balance/emit';
 import { generateTelemetry } from '../../shared/source/generate';
 import { ProfileBuilder } from '../../shared/report/profile';
@@ -32,15 +32,15 @@ const weight = 3.407974;
 const shape = rowShape({ annotated: true, stratify: ['turnBucket', 'complexity'] });
 
 /** The exact path: the line's text (as the loader decodes it), JSON.parse, toDatasetLine, JSON.stringify. */
-function exactBytes(bytes: Uint8Array, id: string, dup?: string): Uint8Array {
+function exactBytes(bytes: Uint8Array, id: string | null, dup?: string): Uint8Array {
   let end = bytes.length;
   if (end > 0 && bytes[end - 1] === 13) end--;
   let text = Buffer.from(bytes.subarray(0, end)).toString('utf8');
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   const row = JSON.parse(text) as AnnotatedRow;
-  shapeRow(row as unknown as Record<string, unknown>, shape);
+  shapeRow(row, shape);
   const line = toDatasetLine(row, {
-    id,
+    id: id ?? sampleIdOf(row),
     strata,
     weight,
     ...(dup !== undefined ? { duplicateOf: dup } : {}),
@@ -51,7 +51,12 @@ function exactBytes(bytes: Uint8Array, id: string, dup?: string): Uint8Array {
 const cell = cellBytes(strata, weight);
 
 /** Emits `bytes`: equal to the exact path's bytes, or declined. Returns whether it emitted. */
-function check(em: DatasetLineEmitter, bytes: Uint8Array, id = 'the-id', dup?: string): boolean {
+function check(
+  em: DatasetLineEmitter,
+  bytes: Uint8Array,
+  id: string | null = 'the-id',
+  dup?: string,
+): boolean {
   const n = em.emit(bytes, 0, bytes.length, id, cell, dup);
   if (n < 0) return false;
   const want = exactBytes(bytes, id, dup);
@@ -70,7 +75,11 @@ const LINES: { name: string; line: string; fast: boolean }[] = [
     line: `{${body.replace('"hello"', '"\\u00e9\\u4E2D\\u0000\\u001F\\u007f"')}}`,
     fast: true,
   },
-  { name: 'lone surrogate escape', line: `{${body.replace('"hello"', '"x\\ud800y"')}}`, fast: true },
+  {
+    name: 'lone surrogate escape',
+    line: `{${body.replace('"hello"', '"x\\ud800y"')}}`,
+    fast: true,
+  },
   {
     name: 'escaped surrogate pair',
     line: `{${body.replace('"hello"', '"\\ud83d\\ude00"')}}`,
@@ -79,8 +88,17 @@ const LINES: { name: string; line: string; fast: boolean }[] = [
   { name: 'raw UTF-8: 2, 3 and 4 bytes', line: j({ userMessage: 'é — 中 😀 ok' }), fast: true },
   { name: 'U+2028 and U+FFFD as they are', line: j({ userMessage: 'a\u2028b\ufffd' }), fast: true },
   { name: 'empty message', line: j({ userMessage: '' }), fast: true },
-  { name: 'sampleId (not in the output)', line: j({ sampleId: 's-9' }), fast: true },
-  { name: 'conversationId with unicode and escapes', line: j({ conversationId: 'kó😀\\"' }), fast: true },
+  { name: 'sampleId (the id)', line: j({ sampleId: 's-9' }), fast: true },
+  {
+    name: 'sampleId with escapes and unicode',
+    line: j({ sampleId: 'ü\n"x"😀\u0001' }),
+    fast: true,
+  },
+  {
+    name: 'conversationId with unicode and escapes',
+    line: j({ conversationId: 'kó😀\\"' }),
+    fast: true,
+  },
   { name: 'model with an escape', line: j({ model: 'gpt\\4\n' }), fast: true },
   { name: 'history', line: j({ history: ['a', 'b\n', 'é'] }), fast: true },
   { name: 'empty history', line: j({ history: [] }), fast: true },
@@ -127,10 +145,22 @@ const LINES: { name: string; line: string; fast: boolean }[] = [
     fast: true,
   },
   { name: 'big exponent duration', line: j({ turnDurationMs: 1.5e300 }), fast: true },
-  { name: 'duration -0', line: `{${body.replace('"turnDurationMs":10', '"turnDurationMs":-0')}}`, fast: true },
-  { name: 'delta -0', line: `{${body.replace('"promptTokenDelta":-5', '"promptTokenDelta":-0')}}`, fast: true },
+  {
+    name: 'duration -0',
+    line: `{${body.replace('"turnDurationMs":10', '"turnDurationMs":-0')}}`,
+    fast: true,
+  },
+  {
+    name: 'delta -0',
+    line: `{${body.replace('"promptTokenDelta":-5', '"promptTokenDelta":-0')}}`,
+    fast: true,
+  },
   { name: 'label 0', line: j({ label: 0 }), fast: true },
-  { name: 'long numbers', line: j({ numRequests: 123456789012, promptTokenDelta: -98765432109 }), fast: true },
+  {
+    name: 'long numbers',
+    line: j({ numRequests: 123456789012, promptTokenDelta: -98765432109 }),
+    fast: true,
+  },
   {
     name: 'timestamp with offset',
     line: j({ timestamp: '2024-02-29T23:59:59.123456789+05:30' }),
@@ -153,7 +183,11 @@ const LINES: { name: string; line: string; fast: boolean }[] = [
     line: j({ turnIndex: 12345678901234567890, turnCount: 1e21 }),
     fast: false,
   },
-  { name: 'id from a number id field', line: JSON.stringify({ ...withoutLabel, label: 0, id: 5 }), fast: true },
+  {
+    name: 'id from a number id field',
+    line: JSON.stringify({ ...withoutLabel, label: 0, id: 5 }),
+    fast: true,
+  },
 ];
 
 describe('DatasetLineEmitter writes the exact path bytes or declines', () => {
@@ -163,8 +197,9 @@ describe('DatasetLineEmitter writes the exact path bytes or declines', () => {
       const bytes = enc.encode(c.line);
       const wrote = check(em, bytes);
       if (c.fast) expect(wrote).toBe(true);
-      // The same line as an upsampled copy, and with a non-ASCII id.
+      // The same line as an upsampled copy (a non-ASCII id), and with its own id.
       expect(check(em, bytes, 'x-é#dup1', 'x-é')).toBe(wrote);
+      expect(check(em, bytes, null)).toBe(wrote);
     });
   }
 
@@ -224,7 +259,7 @@ describe('DatasetLineEmitter writes the exact path bytes or declines', () => {
         else if (op === 1) chars.splice(at, 0, ch);
         else chars[at] = ch;
       }
-      if (check(em, enc.encode(chars.join('')))) wrote++;
+      if (check(em, enc.encode(chars.join('')), t % 2 ? null : 'id')) wrote++;
     }
     expect(wrote).toBeGreaterThan(100);
   });
@@ -237,9 +272,12 @@ describe('DatasetLineEmitter writes the exact path bytes or declines', () => {
     let n = 0;
     let i = 0;
     for (const turn of generateTelemetry({ seed: 5, rows: 20000, annotated: true })) {
-      const extra = i % 3 === 0 ? { confidence: (i % 11) / 10 } : i % 3 === 1 ? { history: ['x', 'y'] } : {};
+      const extra =
+        i % 3 === 0 ? { confidence: (i % 11) / 10 } : i % 3 === 1 ? { history: ['x', 'y'] } : {};
       const bytes = enc.encode(JSON.stringify({ ...turn, ...extra }));
-      expect(check(em, bytes, `id-${i}`, i % 7 === 0 ? 'src' : undefined)).toBe(true);
+      expect(check(em, bytes, i % 2 ? null : `id-${i}`, i % 7 === 0 ? 'src' : undefined)).toBe(
+        true,
+      );
       fastProfile.addSignals(em.signals);
       exactProfile.add(JSON.parse(dec.decode(exactBytes(bytes, 'x'))));
       i++;
