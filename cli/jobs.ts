@@ -221,10 +221,8 @@ async function finishOnce(
         ? await balancer.finishRawInto(
             {
               line,
-              raw: (bytes, start, end, split, row) => {
-                writers.get(split)!.writeRaw(bytes, start, end);
-                profiler.addSignals(row);
-              },
+              raw: (bytes, start, end, split) => writers.get(split)!.writeRaw(bytes, start, end),
+              profile: (row) => profiler.addSignals(row),
             },
             more.loadBytes,
             bufferBytes,

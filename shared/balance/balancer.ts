@@ -245,8 +245,12 @@ export type DatasetSink = (line: DatasetLine, split: SplitName) => void;
  * or, for a line the emitter declines, as the object the exact path makes.
  */
 export interface RawDatasetSink {
+  /** A line the exact path made (profile it too). */
   line(line: DatasetLine, split: SplitName): void;
-  raw(bytes: Uint8Array, start: number, end: number, split: SplitName, row: EmittedSignals): void;
+  /** A line as bytes; profiled apart, through {@link profile}. */
+  raw(bytes: Uint8Array, start: number, end: number, split: SplitName): void;
+  /** What profiling needs of each line given as bytes (in no particular order). */
+  profile(row: EmittedSignals): void;
 }
 
 /** Lines read back as bytes (adapters/files/lines.ts loadRangeBytes): line i is bytes [start(i), end(i)). */
@@ -270,6 +274,40 @@ type Parts = { conversationId: string; userMessage: string };
 interface LineOut {
   put(p: Selection['picked'][number], split: SplitName, weight: number): void;
   parts(e: Entry): Parts;
+}
+
+/**
+ * Writes the dataset lines of the loaded rows, in file order, into one buffer: line k at
+ * [at[2k], at[2k + 1]), at[2k] -1 when the emitter declined it. Each line written is
+ * profiled here, once (its upsampled copies when they are written).
+ */
+function preEmit(
+  em: DatasetLineEmitter,
+  sink: RawDatasetSink,
+  lines: LineBytes,
+  pending: readonly { cell: Cell }[],
+  cellOf: (c: Cell) => Uint8Array,
+): { bytes: Uint8Array; at: Float64Array } {
+  const at = new Float64Array(2 * pending.length);
+  let bytes = new Uint8Array(Math.max(1 << 16, Math.ceil(lines.bytes.length * 1.5)));
+  let pos = 0;
+  pending.forEach((e, k) => {
+    const n = em.emit(lines.bytes, lines.start(k), lines.end(k), null, cellOf(e.cell));
+    if (n < 0) {
+      at[2 * k] = -1;
+      return;
+    }
+    if (pos + n > bytes.length) {
+      const bigger = new Uint8Array(Math.max(2 * bytes.length, pos + n));
+      bigger.set(bytes.subarray(0, pos));
+      bytes = bigger;
+    }
+    bytes.set(em.out.subarray(0, n), pos);
+    at[2 * k] = pos;
+    at[2 * k + 1] = pos += n;
+    sink.profile(em.signals);
+  });
+  return { bytes, at };
 }
 
 /** toDatasetLine of a selected row (an upsampled copy names its source). */
@@ -828,7 +866,9 @@ export class StreamingBalancer {
   /**
    * {@link finishInto} for candidates kept as byte ranges, read back through `load` as
    * bytes: each dataset line is written from its input line's bytes (shared/balance/emit.ts)
-   * and handed to `sink.raw`; a line the emitter declines goes the exact way to `sink.line`.
+   * and handed to `sink.raw` (in file order first, so the input is read in the order it
+   * lies in memory, then handed over in sampling-key order); a line the emitter declines
+   * goes the exact way to `sink.line`.
    * The same bytes as finishInto. With near-dedup (its walk reads every candidate's
    * message) or a column mapping the exact path runs, the lines read through `load` too.
    */
@@ -850,9 +890,7 @@ export class StreamingBalancer {
       .filter((e) => e.row === null && e.line === null)
       .sort((a, b) => a.at - b.at);
     const lines = await load(pending.map((e) => ({ at: e.at, len: e.len })));
-    const index = new Map<Entry, number>();
-    pending.forEach((e, i) => index.set(e, i));
-    return this.build(sel, undefined, () => this.rawOut(sink, lines, index, bytes));
+    return this.build(sel, undefined, (w) => this.rawOut(sink, lines, pending, bytes, w));
   }
 
   private async loadPicked(sel: Selection, load: RangeLoader): Promise<void> {
@@ -1223,11 +1261,20 @@ export class StreamingBalancer {
   private rawOut(
     sink: RawDatasetSink,
     lines: LineBytes,
-    index: Map<Entry, number>,
+    pending: readonly Entry[],
     opts: EmitterOptions,
+    weights: Record<string, { weight: number }>,
   ): LineOut {
     const em = new DatasetLineEmitter(opts);
+    const index = new Map<Entry, number>();
+    pending.forEach((e, i) => index.set(e, i));
     const cells = new Map<Cell, Uint8Array>();
+    const cellOf = (c: Cell) => {
+      let cb = cells.get(c);
+      if (cb === undefined) cells.set(c, (cb = cellBytes(c.strata, weights[c.key]!.weight)));
+      return cb;
+    };
+    const pre = preEmit(em, sink, lines, pending, cellOf);
     const exactRow = (e: Entry): AnnotatedRow => {
       const k = index.get(e);
       if (k !== undefined) return this.reshape(JSON.parse(lines.text(k)) as AnnotatedRow);
@@ -1243,13 +1290,22 @@ export class StreamingBalancer {
       put: (p, split, weight) => {
         const e = p.entry;
         const k = index.get(e);
-        if (k !== undefined) {
-          let cb = cells.get(e.cell);
-          if (cb === undefined) cells.set(e.cell, (cb = cellBytes(e.cell.strata, weight)));
-          // A selected row's id is its own (written from its bytes); a copy's is new.
-          const id = p.copyOf === undefined ? null : p.id;
-          const n = em.emit(lines.bytes, lines.start(k), lines.end(k), id, cb, p.copyOf);
-          if (n >= 0) return sink.raw(em.out, 0, n, split, em.signals);
+        if (k !== undefined && pre.at[2 * k]! >= 0) {
+          if (p.copyOf === undefined)
+            return sink.raw(pre.bytes, pre.at[2 * k]!, pre.at[2 * k + 1]!, split);
+          // An upsampled copy: its own id, and duplicateOf.
+          const n = em.emit(
+            lines.bytes,
+            lines.start(k),
+            lines.end(k),
+            p.id,
+            cellOf(e.cell),
+            p.copyOf,
+          );
+          if (n >= 0) {
+            sink.profile(em.signals);
+            return sink.raw(em.out, 0, n, split);
+          }
         }
         sink.line(datasetLineOf(exactRow(e), p, weight), split);
       },
@@ -1297,11 +1353,11 @@ export class StreamingBalancer {
   private build(
     sel: Selection,
     sink?: DatasetSink,
-    raw?: (sel: Selection) => LineOut,
+    raw?: (weights: Record<string, { weight: number }>) => LineOut,
   ): BalanceResult {
     const out: Record<SplitName, DatasetLine[]> = { train: [], validation: [], test: [] };
     const weights = this.weights(sel.available);
-    const emit = raw ? raw(sel) : this.exactOut(sel, sink, out);
+    const emit = raw ? raw(weights) : this.exactOut(sel, sink, out);
     const splitManifest = this.writeLines(sel, weights, emit);
     return {
       train: out.train,

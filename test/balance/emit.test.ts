@@ -5,6 +5,7 @@ import { cellBytes, DatasetLineEmitter, utf8Backslash } from '../../shared/balan
 import { generateTelemetry } from '../../shared/source/generate';
 import { ProfileBuilder } from '../../shared/report/profile';
 import { BalanceConfigSchema } from '../../shared/contracts/config';
+import { StreamingBalancer } from '../../shared/balance/balancer';
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -286,4 +287,97 @@ describe('DatasetLineEmitter writes the exact path bytes or declines', () => {
     expect(n).toBe(20000);
     expect(fastProfile.snapshot()).toEqual(exactProfile.snapshot());
   });
+});
+
+describe('StreamingBalancer.finishRawInto', () => {
+  /** A file's bytes and lines: generated rows, and rows the emitter declines or the exact path reads. */
+  function input(): { bytes: Buffer; lines: string[] } {
+    const lines: string[] = [];
+    let i = 0;
+    for (const turn of generateTelemetry({ seed: 9, rows: 3000, annotated: true })) {
+      const t = turn as unknown as Record<string, unknown>;
+      if (i % 50 === 1) lines.push(JSON.stringify({ ...t, '7': 'integer-like key' }));
+      else if (i % 50 === 2) lines.push(JSON.stringify({ ...t, userMessage: `é\n${i}` }) + '\r');
+      else if (i % 50 === 3) lines.push(JSON.stringify({ ...t, history: ['before', 'x'] }));
+      else if (i % 50 === 4) lines.push(JSON.stringify({ ...t, confidence: 0.75, x: { y: [1] } }));
+      else lines.push(JSON.stringify(t));
+      i++;
+    }
+    return { bytes: Buffer.from(lines.join('\n') + '\n'), lines };
+  }
+
+  const ranges = (bytes: Buffer, rs: readonly { at: number; len: number }[]) => ({
+    bytes,
+    start: (k: number) => rs[k]!.at,
+    end: (k: number) => rs[k]!.at + rs[k]!.len,
+    text: (k: number) => {
+      const r = rs[k]!;
+      let end = r.at + r.len;
+      if (bytes[end - 1] === 13) end--;
+      return bytes.toString('utf8', r.at, end);
+    },
+  });
+
+  function balancerOver(config: ReturnType<typeof BalanceConfigSchema.parse>, bytes: Buffer) {
+    const b = new StreamingBalancer(config);
+    let at = 0;
+    let lineNo = 0;
+    for (let nl = bytes.indexOf(10); nl !== -1; nl = bytes.indexOf(10, at)) {
+      lineNo++;
+      // Every third line the exact way (addLine), the rest through the scanner.
+      const s = lineNo % 3 === 0 ? -1 : b.scanLine(bytes, at, nl);
+      if (s === 1) b.addScanned(bytes, at, nl - at, null);
+      else if (s < 0) b.addLine(ranges(bytes, [{ at, len: nl - at }]).text(0), lineNo, at, nl - at);
+      at = nl + 1;
+    }
+    return b;
+  }
+
+  const configs = {
+    plain: { total: 600, ratio: 0.5 },
+    split: { total: 600, ratio: 0.7, validation: 0.1, test: 0.1 },
+    upsample: { total: 5000, ratio: 0.5, onShortfall: 'upsample' },
+  } as const;
+
+  for (const [name, c] of Object.entries(configs)) {
+    it(`writes the same bytes and profile as finishInto: ${name}`, async () => {
+      const config = BalanceConfigSchema.parse({
+        ...c,
+        nearDedup: false,
+        stratify: ['turnBucket', 'complexity'],
+      });
+      const { bytes } = input();
+      const exact: Record<string, string[]> = { train: [], validation: [], test: [] };
+      const exactProfile = new ProfileBuilder(config);
+      const want = await balancerOver(config, bytes).finishInto(
+        (line, split) => {
+          exact[split]!.push(JSON.stringify(line));
+          exactProfile.add(line);
+        },
+        (rs) => Promise.resolve(rs.map((_, k) => ranges(bytes, rs).text(k))),
+      );
+      const raw: Record<string, string[]> = { train: [], validation: [], test: [] };
+      const rawProfile = new ProfileBuilder(config);
+      let declined = 0;
+      const got = await balancerOver(config, bytes).finishRawInto(
+        {
+          line: (line, split) => {
+            declined++;
+            raw[split]!.push(JSON.stringify(line));
+            rawProfile.add(line);
+          },
+          raw: (b, s, e, split) => raw[split]!.push(Buffer.from(b.subarray(s, e)).toString()),
+          profile: (row) => rawProfile.addSignals(row),
+        },
+        (rs) => ranges(bytes, rs),
+      );
+      expect(raw).toEqual(exact);
+      expect(got.manifest).toEqual(want.manifest);
+      expect(rawProfile.snapshot()).toEqual(exactProfile.snapshot());
+      expect(declined).toBeGreaterThan(0); // the integer-like keys
+      expect(declined).toBeLessThan(exact.train!.length / 10);
+      if (name === 'upsample') expect(got.manifest.selected.upsampled).toBeGreaterThan(0);
+      if (name === 'split') expect(exact.test!.length).toBeGreaterThan(0);
+    });
+  }
 });
