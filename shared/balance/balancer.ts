@@ -310,6 +310,22 @@ function preEmit(
   return { bytes, at };
 }
 
+/**
+ * `items` in candidate order ({@link before}): by key alone when no two share a key (the
+ * keys then sorted as numbers, far cheaper than comparing objects), else in full.
+ */
+function sortByKey<T extends { key: number; tie: number; id: string }>(items: T[]): T[] {
+  const keys = new Float64Array(items.length);
+  const byKey = new Map<number, T>();
+  items.forEach((c, i) => {
+    keys[i] = c.key;
+    byKey.set(c.key, c);
+  });
+  if (byKey.size !== items.length) return items.sort((a, b) => (before(a, b) ? -1 : 1));
+  keys.sort();
+  return Array.from(keys, (k) => byKey.get(k)!);
+}
+
 /** toDatasetLine of a selected row (an upsampled copy names its source). */
 const datasetLineOf = (
   row: AnnotatedRow,
@@ -1314,8 +1330,7 @@ export class StreamingBalancer {
 
   /** Writes the selection (sorted by sampling key) through `emit`, split; returns the manifest's split section. */
   private writeLines(sel: Selection, weights: Record<string, { weight: number }>, emit: LineOut) {
-    const picked = sel.picked;
-    picked.sort((a, b) => (before(a, b) ? -1 : 1));
+    const picked = sortByKey(sel.picked);
     const splits = this.assignSplits(picked, (e) => emit.parts(e));
     const counts: Record<SplitName, number> = { train: 0, validation: 0, test: 0 };
     const conversations: Record<SplitName, Set<string>> = {
@@ -1458,7 +1473,7 @@ export class StreamingBalancer {
   /** The q smallest keys of a cell, after proving no dropped row belonged among them. */
   private selectFrom(cell: Cell, q: number): Entry[] {
     if (q === 0) return [];
-    const sorted = cell.candidates.sorted();
+    const sorted = sortByKey(cell.candidates.items.filter((c) => !c.dead));
     const last = sorted[q - 1];
     const dropped = cell.candidates.minDropped;
     if (last === undefined || (dropped !== null && before(dropped, last))) {
