@@ -247,9 +247,9 @@ export type DatasetSink = (line: DatasetLine, split: SplitName) => void;
 export interface RawDatasetSink {
   /** A line the exact path made (profile it too). */
   line(line: DatasetLine, split: SplitName): void;
-  /** A line as bytes; profiled apart, through {@link profile}. */
+  /** A line as bytes (its profile comes through {@link profile}). */
   raw(bytes: Uint8Array, start: number, end: number, split: SplitName): void;
-  /** What profiling needs of each line given as bytes (in no particular order). */
+  /** What profiling needs of each line given as bytes. */
   profile(row: EmittedSignals): void;
 }
 
@@ -274,40 +274,6 @@ type Parts = { conversationId: string; userMessage: string };
 interface LineOut {
   put(p: Selection['picked'][number], split: SplitName, weight: number): void;
   parts(e: Entry): Parts;
-}
-
-/**
- * Writes the dataset lines of the loaded rows, in file order, into one buffer: line k at
- * [at[2k], at[2k + 1]), at[2k] -1 when the emitter declined it. Each line written is
- * profiled here, once (its upsampled copies when they are written).
- */
-function preEmit(
-  em: DatasetLineEmitter,
-  sink: RawDatasetSink,
-  lines: LineBytes,
-  pending: readonly { cell: Cell }[],
-  cellOf: (c: Cell) => Uint8Array,
-): { bytes: Uint8Array; at: Float64Array } {
-  const at = new Float64Array(2 * pending.length);
-  let bytes = new Uint8Array(Math.max(1 << 16, Math.ceil(lines.bytes.length * 1.5)));
-  let pos = 0;
-  pending.forEach((e, k) => {
-    const n = em.emit(lines.bytes, lines.start(k), lines.end(k), null, cellOf(e.cell));
-    if (n < 0) {
-      at[2 * k] = -1;
-      return;
-    }
-    if (pos + n > bytes.length) {
-      const bigger = new Uint8Array(Math.max(2 * bytes.length, pos + n));
-      bigger.set(bytes.subarray(0, pos));
-      bytes = bigger;
-    }
-    bytes.set(em.out.subarray(0, n), pos);
-    at[2 * k] = pos;
-    at[2 * k + 1] = pos += n;
-    sink.profile(em.signals);
-  });
-  return { bytes, at };
 }
 
 /**
@@ -882,9 +848,9 @@ export class StreamingBalancer {
   /**
    * {@link finishInto} for candidates kept as byte ranges, read back through `load` as
    * bytes: each dataset line is written from its input line's bytes (shared/balance/emit.ts)
-   * and handed to `sink.raw` (in file order first, so the input is read in the order it
-   * lies in memory, then handed over in sampling-key order); a line the emitter declines
-   * goes the exact way to `sink.line`.
+   * and handed to `sink.raw`, what profiling needs to `sink.profile`; a line the emitter
+   * declines goes the exact way to `sink.line`. (Emitting in file order into one buffer
+   * first, to read the input in memory order, cost as much in fresh pages as it saved.)
    * The same bytes as finishInto. With near-dedup (its walk reads every candidate's
    * message) or a column mapping the exact path runs, the lines read through `load` too.
    */
@@ -1290,7 +1256,6 @@ export class StreamingBalancer {
       if (cb === undefined) cells.set(c, (cb = cellBytes(c.strata, weights[c.key]!.weight)));
       return cb;
     };
-    const pre = preEmit(em, sink, lines, pending, cellOf);
     const exactRow = (e: Entry): AnnotatedRow => {
       const k = index.get(e);
       if (k !== undefined) return this.reshape(JSON.parse(lines.text(k)) as AnnotatedRow);
@@ -1306,15 +1271,14 @@ export class StreamingBalancer {
       put: (p, split, weight) => {
         const e = p.entry;
         const k = index.get(e);
-        if (k !== undefined && pre.at[2 * k]! >= 0) {
-          if (p.copyOf === undefined)
-            return sink.raw(pre.bytes, pre.at[2 * k]!, pre.at[2 * k + 1]!, split);
-          // An upsampled copy: its own id, and duplicateOf.
+        if (k !== undefined) {
+          // A selected row's id is its own (written from its bytes); a copy's is new.
+          const id = p.copyOf === undefined ? null : p.id;
           const n = em.emit(
             lines.bytes,
             lines.start(k),
             lines.end(k),
-            p.id,
+            id,
             cellOf(e.cell),
             p.copyOf,
           );
