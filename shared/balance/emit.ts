@@ -198,7 +198,6 @@ export class DatasetLineEmitter {
       hashId: false,
       decode,
     });
-    this.scanner.fieldSpans = this.spans;
   }
 
   /**
@@ -210,6 +209,7 @@ export class DatasetLineEmitter {
     if (u < 0) return false;
     this.bs = u === 1;
     if (this.scanner.scan(b, start, end, this.row) !== 1) return false;
+    if (!this.scanner.fieldsOf(b, start, end, this.spans)) return false;
     const sp = this.spans;
     const at = this.at;
     at.fill(-1);

@@ -73,8 +73,7 @@ export class ScannedRow {
 }
 
 /**
- * Where each field of the last scanned row is (when a scanner records them, see
- * {@link RowScanner.fieldSpans}): field j's bit (0 for an extra field), its key's
+ * Where each field of a row is ({@link RowScanner.fieldsOf}): field j's bit (0 for an extra field), its key's
  * opening quote, and its value's bytes [valueStart, valueEnd), in the row's order.
  */
 export class FieldSpans {
@@ -324,9 +323,6 @@ export class RowScanner {
   private esc = false;
   private ascii = true;
   private num = 0;
-
-  /** When set, {@link scan} records where every field is (off on the hot path of the scan). */
-  fieldSpans: FieldSpans | null = null;
 
   constructor(private readonly opts: ScanOptions) {
     this.decode = opts.decode ?? defaultDecoder;
@@ -605,6 +601,39 @@ export class RowScanner {
     return 0;
   }
 
+  /**
+   * Where each field of line bytes [start, end) is, into `out` (for a line {@link scan}
+   * accepted): a second, light walk over the top level, so that scan records nothing.
+   * False when the line is not an object of fields.
+   */
+  fieldsOf(b: Uint8Array, start: number, end: number, out: FieldSpans): boolean {
+    out.n = 0;
+    let i = start;
+    while (i < end && isWs(b[i]!)) i++;
+    if (b[i] !== 0x7b) return false;
+    i++;
+    while (i < end && isWs(b[i]!)) i++;
+    if (b[i] === 0x7d) return true;
+    for (;;) {
+      const keyAt = i;
+      if (b[i] !== 0x22 || !this.string(b, i, end)) return false;
+      const bit = this.ascii && !this.esc ? RowScanner.fieldOf(b, i + 1, this.pos - 1) : 0;
+      i = this.pos;
+      while (i < end && isWs(b[i]!)) i++;
+      if (b[i] !== 0x3a) return false;
+      i++;
+      while (i < end && isWs(b[i]!)) i++;
+      const valueStart = i;
+      if (!this.value(b, i, end)) return false;
+      out.push(bit, keyAt, valueStart, this.pos);
+      i = this.pos;
+      while (i < end && isWs(b[i]!)) i++;
+      if (b[i] !== 0x2c) return b[i] === 0x7d;
+      i++;
+      while (i < end && isWs(b[i]!)) i++;
+    }
+  }
+
   scan(b: Uint8Array, start: number, end: number, r: ScannedRow): -1 | 0 | 1 {
     let i = start;
     while (i < end && isWs(b[i]!)) i++;
@@ -623,12 +652,9 @@ export class RowScanner {
     if (o.needTools) r.tools = [];
     const keys = this.tmplKeys;
     const bits = this.tmplBits;
-    const spans = this.fieldSpans;
-    if (spans !== null) spans.n = 0;
     let field = 0;
     if (b[i] !== 0x7d) {
       for (; ; field++) {
-        const keyAt = i;
         let bit = -1;
         if (field < this.tmplLen) {
           const k = keys[field]!;
@@ -734,7 +760,6 @@ export class RowScanner {
           if (seen & bit) return -1;
           seen |= bit;
         }
-        if (spans !== null) spans.push(bit, keyAt, i, this.pos);
         i = this.pos;
         while (i < end && isWs(b[i]!)) i++;
         if (b[i] === 0x2c) {
