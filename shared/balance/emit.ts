@@ -4,8 +4,8 @@
  * writes (`JSON.stringify(toDatasetLine(JSON.parse(line), …))`, shared/dataset/record.ts)
  * without building the row or the line as objects.
  *
- * The emitter finds the fields with the balancer's own scanner (shared/balance/scan.ts,
- * recording where each field is) and writes them in toDatasetLine's order: numbers from
+ * The emitter checks the row with the balancer's own scanner (shared/balance/scan.ts),
+ * finds its fields (RowScanner.fieldsOf) and writes them in toDatasetLine's order: numbers from
  * the values the scanner read, strings as their input bytes when those are what
  * JSON.stringify gives (valid UTF-8, no backslash), else decoded and encoded again;
  * extra fields (the metadata) as they stand when plain, else through JSON.parse and
