@@ -20,19 +20,19 @@ import { daysIn, TURN_FIELDS } from '../contracts/rows';
 const MAX_FAST_DEPTH = 32;
 
 // Known fields: a bit each, to catch a repeated one (JSON.parse keeps the last: we give up).
-const F_CONV = 1;
-const F_TI = 2;
-const F_TC = 4;
-const F_MSG = 8;
-const F_MODEL = 16;
-const F_NREQ = 32;
-const F_DUR = 64;
-const F_PTD = 128;
-const F_TOOLS = 256;
-const F_TS = 512;
-const F_LABEL = 1024;
-const F_SID = 2048;
-const F_HIST = 4096;
+export const F_CONV = 1;
+export const F_TI = 2;
+export const F_TC = 4;
+export const F_MSG = 8;
+export const F_MODEL = 16;
+export const F_NREQ = 32;
+export const F_DUR = 64;
+export const F_PTD = 128;
+export const F_TOOLS = 256;
+export const F_TS = 512;
+export const F_LABEL = 1024;
+export const F_SID = 2048;
+export const F_HIST = 4096;
 /** The known fields' names, bit i of a field mask naming FIELD_NAMES[i]. */
 const FIELD_NAMES = [...TURN_FIELDS, 'label', 'sampleId', 'history'];
 const REQUIRED =
@@ -70,6 +70,26 @@ export class ScannedRow {
   /** Whether those strings hold an escape (then they decode through JSON.parse). */
   sidEsc = false;
   convEsc = false;
+}
+
+/**
+ * Where each field of a row is ({@link RowScanner.fieldsOf}): field j's bit (0 for an extra field), its key's
+ * opening quote, and its value's bytes [valueStart, valueEnd), in the row's order.
+ */
+export class FieldSpans {
+  n = 0;
+  readonly bit: number[] = [];
+  readonly keyAt: number[] = [];
+  readonly valueStart: number[] = [];
+  readonly valueEnd: number[] = [];
+
+  push(bit: number, keyAt: number, valueStart: number, valueEnd: number): void {
+    const j = this.n++;
+    this.bit[j] = bit;
+    this.keyAt[j] = keyAt;
+    this.valueStart[j] = valueStart;
+    this.valueEnd[j] = valueEnd;
+  }
 }
 
 /** A cyrb53-style hash over UTF-16 code units fed one at a time: {@link hash64}, exactly. */
@@ -283,6 +303,8 @@ export interface ScanOptions {
   needModel: boolean;
   /** Decode `tools` (complexity strata). */
   needTools: boolean;
+  /** Hash the id (default on): off, idHi and idLo are left as they were. */
+  hashId?: boolean;
   decode?: SpanDecoder;
 }
 
@@ -579,6 +601,39 @@ export class RowScanner {
     return 0;
   }
 
+  /**
+   * Where each field of line bytes [start, end) is, into `out` (for a line {@link scan}
+   * accepted): a second, light walk over the top level, so that scan records nothing.
+   * False when the line is not an object of fields.
+   */
+  fieldsOf(b: Uint8Array, start: number, end: number, out: FieldSpans): boolean {
+    out.n = 0;
+    let i = start;
+    while (i < end && isWs(b[i]!)) i++;
+    if (b[i] !== 0x7b) return false;
+    i++;
+    while (i < end && isWs(b[i]!)) i++;
+    if (b[i] === 0x7d) return true;
+    for (;;) {
+      const keyAt = i;
+      if (b[i] !== 0x22 || !this.string(b, i, end)) return false;
+      const bit = this.ascii && !this.esc ? RowScanner.fieldOf(b, i + 1, this.pos - 1) : 0;
+      i = this.pos;
+      while (i < end && isWs(b[i]!)) i++;
+      if (b[i] !== 0x3a) return false;
+      i++;
+      while (i < end && isWs(b[i]!)) i++;
+      const valueStart = i;
+      if (!this.value(b, i, end)) return false;
+      out.push(bit, keyAt, valueStart, this.pos);
+      i = this.pos;
+      while (i < end && isWs(b[i]!)) i++;
+      if (b[i] !== 0x2c) return b[i] === 0x7d;
+      i++;
+      while (i < end && isWs(b[i]!)) i++;
+    }
+  }
+
   scan(b: Uint8Array, start: number, end: number, r: ScannedRow): -1 | 0 | 1 {
     let i = start;
     while (i < end && isWs(b[i]!)) i++;
@@ -738,6 +793,7 @@ export class RowScanner {
       r.msgHi = h.h1;
       r.msgLo = h.h2;
     }
+    if (o.hashId === false) return 1;
     // The id: sampleId, or conversationId ":" turnIndex.
     h.reset(o.idSeed);
     if (r.sidStart >= 0) {
