@@ -1,6 +1,7 @@
 /**
  * File-based jobs behind the CLI: the core's steps wired to local files.
  */
+import { isUtf8 } from 'node:buffer';
 import {
   ensureDir,
   join,
@@ -9,17 +10,24 @@ import {
   writeJsonl,
   type FileDigest,
 } from '../adapters/files/output';
-import { loadRanges, readFileLines } from '../adapters/files/lines';
+import { loadRangeBytes, loadRanges, readFileLines } from '../adapters/files/lines';
 import { balanceFileParallel } from '../adapters/files/parallel-balance';
 import { StreamingAnnotator, type Unlabeled } from '../shared/judge/annotate';
 import {
   StreamingBalancer,
   type BalanceManifest,
   type BalanceResult,
+  type ByteLoader,
   type RangeLoader,
   type QuarantineRecord,
 } from '../shared/balance/balancer';
-import type { AnnotatedRow, QuarantineReason, TelemetryTurn } from '../shared/contracts/rows';
+import type {
+  AnnotatedRow,
+  DatasetLine,
+  QuarantineReason,
+  TelemetryTurn,
+} from '../shared/contracts/rows';
+import type { SplitName } from '../shared/split/index';
 import { parseTelemetryLine, telemetryShape } from '../shared/build/batch';
 import { MAX_LINE_BYTES } from '../shared/build/spec';
 import { Redactor } from '../shared/samples/redact';
@@ -85,6 +93,8 @@ async function writeDataset(
     before?: Profile;
     outputs?: Record<string, FileDigest>;
     load?: RangeLoader;
+    /** The same lines as bytes: the dataset lines are then written from them (finishRawInto). */
+    loadBytes?: ByteLoader;
     probe?: ProbeStepSettings | undefined;
     rescan?: Rescan;
   } = {},
@@ -142,7 +152,7 @@ async function writeDatasetWith(
 async function finishPasses(
   outDir: string,
   first: StreamingBalancer,
-  more: { planner?: WavePlanner; load?: RangeLoader; rescan?: Rescan },
+  more: { planner?: WavePlanner; load?: RangeLoader; loadBytes?: ByteLoader; rescan?: Rescan },
 ): Promise<{ result: BalanceResult; outputs: Record<string, FileDigest>; after: Profile }> {
   let balancer = first;
   for (let pass = 1; ; pass++) {
@@ -190,11 +200,20 @@ function passNote(quiet: boolean, pass: number, margin: number, input: string): 
   );
 }
 
+/** How the emitter reads the Buffer loadRangeBytes gives: Buffer's own UTF-8 decoder and check. */
+const bufferBytes = {
+  decode: (b: Uint8Array, s: number, e: number) => (b as Buffer).toString('utf8', s, e),
+  check: (b: Uint8Array, s: number, e: number) => {
+    const line = (b as Buffer).subarray(s, e);
+    return !isUtf8(line) ? -1 : line.includes(0x5c) ? 1 : 0;
+  },
+} as const;
+
 /** One balance of what was offered: the split files written, or nothing left behind. */
 async function finishOnce(
   outDir: string,
   balancer: StreamingBalancer,
-  more: { planner?: WavePlanner; load?: RangeLoader },
+  more: { planner?: WavePlanner; load?: RangeLoader; loadBytes?: ByteLoader },
 ): Promise<{ result: BalanceResult; outputs: Record<string, FileDigest>; after: Profile }> {
   const outputs: Record<string, FileDigest> = {};
   let result: BalanceResult;
@@ -210,11 +229,22 @@ async function finishOnce(
       splitsOf(balancer.config).map((s) => [s, new JsonlWriter(join(outDir, `${s}.jsonl`))]),
     );
     const profiler = new ProfileBuilder(balancer.config);
+    const line = (line: DatasetLine, split: SplitName) => {
+      writers.get(split)!.write(line);
+      profiler.add(line);
+    };
     try {
-      result = await balancer.finishInto((line, split) => {
-        writers.get(split)!.write(line);
-        profiler.add(line);
-      }, more.load);
+      result = more.loadBytes
+        ? await balancer.finishRawInto(
+            {
+              line,
+              raw: (bytes, start, end, split) => writers.get(split)!.writeRaw(bytes, start, end),
+              profile: (row) => profiler.addSignals(row),
+            },
+            more.loadBytes,
+            bufferBytes,
+          )
+        : await balancer.finishInto(line, more.load);
     } catch (err) {
       // Nothing half-written is left behind (a --on-shortfall fail run).
       for (const w of writers.values()) w.abort();
@@ -259,7 +289,12 @@ export async function balanceFile(
     { command: 'balance', sections: { source: opts.source ?? input } },
     // Gzipped input is read in one pass with lines kept; plain files are re-read by byte range.
     {
-      ...(input.endsWith('.gz') ? {} : { load: (ranges) => loadRanges(input, ranges) }),
+      ...(input.endsWith('.gz')
+        ? {}
+        : {
+            load: (ranges) => loadRanges(input, ranges),
+            loadBytes: (ranges) => loadRangeBytes(input, ranges),
+          }),
       probe: opts.probe,
       // A near-dedup refill: the file read again (every part) with the wider margin.
       rescan: async (margin, pass) => {
@@ -382,7 +417,12 @@ export async function runPipeline(
       before: o.before.snapshot(),
       outputs: { 'annotated.jsonl': annotatedDigest, 'unlabeled.jsonl': unlabeledDigest },
       // Candidates were kept as byte ranges of annotated.jsonl: the selected ones are read back.
-      ...(waves ? {} : { load: (ranges) => loadRanges(out.annotatedPath, ranges) }),
+      ...(waves
+        ? {}
+        : {
+            load: (ranges) => loadRanges(out.annotatedPath, ranges),
+            loadBytes: (ranges) => loadRangeBytes(out.annotatedPath, ranges),
+          }),
       probe: opts.probe,
       // A near-dedup refill: the judged samples offered again (annotated.jsonl read back).
       rescan: rescanSamples(

@@ -402,3 +402,65 @@ export async function loadRanges(
     await handle.close();
   }
 }
+
+/** The bytes of lines read back by byte range: line i is bytes [start(i), end(i)) of `bytes`. */
+export interface RangeBytes {
+  bytes: Buffer;
+  start(i: number): number;
+  end(i: number): number;
+  /** Line i as text, as {@link loadRanges} gives it (a trailing CR and a leading BOM dropped). */
+  text(i: number): string;
+}
+
+/** The window of {@link loadRangeBytes}: reads start at a wanted line, so sparse lines skip the gaps. */
+const BYTE_WINDOW = 1 << 20;
+
+/**
+ * {@link loadRanges} as bytes: the lines at the given ranges (sorted by `at`) copied
+ * into one buffer, read synchronously through one reused window that starts at the
+ * next wanted line (a line longer than the window is read on its own).
+ */
+export function loadRangeBytes(
+  path: string,
+  ranges: readonly { at: number; len: number }[],
+): RangeBytes {
+  let total = 0;
+  for (const r of ranges) total += r.len;
+  const bytes = Buffer.allocUnsafe(total);
+  // Small integers where they fit: the scanner's code is compiled for them (a double
+  // position would make V8 recompile it slower).
+  const starts =
+    total < 2 ** 31 ? new Int32Array(ranges.length + 1) : new Float64Array(ranges.length + 1);
+  const fd = openSync(path, 'r');
+  try {
+    const window = Buffer.allocUnsafe(BYTE_WINDOW);
+    let winStart = -1;
+    let winLen = 0;
+    let pos = 0;
+    ranges.forEach((r, i) => {
+      starts[i] = pos;
+      if (r.len > BYTE_WINDOW) {
+        if (readSync(fd, bytes, pos, r.len, r.at) < r.len) throw changed(path);
+      } else {
+        if (winStart < 0 || r.at < winStart || r.at + r.len > winStart + winLen) {
+          winLen = readSync(fd, window, 0, BYTE_WINDOW, r.at);
+          winStart = r.at;
+          if (winLen < r.len) throw changed(path);
+        }
+        window.copy(bytes, pos, r.at - winStart, r.at - winStart + r.len);
+      }
+      pos += r.len;
+    });
+    starts[ranges.length] = pos;
+  } finally {
+    closeSync(fd);
+  }
+  return {
+    bytes,
+    start: (i) => starts[i]!,
+    end: (i) => starts[i + 1]!,
+    text: (i) => decodeLine(bytes, starts[i]!, starts[i + 1]!, ranges[i]!.at === 0),
+  };
+}
+
+const changed = (path: string) => new InputFileError(`input changed while balancing: ${path}`);

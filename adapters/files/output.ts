@@ -125,6 +125,25 @@ export class JsonlWriter {
     this.chunk[this.used++] = 10;
   }
 
+  /** Writes bytes [start, end) of `bytes` as one line (they hold no newline): as {@link write} would. */
+  writeRaw(bytes: Uint8Array, start: number, end: number): void {
+    const len = end - start;
+    this.lines++;
+    if (this.used + len + 1 > CHUNK_BYTES) {
+      this.flush();
+      if (len + 1 > CHUNK_BYTES) {
+        const line = Buffer.allocUnsafe(len + 1);
+        line.set(bytes.subarray(start, end));
+        line[len] = 10;
+        this.put(line);
+        return;
+      }
+    }
+    this.chunk.set(bytes.subarray(start, end), this.used);
+    this.used += len;
+    this.chunk[this.used++] = 10;
+  }
+
   private flush(): void {
     if (this.used === 0) return;
     const filled = this.chunk.subarray(0, this.used);

@@ -44,6 +44,7 @@ import { hash64, seed32 } from '../util/hash';
 import { before, CandidateBuffer, type Candidate } from './candidates';
 import { compileStrata, type CompiledStrata, type Strata } from '../strata/strata';
 import { RowScanner, ScannedRow, type SpanDecoder } from './scan';
+import { cellBytes, DatasetLineEmitter, type EmittedSignals, type EmitterOptions } from './emit';
 import { PermanentError } from '../errors';
 
 /** A row set aside, with where it was and why. */
@@ -245,6 +246,72 @@ export interface BalancerSnapshot {
 
 /** Receives each dataset line as it is made, with the file it belongs in. */
 export type DatasetSink = (line: DatasetLine, split: SplitName) => void;
+
+/**
+ * Receives each dataset line as it is made ({@link StreamingBalancer.finishRawInto}):
+ * as its UTF-8 bytes [start, end) (valid during the call) with what profiling needs,
+ * or, for a line the emitter declines, as the object the exact path makes.
+ */
+export interface RawDatasetSink {
+  /** A line the exact path made (profile it too). */
+  line(line: DatasetLine, split: SplitName): void;
+  /** A line as bytes (its profile comes through {@link profile}). */
+  raw(bytes: Uint8Array, start: number, end: number, split: SplitName): void;
+  /** What profiling needs of each line given as bytes. */
+  profile(row: EmittedSignals): void;
+}
+
+/** Lines read back as bytes (adapters/files/lines.ts loadRangeBytes): line i is bytes [start(i), end(i)). */
+export interface LineBytes {
+  bytes: Uint8Array;
+  start(i: number): number;
+  end(i: number): number;
+  /** Line i as text, as a {@link RangeLoader} gives it. */
+  text(i: number): string;
+}
+
+/** Reads the lines at the given byte ranges (sorted by `at`) as bytes. */
+export type ByteLoader = (
+  ranges: readonly { at: number; len: number }[],
+) => LineBytes | Promise<LineBytes>;
+
+/** What the split reads of a selected row. */
+type Parts = { conversationId: string; userMessage: string };
+
+/** How the build writes a selected row (exact or from bytes), and reads its split's parts. */
+interface LineOut {
+  put(p: Selection['picked'][number], split: SplitName, weight: number): void;
+  parts(e: Entry): Parts;
+}
+
+/**
+ * `items` in candidate order ({@link before}): by key alone when no two share a key (the
+ * keys then sorted as numbers, far cheaper than comparing objects), else in full.
+ */
+function sortByKey<T extends { key: number; tie: number; id: string }>(items: T[]): T[] {
+  const keys = new Float64Array(items.length);
+  const byKey = new Map<number, T>();
+  items.forEach((c, i) => {
+    keys[i] = c.key;
+    byKey.set(c.key, c);
+  });
+  if (byKey.size !== items.length) return items.sort((a, b) => (before(a, b) ? -1 : 1));
+  keys.sort();
+  return Array.from(keys, (k) => byKey.get(k)!);
+}
+
+/** toDatasetLine of a selected row (an upsampled copy names its source). */
+const datasetLineOf = (
+  row: AnnotatedRow,
+  p: { entry: { cell: { strata: Strata } }; id: string; copyOf?: string },
+  weight: number,
+): DatasetLine =>
+  toDatasetLine(row, {
+    id: p.id,
+    strata: p.entry.cell.strata,
+    weight,
+    ...(p.copyOf !== undefined ? { duplicateOf: p.copyOf } : {}),
+  });
 
 type Selection = ReturnType<StreamingBalancer['select']>;
 
@@ -857,6 +924,36 @@ export class StreamingBalancer {
     return this.build(sel, sink);
   }
 
+  /**
+   * {@link finishInto} for candidates kept as byte ranges, read back through `load` as
+   * bytes: each dataset line is written from its input line's bytes (shared/balance/emit.ts)
+   * and handed to `sink.raw`, what profiling needs to `sink.profile`; a line the emitter
+   * declines goes the exact way to `sink.line`. (Emitting in file order into one buffer
+   * first, to read the input in memory order, cost as much in fresh pages as it saved.)
+   * The same bytes as finishInto. With near-dedup (its walk reads every candidate's
+   * message) or a column mapping the exact path runs, the lines read through `load` too.
+   */
+  async finishRawInto(
+    sink: RawDatasetSink,
+    load: ByteLoader,
+    bytes: EmitterOptions = {},
+  ): Promise<BalanceResult> {
+    // A column mapping renames fields the bytes still hold under their input names.
+    if (this.config.nearDedup || this.mapped) {
+      const text: RangeLoader = async (ranges) => {
+        const got = await load(ranges);
+        return ranges.map((_, i) => got.text(i));
+      };
+      return this.finishInto((line, split) => sink.line(line, split), text);
+    }
+    const sel = this.select();
+    const pending = [...new Set(sel.picked.map((p) => p.entry))]
+      .filter((e) => e.row === null && e.line === null)
+      .sort((a, b) => a.at - b.at);
+    const lines = await load(pending.map((e) => ({ at: e.at, len: e.len })));
+    return this.build(sel, undefined, (w) => this.rawOut(sink, lines, pending, bytes, w));
+  }
+
   private async loadPicked(sel: Selection, load: RangeLoader): Promise<void> {
     await this.loadEntries(
       sel.picked.map((p) => p.entry),
@@ -1178,20 +1275,8 @@ export class StreamingBalancer {
     );
   }
 
-  private build(sel: Selection, sink?: DatasetSink): BalanceResult {
-    const cfg = this.config;
-    const {
-      available,
-      classShortfalls,
-      stratumShortfalls,
-      picked,
-      selectedByLabelStratum,
-      upsampled,
-      cellsOf,
-      near,
-    } = sel;
-    const [n0, n1] = this.targets;
-    // Strategy 4: inverse-frequency weight of each stratum over the distinct input.
+  /** Strategy 4: inverse-frequency weight of each stratum over the distinct input. */
+  private weights(available: [number, number]): Record<string, { share: number; weight: number }> {
     const totalSupply = available[0] + available[1];
     const stratumSupply = new Map<string, number>();
     for (const c of this.cellList)
@@ -1201,17 +1286,95 @@ export class StreamingBalancer {
       const share = stratumSupply.get(k)! / totalSupply;
       weights[k] = { share: round6(share), weight: round6(1 / share) };
     }
+    return weights;
+  }
 
-    picked.sort((a, b) => (before(a, b) ? -1 : 1));
-    for (const p of picked) {
+  /** Dataset lines made the exact way: each row parsed, toDatasetLine, to `sink` or collected. */
+  private exactOut(
+    sel: Selection,
+    sink: DatasetSink | undefined,
+    out: Record<SplitName, DatasetLine[]>,
+  ): LineOut {
+    for (const p of sel.picked) {
       if (p.entry.row === null && p.entry.line === null) {
         throw new Error('selected rows were kept as byte ranges: finish with a loader');
       }
     }
     // Parsed on the spot and not kept: an upsampled copy parses its source again.
     const rowOf = (e: Entry) => e.row ?? this.reshape(JSON.parse(e.line!) as AnnotatedRow);
-    const splits = this.assignSplits(picked, rowOf);
-    const out: Record<SplitName, DatasetLine[]> = { train: [], validation: [], test: [] };
+    return {
+      parts: rowOf,
+      put: (p, split, weight) => {
+        const e = p.entry;
+        const row = rowOf(e);
+        if (sink && sel.upsampled === 0) e.line = null; // no copy needs it again: let it go
+        const line = datasetLineOf(row, p, weight);
+        if (sink) sink(line, split);
+        else out[split].push(line);
+      },
+    };
+  }
+
+  /**
+   * Dataset lines written from the input's bytes (shared/balance/emit.ts), a line the
+   * emitter declines (or a row not kept as a byte range) the exact way.
+   */
+  private rawOut(
+    sink: RawDatasetSink,
+    lines: LineBytes,
+    pending: readonly Entry[],
+    opts: EmitterOptions,
+    weights: Record<string, { weight: number }>,
+  ): LineOut {
+    const em = new DatasetLineEmitter(opts);
+    const index = new Map<Entry, number>();
+    pending.forEach((e, i) => index.set(e, i));
+    const cells = new Map<Cell, Uint8Array>();
+    const cellOf = (c: Cell) => {
+      let cb = cells.get(c);
+      if (cb === undefined) cells.set(c, (cb = cellBytes(c.strata, weights[c.key]!.weight)));
+      return cb;
+    };
+    const exactRow = (e: Entry): AnnotatedRow => {
+      const k = index.get(e);
+      if (k !== undefined) return this.reshape(JSON.parse(lines.text(k)) as AnnotatedRow);
+      if (e.row === null && e.line === null) throw new Error('a selected row was not loaded');
+      return e.row ?? this.reshape(JSON.parse(e.line!) as AnnotatedRow);
+    };
+    return {
+      parts: (e) => {
+        const k = index.get(e);
+        const f = k === undefined ? null : em.fields(lines.bytes, lines.start(k), lines.end(k));
+        return f ?? exactRow(e);
+      },
+      put: (p, split, weight) => {
+        const e = p.entry;
+        const k = index.get(e);
+        if (k !== undefined) {
+          // A selected row's id is its own (written from its bytes); a copy's is new.
+          const id = p.copyOf === undefined ? null : p.id;
+          const n = em.emit(
+            lines.bytes,
+            lines.start(k),
+            lines.end(k),
+            id,
+            cellOf(e.cell),
+            p.copyOf,
+          );
+          if (n >= 0) {
+            sink.profile(em.signals);
+            return sink.raw(em.out, 0, n, split);
+          }
+        }
+        sink.line(datasetLineOf(exactRow(e), p, weight), split);
+      },
+    };
+  }
+
+  /** Writes the selection (sorted by sampling key) through `emit`, split; returns the manifest's split section. */
+  private writeLines(sel: Selection, weights: Record<string, { weight: number }>, emit: LineOut) {
+    const picked = sortByKey(sel.picked);
+    const splits = this.assignSplits(picked, (e) => emit.parts(e));
     const counts: Record<SplitName, number> = { train: 0, validation: 0, test: 0 };
     const conversations: Record<SplitName, Set<string>> = {
       train: new Set(),
@@ -1219,21 +1382,13 @@ export class StreamingBalancer {
       test: new Set(),
     };
     for (const p of picked) {
-      const e = p.entry;
-      const row = rowOf(e);
-      if (sink && upsampled === 0) e.line = null; // no copy needs it again: let it go
-      const line = toDatasetLine(row, {
-        id: p.id,
-        strata: e.cell.strata,
-        weight: weights[e.cell.key]!.weight,
-        ...(p.copyOf !== undefined ? { duplicateOf: p.copyOf } : {}),
-      });
       const split = splits ? splits.assignment.get(p.id)! : 'train';
       counts[split]++;
-      conversations[split].add(row.conversationId);
-      if (sink) sink(line, split);
-      else out[split].push(line);
+      // Without a split every line is train: only the held-out conversations are counted.
+      if (splits) conversations[split].add(splits.conversation.get(p.entry)!);
+      emit.put(p, split, weights[p.entry.cell.key]!.weight);
     }
+    const cfg = this.config;
     const splitManifest: SplitManifest = {
       train: counts.train,
       validation: counts.validation,
@@ -1250,44 +1405,66 @@ export class StreamingBalancer {
       splitManifest.deviation = splits.deviation;
       splitManifest.groups = splits.groups;
     }
+    return splitManifest;
+  }
 
+  private build(
+    sel: Selection,
+    sink?: DatasetSink,
+    raw?: (weights: Record<string, { weight: number }>) => LineOut,
+  ): BalanceResult {
+    const out: Record<SplitName, DatasetLine[]> = { train: [], validation: [], test: [] };
+    const weights = this.weights(sel.available);
+    const emit = raw ? raw(weights) : this.exactOut(sel, sink, out);
+    const splitManifest = this.writeLines(sel, weights, emit);
+    return {
+      train: out.train,
+      validation: out.validation,
+      test: out.test,
+      duplicates: sel.near ? sel.near.duplicates : [],
+      manifest: this.manifestOf(sel, weights, splitManifest),
+    };
+  }
+
+  private manifestOf(
+    sel: Selection,
+    weights: Record<string, { share: number; weight: number }>,
+    split: SplitManifest,
+  ): BalanceManifest {
+    const cfg = this.config;
+    const { available, picked, near } = sel;
+    const [n0, n1] = this.targets;
     const byLabelStratum: BalanceManifest['input']['byLabelStratum'] = { '0': {}, '1': {} };
     for (const label of [0, 1] as const)
-      for (const c of cellsOf(label))
+      for (const c of sel.cellsOf(label))
         byLabelStratum[label]![c.key] = { rows: c.rows, unique: c.supply };
     const selectedByLabel = { '0': 0, '1': 0 };
     for (const p of picked) selectedByLabel[p.entry.cell.label === 0 ? '0' : '1']++;
     const quarantineByReason = Object.fromEntries(Object.entries(this.quarantineCounts).sort());
     return {
-      train: out.train,
-      validation: out.validation,
-      test: out.test,
-      duplicates: near ? near.duplicates : [],
-      manifest: {
-        config: cfg,
-        seed: cfg.seed,
-        input: {
-          rows: this.offered + this.quarantinedTotal(),
-          valid: this.valid,
-          quarantined: this.quarantinedTotal(),
-          outOfStrata: this.outOfStrata,
-          duplicatesRemoved: this.duplicatesRemoved,
-          byLabel: { '0': available[0], '1': available[1] },
-          byLabelStratum,
-        },
-        quarantine: { total: this.quarantinedTotal(), byReason: quarantineByReason },
-        targets: { total: cfg.total, byLabel: { '0': n0, '1': n1 } },
-        selected: {
-          total: picked.length,
-          byLabel: selectedByLabel,
-          byLabelStratum: selectedByLabelStratum,
-          upsampled,
-        },
-        shortfalls: { classes: classShortfalls, strata: stratumShortfalls },
-        weights,
-        split: splitManifest,
-        ...(near ? { nearDuplicates: near.manifest } : {}),
+      config: cfg,
+      seed: cfg.seed,
+      input: {
+        rows: this.offered + this.quarantinedTotal(),
+        valid: this.valid,
+        quarantined: this.quarantinedTotal(),
+        outOfStrata: this.outOfStrata,
+        duplicatesRemoved: this.duplicatesRemoved,
+        byLabel: { '0': available[0], '1': available[1] },
+        byLabelStratum,
       },
+      quarantine: { total: this.quarantinedTotal(), byReason: quarantineByReason },
+      targets: { total: cfg.total, byLabel: { '0': n0, '1': n1 } },
+      selected: {
+        total: picked.length,
+        byLabel: selectedByLabel,
+        byLabelStratum: sel.selectedByLabelStratum,
+        upsampled: sel.upsampled,
+      },
+      shortfalls: { classes: sel.classShortfalls, strata: sel.stratumShortfalls },
+      weights,
+      split,
+      ...(near ? { nearDuplicates: near.manifest } : {}),
     };
   }
 
@@ -1305,7 +1482,7 @@ export class StreamingBalancer {
    */
   private assignSplits(
     picked: readonly { entry: Entry; id: string }[],
-    rowOf: (e: Entry) => AnnotatedRow,
+    partsOf: (e: Entry) => Parts,
   ) {
     const shares = splitShares(this.config);
     if (shares[1] === 0 && shares[2] === 0) return null;
@@ -1313,7 +1490,7 @@ export class StreamingBalancer {
     const input = picked.map((p) => {
       let c = conversation.get(p.entry);
       if (c === undefined) {
-        c = rowOf(p.entry).conversationId;
+        c = partsOf(p.entry).conversationId;
         conversation.set(p.entry, c);
       }
       return { id: p.id, conversationId: c, label: p.entry.cell.label };
@@ -1325,7 +1502,7 @@ export class StreamingBalancer {
       const signer = signerFor(o);
       const signed = picked.map((p) => ({
         id: p.id,
-        signature: signer.sign((p.entry.row ?? rowOf(p.entry)).userMessage),
+        signature: signer.sign((p.entry.row ?? partsOf(p.entry)).userMessage),
       }));
       const { clusterOf } = dedupSignatures(signed, o);
       for (const s of input) {
@@ -1333,13 +1510,13 @@ export class StreamingBalancer {
         if (k !== undefined) (s as { clusterId?: string }).clusterId = k;
       }
     }
-    return assignSplits(input, shares, this.config.seed);
+    return { ...assignSplits(input, shares, this.config.seed), conversation };
   }
 
   /** The q smallest keys of a cell, after proving no dropped row belonged among them. */
   private selectFrom(cell: Cell, q: number): Entry[] {
     if (q === 0) return [];
-    const sorted = cell.candidates.sorted();
+    const sorted = sortByKey(cell.candidates.items.filter((c) => !c.dead));
     const last = sorted[q - 1];
     const dropped = cell.candidates.minDropped;
     if (last === undefined || (dropped !== null && before(dropped, last))) {

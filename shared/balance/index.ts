@@ -7,3 +7,4 @@
 export * from './allocation';
 export * from './balancer';
 export * from './candidates';
+export * from './emit';

@@ -20,19 +20,19 @@ import { daysIn, TURN_FIELDS } from '../contracts/rows';
 const MAX_FAST_DEPTH = 32;
 
 // Known fields: a bit each, to catch a repeated one (JSON.parse keeps the last: we give up).
-const F_CONV = 1;
-const F_TI = 2;
-const F_TC = 4;
-const F_MSG = 8;
-const F_MODEL = 16;
-const F_NREQ = 32;
-const F_DUR = 64;
-const F_PTD = 128;
-const F_TOOLS = 256;
-const F_TS = 512;
-const F_LABEL = 1024;
-const F_SID = 2048;
-const F_HIST = 4096;
+export const F_CONV = 1;
+export const F_TI = 2;
+export const F_TC = 4;
+export const F_MSG = 8;
+export const F_MODEL = 16;
+export const F_NREQ = 32;
+export const F_DUR = 64;
+export const F_PTD = 128;
+export const F_TOOLS = 256;
+export const F_TS = 512;
+export const F_LABEL = 1024;
+export const F_SID = 2048;
+export const F_HIST = 4096;
 /** The known fields' names, bit i of a field mask naming FIELD_NAMES[i]. */
 const FIELD_NAMES = [...TURN_FIELDS, 'label', 'sampleId', 'history'];
 const REQUIRED =
@@ -70,6 +70,27 @@ export class ScannedRow {
   /** Whether those strings hold an escape (then they decode through JSON.parse). */
   sidEsc = false;
   convEsc = false;
+}
+
+/**
+ * Where each field of the last scanned row is (when a scanner records them, see
+ * {@link RowScanner.fieldSpans}): field j's bit (0 for an extra field), its key's
+ * opening quote, and its value's bytes [valueStart, valueEnd), in the row's order.
+ */
+export class FieldSpans {
+  n = 0;
+  readonly bit: number[] = [];
+  readonly keyAt: number[] = [];
+  readonly valueStart: number[] = [];
+  readonly valueEnd: number[] = [];
+
+  push(bit: number, keyAt: number, valueStart: number, valueEnd: number): void {
+    const j = this.n++;
+    this.bit[j] = bit;
+    this.keyAt[j] = keyAt;
+    this.valueStart[j] = valueStart;
+    this.valueEnd[j] = valueEnd;
+  }
 }
 
 /** A cyrb53-style hash over UTF-16 code units fed one at a time: {@link hash64}, exactly. */
@@ -283,6 +304,8 @@ export interface ScanOptions {
   needModel: boolean;
   /** Decode `tools` (complexity strata). */
   needTools: boolean;
+  /** Hash the id (default on): off, idHi and idLo are left as they were. */
+  hashId?: boolean;
   decode?: SpanDecoder;
 }
 
@@ -301,6 +324,9 @@ export class RowScanner {
   private esc = false;
   private ascii = true;
   private num = 0;
+
+  /** When set, {@link scan} records where every field is (off on the hot path of the scan). */
+  fieldSpans: FieldSpans | null = null;
 
   constructor(private readonly opts: ScanOptions) {
     this.decode = opts.decode ?? defaultDecoder;
@@ -597,9 +623,12 @@ export class RowScanner {
     if (o.needTools) r.tools = [];
     const keys = this.tmplKeys;
     const bits = this.tmplBits;
+    const spans = this.fieldSpans;
+    if (spans !== null) spans.n = 0;
     let field = 0;
     if (b[i] !== 0x7d) {
       for (; ; field++) {
+        const keyAt = i;
         let bit = -1;
         if (field < this.tmplLen) {
           const k = keys[field]!;
@@ -706,6 +735,7 @@ export class RowScanner {
           if (seen & bit) return -1;
           seen |= bit;
         }
+        if (spans !== null) spans.push(bit, keyAt, i, this.pos);
         i = this.pos;
         while (i < end && isWs(b[i]!)) i++;
         if (b[i] === 0x2c) {
@@ -738,6 +768,7 @@ export class RowScanner {
       r.msgHi = h.h1;
       r.msgLo = h.h2;
     }
+    if (o.hashId === false) return 1;
     // The id: sampleId, or conversationId ":" turnIndex.
     h.reset(o.idSeed);
     if (r.sidStart >= 0) {

@@ -46,6 +46,27 @@ export interface ProfileRow {
   metadata?: Record<string, unknown>;
 }
 
+/**
+ * What profiling needs of a row read without building it (shared/balance/emit.ts): the
+ * tools as their number of distinct names, the confidence as metadata.confidence reads.
+ */
+export interface ProfileSignals {
+  label: 0 | 1;
+  turnIndex: number;
+  turnCount: number;
+  model: string;
+  numRequests: number;
+  turnDurationMs: number;
+  promptTokenDelta: number;
+  toolDiversity: number;
+  confidence: number | undefined;
+}
+
+/** n distinct stand-in tool names: complexityScore reads the tools' diversity only. */
+const standIns: string[][] = [];
+const toolsOfDiversity = (n: number) =>
+  (standIns[n] ??= Array.from({ length: n }, (_, i) => String(i)));
+
 export const OUTSIDE_BUCKETS = 'outside';
 export const NO_CONFIDENCE = 'none';
 
@@ -79,6 +100,36 @@ export class ProfileBuilder {
   constructor(private readonly config: Pick<BalanceConfig, 'buckets' | 'complexity'>) {}
 
   add(row: ProfileRow): void {
+    const c = row.confidence ?? row.metadata?.confidence;
+    this.count(row, typeof c === 'number' ? c : undefined);
+  }
+
+  /** {@link add} for a row read without building it: the same counts. */
+  addSignals(s: ProfileSignals): void {
+    const row = this.signalRow;
+    row.label = s.label;
+    row.turnIndex = s.turnIndex;
+    row.turnCount = s.turnCount;
+    row.model = s.model;
+    row.numRequests = s.numRequests;
+    row.turnDurationMs = s.turnDurationMs;
+    row.promptTokenDelta = s.promptTokenDelta;
+    row.tools = toolsOfDiversity(s.toolDiversity);
+    this.count(row, s.confidence);
+  }
+
+  private readonly signalRow: ProfileRow = {
+    label: 0,
+    turnIndex: 0,
+    turnCount: 0,
+    model: '',
+    numRequests: 0,
+    turnDurationMs: 0,
+    promptTokenDelta: 0,
+    tools: [],
+  };
+
+  private count(row: ProfileRow, confidence: number | undefined): void {
     const l = row.label === 0 ? '0' : '1';
     const bump = (m: Record<string, LabelCounts>, k: string) => {
       (m[k] ??= { '0': 0, '1': 0 })[l]++;
@@ -93,8 +144,7 @@ export class ProfileBuilder {
       this.p.complexity,
       complexityTier(complexityScore(row, this.config.complexity), this.config.complexity),
     );
-    const c = row.confidence ?? row.metadata?.confidence;
-    bump(this.p.confidence, confidenceBin(typeof c === 'number' ? c : undefined));
+    bump(this.p.confidence, confidenceBin(confidence));
   }
 
   /** The profile with keys in a fixed order, so the manifest is byte-stable. */
