@@ -286,18 +286,32 @@ interface LineOut {
 
 /**
  * `items` in candidate order ({@link before}): by key alone when no two share a key (the
- * keys then sorted as numbers, far cheaper than comparing objects), else in full.
+ * keys then sorted as numbers, each item placed by a binary search of its key: far
+ * cheaper than comparing objects or a Map of keys), else in full.
  */
 function sortByKey<T extends { key: number; tie: number; id: string }>(items: T[]): T[] {
-  const keys = new Float64Array(items.length);
-  const byKey = new Map<number, T>();
-  items.forEach((c, i) => {
-    keys[i] = c.key;
-    byKey.set(c.key, c);
-  });
-  if (byKey.size !== items.length) return items.sort((a, b) => (before(a, b) ? -1 : 1));
-  keys.sort();
-  return Array.from(keys, (k) => byKey.get(k)!);
+  const n = items.length;
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) keys[i] = items[i]!.key;
+  const sorted = keys.slice().sort();
+  for (let i = 1; i < n; i++) {
+    if (sorted[i] === sorted[i - 1]) return items.sort((a, b) => (before(a, b) ? -1 : 1));
+  }
+  const out = items.slice();
+  for (let i = 0; i < n; i++) out[rankOf(sorted, keys[i]!)] = items[i]!;
+  return out;
+}
+
+/** The index of `x` in `sorted` (ascending, distinct, holding x). */
+function rankOf(sorted: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** toDatasetLine of a selected row (an upsampled copy names its source). */
@@ -1513,10 +1527,23 @@ export class StreamingBalancer {
     return { ...assignSplits(input, shares, this.config.seed), conversation };
   }
 
-  /** The q smallest keys of a cell, after proving no dropped row belonged among them. */
+  /**
+   * The q smallest keys of a cell, after proving no dropped row belonged among them:
+   * the q-th smallest key found by quickselect over the keys, and only the candidates
+   * up to it sorted (the order and checks of sorting them all).
+   */
   private selectFrom(cell: Cell, q: number): Entry[] {
     if (q === 0) return [];
-    const sorted = sortByKey(cell.candidates.items.filter((c) => !c.dead));
+    const items = cell.candidates.items;
+    const live: Entry[] = [];
+    const keys = new Float64Array(items.length);
+    for (const c of items) if (!c.dead) keys[live.push(c) - 1] = c.key;
+    let upTo = live;
+    if (q < live.length) {
+      const kth = nthSmallest(keys.slice(0, live.length), q - 1);
+      upTo = live.filter((_, i) => keys[i]! <= kth);
+    }
+    const sorted = sortByKey(upTo);
     const last = sorted[q - 1];
     const dropped = cell.candidates.minDropped;
     if (last === undefined || (dropped !== null && before(dropped, last))) {
@@ -1527,6 +1554,34 @@ export class StreamingBalancer {
     }
     return sorted.slice(0, q);
   }
+}
+
+/** The k-th smallest of `a` (0-based), rearranging it (quickselect, median-of-three pivot). */
+export function nthSmallest(a: Float64Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (hi > lo) {
+    const mid = (lo + hi) >>> 1;
+    const x = a[lo]!;
+    const y = a[mid]!;
+    const z = a[hi]!;
+    const pivot = x < y ? (y < z ? y : x < z ? z : x) : x < z ? x : y < z ? z : y;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i++] = a[j]!;
+        a[j--] = t;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k]!;
+  }
+  return a[k]!;
 }
 
 /**
