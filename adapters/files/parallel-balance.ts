@@ -4,7 +4,7 @@
  * threads), and the parts merged. Because a row's sampling key depends only on the
  * seed and its id, the merged result is the dataset one pass would give, byte for byte.
  */
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -16,10 +16,20 @@ import {
   type QuarantineRecord,
 } from '../../shared/balance/balancer';
 import type { BalanceConfig } from '../../shared/contracts/config';
-import type { WorkerResult, WorkerTask } from './balance-worker';
 import {
+  batchRanges,
+  emitBatch,
+  type EmitBatch,
+  type EmitHelper,
+  type EmittedBatch,
+} from '../../shared/balance/emit-batch';
+import type { WorkerResult, WorkerTask } from './balance-worker';
+import type { EmitReply } from './emit-worker';
+import {
+  bufferBytes,
   inputSize,
   lineText,
+  loadRangeBytes,
   readFileRawLines,
   readFileRawLinesSync,
   type RawLineHandler,
@@ -157,12 +167,76 @@ export async function partStarts(path: string, size: number, parts: number): Pro
  * The compiled worker script: beside this module in dist/, or in dist/ when this
  * module runs from TypeScript source (under vitest). Null when not built.
  */
-export function workerScript(): string | null {
+export function workerScript(name = 'balance-worker.js'): string | null {
   const candidates = [
-    join(__dirname, 'balance-worker.js'),
-    join(__dirname, '..', '..', 'dist', 'adapters', 'files', 'balance-worker.js'),
+    join(__dirname, name),
+    join(__dirname, '..', '..', 'dist', 'adapters', 'files', name),
   ];
   return candidates.find((p) => existsSync(p)) ?? null;
+}
+
+/** A worker thread loading and emitting a share of the build's lines: see {@link startEmitWorker}. */
+export interface EmitWorker {
+  emit: EmitHelper;
+  /** Stops the worker (call it on every path once the build is done or failed). */
+  close(): Promise<void>;
+}
+
+/**
+ * The emit worker for balancing `path` on `threads` (default: what the machine offers),
+ * or null when one thread, a gzipped or small input (under one part's size), or no
+ * built worker script.
+ */
+export function emitWorkerFor(path: string, threads?: number): EmitWorker | null {
+  const wanted = threads ?? Math.min(availableParallelism(), 4);
+  if (wanted <= 1 || path.endsWith('.gz') || statSync(path).size < MIN_PART_BYTES) return null;
+  return startEmitWorker(path);
+}
+
+/**
+ * Starts a worker thread (emit-worker.ts) that loads and emits batches of `path`'s
+ * picked lines (shared/balance/emit-batch.ts), started early so it is ready when the
+ * build needs it; null without the script. A batch the worker fails (it crashed, could
+ * not start, or the read failed) is done in this thread instead, so a real error (the
+ * input changed) is thrown from here, typed. It keeps the process alive only while a
+ * batch is out.
+ */
+export function startEmitWorker(
+  path: string,
+  script = workerScript('emit-worker.js'),
+): EmitWorker | null {
+  if (script === null) return null;
+  const worker = new Worker(script, { workerData: { path } });
+  worker.unref();
+  let failed: Error | null = null;
+  let out: { resolve: (b: EmittedBatch) => void; reject: (e: Error) => void } | null = null;
+  const settle = (m: EmitReply | Error) => {
+    const o = out;
+    out = null;
+    worker.unref();
+    if (m instanceof Error) o?.reject(m);
+    else if ('ok' in m) o?.resolve(m.ok);
+    else o?.reject(new Error(`emit worker: ${m.error.name}: ${m.error.message}`));
+  };
+  worker.on('message', settle);
+  worker.on('error', (err) => settle((failed = err)));
+  worker.on('exit', (code) => settle((failed ??= new Error(`emit worker exited (${code})`))));
+  const inWorker = (batch: EmitBatch) =>
+    new Promise<EmittedBatch>((resolve, reject) => {
+      if (failed !== null || out !== null) return reject(failed ?? new Error('emit worker busy'));
+      out = { resolve, reject };
+      worker.ref();
+      worker.postMessage(batch);
+    });
+  const inThread = (batch: EmitBatch) =>
+    emitBatch(batch, loadRangeBytes(path, batchRanges(batch)), bufferBytes);
+  return {
+    emit: (batch) => inWorker(batch).catch(() => inThread(batch)),
+    close: async () => {
+      failed ??= new Error('emit worker closed');
+      await worker.terminate();
+    },
+  };
 }
 
 function runWorker(script: string, task: WorkerTask): Promise<WorkerResult> {

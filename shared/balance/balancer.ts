@@ -46,6 +46,14 @@ import { compileStrata, type CompiledStrata, type Strata } from '../strata/strat
 import { RowScanner, ScannedRow, type SpanDecoder } from './scan';
 import { cellBytes, DatasetLineEmitter, type EmittedSignals, type EmitterOptions } from './emit';
 import { PermanentError } from '../errors';
+import {
+  batchRanges,
+  emitBatch,
+  signalsAt,
+  type EmitBatch,
+  type EmitHelper,
+  type EmittedBatch,
+} from './emit-batch';
 
 /** A row set aside, with where it was and why. */
 export interface QuarantineRecord {
@@ -342,6 +350,9 @@ const smi = (n: number): number => (n >= 0 && n < 0x40000000 ? n | 0 : n);
 
 /** Two parts of the input named the same sampleId: merging cannot decide, balance in one pass. */
 export class MergeConflictError extends PermanentError {}
+
+/** Fewer picked lines than this are not worth a helper thread. */
+const MIN_HELPED_LINES = 2048;
 
 /** Candidates kept beyond the provable bound, to absorb dedup replacements. */
 export const CAP_MARGIN = 64;
@@ -951,6 +962,8 @@ export class StreamingBalancer {
     sink: RawDatasetSink,
     load: ByteLoader,
     bytes: EmitterOptions = {},
+    /** Loads and emits half of the lines elsewhere (a worker thread) meanwhile; see {@link finishHelped}. */
+    helper?: EmitHelper,
   ): Promise<BalanceResult> {
     // A column mapping renames fields the bytes still hold under their input names.
     if (this.config.nearDedup || this.mapped) {
@@ -964,8 +977,111 @@ export class StreamingBalancer {
     const pending = [...new Set(sel.picked.map((p) => p.entry))]
       .filter((e) => e.row === null && e.line === null)
       .sort((a, b) => a.at - b.at);
+    const shares = splitShares(this.config);
+    // A split reads every line's conversation before the first is written: all here.
+    if (helper && pending.length >= MIN_HELPED_LINES && shares[1] === 0 && shares[2] === 0)
+      return this.finishHelped(sel, pending, sink, load, bytes, helper);
     const lines = await load(pending.map((e) => ({ at: e.at, len: e.len })));
     return this.build(sel, undefined, (w) => this.rawOut(sink, lines, pending, bytes, w));
+  }
+
+  /**
+   * {@link finishRawInto} with the picked lines split by file position: the later half
+   * loaded and emitted by `helper` (a worker thread) while this thread does the first,
+   * both into buffers in key order; then every line written and profiled here in key
+   * order (a declined line the exact way). The same bytes as without a helper.
+   */
+  private async finishHelped(
+    sel: Selection,
+    pending: readonly Entry[],
+    sink: RawDatasetSink,
+    load: ByteLoader,
+    opts: EmitterOptions,
+    helper: EmitHelper,
+  ): Promise<BalanceResult> {
+    sel.picked = sortByKey(sel.picked);
+    const { batches, side } = this.emitBatches(sel.picked, pending, this.weights(sel.available));
+    const theirs = helper(batches[1]);
+    theirs.catch(() => undefined); // awaited below; a failure here must not go unhandled
+    const mine = emitBatch(batches[0], await load(batchRanges(batches[0])), opts);
+    const got = [mine, await theirs] as const;
+    return this.build(sel, undefined, () => this.batchOut(sink, got, side));
+  }
+
+  /**
+   * The two batches of {@link finishHelped} (pending: the picked rows' entries kept as
+   * byte ranges, sorted by position), and for each picked row (key order) its batch: 0,
+   * 1, or 2 for a row held in memory (made the exact way here).
+   */
+  private emitBatches(
+    picked: Selection['picked'],
+    pending: readonly Entry[],
+    weights: Record<string, { weight: number }>,
+  ) {
+    const half = pending.length >> 1;
+    const where = new Map<Entry, number>();
+    pending.forEach((e, i) => where.set(e, i < half ? i * 2 : (i - half) * 2 + 1));
+    const cells = new Map<Cell, number>();
+    const cellList: Uint8Array[] = [];
+    const cols = [0, 1].map(() => ({
+      line: [] as number[],
+      cell: [] as number[],
+      id: [] as (string | null)[],
+      copyOf: [] as (string | null)[],
+    }));
+    const side = new Uint8Array(picked.length);
+    picked.forEach((p, j) => {
+      const w = where.get(p.entry);
+      if (w === undefined) return void (side[j] = 2);
+      const c = cols[(side[j] = w & 1)]!;
+      let cell = cells.get(p.entry.cell);
+      if (cell === undefined) {
+        cells.set(p.entry.cell, (cell = cellList.length));
+        cellList.push(cellBytes(p.entry.cell.strata, weights[p.entry.cell.key]!.weight));
+      }
+      c.line.push(w >> 1);
+      c.cell.push(cell);
+      c.id.push(p.copyOf === undefined ? null : p.id);
+      c.copyOf.push(p.copyOf ?? null);
+    });
+    const batches = [pending.slice(0, half), pending.slice(half)].map((es, b): EmitBatch => ({
+      at: Float64Array.from(es, (e) => e.at),
+      len: Float64Array.from(es, (e) => e.len),
+      line: Int32Array.from(cols[b]!.line),
+      cell: Int32Array.from(cols[b]!.cell),
+      id: cols[b]!.id,
+      copyOf: cols[b]!.copyOf,
+      cells: cellList,
+    }));
+    return { batches: [batches[0]!, batches[1]!] as const, side };
+  }
+
+  /** Writes the lines of {@link finishHelped} in key order from the two batches. */
+  private batchOut(
+    sink: RawDatasetSink,
+    got: readonly [EmittedBatch, EmittedBatch],
+    side: Uint8Array,
+  ): LineOut {
+    const next = [0, 0];
+    let j = 0;
+    const signals = {} as EmittedSignals;
+    const exact = (e: Entry) => e.row ?? this.reshape(JSON.parse(e.line!) as AnnotatedRow);
+    return {
+      parts: exact, // only a split reads them, and a split is never helped
+      put: (p, split, weight) => {
+        const s = side[j++]!;
+        if (s === 2) return sink.line(datasetLineOf(exact(p.entry), p, weight), split);
+        const b = got[s as 0 | 1];
+        const i = next[s]!++;
+        const text = b.declined.get(i);
+        if (text !== undefined) {
+          const row = this.reshape(JSON.parse(text) as AnnotatedRow);
+          return sink.line(datasetLineOf(row, p, weight), split);
+        }
+        sink.profile(signalsAt(b, i, signals));
+        sink.raw(b.bytes, i === 0 ? 0 : b.ends[i - 1]!, b.ends[i]!, split);
+      },
+    };
   }
 
   private async loadPicked(sel: Selection, load: RangeLoader): Promise<void> {
