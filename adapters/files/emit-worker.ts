@@ -1,10 +1,10 @@
 /**
  * Worker thread of the build's split (shared/balance/emit-batch.ts): for each batch it
  * is sent, loads the batch's input lines as bytes from the file and emits their dataset
- * lines into one buffer, sent back (buffers transferred) for the main thread to write in
- * key order; or the error, for the main thread to fall back on doing it itself.
+ * lines in chunks, each sent back (buffers transferred) for the main thread to write in
+ * key order; or the error, for the main thread to fall back on doing the rest itself.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { batchRanges, emitBatch, type EmitBatch } from '../../shared/balance/emit-batch';
 import { bufferBytes, loadRangeBytes } from './lines';
 
@@ -12,17 +12,36 @@ import { bufferBytes, loadRangeBytes } from './lines';
 export type EmitReply =
   { ok: ReturnType<typeof emitBatch> } | { error: { name: string; message: string } };
 
-const path = (workerData as { path: string }).path;
+const { path, port, signal } = workerData as {
+  path: string;
+  port: MessagePort;
+  signal: SharedArrayBuffer;
+};
+const posted = new Int32Array(signal);
+
+/** Lines a chunk: small enough that the main thread rarely waits, large enough to be few. */
+const CHUNK_LINES = 2048;
+
+/** Sends a reply and wakes the main thread, which waits on `posted`. */
+function send(reply: EmitReply): void {
+  if ('ok' in reply) {
+    const { bytes, ends, signals } = reply.ok;
+    port.postMessage(reply, [bytes.buffer, ends.buffer, signals.buffer] as ArrayBuffer[]);
+  } else port.postMessage(reply);
+  Atomics.add(posted, 0, 1);
+  Atomics.notify(posted, 0);
+}
 
 parentPort!.on('message', (batch: EmitBatch) => {
-  let reply: EmitReply;
+  parentPort!.postMessage('taken');
   try {
-    reply = { ok: emitBatch(batch, loadRangeBytes(path, batchRanges(batch)), bufferBytes) };
+    const lines = loadRangeBytes(path, batchRanges(batch));
+    for (let from = 0; from < batch.line.length; from += CHUNK_LINES) {
+      const to = Math.min(batch.line.length, from + CHUNK_LINES);
+      send({ ok: emitBatch(batch, lines, bufferBytes, from, to) });
+    }
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
-    parentPort!.postMessage({ error: { name: e.name, message: e.message } } satisfies EmitReply);
-    return;
+    send({ error: { name: e.name, message: e.message } });
   }
-  const { bytes, ends, signals } = reply.ok;
-  parentPort!.postMessage(reply, [bytes.buffer, ends.buffer, signals.buffer] as ArrayBuffer[]);
 });

@@ -8,7 +8,12 @@ import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import {
+  MessageChannel,
+  receiveMessageOnPort,
+  Worker,
+  type MessagePort,
+} from 'node:worker_threads';
 import {
   MergeConflictError,
   StreamingBalancer,
@@ -193,49 +198,97 @@ export function emitWorkerFor(path: string, threads?: number): EmitWorker | null
   return startEmitWorker(path);
 }
 
+/** A helper silent this long (no chunk) is taken for dead: its lines are then made here. */
+const EMIT_STALL_MS = 30_000;
+
 /**
- * Starts a worker thread (emit-worker.ts) that loads and emits batches of `path`'s
+ * Starts a worker thread (emit-worker.ts) that loads and emits a batch of `path`'s
  * picked lines (shared/balance/emit-batch.ts), started early so it is ready when the
- * build needs it; null without the script. A batch the worker fails (it crashed, could
- * not start, or the read failed) is done in this thread instead, so a real error (the
- * input changed) is thrown from here, typed. It keeps the process alive only while a
- * batch is out.
+ * build needs it; null without the script. The build takes the worker's chunks as it
+ * writes, synchronously (receiveMessageOnPort, woken through a shared counter). What the
+ * worker fails to deliver (it crashed, could not start, the read failed, or it fell
+ * silent) is made in this thread instead, so a real error (the input changed) is thrown
+ * here, typed. The worker never keeps the process alive; close() ends it.
  */
 export function startEmitWorker(
   path: string,
   script = workerScript('emit-worker.js'),
 ): EmitWorker | null {
   if (script === null) return null;
-  const worker = new Worker(script, { workerData: { path } });
+  const { port1, port2 } = new MessageChannel();
+  const signal = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(script, {
+    workerData: { path, port: port2, signal: signal.buffer },
+    transferList: [port2],
+  });
   worker.unref();
+  port1.unref();
   let failed: Error | null = null;
-  let out: { resolve: (b: EmittedBatch) => void; reject: (e: Error) => void } | null = null;
-  const settle = (m: EmitReply | Error) => {
-    const o = out;
-    out = null;
-    worker.unref();
-    if (m instanceof Error) o?.reject(m);
-    else if ('ok' in m) o?.resolve(m.ok);
-    else o?.reject(new Error(`emit worker: ${m.error.name}: ${m.error.message}`));
+  let taken: ((ok: boolean) => void) | null = null;
+  const fail = (err: Error) => {
+    failed ??= err;
+    taken?.(false);
   };
-  worker.on('message', settle);
-  worker.on('error', (err) => settle((failed = err)));
-  worker.on('exit', (code) => settle((failed ??= new Error(`emit worker exited (${code})`))));
-  const inWorker = (batch: EmitBatch) =>
-    new Promise<EmittedBatch>((resolve, reject) => {
-      if (failed !== null || out !== null) return reject(failed ?? new Error('emit worker busy'));
-      out = { resolve, reject };
-      worker.ref();
-      worker.postMessage(batch);
-    });
-  const inThread = (batch: EmitBatch) =>
-    emitBatch(batch, loadRangeBytes(path, batchRanges(batch)), bufferBytes);
+  worker.on('error', fail);
+  worker.on('exit', (code) => fail(new Error(`emit worker exited (${code})`)));
+  // The worker says it took the batch: from then on it reports its own failures.
+  worker.on('message', () => taken?.(true));
+  let used = false;
   return {
-    emit: (batch) => inWorker(batch).catch(() => inThread(batch)),
+    emit: async (batch) => {
+      if (failed !== null || used) return inThread(path, batch, 0);
+      used = true;
+      worker.ref(); // until it has taken the batch
+      const ok = await new Promise<boolean>((resolve) => {
+        taken = resolve;
+        worker.postMessage(batch);
+      });
+      taken = null;
+      worker.unref();
+      return ok ? chunksOf(path, batch, port1, signal) : inThread(path, batch, 0);
+    },
     close: async () => {
-      failed ??= new Error('emit worker closed');
+      fail(new Error('emit worker closed'));
+      port1.close();
       await worker.terminate();
     },
+  };
+}
+
+/** The batch's lines from `from` on, made in this thread (one chunk; then none). */
+function inThread(path: string, batch: EmitBatch, from: number): () => EmittedBatch {
+  let done = false;
+  return () => {
+    if (done) throw new Error('emit helper: no lines left');
+    done = true;
+    const lines = loadRangeBytes(path, batchRanges(batch));
+    return emitBatch(batch, lines, bufferBytes, from);
+  };
+}
+
+/** The worker's chunks of `batch`, each waited for; on a failure the rest made in-thread. */
+function chunksOf(
+  path: string,
+  batch: EmitBatch,
+  port: MessagePort,
+  signal: Int32Array,
+): () => EmittedBatch {
+  let delivered = 0;
+  let rest: (() => EmittedBatch) | null = null;
+  return () => {
+    if (rest) return rest();
+    for (let since = Date.now(); Date.now() - since < EMIT_STALL_MS;) {
+      const seen = Atomics.load(signal, 0);
+      const m = receiveMessageOnPort(port)?.message as EmitReply | undefined;
+      if (m !== undefined && 'ok' in m) {
+        delivered += m.ok.ends.length;
+        return m.ok;
+      }
+      if (m !== undefined) break; // the worker failed: the rest here
+      Atomics.wait(signal, 0, seen, 1000);
+    }
+    rest = inThread(path, batch, delivered);
+    return rest();
   };
 }
 

@@ -48,7 +48,6 @@ import { cellBytes, DatasetLineEmitter, type EmittedSignals, type EmitterOptions
 import { PermanentError } from '../errors';
 import {
   batchRanges,
-  emitBatch,
   signalsAt,
   type EmitBatch,
   type EmitHelper,
@@ -353,6 +352,11 @@ export class MergeConflictError extends PermanentError {}
 
 /** Fewer picked lines than this are not worth a helper thread. */
 const MIN_HELPED_LINES = 2048;
+/**
+ * The share of the picked lines a helper loads and emits: more than half, as this
+ * thread also writes and profiles every line.
+ */
+const HELPER_SHARE = 0.6;
 
 /** Candidates kept beyond the provable bound, to absorb dedup replacements. */
 export const CAP_MARGIN = 64;
@@ -986,10 +990,11 @@ export class StreamingBalancer {
   }
 
   /**
-   * {@link finishRawInto} with the picked lines split by file position: the later half
-   * loaded and emitted by `helper` (a worker thread) while this thread does the first,
-   * both into buffers in key order; then every line written and profiled here in key
-   * order (a declined line the exact way). The same bytes as without a helper.
+   * {@link finishRawInto} with the picked lines split by file position: the later part
+   * ({@link HELPER_SHARE}) loaded and emitted by `helper` (a worker thread) meanwhile,
+   * in key order, chunk by chunk; this thread writes every line in key order, emitting
+   * its own as it goes and copying the helper's, and profiles them all (a declined line
+   * the exact way). The same bytes as without a helper.
    */
   private async finishHelped(
     sel: Selection,
@@ -1000,12 +1005,13 @@ export class StreamingBalancer {
     helper: EmitHelper,
   ): Promise<BalanceResult> {
     sel.picked = sortByKey(sel.picked);
-    const { batches, side } = this.emitBatches(sel.picked, pending, this.weights(sel.available));
+    const weights = this.weights(sel.available);
+    const { batches, side } = this.emitBatches(sel.picked, pending, weights);
     const theirs = helper(batches[1]);
-    theirs.catch(() => undefined); // awaited below; a failure here must not go unhandled
-    const mine = emitBatch(batches[0], await load(batchRanges(batches[0])), opts);
-    const got = [mine, await theirs] as const;
-    return this.build(sel, undefined, () => this.batchOut(sink, got, side));
+    theirs.catch(() => undefined); // awaited below, after this thread's own read
+    const mine = { batch: batches[0], lines: await load(batchRanges(batches[0])) };
+    const next = await theirs;
+    return this.build(sel, undefined, () => this.batchOut(sink, side, mine, opts, next));
   }
 
   /**
@@ -1018,7 +1024,7 @@ export class StreamingBalancer {
     pending: readonly Entry[],
     weights: Record<string, { weight: number }>,
   ) {
-    const half = pending.length >> 1;
+    const half = Math.round(pending.length * (1 - HELPER_SHARE));
     const where = new Map<Entry, number>();
     pending.forEach((e, i) => where.set(e, i < half ? i * 2 : (i - half) * 2 + 1));
     const cells = new Map<Cell, number>();
@@ -1056,30 +1062,45 @@ export class StreamingBalancer {
     return { batches: [batches[0]!, batches[1]!] as const, side };
   }
 
-  /** Writes the lines of {@link finishHelped} in key order from the two batches. */
+  /** Writes the lines of {@link finishHelped} in key order: this thread's emitted here, the helper's copied. */
   private batchOut(
     sink: RawDatasetSink,
-    got: readonly [EmittedBatch, EmittedBatch],
     side: Uint8Array,
+    mine: { batch: EmitBatch; lines: LineBytes },
+    opts: EmitterOptions,
+    theirs: () => EmittedBatch,
   ): LineOut {
-    const next = [0, 0];
-    let j = 0;
-    const signals = {} as EmittedSignals;
+    const em = new DatasetLineEmitter(opts);
+    const { batch, lines } = mine;
     const exact = (e: Entry) => e.row ?? this.reshape(JSON.parse(e.line!) as AnnotatedRow);
+    const parsed = (text: string) => this.reshape(JSON.parse(text) as AnnotatedRow);
+    const signals = {} as EmittedSignals;
+    let chunk: EmittedBatch | null = null;
+    let i = 0; // the next line of `chunk`
+    let m = 0; // the next line of `batch`
+    let j = 0; // the next picked row
     return {
       parts: exact, // only a split reads them, and a split is never helped
       put: (p, split, weight) => {
         const s = side[j++]!;
         if (s === 2) return sink.line(datasetLineOf(exact(p.entry), p, weight), split);
-        const b = got[s as 0 | 1];
-        const i = next[s]!++;
-        const text = b.declined.get(i);
-        if (text !== undefined) {
-          const row = this.reshape(JSON.parse(text) as AnnotatedRow);
-          return sink.line(datasetLineOf(row, p, weight), split);
+        if (s === 0) {
+          const k = batch.line[m]!;
+          const cell = batch.cells[batch.cell[m++]!]!;
+          const id = p.copyOf === undefined ? null : p.id;
+          const n = em.emit(lines.bytes, lines.start(k), lines.end(k), id, cell, p.copyOf);
+          if (n < 0) return sink.line(datasetLineOf(parsed(lines.text(k)), p, weight), split);
+          sink.profile(em.signals);
+          return sink.raw(em.out, 0, n, split);
         }
-        sink.profile(signalsAt(b, i, signals));
-        sink.raw(b.bytes, i === 0 ? 0 : b.ends[i - 1]!, b.ends[i]!, split);
+        if (chunk === null || i === chunk.ends.length) [chunk, i] = [theirs(), 0];
+        const text = chunk.declined.get(i);
+        if (text !== undefined) {
+          i++;
+          return sink.line(datasetLineOf(parsed(text), p, weight), split);
+        }
+        sink.profile(signalsAt(chunk, i, signals));
+        sink.raw(chunk.bytes, i === 0 ? 0 : chunk.ends[i - 1]!, chunk.ends[i++]!, split);
       },
     };
   }

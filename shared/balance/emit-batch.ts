@@ -46,44 +46,53 @@ export interface BatchLines {
   text(k: number): string;
 }
 
-/** Loads and emits a batch elsewhere (a worker thread); rejects when it cannot. */
-export type EmitHelper = (batch: EmitBatch) => Promise<EmittedBatch>;
+/**
+ * Loads and emits a batch elsewhere (a worker thread), started now; resolves, once the
+ * helper has taken it, to a function giving the batch's dataset lines in order, a chunk
+ * of consecutive lines a call, waiting until the next chunk is ready.
+ */
+export type EmitHelper = (batch: EmitBatch) => Promise<() => EmittedBatch>;
 
 /** The input ranges of a batch, as a loader takes them. */
 export function batchRanges(batch: EmitBatch): { at: number; len: number }[] {
   return Array.from(batch.at, (at, k) => ({ at, len: batch.len[k]! }));
 }
 
-/** Emits every dataset line of `batch` from `lines` (its input lines, loaded) into one buffer. */
-export function emitBatch(batch: EmitBatch, lines: BatchLines, opts: EmitterOptions): EmittedBatch {
+/**
+ * Emits dataset lines [from, to) of `batch` (default: all) from `lines` (its input
+ * lines, loaded) into one buffer: line j of the batch is line j - from of the result.
+ */
+export function emitBatch(
+  batch: EmitBatch,
+  lines: BatchLines,
+  opts: EmitterOptions,
+  from = 0,
+  to = batch.line.length,
+): EmittedBatch {
   const em = new DatasetLineEmitter(opts);
-  const n = batch.line.length;
+  const n = to - from;
   const ends = new Float64Array(n);
   const signals = new Float64Array(n * SIGNALS);
   const declined = new Map<number, string>();
   const models = new Map<string, number>();
-  let bytes: Uint8Array = new Uint8Array(Math.max(1 << 16, lines.bytes.length + n * 256));
+  let size = 4096;
+  for (let j = from; j < to; j++) size += batch.len[batch.line[j]!]! * 1.5;
+  let bytes: Uint8Array = new Uint8Array(Math.ceil(size));
   let pos = 0;
-  for (let j = 0; j < n; j++) {
+  for (let i = 0; i < n; i++) {
+    const j = from + i;
     const k = batch.line[j]!;
-    const copyOf = batch.copyOf[j];
     const cell = batch.cells[batch.cell[j]!]!;
-    const m = em.emit(
-      lines.bytes,
-      lines.start(k),
-      lines.end(k),
-      batch.id[j]!,
-      cell,
-      copyOf ?? undefined,
-    );
-    if (m < 0) declined.set(j, lines.text(k));
+    const copyOf = batch.copyOf[j] ?? undefined;
+    const m = em.emit(lines.bytes, lines.start(k), lines.end(k), batch.id[j]!, cell, copyOf);
+    if (m < 0) declined.set(i, lines.text(k));
     else {
       if (pos + m > bytes.length) bytes = grown(bytes, pos + m);
       bytes.set(em.out.subarray(0, m), pos);
       pos += m;
-      keepSignals(signals, j * SIGNALS, em.signals, models);
+      keepSignals(signals, i * SIGNALS, em.signals, models);
     }
-    ends[j] = pos;
+    ends[i] = pos;
   }
   return { bytes: bytes.subarray(0, pos), ends, declined, signals, models: [...models.keys()] };
 }
