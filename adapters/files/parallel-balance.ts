@@ -219,6 +219,7 @@ export function startEmitWorker(
   const signal = new Int32Array(new SharedArrayBuffer(4));
   const worker = new Worker(script, {
     workerData: { path, port: port2, signal: signal.buffer },
+    resourceLimits: { maxYoungGenerationSizeMb: 8 },
     transferList: [port2],
   });
   worker.unref();

@@ -978,13 +978,13 @@ export class StreamingBalancer {
       return this.finishInto((line, split) => sink.line(line, split), text);
     }
     const sel = this.select();
+    const shares = splitShares(this.config);
+    // A split reads every line's conversation before the first is written: all here.
+    if (helper && sel.picked.length >= MIN_HELPED_LINES && shares[1] === 0 && shares[2] === 0)
+      return this.finishHelped(sel, sink, load, bytes, helper);
     const pending = [...new Set(sel.picked.map((p) => p.entry))]
       .filter((e) => e.row === null && e.line === null)
       .sort((a, b) => a.at - b.at);
-    const shares = splitShares(this.config);
-    // A split reads every line's conversation before the first is written: all here.
-    if (helper && pending.length >= MIN_HELPED_LINES && shares[1] === 0 && shares[2] === 0)
-      return this.finishHelped(sel, pending, sink, load, bytes, helper);
     const lines = await load(pending.map((e) => ({ at: e.at, len: e.len })));
     return this.build(sel, undefined, (w) => this.rawOut(sink, lines, pending, bytes, w));
   }
@@ -998,15 +998,13 @@ export class StreamingBalancer {
    */
   private async finishHelped(
     sel: Selection,
-    pending: readonly Entry[],
     sink: RawDatasetSink,
     load: ByteLoader,
     opts: EmitterOptions,
     helper: EmitHelper,
   ): Promise<BalanceResult> {
     sel.picked = sortByKey(sel.picked);
-    const weights = this.weights(sel.available);
-    const { batches, side } = this.emitBatches(sel.picked, pending, weights);
+    const { batches, side } = this.emitBatches(sel.picked, this.weights(sel.available));
     const theirs = helper(batches[1]);
     theirs.catch(() => undefined); // awaited below, after this thread's own read
     const mine = { batch: batches[0], lines: await load(batchRanges(batches[0])) };
@@ -1015,51 +1013,64 @@ export class StreamingBalancer {
   }
 
   /**
-   * The two batches of {@link finishHelped} (pending: the picked rows' entries kept as
-   * byte ranges, sorted by position), and for each picked row (key order) its batch: 0,
-   * 1, or 2 for a row held in memory (made the exact way here).
+   * The two batches of {@link finishHelped}: the input lines of the picked rows kept as
+   * byte ranges, in file order, cut at {@link HELPER_SHARE}; and for each picked row (key
+   * order) its batch: 0, 1, or 2 for a row held in memory (made the exact way here).
+   * Positions are found by sorting them as numbers (no Map or Set of entries).
    */
-  private emitBatches(
-    picked: Selection['picked'],
-    pending: readonly Entry[],
-    weights: Record<string, { weight: number }>,
-  ) {
-    const half = Math.round(pending.length * (1 - HELPER_SHARE));
-    const where = new Map<Entry, number>();
-    pending.forEach((e, i) => where.set(e, i < half ? i * 2 : (i - half) * 2 + 1));
+  private emitBatches(picked: Selection['picked'], weights: Record<string, { weight: number }>) {
+    const n = picked.length;
+    const ats = new Float64Array(n).fill(-1);
+    const lens = new Float64Array(n);
+    const cellOf = new Int32Array(n);
     const cells = new Map<Cell, number>();
     const cellList: Uint8Array[] = [];
+    // One pass over the entries (scattered in memory), the rest over typed arrays.
+    picked.forEach(({ entry: e }, j) => {
+      if (e.row !== null || e.line !== null) return;
+      ats[j] = e.at;
+      lens[j] = e.len;
+      let cell = cells.get(e.cell);
+      if (cell === undefined) {
+        cells.set(e.cell, (cell = cellList.length));
+        cellList.push(cellBytes(e.cell.strata, weights[e.cell.key]!.weight));
+      }
+      cellOf[j] = cell;
+    });
+    const pos = ats.slice().sort();
+    let u = 0; // distinct positions, compacted in place
+    for (let i = 0; i < n; i++)
+      if (pos[i]! >= 0 && (u === 0 || pos[i] !== pos[u - 1])) pos[u++] = pos[i]!;
+    const at = pos.subarray(0, u);
+    const len = new Float64Array(u);
+    const half = Math.round(u * (1 - HELPER_SHARE));
     const cols = [0, 1].map(() => ({
-      line: [] as number[],
-      cell: [] as number[],
+      line: new Int32Array(n),
+      cell: new Int32Array(n),
       id: [] as (string | null)[],
       copyOf: [] as (string | null)[],
     }));
-    const side = new Uint8Array(picked.length);
+    const side = new Uint8Array(n);
     picked.forEach((p, j) => {
-      const w = where.get(p.entry);
-      if (w === undefined) return void (side[j] = 2);
-      const c = cols[(side[j] = w & 1)]!;
-      let cell = cells.get(p.entry.cell);
-      if (cell === undefined) {
-        cells.set(p.entry.cell, (cell = cellList.length));
-        cellList.push(cellBytes(p.entry.cell.strata, weights[p.entry.cell.key]!.weight));
-      }
-      c.line.push(w >> 1);
-      c.cell.push(cell);
+      if (ats[j]! < 0) return void (side[j] = 2);
+      const k = rankOf(at, ats[j]!);
+      len[k] = lens[j]!;
+      const c = cols[(side[j] = k < half ? 0 : 1)]!;
+      c.line[c.id.length] = k < half ? k : k - half;
+      c.cell[c.id.length] = cellOf[j]!;
       c.id.push(p.copyOf === undefined ? null : p.id);
       c.copyOf.push(p.copyOf ?? null);
     });
-    const batches = [pending.slice(0, half), pending.slice(half)].map((es, b): EmitBatch => ({
-      at: Float64Array.from(es, (e) => e.at),
-      len: Float64Array.from(es, (e) => e.len),
-      line: Int32Array.from(cols[b]!.line),
-      cell: Int32Array.from(cols[b]!.cell),
+    const batch = (b: number, from: number, to: number): EmitBatch => ({
+      at: at.slice(from, to),
+      len: len.slice(from, to),
+      line: cols[b]!.line.slice(0, cols[b]!.id.length),
+      cell: cols[b]!.cell.slice(0, cols[b]!.id.length),
       id: cols[b]!.id,
       copyOf: cols[b]!.copyOf,
       cells: cellList,
-    }));
-    return { batches: [batches[0]!, batches[1]!] as const, side };
+    });
+    return { batches: [batch(0, 0, half), batch(1, half, u)] as const, side };
   }
 
   /** Writes the lines of {@link finishHelped} in key order: this thread's emitted here, the helper's copied. */
