@@ -34,7 +34,7 @@ import type { SplitName } from '../shared/split/index';
 import { parseTelemetryLine, telemetryShape } from '../shared/build/batch';
 import { MAX_LINE_BYTES } from '../shared/build/spec';
 import { Redactor } from '../shared/samples/redact';
-import type { BalanceConfig } from '../shared/contracts/config';
+import { splitShares, type BalanceConfig } from '../shared/contracts/config';
 import { describeJudge, type Judge } from '../shared/judge/types';
 import {
   SortedAssembler,
@@ -231,8 +231,11 @@ async function finishOnce(
       splitsOf(balancer.config).map((s) => [s, new JsonlWriter(join(outDir, `${s}.jsonl`))]),
     );
     const profiler = new ProfileBuilder(balancer.config);
-    // Started before the selection, so it is ready when the lines are.
-    const helper = more.loadBytes ? (more.emitWorker?.() ?? null) : null;
+    // Started before the selection, so it is ready when the lines are; not for a build
+    // that reads the lines another way (near-dedup) or all here (a split).
+    const [, v, t] = splitShares(balancer.config);
+    const helped = more.loadBytes && !balancer.config.nearDedup && v === 0 && t === 0;
+    const helper = helped ? (more.emitWorker?.() ?? null) : null;
     const line = (line: DatasetLine, split: SplitName) => {
       writers.get(split)!.write(line);
       profiler.add(line);
