@@ -22,7 +22,7 @@ const posted = new Int32Array(signal);
 /** Lines a chunk: small enough that the main thread rarely waits, large enough to be few. */
 const CHUNK_LINES = 2048;
 
-/** Sends a reply and wakes the main thread, which waits on `posted`. */
+/** Sends a reply and wakes the main thread, which waits on `posted` ([0]: replies, [1]: 1 once ended). */
 function send(reply: EmitReply): void {
   if ('ok' in reply) {
     const { bytes, ends, signals } = reply.ok;
@@ -31,6 +31,13 @@ function send(reply: EmitReply): void {
   Atomics.add(posted, 0, 1);
   Atomics.notify(posted, 0);
 }
+
+// A worker that ends (process.exit, a fatal error) says so: the main thread stops waiting.
+process.on('exit', () => {
+  Atomics.store(posted, 1, 1);
+  Atomics.add(posted, 0, 1);
+  Atomics.notify(posted, 0);
+});
 
 parentPort!.on('message', (batch: EmitBatch) => {
   parentPort!.postMessage('taken');

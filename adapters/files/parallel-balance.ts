@@ -216,7 +216,8 @@ export function startEmitWorker(
 ): EmitWorker | null {
   if (script === null) return null;
   const { port1, port2 } = new MessageChannel();
-  const signal = new Int32Array(new SharedArrayBuffer(4));
+  // [0]: replies posted (the worker wakes this thread on each); [1]: 1 once the worker ended.
+  const signal = new Int32Array(new SharedArrayBuffer(8));
   const worker = new Worker(script, {
     workerData: { path, port: port2, signal: signal.buffer },
     resourceLimits: { maxYoungGenerationSizeMb: 8 },
@@ -285,7 +286,7 @@ function chunksOf(
         delivered += m.ok.ends.length;
         return m.ok;
       }
-      if (m !== undefined) break; // the worker failed: the rest here
+      if (m !== undefined || Atomics.load(signal, 1) === 1) break; // it failed or ended: the rest here
       Atomics.wait(signal, 0, seen, 1000);
     }
     rest = inThread(path, batch, delivered);

@@ -136,6 +136,34 @@ describe('finishRawInto with an emit worker', () => {
     }
   });
 
+  it('makes the rest in-thread, without waiting, when the worker ends after taking the batch', async () => {
+    const path = inputFile('ended.jsonl');
+    const ends = join(dir, 'ending-worker.js');
+    // The emit worker's protocol (emit-worker.ts), then an exit instead of the lines.
+    writeFileSync(
+      ends,
+      `const { parentPort, workerData } = require('node:worker_threads');
+const posted = new Int32Array(workerData.signal);
+process.on('exit', () => { Atomics.store(posted, 1, 1); Atomics.add(posted, 0, 1); Atomics.notify(posted, 0); });
+parentPort.on('message', () => { parentPort.postMessage('taken'); setTimeout(() => process.exit(3), 50); });
+`,
+    );
+    const config = configOf({ total: 6000, ratio: 0.5 });
+    const want = await build(path, config);
+    const worker = startEmitWorker(path, ends)!;
+    try {
+      const t0 = Date.now();
+      batches = 0;
+      const got = await build(path, config, worker);
+      expect(batches).toBe(1);
+      expect(Date.now() - t0).toBeLessThan(10_000); // not the 30 s a silent worker gets
+      expect(got.out).toEqual(want.out);
+      expect(got.profile).toEqual(want.profile);
+    } finally {
+      await worker.close();
+    }
+  });
+
   it('fails typed when the input changed before the lines were read back', async () => {
     const path = inputFile('shrunk.jsonl');
     const config = configOf({ total: 6000, ratio: 0.5 });
