@@ -1,7 +1,6 @@
 /**
  * File-based jobs behind the CLI: the core's steps wired to local files.
  */
-import { isUtf8 } from 'node:buffer';
 import {
   ensureDir,
   join,
@@ -10,8 +9,12 @@ import {
   writeJsonl,
   type FileDigest,
 } from '../adapters/files/output';
-import { loadRangeBytes, loadRanges, readFileLines } from '../adapters/files/lines';
-import { balanceFileParallel } from '../adapters/files/parallel-balance';
+import { bufferBytes, loadRangeBytes, loadRanges, readFileLines } from '../adapters/files/lines';
+import {
+  balanceFileParallel,
+  emitWorkerFor,
+  type EmitWorker,
+} from '../adapters/files/parallel-balance';
 import { StreamingAnnotator, type Unlabeled } from '../shared/judge/annotate';
 import {
   StreamingBalancer,
@@ -31,7 +34,7 @@ import type { SplitName } from '../shared/split/index';
 import { parseTelemetryLine, telemetryShape } from '../shared/build/batch';
 import { MAX_LINE_BYTES } from '../shared/build/spec';
 import { Redactor } from '../shared/samples/redact';
-import type { BalanceConfig } from '../shared/contracts/config';
+import { splitShares, type BalanceConfig } from '../shared/contracts/config';
 import { describeJudge, type Judge } from '../shared/judge/types';
 import {
   SortedAssembler,
@@ -95,6 +98,8 @@ async function writeDataset(
     load?: RangeLoader;
     /** The same lines as bytes: the dataset lines are then written from them (finishRawInto). */
     loadBytes?: ByteLoader;
+    /** A worker thread for half the lines' loading and emitting (finishOnce). */
+    emitWorker?: () => EmitWorker | null;
     probe?: ProbeStepSettings | undefined;
     rescan?: Rescan;
   } = {},
@@ -152,7 +157,7 @@ async function writeDatasetWith(
 async function finishPasses(
   outDir: string,
   first: StreamingBalancer,
-  more: { planner?: WavePlanner; load?: RangeLoader; loadBytes?: ByteLoader; rescan?: Rescan },
+  more: Parameters<typeof finishOnce>[2] & { rescan?: Rescan },
 ): Promise<{ result: BalanceResult; outputs: Record<string, FileDigest>; after: Profile }> {
   let balancer = first;
   for (let pass = 1; ; pass++) {
@@ -200,20 +205,17 @@ function passNote(quiet: boolean, pass: number, margin: number, input: string): 
   );
 }
 
-/** How the emitter reads the Buffer loadRangeBytes gives: Buffer's own UTF-8 decoder and check. */
-const bufferBytes = {
-  decode: (b: Uint8Array, s: number, e: number) => (b as Buffer).toString('utf8', s, e),
-  check: (b: Uint8Array, s: number, e: number) => {
-    const line = (b as Buffer).subarray(s, e);
-    return !isUtf8(line) ? -1 : line.includes(0x5c) ? 1 : 0;
-  },
-} as const;
-
 /** One balance of what was offered: the split files written, or nothing left behind. */
 async function finishOnce(
   outDir: string,
   balancer: StreamingBalancer,
-  more: { planner?: WavePlanner; load?: RangeLoader; loadBytes?: ByteLoader },
+  more: {
+    planner?: WavePlanner;
+    load?: RangeLoader;
+    loadBytes?: ByteLoader;
+    /** Starts a worker thread to load and emit half the lines (see finishRawInto). */
+    emitWorker?: () => EmitWorker | null;
+  },
 ): Promise<{ result: BalanceResult; outputs: Record<string, FileDigest>; after: Profile }> {
   const outputs: Record<string, FileDigest> = {};
   let result: BalanceResult;
@@ -229,6 +231,11 @@ async function finishOnce(
       splitsOf(balancer.config).map((s) => [s, new JsonlWriter(join(outDir, `${s}.jsonl`))]),
     );
     const profiler = new ProfileBuilder(balancer.config);
+    // Started before the selection, so it is ready when the lines are; not for a build
+    // that reads the lines another way (near-dedup) or all here (a split).
+    const [, v, t] = splitShares(balancer.config);
+    const helped = more.loadBytes && !balancer.config.nearDedup && v === 0 && t === 0;
+    const helper = helped ? (more.emitWorker?.() ?? null) : null;
     const line = (line: DatasetLine, split: SplitName) => {
       writers.get(split)!.write(line);
       profiler.add(line);
@@ -243,12 +250,15 @@ async function finishOnce(
             },
             more.loadBytes,
             bufferBytes,
+            helper?.emit,
           )
         : await balancer.finishInto(line, more.load);
     } catch (err) {
       // Nothing half-written is left behind (a --on-shortfall fail run).
       for (const w of writers.values()) w.abort();
       throw err;
+    } finally {
+      await helper?.close();
     }
     for (const [split, w] of writers) outputs[`${split}.jsonl`] = await w.close();
     after = profiler.snapshot();
@@ -294,6 +304,7 @@ export async function balanceFile(
         : {
             load: (ranges) => loadRanges(input, ranges),
             loadBytes: (ranges) => loadRangeBytes(input, ranges),
+            emitWorker: () => emitWorkerFor(input, opts.threads),
           }),
       probe: opts.probe,
       // A near-dedup refill: the file read again (every part) with the wider margin.

@@ -464,3 +464,12 @@ export function loadRangeBytes(
 }
 
 const changed = (path: string) => new InputFileError(`input changed while balancing: ${path}`);
+
+/** How the emitter (shared/balance/emit.ts) reads the Buffer loadRangeBytes gives: Buffer's own UTF-8 decoder and check. */
+export const bufferBytes = {
+  decode: (b: Uint8Array, s: number, e: number) => (b as Buffer).toString('utf8', s, e),
+  check: (b: Uint8Array, s: number, e: number): -1 | 0 | 1 => {
+    const line = (b as Buffer).subarray(s, e);
+    return !isUtf8(line) ? -1 : line.includes(0x5c) ? 1 : 0;
+  },
+} as const;

@@ -46,6 +46,13 @@ import { compileStrata, type CompiledStrata, type Strata } from '../strata/strat
 import { RowScanner, ScannedRow, type SpanDecoder } from './scan';
 import { cellBytes, DatasetLineEmitter, type EmittedSignals, type EmitterOptions } from './emit';
 import { PermanentError } from '../errors';
+import {
+  batchRanges,
+  signalsAt,
+  type EmitBatch,
+  type EmitHelper,
+  type EmittedBatch,
+} from './emit-batch';
 
 /** A row set aside, with where it was and why. */
 export interface QuarantineRecord {
@@ -286,18 +293,32 @@ interface LineOut {
 
 /**
  * `items` in candidate order ({@link before}): by key alone when no two share a key (the
- * keys then sorted as numbers, far cheaper than comparing objects), else in full.
+ * keys then sorted as numbers, each item placed by a binary search of its key: far
+ * cheaper than comparing objects or a Map of keys), else in full.
  */
 function sortByKey<T extends { key: number; tie: number; id: string }>(items: T[]): T[] {
-  const keys = new Float64Array(items.length);
-  const byKey = new Map<number, T>();
-  items.forEach((c, i) => {
-    keys[i] = c.key;
-    byKey.set(c.key, c);
-  });
-  if (byKey.size !== items.length) return items.sort((a, b) => (before(a, b) ? -1 : 1));
-  keys.sort();
-  return Array.from(keys, (k) => byKey.get(k)!);
+  const n = items.length;
+  const keys = new Float64Array(n);
+  for (let i = 0; i < n; i++) keys[i] = items[i]!.key;
+  const sorted = keys.slice().sort();
+  for (let i = 1; i < n; i++) {
+    if (sorted[i] === sorted[i - 1]) return items.sort((a, b) => (before(a, b) ? -1 : 1));
+  }
+  const out = items.slice();
+  for (let i = 0; i < n; i++) out[rankOf(sorted, keys[i]!)] = items[i]!;
+  return out;
+}
+
+/** The index of `x` in `sorted` (ascending, distinct, holding x). */
+function rankOf(sorted: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = sorted.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** toDatasetLine of a selected row (an upsampled copy names its source). */
@@ -328,6 +349,14 @@ const smi = (n: number): number => (n >= 0 && n < 0x40000000 ? n | 0 : n);
 
 /** Two parts of the input named the same sampleId: merging cannot decide, balance in one pass. */
 export class MergeConflictError extends PermanentError {}
+
+/** Fewer picked lines than this are not worth a helper thread. */
+const MIN_HELPED_LINES = 2048;
+/**
+ * The share of the picked lines a helper loads and emits: more than half, as this
+ * thread also writes and profiles every line.
+ */
+const HELPER_SHARE = 0.6;
 
 /** Candidates kept beyond the provable bound, to absorb dedup replacements. */
 export const CAP_MARGIN = 64;
@@ -937,6 +966,8 @@ export class StreamingBalancer {
     sink: RawDatasetSink,
     load: ByteLoader,
     bytes: EmitterOptions = {},
+    /** Loads and emits half of the lines elsewhere (a worker thread) meanwhile; see {@link finishHelped}. */
+    helper?: EmitHelper,
   ): Promise<BalanceResult> {
     // A column mapping renames fields the bytes still hold under their input names.
     if (this.config.nearDedup || this.mapped) {
@@ -947,11 +978,142 @@ export class StreamingBalancer {
       return this.finishInto((line, split) => sink.line(line, split), text);
     }
     const sel = this.select();
+    const shares = splitShares(this.config);
+    // A split reads every line's conversation before the first is written: all here.
+    if (helper && sel.picked.length >= MIN_HELPED_LINES && shares[1] === 0 && shares[2] === 0)
+      return this.finishHelped(sel, sink, load, bytes, helper);
     const pending = [...new Set(sel.picked.map((p) => p.entry))]
       .filter((e) => e.row === null && e.line === null)
       .sort((a, b) => a.at - b.at);
     const lines = await load(pending.map((e) => ({ at: e.at, len: e.len })));
     return this.build(sel, undefined, (w) => this.rawOut(sink, lines, pending, bytes, w));
+  }
+
+  /**
+   * {@link finishRawInto} with the picked lines split by file position: the later part
+   * ({@link HELPER_SHARE}) loaded and emitted by `helper` (a worker thread) meanwhile,
+   * in key order, chunk by chunk; this thread writes every line in key order, emitting
+   * its own as it goes and copying the helper's, and profiles them all (a declined line
+   * the exact way). The same bytes as without a helper.
+   */
+  private async finishHelped(
+    sel: Selection,
+    sink: RawDatasetSink,
+    load: ByteLoader,
+    opts: EmitterOptions,
+    helper: EmitHelper,
+  ): Promise<BalanceResult> {
+    sel.picked = sortByKey(sel.picked);
+    const { batches, side } = this.emitBatches(sel.picked, this.weights(sel.available));
+    const theirs = helper(batches[1]);
+    theirs.catch(() => undefined); // awaited below, after this thread's own read
+    const mine = { batch: batches[0], lines: await load(batchRanges(batches[0])) };
+    const next = await theirs;
+    return this.build(sel, undefined, () => this.batchOut(sink, side, mine, opts, next));
+  }
+
+  /**
+   * The two batches of {@link finishHelped}: the input lines of the picked rows kept as
+   * byte ranges, in file order, cut at {@link HELPER_SHARE}; and for each picked row (key
+   * order) its batch: 0, 1, or 2 for a row held in memory (made the exact way here).
+   * Positions are found by sorting them as numbers (no Map or Set of entries).
+   */
+  private emitBatches(picked: Selection['picked'], weights: Record<string, { weight: number }>) {
+    const n = picked.length;
+    const ats = new Float64Array(n).fill(-1);
+    const lens = new Float64Array(n);
+    const cellOf = new Int32Array(n);
+    const cells = new Map<Cell, number>();
+    const cellList: Uint8Array[] = [];
+    // One pass over the entries (scattered in memory), the rest over typed arrays.
+    picked.forEach(({ entry: e }, j) => {
+      if (e.row !== null || e.line !== null) return;
+      ats[j] = e.at;
+      lens[j] = e.len;
+      let cell = cells.get(e.cell);
+      if (cell === undefined) {
+        cells.set(e.cell, (cell = cellList.length));
+        cellList.push(cellBytes(e.cell.strata, weights[e.cell.key]!.weight));
+      }
+      cellOf[j] = cell;
+    });
+    const pos = ats.slice().sort();
+    let u = 0; // distinct positions, compacted in place
+    for (let i = 0; i < n; i++)
+      if (pos[i]! >= 0 && (u === 0 || pos[i] !== pos[u - 1])) pos[u++] = pos[i]!;
+    const at = pos.subarray(0, u);
+    const len = new Float64Array(u);
+    const half = Math.round(u * (1 - HELPER_SHARE));
+    const cols = [0, 1].map(() => ({
+      line: new Int32Array(n),
+      cell: new Int32Array(n),
+      id: [] as (string | null)[],
+      copyOf: [] as (string | null)[],
+    }));
+    const side = new Uint8Array(n);
+    picked.forEach((p, j) => {
+      if (ats[j]! < 0) return void (side[j] = 2);
+      const k = rankOf(at, ats[j]!);
+      len[k] = lens[j]!;
+      const c = cols[(side[j] = k < half ? 0 : 1)]!;
+      c.line[c.id.length] = k < half ? k : k - half;
+      c.cell[c.id.length] = cellOf[j]!;
+      c.id.push(p.copyOf === undefined ? null : p.id);
+      c.copyOf.push(p.copyOf ?? null);
+    });
+    const batch = (b: number, from: number, to: number): EmitBatch => ({
+      at: at.slice(from, to),
+      len: len.slice(from, to),
+      line: cols[b]!.line.slice(0, cols[b]!.id.length),
+      cell: cols[b]!.cell.slice(0, cols[b]!.id.length),
+      id: cols[b]!.id,
+      copyOf: cols[b]!.copyOf,
+      cells: cellList,
+    });
+    return { batches: [batch(0, 0, half), batch(1, half, u)] as const, side };
+  }
+
+  /** Writes the lines of {@link finishHelped} in key order: this thread's emitted here, the helper's copied. */
+  private batchOut(
+    sink: RawDatasetSink,
+    side: Uint8Array,
+    mine: { batch: EmitBatch; lines: LineBytes },
+    opts: EmitterOptions,
+    theirs: () => EmittedBatch,
+  ): LineOut {
+    const em = new DatasetLineEmitter(opts);
+    const { batch, lines } = mine;
+    const exact = (e: Entry) => e.row ?? this.reshape(JSON.parse(e.line!) as AnnotatedRow);
+    const parsed = (text: string) => this.reshape(JSON.parse(text) as AnnotatedRow);
+    const signals = {} as EmittedSignals;
+    let chunk: EmittedBatch | null = null;
+    let i = 0; // the next line of `chunk`
+    let m = 0; // the next line of `batch`
+    let j = 0; // the next picked row
+    return {
+      parts: exact, // only a split reads them, and a split is never helped
+      put: (p, split, weight) => {
+        const s = side[j++]!;
+        if (s === 2) return sink.line(datasetLineOf(exact(p.entry), p, weight), split);
+        if (s === 0) {
+          const k = batch.line[m]!;
+          const cell = batch.cells[batch.cell[m++]!]!;
+          const id = p.copyOf === undefined ? null : p.id;
+          const n = em.emit(lines.bytes, lines.start(k), lines.end(k), id, cell, p.copyOf);
+          if (n < 0) return sink.line(datasetLineOf(parsed(lines.text(k)), p, weight), split);
+          sink.profile(em.signals);
+          return sink.raw(em.out, 0, n, split);
+        }
+        if (chunk === null || i === chunk.ends.length) [chunk, i] = [theirs(), 0];
+        const text = chunk.declined.get(i);
+        if (text !== undefined) {
+          i++;
+          return sink.line(datasetLineOf(parsed(text), p, weight), split);
+        }
+        sink.profile(signalsAt(chunk, i, signals));
+        sink.raw(chunk.bytes, i === 0 ? 0 : chunk.ends[i - 1]!, chunk.ends[i++]!, split);
+      },
+    };
   }
 
   private async loadPicked(sel: Selection, load: RangeLoader): Promise<void> {
@@ -1513,10 +1675,23 @@ export class StreamingBalancer {
     return { ...assignSplits(input, shares, this.config.seed), conversation };
   }
 
-  /** The q smallest keys of a cell, after proving no dropped row belonged among them. */
+  /**
+   * The q smallest keys of a cell, after proving no dropped row belonged among them:
+   * the q-th smallest key found by quickselect over the keys, and only the candidates
+   * up to it sorted (the order and checks of sorting them all).
+   */
   private selectFrom(cell: Cell, q: number): Entry[] {
     if (q === 0) return [];
-    const sorted = sortByKey(cell.candidates.items.filter((c) => !c.dead));
+    const items = cell.candidates.items;
+    const live: Entry[] = [];
+    const keys = new Float64Array(items.length);
+    for (const c of items) if (!c.dead) keys[live.push(c) - 1] = c.key;
+    let upTo = live;
+    if (q < live.length) {
+      const kth = nthSmallest(keys.slice(0, live.length), q - 1);
+      upTo = live.filter((_, i) => keys[i]! <= kth);
+    }
+    const sorted = sortByKey(upTo);
     const last = sorted[q - 1];
     const dropped = cell.candidates.minDropped;
     if (last === undefined || (dropped !== null && before(dropped, last))) {
@@ -1527,6 +1702,34 @@ export class StreamingBalancer {
     }
     return sorted.slice(0, q);
   }
+}
+
+/** The k-th smallest of `a` (0-based), rearranging it (quickselect, median-of-three pivot). */
+export function nthSmallest(a: Float64Array, k: number): number {
+  let lo = 0;
+  let hi = a.length - 1;
+  while (hi > lo) {
+    const mid = (lo + hi) >>> 1;
+    const x = a[lo]!;
+    const y = a[mid]!;
+    const z = a[hi]!;
+    const pivot = x < y ? (y < z ? y : x < z ? z : x) : x < z ? x : y < z ? z : y;
+    let i = lo;
+    let j = hi;
+    while (i <= j) {
+      while (a[i]! < pivot) i++;
+      while (a[j]! > pivot) j--;
+      if (i <= j) {
+        const t = a[i]!;
+        a[i++] = a[j]!;
+        a[j--] = t;
+      }
+    }
+    if (k <= j) hi = j;
+    else if (k >= i) lo = i;
+    else return a[k]!;
+  }
+  return a[k]!;
 }
 
 /**

@@ -7,6 +7,7 @@ import {
 } from '../../shared/balance/candidates';
 import { FingerprintTable } from '../../shared/util/fptable';
 import { hash64 } from '../../shared/util/hash';
+import { nthSmallest } from '../../shared/balance/balancer';
 
 const cand = (key: number, id = `id${key}`, tie = 0): Candidate => ({ key, tie, id, dead: false });
 
@@ -78,5 +79,19 @@ describe('FingerprintTable', () => {
     const { hi, lo } = t.export();
     expect([hi[42], lo[42]]).toEqual(hash64('s42'));
     expect(t.size).toBe(5000);
+  });
+});
+
+describe('nthSmallest (select: the q-th smallest key of a cell)', () => {
+  it('gives the k-th smallest, for random arrays with many equal keys and every k', () => {
+    let s = 11;
+    const rand = () => (s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32;
+    for (let t = 0; t < 80; t++) {
+      const n = 1 + Math.floor(rand() * 150);
+      const spread = t % 2 === 0 ? 5 : 1e6;
+      const keys = Float64Array.from({ length: n }, () => Math.floor(rand() * spread) / spread);
+      const sorted = keys.slice().sort();
+      for (let k = 0; k < n; k++) expect(nthSmallest(keys.slice(), k)).toBe(sorted[k]);
+    }
   });
 });
