@@ -6,6 +6,7 @@
  * reads its numbers from the manifest alone.
  */
 import { z } from 'zod';
+import type { EmittedSignals } from '../balance/emit';
 import type { BalanceConfig } from '../contracts/config';
 import { complexityScore, complexityTier, turnBucket, turnPosition } from '../strata/strata';
 
@@ -50,17 +51,7 @@ export interface ProfileRow {
  * What profiling needs of a row read without building it (shared/balance/emit.ts): the
  * tools as their number of distinct names, the confidence as metadata.confidence reads.
  */
-export interface ProfileSignals {
-  label: 0 | 1;
-  turnIndex: number;
-  turnCount: number;
-  model: string;
-  numRequests: number;
-  turnDurationMs: number;
-  promptTokenDelta: number;
-  toolDiversity: number;
-  confidence: number | undefined;
-}
+export type ProfileSignals = EmittedSignals;
 
 /** n distinct stand-in tool names: complexityScore reads the tools' diversity only. */
 const standIns: string[][] = [];
