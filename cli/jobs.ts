@@ -10,11 +10,8 @@ import {
   type FileDigest,
 } from '../adapters/files/output';
 import { bufferBytes, loadRangeBytes, loadRanges, readFileLines } from '../adapters/files/lines';
-import {
-  balanceFileParallel,
-  emitWorkerFor,
-  type EmitWorker,
-} from '../adapters/files/parallel-balance';
+import { balanceFileParallel } from '../adapters/files/parallel-balance';
+import { emitWorkerFor, type EmitWorker } from '../adapters/files/emit-helper';
 import { StreamingAnnotator, type Unlabeled } from '../shared/judge/annotate';
 import {
   StreamingBalancer,

@@ -18,11 +18,8 @@ import {
   loadRangeBytes,
   readFileRawLinesSync,
 } from '../../adapters/files/lines';
-import {
-  startEmitWorker,
-  workerScript,
-  type EmitWorker,
-} from '../../adapters/files/parallel-balance';
+import { workerScript } from '../../adapters/files/parallel-balance';
+import { startEmitWorker, type EmitWorker } from '../../adapters/files/emit-helper';
 
 const dir = mkdtempSync(join(tmpdir(), 'sftb-emitw-'));
 /** Batches handed to a helper (reset by each test that counts). */
