@@ -4,17 +4,26 @@
  * StreamingBalancer.merge) and the rows it quarantined.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { StreamingBalancer, type BalancerOptions } from '../../shared/balance/balancer';
+import {
+  StreamingBalancer,
+  type BalancerOptions,
+  type QuarantineTally,
+} from '../../shared/balance/balancer';
+import { RowRecords, type RecordColumns } from '../../shared/balance/records';
 import type { BalanceConfig } from '../../shared/contracts/config';
 import {
   estimateRows,
   MAIN_TAIL_CHUNKS,
+  recordChunks,
   scanChunks,
   type ChunkQuarantine,
+  type ChunkRows,
   type ChunkTask,
 } from './parallel-balance';
 
 export interface WorkerTask extends ChunkTask {
+  /** Record the rows (shared/balance/records.ts) instead of balancing them. */
+  records?: boolean;
   config: BalanceConfig;
   /** The scan's margin (a near-dedup refill pass widens it): every part keeps the same. */
   options?: BalancerOptions;
@@ -23,8 +32,25 @@ export interface WorkerTask extends ChunkTask {
 }
 
 export interface WorkerResult {
-  snapshot: ReturnType<StreamingBalancer['snapshot']>;
+  snapshot: ReturnType<StreamingBalancer['snapshot']> | null;
   quarantine: ChunkQuarantine[];
+  /** With `records`: the rows, where each chunk's are, and the quarantine counts. */
+  records?: { columns: RecordColumns; chunks: ChunkRows[]; tally: QuarantineTally };
+}
+
+function record(task: WorkerTask): void {
+  const balancer = new StreamingBalancer(task.config, task.options);
+  const size = task.bounds[task.bounds.length - 1]!;
+  const out = new RowRecords(
+    Math.ceil((estimateRows(task.path, 0, size - 1) / task.threads) * 1.1),
+  );
+  const quarantine: ChunkQuarantine[] = [];
+  const chunks = recordChunks(balancer, out, task, (q) => quarantine.push(q), {
+    leave: MAIN_TAIL_CHUNKS,
+  });
+  const records = { columns: out.columns, chunks, tally: balancer.quarantineTally() };
+  const result: WorkerResult = { snapshot: null, quarantine, records };
+  parentPort!.postMessage(result, out.transferList());
 }
 
 function run(task: WorkerTask): void {
@@ -46,4 +72,6 @@ function run(task: WorkerTask): void {
   parentPort!.postMessage(result, transfer as ArrayBuffer[]);
 }
 
-run(workerData as WorkerTask);
+const task = workerData as WorkerTask;
+if (task.records) record(task);
+else run(task);

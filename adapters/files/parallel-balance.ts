@@ -17,9 +17,11 @@ import {
 } from '../../shared/balance/balancer';
 import type { BalanceConfig } from '../../shared/contracts/config';
 import type { WorkerResult, WorkerTask } from './balance-worker';
+import { MAX_RECORDED_ROWS, RowRecords, type RecordedChunk } from '../../shared/balance/records';
 import {
   inputSize,
   lineText,
+  loadRanges,
   readFileRawLines,
   readFileRawLinesSync,
   type RawLineHandler,
@@ -87,6 +89,34 @@ export function offerRawLine(
 }
 
 /**
+ * {@link offerRawLine} for the recording scan (see shared/balance/records.ts): a valid
+ * row is recorded into `out`, nothing balanced yet. Returns the quarantine record when
+ * the line is set aside.
+ */
+export function recordRawLine(
+  balancer: StreamingBalancer,
+  out: RowRecords,
+  buf: Buffer,
+  start: number,
+  end: number,
+  lineNo: number,
+  at: number,
+  len: number,
+  maxLineBytes = Infinity,
+): QuarantineRecord | null {
+  if (len > maxLineBytes) {
+    const text = lineText(buf, start, Math.min(end, start + 2_000), lineNo, at);
+    return tooLong(balancer, text, lineNo, len, maxLineBytes);
+  }
+  const s = balancer.scanLine(buf, start, end, utf8Span);
+  if (s === 0) return null;
+  if (s < 0)
+    return balancer.recordLine(lineText(buf, start, end, lineNo, at), lineNo, at, len, out);
+  balancer.recordScanned(buf, at, len, lineNo, out);
+  return null;
+}
+
+/**
  * The most rows a balancer presizes for (~50 MB a table): an estimate from a first MiB
  * of short lines must not reserve gigabytes; a larger input grows the tables as it goes.
  */
@@ -124,6 +154,12 @@ export interface ParallelOptions {
   onProgress?: (rows: number) => void;
   /** The balancers' margin and pass (a near-dedup refill pass widens the margin). */
   balancer?: BalancerOptions;
+  /**
+   * Record the rows, then resolve them at once (shared/balance/records.ts): by default
+   * whenever the input allows it (see `recordable`); false streams them through the
+   * balancer; true records whatever the input's size.
+   */
+  recording?: boolean;
 }
 
 /** Byte offsets where parts start: 0 and, for each later part, just after a newline. */
@@ -246,6 +282,47 @@ export function scanChunks(
   }
 }
 
+/** Rows [start, end) of a thread's records came from chunk `chunk`. */
+export interface ChunkRows {
+  chunk: number;
+  start: number;
+  end: number;
+}
+
+/**
+ * {@link scanChunks} for the recording scan: each chunk's valid rows recorded into
+ * `out`; returns where each chunk's rows are.
+ */
+export function recordChunks(
+  balancer: StreamingBalancer,
+  out: RowRecords,
+  task: ChunkTask,
+  onQuarantine: (q: ChunkQuarantine) => void,
+  opts: { onLine?: () => void; leave?: number } = {},
+): ChunkRows[] {
+  const { bounds, maxLineBytes: limit } = task;
+  const state = new Int32Array(task.shared);
+  const stop = bounds.length - 1 - (opts.leave ?? 0);
+  const rows: ChunkRows[] = [];
+  for (let k = take(state, stop); k >= 0; k = take(state, stop)) {
+    const chunk = k;
+    const start = out.size;
+    const lines = readFileRawLinesSync(
+      task.path,
+      (buf, s, e, lineNo, at, len) => {
+        const record = recordRawLine(balancer, out, buf, s, e, lineNo, at, len, limit);
+        if (record) onQuarantine({ chunk, record });
+        opts.onLine?.();
+      },
+      { start: bounds[k]!, end: bounds[k + 1]! - 1 },
+      limit,
+    );
+    rows.push({ chunk, start, end: out.size });
+    Atomics.store(state, 1 + k, lines);
+  }
+  return rows;
+}
+
 /** The next untaken chunk below `stop` (taking it), or -1 when there is none. */
 function take(state: Int32Array, stop: number): number {
   for (;;) {
@@ -284,6 +361,8 @@ export async function balanceFileParallel(
     ),
   );
   const script = workerScript();
+  if (recordable(path, config, opts, size))
+    return balanceByRecords(path, config, opts, size, script === null ? 1 : wanted, script);
   if (wanted <= 1 || script === null) return balanceSerial(path, config, opts, true);
   const chunks = Math.min(1024, Math.max(wanted * 4, Math.ceil(size / CHUNK_BYTES)));
   const bounds = [...(await partStarts(path, size, chunks)), size];
@@ -312,7 +391,10 @@ export async function balanceFileParallel(
   scanChunks(main, task, (q) => quarantine.push(q), { onLine });
   const results = await Promise.all(workers);
   try {
-    for (const r of results) main.merge(r.snapshot);
+    for (const r of results) {
+      if (!r.snapshot) throw new Error('balance worker sent no snapshot');
+      main.merge(r.snapshot);
+    }
   } catch (err) {
     if (!(err instanceof MergeConflictError)) throw err;
     // A sampleId in two parts: only one pass can tell which copy came first.
@@ -325,9 +407,94 @@ export async function balanceFileParallel(
 
 /** Quarantine records numbered within the file, in its order (`state`: see ChunkTask). */
 function inFileOrder(qs: ChunkQuarantine[], state: Int32Array): QuarantineRecord[] {
-  const offset: number[] = [0];
-  for (let k = 1; k < state.length - 1; k++) offset.push(offset[k - 1]! + state[k]!);
+  const offset = chunkLineBases(state);
   return qs
     .map((q) => ({ ...q.record, line: q.record.line + offset[q.chunk]! }))
     .sort((a, b) => a.line - b.line);
+}
+
+/**
+ * Whether `path` is balanced by recording its rows first (shared/balance/records.ts): a
+ * plain file of at most MAX_RECORDED_ROWS rows (estimated), without near-dedup (its walk
+ * needs every candidate's message, and a refill pass widens the streaming margin) or a
+ * column mapping (the scanner reads the contract's own names).
+ */
+function recordable(path: string, config: BalanceConfig, opts: ParallelOptions, size: number) {
+  if (opts.recording === false || path.endsWith('.gz') || config.nearDedup || opts.balancer)
+    return false;
+  if (Object.keys(config.columns ?? {}).length > 0) return false;
+  if (opts.recording === true || size === 0) return true;
+  return estimateRows(path, 0, size - 1) <= MAX_RECORDED_ROWS;
+}
+
+/**
+ * Balances a plain file by recording its rows on `threads` threads (chunks taken in
+ * turn, as {@link balanceFileParallel}), then resolving them all at once on this one
+ * (StreamingBalancer.absorb): no table probes while scanning, no merge, and no
+ * fallback when a sampleId occurs in two chunks (the rows are resolved in file order).
+ */
+async function balanceByRecords(
+  path: string,
+  config: BalanceConfig,
+  opts: ParallelOptions,
+  size: number,
+  threads: number,
+  script: string | null,
+): Promise<StreamingBalancer> {
+  const chunks = Math.max(1, Math.min(1024, Math.max(threads * 4, Math.ceil(size / CHUNK_BYTES))));
+  const bounds = size === 0 ? [0, 0] : [...(await partStarts(path, size, chunks)), size];
+  const task: ChunkTask = {
+    path,
+    bounds,
+    shared: new SharedArrayBuffer(4 * (1 + bounds.length)),
+    maxLineBytes: opts.maxLineBytes,
+  };
+  const workers =
+    script === null || threads <= 1
+      ? []
+      : Array.from({ length: threads - 1 }, () =>
+          runWorker(script, { ...task, config, threads, records: true }),
+        );
+  const main = new StreamingBalancer(config, opts.balancer);
+  const rows = size === 0 ? 0 : estimateRows(path, 0, size - 1);
+  const mine = new RowRecords(Math.ceil((rows / threads) * 1.1));
+  const quarantine: ChunkQuarantine[] = [];
+  let seen = 0;
+  const onLine = () => {
+    if ((++seen & 0x3fff) === 0) opts.onProgress?.(seen * threads);
+  };
+  const parts = [mine];
+  const spans = recordChunks(main, mine, task, (q) => quarantine.push(q), { onLine }).map((r) => ({
+    ...r,
+    part: 0,
+  }));
+  for (const r of await Promise.all(workers)) {
+    if (!r.records) throw new Error('balance worker sent no records');
+    const part = parts.push(RowRecords.from(r.records.columns)) - 1;
+    for (const c of r.records.chunks) spans.push({ ...c, part });
+    quarantine.push(...r.quarantine);
+    main.addQuarantineTally(r.records.tally);
+  }
+  const state = new Int32Array(task.shared);
+  const lineBase = chunkLineBases(state);
+  const ordered: RecordedChunk[] = spans
+    .sort((a, b) => a.chunk - b.chunk)
+    .map((c) => ({ ...c, lineBase: lineBase[c.chunk]! }));
+  const repeated = main.absorb(parts, ordered);
+  const records = inFileOrder(quarantine, state);
+  if (repeated.length > 0) {
+    const byAt = [...repeated].sort((a, b) => a.at - b.at);
+    const texts = await loadRanges(path, byAt);
+    byAt.forEach((r, i) => records.push(main.duplicateRecord(texts[i]!, r.line)));
+    records.sort((a, b) => a.line - b.line);
+  }
+  records.forEach(opts.onQuarantine);
+  return main;
+}
+
+/** Lines before each chunk (state: see ChunkTask). */
+function chunkLineBases(state: Int32Array): number[] {
+  const base: number[] = [0];
+  for (let k = 1; k < state.length - 1; k++) base.push(base[k - 1]! + state[k]!);
+  return base;
 }

@@ -44,6 +44,14 @@ import { hash64, seed32 } from '../util/hash';
 import { before, CandidateBuffer, type Candidate } from './candidates';
 import { compileStrata, type CompiledStrata, type Strata } from '../strata/strata';
 import { RowScanner, ScannedRow, type SpanDecoder } from './scan';
+import {
+  OUT_OF_STRATA,
+  recordedId,
+  type RowRecords,
+  type RecordColumns,
+  type RecordedChunk,
+  type RepeatedId,
+} from './records';
 import { cellBytes, DatasetLineEmitter, type EmittedSignals, type EmitterOptions } from './emit';
 import { PermanentError } from '../errors';
 import {
@@ -53,6 +61,12 @@ import {
   type EmitHelper,
   type EmittedBatch,
 } from './emit-batch';
+
+/** Quarantined rows counted by reason, and by "reason field". */
+export interface QuarantineTally {
+  counts: Record<string, number>;
+  fields: Record<string, number>;
+}
 
 /** A row set aside, with where it was and why. */
 export interface QuarantineRecord {
@@ -636,6 +650,195 @@ export class StreamingBalancer {
     return false;
   }
 
+  /**
+   * Records the row {@link scanLine} just accepted (kept as the byte range at, len of
+   * line `lineNo`), for {@link absorb}: nothing is balanced yet.
+   */
+  recordScanned(bytes: Uint8Array, at: number, len: number, lineNo: number, out: RowRecords): void {
+    const r = this.scanned;
+    const code = this.compiled.code(r);
+    const slot = code < 0 ? OUT_OF_STRATA : r.label * this.compiled.size + code;
+    out.push(r.idHi, r.idLo, r.msgHi, r.msgLo, slot, at, len, lineNo);
+    if (r.sidStart >= 0) {
+      if (r.sidEsc) out.idText(this.scanner!.idOf(bytes, r));
+      else out.idBytes(bytes, r.sidStart, r.sidEnd, -1);
+    } else if (r.convEsc) out.idText(this.scanner!.idOf(bytes, r));
+    else out.idBytes(bytes, r.convStart, r.convEnd, r.turnIndex);
+  }
+
+  /**
+   * {@link addLine} for {@link absorb}: a line the scanner could not vouch for, parsed and
+   * checked; a valid row is recorded, a bad one's quarantine record returned.
+   */
+  recordLine(
+    line: string,
+    lineNo: number,
+    at: number,
+    len: number,
+    out: RowRecords,
+  ): QuarantineRecord | null {
+    if (line.length === 0 || line.trim().length === 0) return null;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch {
+      return this.quarantine(lineNo, line, { reason: 'invalid_json' }, undefined);
+    }
+    const problem = checkAnnotated(value, this.config.maxMessageChars, this.shape);
+    if (problem) return this.quarantine(lineNo, line, problem, value);
+    const row = value as AnnotatedRow;
+    const id = sampleIdOf(row);
+    const [idHi, idLo] = hash64(id, this.seedKey);
+    const code = this.compiled.code(row);
+    const slot = code < 0 ? OUT_OF_STRATA : row.label * this.compiled.size + code;
+    const [mHi, mLo] = this.config.dedup ? hash64(row.userMessage, MESSAGE_SEED) : [0, 0];
+    out.push(idHi, idLo, mHi, mLo, slot, at, len, lineNo);
+    out.idText(id);
+    return null;
+  }
+
+  /**
+   * Balances recorded rows at once: the same state, for the same rows in file order, as
+   * offering them one by one would leave for the end phase without near-dedup (the same
+   * counts, cells, supply and selection), but with no candidate buffers: the rows'
+   * fingerprints go through the tables in one tight loop, then each cell's quota is
+   * known and only the rows it selects become candidates. `chunks`: every chunk of the
+   * input, in file order, and where its rows are. Returns the rows whose sampleId was
+   * read before (to quarantine with {@link duplicateRecord}).
+   */
+  absorb(parts: readonly RowRecords[], chunks: readonly RecordedChunk[]): RepeatedId[] {
+    const cols = parts.map((p) => p.columns);
+    const base: number[] = [];
+    let total = 0;
+    for (const c of cols) {
+      base.push(total);
+      total += c.n;
+    }
+    const dedup = this.config.dedup;
+    this.sampleIds.reserve(this.sampleIds.size + total);
+    if (dedup) this.groups.reserve(total);
+    // Per group (without dedup: per kept row): its representative's key, tie, slot and row.
+    const repKey = new Float64Array(total);
+    const repTie = new Uint32Array(total);
+    const repSlot = new Int32Array(total);
+    const repRow = new Int32Array(total);
+    let reps = 0;
+    const repeated: RepeatedId[] = [];
+    const cells = this.cells;
+    for (const ch of chunks) {
+      const c = cols[ch.part]!;
+      const { idHi, idLo, msgHi, msgLo, slot: slots } = c;
+      for (let i = ch.start; i < ch.end; i++) {
+        this.offered++;
+        const hi = idHi[i]!;
+        const lo = idLo[i]!;
+        if (this.sampleIds.intern(hi, lo) >= 0) {
+          repeated.push({ at: c.at[i]!, len: c.len[i]!, line: ch.lineBase + c.line[i]! });
+          continue;
+        }
+        this.valid++;
+        const slot = slots[i]!;
+        if (slot === OUT_OF_STRATA) {
+          this.outOfStrata++;
+          continue;
+        }
+        const cell = cells[slot] ?? this.newCell(slot);
+        cell.rows++;
+        const key = keyOf(hi, lo);
+        const tie = lo & 0x7ff;
+        let g = reps;
+        if (dedup) {
+          const r = this.groups.intern(msgHi[i]!, msgLo[i]!);
+          if (r >= 0) {
+            this.duplicatesRemoved++;
+            const rk = repKey[r]!;
+            if (key > rk || (key === rk && tie >= repTie[r]!)) continue;
+            cells[repSlot[r]!]!.supply--;
+            g = r;
+          } else reps++;
+        } else reps++;
+        repKey[g] = key;
+        repTie[g] = tie;
+        repSlot[g] = slot;
+        repRow[g] = base[ch.part]! + i;
+        cell.supply++;
+      }
+    }
+    this.candidatesFromReps(
+      cols,
+      base,
+      { key: repKey, tie: repTie, slot: repSlot, row: repRow },
+      reps,
+    );
+    return repeated;
+  }
+
+  /**
+   * The candidates {@link absorb} leaves in each cell: its representatives with the
+   * smallest keys, as many as its quota (all of them when the plan fails: selection
+   * then fails the same way).
+   */
+  private candidatesFromReps(
+    cols: readonly RecordColumns[],
+    base: readonly number[],
+    rep: { key: Float64Array; tie: Uint32Array; slot: Int32Array; row: Int32Array },
+    n: number,
+  ): void {
+    let quotas: Map<Cell, number> | null = null;
+    try {
+      if (this.cellList.some((c) => c.supply > 0)) quotas = this.plan((c) => c.supply).quotas;
+    } catch {
+      quotas = null; // select() throws the same error from the same supplies
+    }
+    // Group the representatives by cell: counts, then offsets, then indices.
+    const slots = this.cells.length;
+    const start = new Int32Array(slots + 1);
+    for (let g = 0; g < n; g++) start[rep.slot[g]! + 1]!++;
+    for (let s = 0; s < slots; s++) start[s + 1]! += start[s]!;
+    const order = new Int32Array(n);
+    const fill = start.slice(0, slots);
+    for (let g = 0; g < n; g++) order[fill[rep.slot[g]!]!++] = g;
+    const partOf = (row: number) => {
+      let p = base.length - 1;
+      while (base[p]! > row) p--;
+      return p;
+    };
+    for (const cell of this.cellList) {
+      const from = start[cell.slot]!;
+      const count = start[cell.slot + 1]! - from;
+      const q = quotas ? (quotas.get(cell) ?? 0) : count;
+      if (q === 0 || count === 0) continue;
+      let kth = Infinity;
+      if (q < count) {
+        const keys = new Float64Array(count);
+        for (let j = 0; j < count; j++) keys[j] = rep.key[order[from + j]!]!;
+        kth = nthSmallest(keys, q - 1);
+      }
+      const items = cell.candidates.items;
+      for (let j = from; j < from + count; j++) {
+        const g = order[j]!;
+        const key = rep.key[g]!;
+        if (key > kth) continue;
+        const row = rep.row[g]!;
+        const p = partOf(row);
+        const i = row - base[p]!;
+        const c = cols[p]!;
+        items.push({
+          key,
+          tie: rep.tie[g]!,
+          id: recordedId(c, i),
+          dead: false,
+          row: null,
+          line: null,
+          at: smi(c.at[i]!),
+          len: smi(c.len[i]!),
+          cell,
+          group: this.config.dedup ? g : -1,
+        });
+      }
+    }
+  }
+
   /** The quarantine record of a line whose sampleId was already read. */
   duplicateRecord(line: string, lineNo: number): QuarantineRecord {
     return this.quarantine(
@@ -685,6 +888,19 @@ export class StreamingBalancer {
     this.quarantineCounts[reason] = (this.quarantineCounts[reason] ?? 0) + 1;
     const k = field === undefined ? reason : `${reason} ${field}`;
     this.quarantineFields[k] = (this.quarantineFields[k] ?? 0) + 1;
+  }
+
+  /** Rows quarantined so far by reason (and by "reason field"), as plain data. */
+  quarantineTally(): QuarantineTally {
+    return { counts: { ...this.quarantineCounts }, fields: { ...this.quarantineFields } };
+  }
+
+  /** Adds another balancer's {@link quarantineTally} (it read another part of the input). */
+  addQuarantineTally(t: QuarantineTally): void {
+    for (const [reason, n] of Object.entries(t.counts))
+      this.quarantineCounts[reason] = (this.quarantineCounts[reason] ?? 0) + n;
+    for (const [k, n] of Object.entries(t.fields))
+      this.quarantineFields[k] = (this.quarantineFields[k] ?? 0) + n;
   }
 
   private quarantine(

@@ -258,4 +258,47 @@ describe('balancing on several threads', () => {
     expect(await run(2)).toEqual(one);
     expect(await run(3)).toEqual(one);
   });
+
+  it('records rows and resolves them at once: the streaming dataset, quarantine and counts on 1-3 threads', async () => {
+    // Repeated sampleIds in other chunks (later and earlier copies), bad lines, a BOM-less
+    // escaped id: the recording path (shared/balance/records.ts) against the streaming one.
+    const src = lines(input);
+    const mixed = src.flatMap((l, i) =>
+      i === 100 ? [l, src[25_000]!] : i === 20_000 ? [l, src[10]!, 'bad line'] : [l],
+    );
+    mixed.push('{"x":1}', src[29_000]!);
+    const p = join(dir, 'repeated-ids.jsonl');
+    writeFileSync(p, mixed.join('\n') + '\n');
+    const cfg = parseBalanceConfig({ total: 4000, ratio: 0.7, nearDedup: false });
+    const run = async (threads: number, recording: boolean) => {
+      const quarantined: string[] = [];
+      const b = await balanceFileParallel(p, cfg, {
+        threads,
+        minPartBytes: 1 << 20,
+        recording,
+        onQuarantine: (q) => quarantined.push(`${q.line} ${q.reason} ${q.raw.slice(0, 40)}`),
+      });
+      const r = await b.finishWith((ranges) => loadRanges(p, ranges));
+      return {
+        bytes: r.train.map((l) => JSON.stringify(l)).join('\n'),
+        manifest: r.manifest,
+        quarantined,
+      };
+    };
+    const want = await run(1, false);
+    // src[25_000]'s copy at line 102 comes first: the original (line 25_004) is the repeat.
+    expect(want.quarantined.map((q) => q.split(' ').slice(0, 2).join(' '))).toEqual([
+      '20003 duplicate_sample_id',
+      '20004 invalid_json',
+      '25004 duplicate_sample_id',
+      '30004 missing_field',
+      '30005 duplicate_sample_id',
+    ]);
+    for (const threads of [1, 2, 3]) {
+      const got = await run(threads, true);
+      expect(got.bytes).toBe(want.bytes);
+      expect(got.manifest).toEqual(want.manifest);
+      expect(got.quarantined).toEqual(want.quarantined);
+    }
+  });
 });
