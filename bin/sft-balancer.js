@@ -8,8 +8,19 @@ if (!fs.existsSync(entry)) {
   process.stderr.write('sft-balancer: not built yet; run `npm run build` first\n');
   process.exit(2);
 }
+// Should the event loop run dry while the command still awaits something (a bug), Node
+// would exit 0 with the work undone: say so, and fail.
+let finished = false;
+process.on('exit', (code) => {
+  if (finished || code !== 0) return;
+  process.stderr.write(
+    'sft-balancer: internal error: the process ended before the command finished\n',
+  );
+  process.exitCode = 70;
+});
 require(entry)
   .main(process.argv.slice(2))
   .then((code) => {
+    finished = true;
     process.exitCode = code;
   });

@@ -99,10 +99,12 @@ async function writeDataset(
     emitWorker?: () => EmitWorker | null;
     probe?: ProbeStepSettings | undefined;
     rescan?: Rescan;
+    /** The report renderer, already started (else one starts here). */
+    report?: ReportRenderer;
   } = {},
 ): Promise<JobResult> {
   // The report's charting warms up on the idle core meanwhile; ended however this ends.
-  const report = startReportRenderer();
+  const report = more.report ?? startReportRenderer();
   try {
     return await writeDatasetWith(outDir, balancer, quarantine, head, more, report);
   } finally {
@@ -281,40 +283,60 @@ export async function balanceFile(
   await ensureDir(outDir);
   const quarantine = new JsonlWriter(join(outDir, 'quarantine.jsonl'));
   const progress = new Progress('balance', opts.quiet);
-  const balancer = await balanceFileParallel(input, config, {
-    ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
-    ...(opts.maxLineBytes !== undefined ? { maxLineBytes: opts.maxLineBytes } : {}),
-    onQuarantine: (q) => quarantine.write(q),
-    onProgress: (rows) => progress.update(rows, undefined, 'rows read'),
-  });
-  const p = balancer.progress;
-  progress.done(`${p.rows.toLocaleString('en-US')} rows read, ${p.quarantined} quarantined`);
-  return writeDataset(
-    outDir,
-    balancer,
-    quarantine,
-    { command: 'balance', sections: { source: opts.source ?? input } },
-    // Gzipped input is read in one pass with lines kept; plain files are re-read by byte range.
-    {
-      ...(input.endsWith('.gz')
-        ? {}
-        : {
-            load: (ranges) => loadRanges(input, ranges),
-            loadBytes: (ranges) => loadRangeBytes(input, ranges),
-            emitWorker: () => emitWorkerFor(input, opts.threads),
-          }),
-      probe: opts.probe,
-      // A near-dedup refill: the file read again (every part) with the wider margin.
-      rescan: async (margin, pass) => {
-        passNote(opts.quiet, pass, margin, input);
-        return balanceFileParallel(input, config, {
-          ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
-          onQuarantine: () => undefined, // written by the first pass
-          balancer: { margin, pass },
-        });
+  const plain = !input.endsWith('.gz');
+  const [, v, t] = splitShares(config);
+  // The report's charting and the emit worker start once the scan is done, on the core
+  // the single-threaded resolution leaves idle (the scan wants both).
+  const early: { report: ReportRenderer | null; emit: EmitWorker | null } = {
+    report: null,
+    emit: null,
+  };
+  const onScanned = () => {
+    early.report ??= startReportRenderer();
+    if (plain && !config.nearDedup && v === 0 && t === 0)
+      early.emit ??= emitWorkerFor(input, opts.threads);
+  };
+  try {
+    const balancer = await balanceFileParallel(input, config, {
+      ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+      ...(opts.maxLineBytes !== undefined ? { maxLineBytes: opts.maxLineBytes } : {}),
+      onQuarantine: (q) => quarantine.write(q),
+      onProgress: (rows) => progress.update(rows, undefined, 'rows read'),
+      onScanned,
+    });
+    const p = balancer.progress;
+    progress.done(`${p.rows.toLocaleString('en-US')} rows read, ${p.quarantined} quarantined`);
+    return await writeDataset(
+      outDir,
+      balancer,
+      quarantine,
+      { command: 'balance', sections: { source: opts.source ?? input } },
+      // Gzipped input is read in one pass with lines kept; plain files are re-read by byte range.
+      {
+        ...(plain
+          ? {
+              load: (ranges) => loadRanges(input, ranges),
+              loadBytes: (ranges) => loadRangeBytes(input, ranges),
+              emitWorker: () => early.emit ?? emitWorkerFor(input, opts.threads),
+            }
+          : {}),
+        ...(early.report ? { report: early.report } : {}),
+        probe: opts.probe,
+        // A near-dedup refill: the file read again (every part) with the wider margin.
+        rescan: async (margin, pass) => {
+          passNote(opts.quiet, pass, margin, input);
+          return balanceFileParallel(input, config, {
+            ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+            onQuarantine: () => undefined, // written by the first pass
+            balancer: { margin, pass },
+          });
+        },
       },
-    },
-  );
+    );
+  } finally {
+    early.report?.close();
+    await early.emit?.close();
+  }
 }
 
 export interface RunOptions {

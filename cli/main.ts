@@ -704,6 +704,8 @@ const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = {
 
 /** Runs the CLI; returns the exit code (0 ok, 1 failed, 2 usage). */
 export async function main(argv: string[]): Promise<number> {
+  // A command that never finishes and leaves nothing to wake it (the launcher's guard, tested).
+  if (process.env.SFT_FAILPOINT === 'stall') await new Promise(() => undefined);
   const [command, ...rest] = argv;
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
     return help(rest[0]);

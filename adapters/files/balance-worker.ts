@@ -1,29 +1,36 @@
 /**
  * Worker thread: balances chunks of an annotated JSONL file, taken in turn with the
  * other threads (see scanChunks), and sends back its snapshot (see
- * StreamingBalancer.merge) and the rows it quarantined.
+ * StreamingBalancer.merge) and the rows it quarantined; or, recording, sends each
+ * chunk's records as it is done (see balanceByRecords).
  */
-import { parentPort, workerData } from 'node:worker_threads';
-import {
-  StreamingBalancer,
-  type BalancerOptions,
-  type QuarantineTally,
-} from '../../shared/balance/balancer';
-import { RowRecords, type RecordColumns } from '../../shared/balance/records';
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { StreamingBalancer, type BalancerOptions } from '../../shared/balance/balancer';
+import { RowRecords } from '../../shared/balance/records';
 import type { BalanceConfig } from '../../shared/contracts/config';
 import {
   estimateRows,
   MAIN_TAIL_CHUNKS,
-  recordChunks,
+  recordChunk,
   scanChunks,
+  takeChunk,
   type ChunkQuarantine,
-  type ChunkRows,
   type ChunkTask,
+  type RecordedMessage,
+  type RecordingDone,
 } from './parallel-balance';
 
 export interface WorkerTask extends ChunkTask {
-  /** Record the rows (shared/balance/records.ts) instead of balancing them. */
-  records?: boolean;
+  /**
+   * Record the rows (shared/balance/records.ts) instead of balancing them, each chunk sent
+   * on `port` as it is done (a RecordedMessage), then a RecordingDone; each message
+   * counted in `signal`[0] (and the waiting thread woken).
+   */
+  records?: {
+    perChunk: number;
+    signal: Int32Array;
+    port?: MessagePort;
+  };
   config: BalanceConfig;
   /** The scan's margin (a near-dedup refill pass widens it): every part keeps the same. */
   options?: BalancerOptions;
@@ -32,25 +39,25 @@ export interface WorkerTask extends ChunkTask {
 }
 
 export interface WorkerResult {
-  snapshot: ReturnType<StreamingBalancer['snapshot']> | null;
+  snapshot: ReturnType<StreamingBalancer['snapshot']>;
   quarantine: ChunkQuarantine[];
-  /** With `records`: the rows, where each chunk's are, and the quarantine counts. */
-  records?: { columns: RecordColumns; chunks: ChunkRows[]; tally: QuarantineTally };
 }
 
 function record(task: WorkerTask): void {
+  const { perChunk, signal, port } = task.records!;
   const balancer = new StreamingBalancer(task.config, task.options);
-  const size = task.bounds[task.bounds.length - 1]!;
-  const out = new RowRecords(
-    Math.ceil((estimateRows(task.path, 0, size - 1) / task.threads) * 1.1),
-  );
-  const quarantine: ChunkQuarantine[] = [];
-  const chunks = recordChunks(balancer, out, task, (q) => quarantine.push(q), {
-    leave: MAIN_TAIL_CHUNKS,
-  });
-  const records = { columns: out.columns, chunks, tally: balancer.quarantineTally() };
-  const result: WorkerResult = { snapshot: null, quarantine, records };
-  parentPort!.postMessage(result, out.transferList());
+  const post = (m: RecordedMessage | RecordingDone, transfer: ArrayBuffer[] = []) => {
+    port!.postMessage(m, transfer);
+    Atomics.add(signal, 0, 1);
+    Atomics.notify(signal, 0);
+  };
+  for (let k = takeChunk(task); k >= 0; k = takeChunk(task)) {
+    const out = new RowRecords(perChunk);
+    const quarantine: ChunkQuarantine[] = [];
+    const lines = recordChunk(balancer, task, k, out, (q) => quarantine.push(q));
+    post({ chunk: k, lines, columns: out.columns, quarantine }, out.transferList());
+  }
+  post({ done: balancer.quarantineTally() });
 }
 
 function run(task: WorkerTask): void {

@@ -8,16 +8,17 @@ import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import {
   MergeConflictError,
   StreamingBalancer,
   type BalancerOptions,
   type QuarantineRecord,
+  type QuarantineTally,
 } from '../../shared/balance/balancer';
 import type { BalanceConfig } from '../../shared/contracts/config';
 import type { WorkerResult, WorkerTask } from './balance-worker';
-import { MAX_RECORDED_ROWS, RowRecords, type RecordedChunk } from '../../shared/balance/records';
+import { MAX_RECORDED_ROWS, RowRecords, type RecordColumns } from '../../shared/balance/records';
 import {
   inputSize,
   lineText,
@@ -152,6 +153,8 @@ export interface ParallelOptions {
   maxLineBytes?: number;
   onQuarantine: (q: QuarantineRecord) => void;
   onProgress?: (rows: number) => void;
+  /** Called once the input is read, before the rows are resolved or merged (one thread then). */
+  onScanned?: () => void;
   /** The balancers' margin and pass (a near-dedup refill pass widens the margin). */
   balancer?: BalancerOptions;
   /**
@@ -282,45 +285,36 @@ export function scanChunks(
   }
 }
 
-/** Rows [start, end) of a thread's records came from chunk `chunk`. */
-export interface ChunkRows {
-  chunk: number;
-  start: number;
-  end: number;
+/**
+ * Records chunk `k` of the file into `out` for the recording scan (shared/balance/records.ts):
+ * each valid row recorded, each bad line handed to `onQuarantine`. Returns its lines.
+ */
+export function recordChunk(
+  balancer: StreamingBalancer,
+  task: ChunkTask,
+  k: number,
+  out: RowRecords,
+  onQuarantine: (q: ChunkQuarantine) => void,
+  onLine?: () => void,
+): number {
+  const { bounds, maxLineBytes: limit } = task;
+  const lines = readFileRawLinesSync(
+    task.path,
+    (buf, s, e, lineNo, at, len) => {
+      const record = recordRawLine(balancer, out, buf, s, e, lineNo, at, len, limit);
+      if (record) onQuarantine({ chunk: k, record });
+      onLine?.();
+    },
+    { start: bounds[k]!, end: bounds[k + 1]! - 1 },
+    limit,
+  );
+  Atomics.store(new Int32Array(task.shared), 1 + k, lines);
+  return lines;
 }
 
-/**
- * {@link scanChunks} for the recording scan: each chunk's valid rows recorded into
- * `out`; returns where each chunk's rows are.
- */
-export function recordChunks(
-  balancer: StreamingBalancer,
-  out: RowRecords,
-  task: ChunkTask,
-  onQuarantine: (q: ChunkQuarantine) => void,
-  opts: { onLine?: () => void; leave?: number } = {},
-): ChunkRows[] {
-  const { bounds, maxLineBytes: limit } = task;
-  const state = new Int32Array(task.shared);
-  const stop = bounds.length - 1 - (opts.leave ?? 0);
-  const rows: ChunkRows[] = [];
-  for (let k = take(state, stop); k >= 0; k = take(state, stop)) {
-    const chunk = k;
-    const start = out.size;
-    const lines = readFileRawLinesSync(
-      task.path,
-      (buf, s, e, lineNo, at, len) => {
-        const record = recordRawLine(balancer, out, buf, s, e, lineNo, at, len, limit);
-        if (record) onQuarantine({ chunk, record });
-        opts.onLine?.();
-      },
-      { start: bounds[k]!, end: bounds[k + 1]! - 1 },
-      limit,
-    );
-    rows.push({ chunk, start, end: out.size });
-    Atomics.store(state, 1 + k, lines);
-  }
-  return rows;
+/** Takes the next untaken chunk of a task (or -1 when none is left): see {@link scanChunks}. */
+export function takeChunk(task: ChunkTask): number {
+  return take(new Int32Array(task.shared), task.bounds.length - 1);
 }
 
 /** The next untaken chunk below `stop` (taking it), or -1 when there is none. */
@@ -390,11 +384,9 @@ export async function balanceFileParallel(
   };
   scanChunks(main, task, (q) => quarantine.push(q), { onLine });
   const results = await Promise.all(workers);
+  opts.onScanned?.();
   try {
-    for (const r of results) {
-      if (!r.snapshot) throw new Error('balance worker sent no snapshot');
-      main.merge(r.snapshot);
-    }
+    for (const r of results) main.merge(r.snapshot);
   } catch (err) {
     if (!(err instanceof MergeConflictError)) throw err;
     // A sampleId in two parts: only one pass can tell which copy came first.
@@ -427,11 +419,26 @@ function recordable(path: string, config: BalanceConfig, opts: ParallelOptions, 
   return estimateRows(path, 0, size - 1) <= MAX_RECORDED_ROWS;
 }
 
+/** A chunk's records, as a recording worker sends them (see balance-worker.ts). */
+export interface RecordedMessage {
+  chunk: number;
+  lines: number;
+  columns: RecordColumns;
+  quarantine: ChunkQuarantine[];
+}
+
+/** The end of a recording worker's work: the quarantine counts of its chunks. */
+export interface RecordingDone {
+  done: QuarantineTally;
+}
+
 /**
- * Balances a plain file by recording its rows on `threads` threads (chunks taken in
- * turn, as {@link balanceFileParallel}), then resolving them all at once on this one
- * (StreamingBalancer.absorb): no table probes while scanning, no merge, and no
- * fallback when a sampleId occurs in two chunks (the rows are resolved in file order).
+ * Balances a plain file by recording its rows on `threads` threads (chunks taken in turn,
+ * as {@link balanceFileParallel}) and resolving them in file order on this one as they
+ * come (StreamingBalancer.absorbChunk): workers only record, each chunk sent as it is
+ * done; this thread resolves the next chunk whenever it is there, and records one itself
+ * when it is not. No table probes while scanning, no merge, and no fallback when a
+ * sampleId occurs in two chunks.
  */
 async function balanceByRecords(
   path: string,
@@ -441,47 +448,72 @@ async function balanceByRecords(
   threads: number,
   script: string | null,
 ): Promise<StreamingBalancer> {
-  const chunks = Math.max(1, Math.min(1024, Math.max(threads * 4, Math.ceil(size / CHUNK_BYTES))));
-  const bounds = size === 0 ? [0, 0] : [...(await partStarts(path, size, chunks)), size];
+  const count = Math.max(1, Math.min(1024, Math.max(threads * 4, Math.ceil(size / CHUNK_BYTES))));
+  const bounds = size === 0 ? [0, 0] : [...(await partStarts(path, size, count)), size];
+  const chunks = bounds.length - 1;
   const task: ChunkTask = {
     path,
     bounds,
     shared: new SharedArrayBuffer(4 * (1 + bounds.length)),
     maxLineBytes: opts.maxLineBytes,
   };
+  const rows = size === 0 ? 0 : estimateRows(path, 0, size - 1);
+  const perChunk = Math.ceil((rows / chunks) * 1.1);
+  // [0]: messages posted by the workers (each wakes this thread).
+  const signal = new Int32Array(new SharedArrayBuffer(4));
   const workers =
     script === null || threads <= 1
       ? []
       : Array.from({ length: threads - 1 }, () =>
-          runWorker(script, { ...task, config, threads, records: true }),
+          startRecorder(script, { ...task, config, threads, records: { perChunk, signal } }),
         );
   const main = new StreamingBalancer(config, opts.balancer);
-  const rows = size === 0 ? 0 : estimateRows(path, 0, size - 1);
-  const mine = new RowRecords(Math.ceil((rows / threads) * 1.1));
+  main.beginAbsorb(rows);
+  const ready = new Map<number, { records: RowRecords; lines: number }>();
   const quarantine: ChunkQuarantine[] = [];
   let seen = 0;
   const onLine = () => {
     if ((++seen & 0x3fff) === 0) opts.onProgress?.(seen * threads);
   };
-  const parts = [mine];
-  const spans = recordChunks(main, mine, task, (q) => quarantine.push(q), { onLine }).map((r) => ({
-    ...r,
-    part: 0,
-  }));
-  for (const r of await Promise.all(workers)) {
-    if (!r.records) throw new Error('balance worker sent no records');
-    const part = parts.push(RowRecords.from(r.records.columns)) - 1;
-    for (const c of r.records.chunks) spans.push({ ...c, part });
-    quarantine.push(...r.quarantine);
-    main.addQuarantineTally(r.records.tally);
+  let done = 0;
+  const take = (m: RecordedMessage | RecordingDone) => {
+    if ('done' in m) {
+      main.addQuarantineTally(m.done);
+      done++;
+      return;
+    }
+    ready.set(m.chunk, { records: RowRecords.from(m.columns), lines: m.lines });
+    quarantine.push(...m.quarantine);
+  };
+  try {
+    let next = 0;
+    let lineBase = 0;
+    while (next < chunks || done < workers.length) {
+      const posted = Atomics.load(signal, 0);
+      for (const w of workers) w.drain(take);
+      const r = ready.get(next);
+      if (r) {
+        ready.delete(next++);
+        main.absorbChunk(r.records, 0, r.records.size, lineBase);
+        lineBase += r.lines;
+        continue;
+      }
+      const k = next < chunks ? takeChunk(task) : -1;
+      if (k >= 0) {
+        const records = new RowRecords(perChunk);
+        const lines = recordChunk(main, task, k, records, (q) => quarantine.push(q), onLine);
+        ready.set(k, { records, lines });
+        continue;
+      }
+      for (const w of workers) w.check();
+      await wake(signal, posted);
+    }
+  } finally {
+    for (const w of workers) void w.worker.terminate();
   }
-  const state = new Int32Array(task.shared);
-  const lineBase = chunkLineBases(state);
-  const ordered: RecordedChunk[] = spans
-    .sort((a, b) => a.chunk - b.chunk)
-    .map((c) => ({ ...c, lineBase: lineBase[c.chunk]! }));
-  const repeated = main.absorb(parts, ordered);
-  const records = inFileOrder(quarantine, state);
+  opts.onScanned?.();
+  const repeated = main.endAbsorb();
+  const records = inFileOrder(quarantine, new Int32Array(task.shared));
   if (repeated.length > 0) {
     const byAt = [...repeated].sort((a, b) => a.at - b.at);
     const texts = await loadRanges(path, byAt);
@@ -490,6 +522,67 @@ async function balanceByRecords(
   }
   records.forEach(opts.onQuarantine);
   return main;
+}
+
+/** Atomics.waitAsync (in Node since 16; typed only from ES2024's lib). */
+const waitAsync = (
+  Atomics as unknown as {
+    waitAsync(
+      this: void,
+      a: Int32Array,
+      i: number,
+      v: number,
+      ms: number,
+    ): { value: Promise<string> | string };
+  }
+).waitAsync;
+
+/**
+ * Resolves once signal[0] is no longer `seen` (a worker posted), or after 100 ms. A
+ * pending Atomics.waitAsync does not keep Node's event loop alive: had a worker just
+ * exited, the process would end there, silently, with nothing written. A timer does.
+ */
+export async function wake(signal: Int32Array, seen: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      waitAsync(signal, 0, seen, 100).value,
+      new Promise((resolve) => (timer = setTimeout(resolve, 100))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * A recording worker: its messages read synchronously (drain), its failure thrown by
+ * check() (an error, or an exit before it said it was done).
+ */
+function startRecorder(script: string, task: WorkerTask) {
+  const { port1, port2 } = new MessageChannel();
+  const worker = new Worker(script, {
+    workerData: { ...task, records: { ...task.records!, port: port2 } },
+    transferList: [port2],
+  });
+  let failed: Error | null = null;
+  let finished = false;
+  worker.once('error', (err) => (failed ??= err));
+  worker.once('exit', (code) => {
+    if (!finished) failed ??= new Error(`balance worker exited (${code}) before it was done`);
+  });
+  return {
+    worker,
+    drain(take: (m: RecordedMessage | RecordingDone) => void) {
+      for (let m = receiveMessageOnPort(port1); m !== undefined; m = receiveMessageOnPort(port1)) {
+        const msg = m.message as RecordedMessage | RecordingDone;
+        if ('done' in msg) finished = true;
+        take(msg);
+      }
+    },
+    check() {
+      if (failed) throw failed;
+    },
+  };
 }
 
 /** Lines before each chunk (state: see ChunkTask). */

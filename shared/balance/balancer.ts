@@ -39,7 +39,7 @@ import {
 } from '../errors/index';
 import { dedupSignatures, GreedyDeduper, parseDedupOptions, signerFor } from '../dedup/index';
 import type { DedupOptions } from '../dedup/index';
-import { FingerprintTable, GrowableColumns } from '../util/fptable';
+import { FingerprintTable, GrowableColumns, touched } from '../util/fptable';
 import { hash64, seed32 } from '../util/hash';
 import { before, CandidateBuffer, type Candidate } from './candidates';
 import { compileStrata, type CompiledStrata, type Strata } from '../strata/strata';
@@ -385,6 +385,49 @@ const NEAR_NOTE = 'among the walked candidates, not a census of the population';
 const RECAP_EVERY = 4096;
 const MESSAGE_SEED = 0x2545f491;
 
+/** What an absorb in progress holds (see StreamingBalancer.beginAbsorb). */
+interface Absorbing {
+  /** The records fed so far, and the global index of each one's first row. */
+  parts: RecordColumns[];
+  base: number[];
+  total: number;
+  /** Per group (without dedup: per kept row): its representative's key, tie, slot and row. */
+  key: Float64Array;
+  tie: Uint32Array;
+  slot: Int32Array;
+  row: Int32Array;
+  reps: number;
+  repeated: RepeatedId[];
+}
+
+function growReps(st: Absorbing, need: number): void {
+  const size = Math.max(need, st.key.length * 2);
+  const grow = <T extends Float64Array | Uint32Array | Int32Array>(
+    a: T,
+    make: (n: number) => T,
+  ) => {
+    const b = touched(make(size));
+    b.set(a);
+    return b;
+  };
+  st.key = grow(st.key, (n) => new Float64Array(n));
+  st.tie = grow(st.tie, (n) => new Uint32Array(n));
+  st.slot = grow(st.slot, (n) => new Int32Array(n));
+  st.row = grow(st.row, (n) => new Int32Array(n));
+}
+
+/** The part holding global row `row` (base: each part's first row, ascending). */
+function partOf(base: readonly number[], row: number): number {
+  let lo = 0;
+  let hi = base.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (base[mid]! <= row) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
+}
+
 export class StreamingBalancer {
   /** Cells by slot: label × strata.size + stratum code. */
   private readonly cells: (Cell | undefined)[] = [];
@@ -707,70 +750,99 @@ export class StreamingBalancer {
    * read before (to quarantine with {@link duplicateRecord}).
    */
   absorb(parts: readonly RowRecords[], chunks: readonly RecordedChunk[]): RepeatedId[] {
-    const cols = parts.map((p) => p.columns);
-    const base: number[] = [];
     let total = 0;
-    for (const c of cols) {
-      base.push(total);
-      total += c.n;
+    for (const p of parts) total += p.size;
+    this.beginAbsorb(total);
+    for (const ch of chunks) this.absorbChunk(parts[ch.part]!, ch.start, ch.end, ch.lineBase);
+    return this.endAbsorb();
+  }
+
+  /** {@link absorb} chunk by chunk: the state between {@link beginAbsorb} and {@link endAbsorb}. */
+  private absorbing: Absorbing | null = null;
+
+  /**
+   * Starts an {@link absorb} fed chunk by chunk, in file order ({@link absorbChunk}), for
+   * about `rows` rows (an estimate: more only costs growth).
+   */
+  beginAbsorb(rows: number): void {
+    const n = Math.max(16, rows);
+    this.sampleIds.reserve(this.sampleIds.size + n);
+    if (this.config.dedup) this.groups.reserve(n);
+    this.absorbing = {
+      parts: [],
+      base: [],
+      total: 0,
+      key: touched(new Float64Array(n)),
+      tie: touched(new Uint32Array(n)),
+      slot: touched(new Int32Array(n)),
+      row: touched(new Int32Array(n)),
+      reps: 0,
+      repeated: [],
+    };
+  }
+
+  /**
+   * Resolves rows [start, end) of `records` (the next chunk of the input in file order;
+   * its first line is line lineBase + 1). The records are kept until {@link endAbsorb}.
+   */
+  absorbChunk(records: RowRecords, start: number, end: number, lineBase: number): void {
+    const st = this.absorbing!;
+    const c = records.columns;
+    let part = st.parts.lastIndexOf(c);
+    if (part < 0) {
+      part = st.parts.push(c) - 1;
+      st.base.push(st.total);
+      st.total += c.n;
     }
+    const first = st.base[part]!;
     const dedup = this.config.dedup;
-    this.sampleIds.reserve(this.sampleIds.size + total);
-    if (dedup) this.groups.reserve(total);
-    // Per group (without dedup: per kept row): its representative's key, tie, slot and row.
-    const repKey = new Float64Array(total);
-    const repTie = new Uint32Array(total);
-    const repSlot = new Int32Array(total);
-    const repRow = new Int32Array(total);
-    let reps = 0;
-    const repeated: RepeatedId[] = [];
     const cells = this.cells;
-    for (const ch of chunks) {
-      const c = cols[ch.part]!;
-      const { idHi, idLo, msgHi, msgLo, slot: slots } = c;
-      for (let i = ch.start; i < ch.end; i++) {
-        this.offered++;
-        const hi = idHi[i]!;
-        const lo = idLo[i]!;
-        if (this.sampleIds.intern(hi, lo) >= 0) {
-          repeated.push({ at: c.at[i]!, len: c.len[i]!, line: ch.lineBase + c.line[i]! });
-          continue;
-        }
-        this.valid++;
-        const slot = slots[i]!;
-        if (slot === OUT_OF_STRATA) {
-          this.outOfStrata++;
-          continue;
-        }
-        const cell = cells[slot] ?? this.newCell(slot);
-        cell.rows++;
-        const key = keyOf(hi, lo);
-        const tie = lo & 0x7ff;
-        let g = reps;
-        if (dedup) {
-          const r = this.groups.intern(msgHi[i]!, msgLo[i]!);
-          if (r >= 0) {
-            this.duplicatesRemoved++;
-            const rk = repKey[r]!;
-            if (key > rk || (key === rk && tie >= repTie[r]!)) continue;
-            cells[repSlot[r]!]!.supply--;
-            g = r;
-          } else reps++;
-        } else reps++;
-        repKey[g] = key;
-        repTie[g] = tie;
-        repSlot[g] = slot;
-        repRow[g] = base[ch.part]! + i;
-        cell.supply++;
+    const { idHi, idLo, msgHi, msgLo, slot: slots } = c;
+    if (st.reps + (end - start) > st.key.length) growReps(st, st.reps + (end - start));
+    const { key: repKey, tie: repTie, slot: repSlot, row: repRow } = st;
+    for (let i = start; i < end; i++) {
+      this.offered++;
+      const hi = idHi[i]!;
+      const lo = idLo[i]!;
+      if (this.sampleIds.intern(hi, lo) >= 0) {
+        st.repeated.push({ at: c.at[i]!, len: c.len[i]!, line: lineBase + c.line[i]! });
+        continue;
       }
+      this.valid++;
+      const slot = slots[i]!;
+      if (slot === OUT_OF_STRATA) {
+        this.outOfStrata++;
+        continue;
+      }
+      const cell = cells[slot] ?? this.newCell(slot);
+      cell.rows++;
+      const key = keyOf(hi, lo);
+      const tie = lo & 0x7ff;
+      let g = st.reps;
+      if (dedup) {
+        const r = this.groups.intern(msgHi[i]!, msgLo[i]!);
+        if (r >= 0) {
+          this.duplicatesRemoved++;
+          const rk = repKey[r]!;
+          if (key > rk || (key === rk && tie >= repTie[r]!)) continue;
+          cells[repSlot[r]!]!.supply--;
+          g = r;
+        } else st.reps++;
+      } else st.reps++;
+      repKey[g] = key;
+      repTie[g] = tie;
+      repSlot[g] = slot;
+      repRow[g] = first + i;
+      cell.supply++;
     }
-    this.candidatesFromReps(
-      cols,
-      base,
-      { key: repKey, tie: repTie, slot: repSlot, row: repRow },
-      reps,
-    );
-    return repeated;
+  }
+
+  /** Ends an {@link absorb} fed chunk by chunk: the candidates made, the repeated rows returned. */
+  endAbsorb(): RepeatedId[] {
+    const st = this.absorbing!;
+    this.absorbing = null;
+    this.candidatesFromReps(st);
+    return st.repeated;
   }
 
   /**
@@ -778,12 +850,7 @@ export class StreamingBalancer {
    * smallest keys, as many as its quota (all of them when the plan fails: selection
    * then fails the same way).
    */
-  private candidatesFromReps(
-    cols: readonly RecordColumns[],
-    base: readonly number[],
-    rep: { key: Float64Array; tie: Uint32Array; slot: Int32Array; row: Int32Array },
-    n: number,
-  ): void {
+  private candidatesFromReps(st: Absorbing): void {
     let quotas: Map<Cell, number> | null = null;
     try {
       if (this.cellList.some((c) => c.supply > 0)) quotas = this.plan((c) => c.supply).quotas;
@@ -791,18 +858,14 @@ export class StreamingBalancer {
       quotas = null; // select() throws the same error from the same supplies
     }
     // Group the representatives by cell: counts, then offsets, then indices.
+    const n = st.reps;
     const slots = this.cells.length;
     const start = new Int32Array(slots + 1);
-    for (let g = 0; g < n; g++) start[rep.slot[g]! + 1]!++;
+    for (let g = 0; g < n; g++) start[st.slot[g]! + 1]!++;
     for (let s = 0; s < slots; s++) start[s + 1]! += start[s]!;
     const order = new Int32Array(n);
     const fill = start.slice(0, slots);
-    for (let g = 0; g < n; g++) order[fill[rep.slot[g]!]!++] = g;
-    const partOf = (row: number) => {
-      let p = base.length - 1;
-      while (base[p]! > row) p--;
-      return p;
-    };
+    for (let g = 0; g < n; g++) order[fill[st.slot[g]!]!++] = g;
     for (const cell of this.cellList) {
       const from = start[cell.slot]!;
       const count = start[cell.slot + 1]! - from;
@@ -811,21 +874,21 @@ export class StreamingBalancer {
       let kth = Infinity;
       if (q < count) {
         const keys = new Float64Array(count);
-        for (let j = 0; j < count; j++) keys[j] = rep.key[order[from + j]!]!;
+        for (let j = 0; j < count; j++) keys[j] = st.key[order[from + j]!]!;
         kth = nthSmallest(keys, q - 1);
       }
       const items = cell.candidates.items;
       for (let j = from; j < from + count; j++) {
         const g = order[j]!;
-        const key = rep.key[g]!;
+        const key = st.key[g]!;
         if (key > kth) continue;
-        const row = rep.row[g]!;
-        const p = partOf(row);
-        const i = row - base[p]!;
-        const c = cols[p]!;
+        const row = st.row[g]!;
+        const p = partOf(st.base, row);
+        const i = row - st.base[p]!;
+        const c = st.parts[p]!;
         items.push({
           key,
-          tie: rep.tie[g]!,
+          tie: st.tie[g]!,
           id: recordedId(c, i),
           dead: false,
           row: null,

@@ -3,6 +3,7 @@
  * rows from the line length of the first MiB, a little over, and never more than the cap
  * (a first MiB of short lines must not reserve gigabytes of tables).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,5 +30,26 @@ describe('estimateRows', () => {
     const p = join(dir, 'short.jsonl');
     writeFileSync(p, '\n'.repeat(3_000_000));
     expect(estimateRows(p, 0, 3_000_000 - 1)).toBe(1 << 21);
+  });
+});
+
+describe('wake (the recording scan waiting for its workers)', () => {
+  it('keeps the process alive while it waits: a bare Atomics.waitAsync does not', () => {
+    const mod = JSON.stringify(
+      join(__dirname, '..', '..', 'dist', 'adapters', 'files', 'parallel-balance.js'),
+    );
+    const run = (wait: string) =>
+      spawnSync(
+        process.execPath,
+        [
+          '-e',
+          `const { wake } = require(${mod});
+           const signal = new Int32Array(new SharedArrayBuffer(4));
+           (async () => { await ${wait}; process.stdout.write('woke'); })();`,
+        ],
+        { encoding: 'utf8' },
+      );
+    expect(run('Atomics.waitAsync(signal, 0, 0, 50).value').stdout).toBe('');
+    expect(run('wake(signal, 0)').stdout).toBe('woke');
   });
 });

@@ -118,3 +118,17 @@ describe('explain() without the storage SDK loaded', () => {
     expect(explain(other)).toEqual({ line: 'a thing of ours', exit: 1 });
   });
 });
+
+describe('the launcher', () => {
+  it('fails (exit 70, said on stderr) when the process ends before the command finished', () => {
+    const bin = join(root, 'bin', 'sft-balancer.js');
+    const r = spawnSync(process.execPath, [bin, '--help'], {
+      encoding: 'utf8',
+      env: { ...process.env, SFT_FAILPOINT: 'stall' },
+    });
+    expect(r.status).toBe(70);
+    expect(r.stderr).toMatch(/internal error: the process ended before the command finished/);
+    const ok = spawnSync(process.execPath, [bin, '--help'], { encoding: 'utf8' });
+    expect(ok.status).toBe(0);
+  });
+});
