@@ -291,10 +291,10 @@ export async function balanceFile(
     report: null,
     emit: null,
   };
+  const helped = plain && !config.nearDedup && v === 0 && t === 0;
   const onScanned = () => {
     early.report ??= startReportRenderer();
-    if (plain && !config.nearDedup && v === 0 && t === 0)
-      early.emit ??= emitWorkerFor(input, opts.threads);
+    if (helped) early.emit ??= emitWorkerFor(input, opts.threads);
   };
   try {
     const balancer = await balanceFileParallel(input, config, {
@@ -303,6 +303,8 @@ export async function balanceFile(
       onQuarantine: (q) => quarantine.write(q),
       onProgress: (rows) => progress.update(rows, undefined, 'rows read'),
       onScanned,
+      // A recording worker goes on as the emit worker (else one starts once scanned).
+      ...(helped ? { onEmitWorker: (w: EmitWorker) => (early.emit = w) } : {}),
     });
     const p = balancer.progress;
     progress.done(`${p.rows.toLocaleString('en-US')} rows read, ${p.quarantined} quarantined`);

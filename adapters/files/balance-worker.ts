@@ -7,6 +7,7 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { StreamingBalancer, type BalancerOptions } from '../../shared/balance/balancer';
 import { RowRecords } from '../../shared/balance/records';
+import { serveEmitBatches } from './emit-serve';
 import type { BalanceConfig } from '../../shared/contracts/config';
 import {
   estimateRows,
@@ -30,6 +31,8 @@ export interface WorkerTask extends ChunkTask {
     perChunk: number;
     signal: Int32Array;
     port?: MessagePort;
+    /** Once done, serve emit batches (emit-serve.ts) on the same port and signal. */
+    serveEmit?: boolean;
   };
   config: BalanceConfig;
   /** The scan's margin (a near-dedup refill pass widens it): every part keeps the same. */
@@ -58,6 +61,7 @@ function record(task: WorkerTask): void {
     post({ chunk: k, lines, columns: out.columns, quarantine }, out.transferList());
   }
   post({ done: balancer.quarantineTally() });
+  if (task.records!.serveEmit) serveEmitBatches(task.path, port!, signal);
 }
 
 function run(task: WorkerTask): void {

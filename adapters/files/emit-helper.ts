@@ -20,7 +20,7 @@ import {
 } from '../../shared/balance/emit-batch';
 import type { EmitReply } from './emit-worker';
 import { bufferBytes, loadRangeBytes } from './lines';
-import { MIN_PART_BYTES, workerScript } from './parallel-balance';
+import { MIN_PART_BYTES, workerScript } from './worker-script';
 
 /** A worker thread loading and emitting a share of the build's lines: see {@link startEmitWorker}. */
 export interface EmitWorker {
@@ -65,6 +65,21 @@ export function startEmitWorker(
     resourceLimits: { maxYoungGenerationSizeMb: 8 },
     transferList: [port2],
   });
+  return adoptEmitWorker(path, worker, port1, signal);
+}
+
+/**
+ * The host side of a worker thread that serves emit batches of `path` (emit-serve.ts):
+ * its replies come on `port1`, counted in `signal` ([0] replies, [1] 1 once it ended).
+ * Used for the emit worker, and for a recording balance worker kept on once its chunks
+ * are done (already loaded, its scanner warm).
+ */
+export function adoptEmitWorker(
+  path: string,
+  worker: Worker,
+  port1: MessagePort,
+  signal: Int32Array,
+): EmitWorker {
   worker.unref();
   port1.unref();
   let failed: Error | null = null;

@@ -1,14 +1,20 @@
 /**
  * Balancing a large file on several cores: the file is cut at line boundaries into
- * chunks that the threads take in turn (this one and worker threads), each thread's
- * rows balanced by its own StreamingBalancer, and the balancers merged. Because a row's sampling key depends only on the
- * seed and its id, the merged result is the dataset one pass would give, byte for byte.
+ * chunks that the threads take in turn (this one and worker threads). A plain file of
+ * up to MAX_RECORDED_ROWS rows without near-dedup is recorded (shared/balance/records.ts):
+ * workers record chunks and send them, this thread resolves them in file order as they
+ * come (balanceByRecords). Otherwise each thread's rows are balanced by its own
+ * StreamingBalancer and the balancers merged. Because a row's sampling key depends only
+ * on the seed and its id, either way gives the dataset one pass would, byte for byte.
  */
-import { closeSync, existsSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
+import { adoptEmitWorker, type EmitWorker } from './emit-helper';
+import { MIN_PART_BYTES, workerScript } from './worker-script';
+
+export { MIN_PART_BYTES, workerScript };
 import {
   MergeConflictError,
   StreamingBalancer,
@@ -142,9 +148,6 @@ export function estimateRows(path: string, start: number, end: number): number {
   }
 }
 
-/** Parts smaller than this are not worth a thread. */
-export const MIN_PART_BYTES = 16 << 20;
-
 export interface ParallelOptions {
   threads?: number;
   /** Parts smaller than this are not worth a thread (default 16 MiB). */
@@ -155,6 +158,11 @@ export interface ParallelOptions {
   onProgress?: (rows: number) => void;
   /** Called once the input is read, before the rows are resolved or merged (one thread then). */
   onScanned?: () => void;
+  /**
+   * Given, a recording worker is kept on once its chunks are done, to load and emit a
+   * share of the dataset's lines (already loaded, its scanner warm): handed over here.
+   */
+  onEmitWorker?: (w: EmitWorker) => void;
   /** The balancers' margin and pass (a near-dedup refill pass widens the margin). */
   balancer?: BalancerOptions;
   /**
@@ -190,18 +198,6 @@ export async function partStarts(path: string, size: number, parts: number): Pro
     await handle.close();
   }
   return starts;
-}
-
-/**
- * The compiled worker script: beside this module in dist/, or in dist/ when this
- * module runs from TypeScript source (under vitest). Null when not built.
- */
-export function workerScript(name = 'balance-worker.js'): string | null {
-  const candidates = [
-    join(__dirname, name),
-    join(__dirname, '..', '..', 'dist', 'adapters', 'files', name),
-  ];
-  return candidates.find((p) => existsSync(p)) ?? null;
 }
 
 function runWorker(script: string, task: WorkerTask): Promise<WorkerResult> {
@@ -459,13 +455,19 @@ async function balanceByRecords(
   };
   const rows = size === 0 ? 0 : estimateRows(path, 0, size - 1);
   const perChunk = Math.ceil((rows / chunks) * 1.1);
-  // [0]: messages posted by the workers (each wakes this thread).
-  const signal = new Int32Array(new SharedArrayBuffer(4));
+  // [0]: messages posted by the workers (each wakes this thread); [1]: see emit-serve.ts.
+  const signal = new Int32Array(new SharedArrayBuffer(8));
   const workers =
     script === null || threads <= 1
       ? []
-      : Array.from({ length: threads - 1 }, () =>
-          startRecorder(script, { ...task, config, threads, records: { perChunk, signal } }),
+      : Array.from({ length: threads - 1 }, (_, i) =>
+          startRecorder(script, {
+            ...task,
+            config,
+            threads,
+            // One signal for all; the first worker alone goes on to emit, alone on it then.
+            records: { perChunk, signal, serveEmit: i === 0 && opts.onEmitWorker !== undefined },
+          }),
         );
   const main = new StreamingBalancer(config, opts.balancer);
   main.beginAbsorb(rows);
@@ -508,8 +510,13 @@ async function balanceByRecords(
       for (const w of workers) w.check();
       await wake(signal, posted);
     }
-  } finally {
+  } catch (err) {
     for (const w of workers) void w.worker.terminate();
+    throw err;
+  }
+  for (const [i, w] of workers.entries()) {
+    if (i === 0 && opts.onEmitWorker) opts.onEmitWorker(w.adopt(path));
+    else void w.worker.terminate();
   }
   opts.onScanned?.();
   const repeated = main.endAbsorb();
@@ -581,6 +588,10 @@ function startRecorder(script: string, task: WorkerTask) {
     },
     check() {
       if (failed) throw failed;
+    },
+    /** The worker, done recording, as the build's emit worker (see emit-serve.ts). */
+    adopt(path: string): EmitWorker {
+      return adoptEmitWorker(path, worker, port1, task.records!.signal);
     },
   };
 }

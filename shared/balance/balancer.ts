@@ -857,31 +857,30 @@ export class StreamingBalancer {
     } catch {
       quotas = null; // select() throws the same error from the same supplies
     }
-    // Group the representatives by cell: counts, then offsets, then indices.
+    // Each cell's representatives (keys and groups), in group order.
     const n = st.reps;
-    const slots = this.cells.length;
-    const start = new Int32Array(slots + 1);
-    for (let g = 0; g < n; g++) start[st.slot[g]! + 1]!++;
-    for (let s = 0; s < slots; s++) start[s + 1]! += start[s]!;
-    const order = new Int32Array(n);
-    const fill = start.slice(0, slots);
-    for (let g = 0; g < n; g++) order[fill[st.slot[g]!]!++] = g;
+    const count = new Int32Array(this.cells.length);
+    for (let g = 0; g < n; g++) count[st.slot[g]!]!++;
+    const keys = Array.from(count, (c) => new Float64Array(c));
+    const groups = Array.from(count, (c) => new Int32Array(c));
+    const fill = new Int32Array(count.length);
+    for (let g = 0; g < n; g++) {
+      const slot = st.slot[g]!;
+      const j = fill[slot]!++;
+      keys[slot]![j] = st.key[g]!;
+      groups[slot]![j] = g;
+    }
     for (const cell of this.cellList) {
-      const from = start[cell.slot]!;
-      const count = start[cell.slot + 1]! - from;
-      const q = quotas ? (quotas.get(cell) ?? 0) : count;
-      if (q === 0 || count === 0) continue;
-      let kth = Infinity;
-      if (q < count) {
-        const keys = new Float64Array(count);
-        for (let j = 0; j < count; j++) keys[j] = st.key[order[from + j]!]!;
-        kth = nthSmallest(keys, q - 1);
-      }
+      const k = keys[cell.slot]!;
+      const q = quotas ? (quotas.get(cell) ?? 0) : k.length;
+      if (q === 0 || k.length === 0) continue;
+      const kth = q < k.length ? nthSmallest(k.slice(), q - 1) : Infinity;
+      const gs = groups[cell.slot]!;
       const items = cell.candidates.items;
-      for (let j = from; j < from + count; j++) {
-        const g = order[j]!;
-        const key = st.key[g]!;
+      for (let j = 0; j < k.length; j++) {
+        const key = k[j]!;
         if (key > kth) continue;
+        const g = gs[j]!;
         const row = st.row[g]!;
         const p = partOf(st.base, row);
         const i = row - st.base[p]!;

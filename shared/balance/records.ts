@@ -183,9 +183,18 @@ export class RowRecords {
 
 /** Row i's id in recorded columns. */
 export function recordedId(c: RecordColumns, i: number): string {
-  const kept = c.ids.get(i);
+  const kept = c.ids.size === 0 ? undefined : c.ids.get(i);
   if (kept !== undefined) return kept;
-  return utf8.decode(c.arena.subarray(i === 0 ? 0 : c.idEnd[i - 1]!, c.idEnd[i]));
+  const a = c.arena;
+  const s = i === 0 ? 0 : c.idEnd[i - 1]!;
+  const e = c.idEnd[i]!;
+  // Short ASCII ids (the usual ones) without the decoder's per-call cost.
+  if (e - s <= 64) {
+    let k = s;
+    while (k < e && a[k]! < 0x80) k++;
+    if (k === e) return String.fromCharCode.apply(null, a.subarray(s, e) as unknown as number[]);
+  }
+  return utf8.decode(a.subarray(s, e));
 }
 
 /** One chunk of the input as recorded: rows [start, end) of part `part`'s records. */
