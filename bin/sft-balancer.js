@@ -8,6 +8,11 @@ if (!fs.existsSync(entry)) {
   process.stderr.write('sft-balancer: not built yet; run `npm run build` first\n');
   process.exit(2);
 }
+// `balance` scans on a worker thread: start it now, loading its modules while this
+// thread loads the command's (it is handed its task later; unused, it holds nothing up).
+if (process.argv[2] === 'balance') {
+  require(path.join(__dirname, '..', 'dist', 'adapters', 'files', 'worker-script.js')).prestart();
+}
 // Should the event loop run dry while the command still awaits something (a bug), Node
 // would exit 0 with the work undone: say so, and fail.
 let finished = false;

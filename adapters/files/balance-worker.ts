@@ -83,6 +83,12 @@ function run(task: WorkerTask): void {
   parentPort!.postMessage(result, transfer as ArrayBuffer[]);
 }
 
-const task = workerData as WorkerTask;
-if (task.records) record(task);
-else run(task);
+function start(task: WorkerTask): void {
+  if (task.records) record(task);
+  else run(task);
+}
+
+// Prestarted (worker-script.ts prestart): the task comes as the first message.
+if ((workerData as { prestarted?: boolean }).prestarted)
+  parentPort!.once('message', (m: { task: WorkerTask }) => start(m.task));
+else start(workerData as WorkerTask);

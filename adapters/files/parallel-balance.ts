@@ -12,7 +12,7 @@ import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { MessageChannel, receiveMessageOnPort, Worker } from 'node:worker_threads';
 import { adoptEmitWorker, type EmitWorker } from './emit-helper';
-import { MIN_PART_BYTES, workerScript } from './worker-script';
+import { MIN_PART_BYTES, takePrestarted, workerScript } from './worker-script';
 
 export { MIN_PART_BYTES, workerScript };
 import {
@@ -567,10 +567,10 @@ export async function wake(signal: Int32Array, seen: number): Promise<void> {
  */
 function startRecorder(script: string, task: WorkerTask) {
   const { port1, port2 } = new MessageChannel();
-  const worker = new Worker(script, {
-    workerData: { ...task, records: { ...task.records!, port: port2 } },
-    transferList: [port2],
-  });
+  const data = { ...task, records: { ...task.records!, port: port2 } };
+  let worker = takePrestarted(script);
+  if (worker) worker.postMessage({ task: data }, [port2]);
+  else worker = new Worker(script, { workerData: data, transferList: [port2] });
   let failed: Error | null = null;
   let finished = false;
   worker.once('error', (err) => (failed ??= err));

@@ -8,7 +8,15 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { estimateRows } from '../../adapters/files/parallel-balance';
+import { loadRanges } from '../../adapters/files/lines';
+import {
+  balanceFileParallel,
+  estimateRows,
+  workerScript,
+} from '../../adapters/files/parallel-balance';
+import { prestart, takePrestarted } from '../../adapters/files/worker-script';
+import { parseBalanceConfig } from '../../shared/contracts/config';
+import { annotatedRows } from '../support/rows';
 
 const dir = mkdtempSync(join(tmpdir(), 'sftb-estimate-'));
 
@@ -51,5 +59,28 @@ describe('wake (the recording scan waiting for its workers)', () => {
         { encoding: 'utf8' },
       );
     expect(run('wake(signal, 0)').stdout).toBe('woke');
+  });
+});
+
+describe('a prestarted balance worker (the launcher starts one for `balance`)', () => {
+  it('is handed the scan: the dataset of one thread, and it is not left waiting', async () => {
+    const p = join(dir, 'prestart.jsonl');
+    const rows = annotatedRows({ conversations: 2500, seed: 21 });
+    writeFileSync(p, rows.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const cfg = parseBalanceConfig({ total: 1000, nearDedup: false });
+    const run = async (threads: number) => {
+      const b = await balanceFileParallel(p, cfg, {
+        threads,
+        minPartBytes: 1 << 18,
+        onQuarantine: () => undefined,
+      });
+      const r = await b.finishWith((ranges) => loadRanges(p, ranges));
+      return r.train.map((l) => JSON.stringify(l)).join('\n');
+    };
+    const one = await run(1);
+    prestart();
+    const script = workerScript()!;
+    expect(await run(2)).toBe(one);
+    expect(takePrestarted(script), 'taken by the scan').toBeNull();
   });
 });
