@@ -134,7 +134,12 @@ const MAX_RESERVED_ROWS = 1 << 21;
  * (a little over: the balancer presizes its tables to it, and too few costs a growth),
  * at most MAX_RESERVED_ROWS.
  */
-export function estimateRows(path: string, start: number, end: number): number {
+export function estimateRows(
+  path: string,
+  start: number,
+  end: number,
+  cap = MAX_RESERVED_ROWS,
+): number {
   const fd = openSync(path, 'r');
   try {
     const buf = Buffer.allocUnsafeSlow(Math.max(1, Math.min(1 << 20, end - start + 1)));
@@ -142,7 +147,7 @@ export function estimateRows(path: string, start: number, end: number): number {
     let lines = 0;
     for (let i = buf.indexOf(10); i !== -1 && i < n; i = buf.indexOf(10, i + 1)) lines++;
     const rows = lines === 0 ? 0 : Math.ceil((((end - start + 1) * lines) / n) * 1.02);
-    return Math.min(rows, MAX_RESERVED_ROWS);
+    return Math.min(rows, cap);
   } finally {
     closeSync(fd);
   }
@@ -171,6 +176,8 @@ export interface ParallelOptions {
    * balancer; true records whatever the input's size.
    */
   recording?: boolean;
+  /** Rows a recording scan may hold before it gives way to streaming (RECORDING_LIMIT). */
+  recordingLimit?: number;
 }
 
 /** Byte offsets where parts start: 0 and, for each later part, just after a newline. */
@@ -351,8 +358,14 @@ export async function balanceFileParallel(
     ),
   );
   const script = workerScript();
-  if (recordable(path, config, opts, size))
-    return balanceByRecords(path, config, opts, size, script === null ? 1 : wanted, script);
+  if (recordable(path, config, opts, size)) {
+    try {
+      return await balanceByRecords(path, config, opts, size, script === null ? 1 : wanted, script);
+    } catch (err) {
+      if (!(err instanceof TooManyRows)) throw err;
+      return balanceFileParallel(path, config, { ...opts, recording: false });
+    }
+  }
   if (wanted <= 1 || script === null) return balanceSerial(path, config, opts, true);
   const chunks = Math.min(1024, Math.max(wanted * 4, Math.ceil(size / CHUNK_BYTES)));
   const bounds = [...(await partStarts(path, size, chunks)), size];
@@ -412,8 +425,17 @@ function recordable(path: string, config: BalanceConfig, opts: ParallelOptions, 
     return false;
   if (Object.keys(config.columns ?? {}).length > 0) return false;
   if (opts.recording === true || size === 0) return true;
-  return estimateRows(path, 0, size - 1) <= MAX_RECORDED_ROWS;
+  return estimateRows(path, 0, size - 1, Infinity) <= MAX_RECORDED_ROWS;
 }
+
+/**
+ * Rows a recording scan holds at most: past it (a first MiB of long lines misled the
+ * estimate), the scan stops and the file streams instead, memory bounded again.
+ */
+export const RECORDING_LIMIT = 2 * MAX_RECORDED_ROWS;
+
+/** Thrown inside balanceByRecords when the input holds more rows than it may record. */
+class TooManyRows extends Error {}
 
 /** A chunk's records, as a recording worker sends them (see balance-worker.ts). */
 export interface RecordedMessage {
@@ -478,6 +500,8 @@ async function balanceByRecords(
     if ((++seen & 0x3fff) === 0) opts.onProgress?.(seen * threads);
   };
   let done = 0;
+  let recorded = 0;
+  const limit = opts.recordingLimit ?? RECORDING_LIMIT;
   const take = (m: RecordedMessage | RecordingDone) => {
     if ('done' in m) {
       main.addQuarantineTally(m.done);
@@ -486,6 +510,7 @@ async function balanceByRecords(
     }
     ready.set(m.chunk, { records: RowRecords.from(m.columns), lines: m.lines });
     quarantine.push(...m.quarantine);
+    recorded += m.columns.n;
   };
   try {
     let next = 0;
@@ -493,6 +518,7 @@ async function balanceByRecords(
     while (next < chunks || done < workers.length) {
       const posted = Atomics.load(signal, 0);
       for (const w of workers) w.drain(take);
+      if (recorded > limit) throw new TooManyRows();
       const r = ready.get(next);
       if (r) {
         ready.delete(next++);
@@ -505,6 +531,8 @@ async function balanceByRecords(
         const records = new RowRecords(perChunk);
         const lines = recordChunk(main, task, k, records, (q) => quarantine.push(q), onLine);
         ready.set(k, { records, lines });
+        recorded += records.size;
+        if (recorded > limit) throw new TooManyRows();
         continue;
       }
       for (const w of workers) w.check();

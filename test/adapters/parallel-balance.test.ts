@@ -38,6 +38,8 @@ describe('estimateRows', () => {
     const p = join(dir, 'short.jsonl');
     writeFileSync(p, '\n'.repeat(3_000_000));
     expect(estimateRows(p, 0, 3_000_000 - 1)).toBe(1 << 21);
+    // Uncapped: what decides whether a file is recorded (at most MAX_RECORDED_ROWS rows).
+    expect(estimateRows(p, 0, 3_000_000 - 1, Infinity)).toBe(3_060_000);
   });
 });
 

@@ -270,12 +270,13 @@ describe('balancing on several threads', () => {
     const p = join(dir, 'repeated-ids.jsonl');
     writeFileSync(p, mixed.join('\n') + '\n');
     const cfg = parseBalanceConfig({ total: 4000, ratio: 0.7, nearDedup: false });
-    const run = async (threads: number, recording: boolean) => {
+    const run = async (threads: number, recording: boolean, recordingLimit?: number) => {
       const quarantined: string[] = [];
       const b = await balanceFileParallel(p, cfg, {
         threads,
         minPartBytes: 1 << 20,
         recording,
+        ...(recordingLimit ? { recordingLimit } : {}),
         onQuarantine: (q) => quarantined.push(`${q.line} ${q.reason} ${q.raw.slice(0, 40)}`),
       });
       const r = await b.finishWith((ranges) => loadRanges(p, ranges));
@@ -294,6 +295,10 @@ describe('balancing on several threads', () => {
       '30004 missing_field',
       '30005 duplicate_sample_id',
     ]);
+    // More rows than a recording scan may hold: it gives way to streaming, same result.
+    const over = await run(2, true, 5_000);
+    expect(over.bytes).toBe(want.bytes);
+    expect(over.quarantined).toEqual(want.quarantined);
     for (const threads of [1, 2, 3]) {
       const got = await run(threads, true);
       expect(got.bytes).toBe(want.bytes);
