@@ -39,7 +39,7 @@ import {
 } from '../errors/index';
 import { dedupSignatures, GreedyDeduper, parseDedupOptions, signerFor } from '../dedup/index';
 import type { DedupOptions } from '../dedup/index';
-import { FingerprintTable, GrowableColumns, touched } from '../util/fptable';
+import { FingerprintTable, GrowableColumns } from '../util/fptable';
 import { hash64, seed32 } from '../util/hash';
 import { before, CandidateBuffer, type Candidate } from './candidates';
 import { compileStrata, type CompiledStrata, type Strata } from '../strata/strata';
@@ -391,29 +391,13 @@ interface Absorbing {
   parts: RecordColumns[];
   base: number[];
   total: number;
-  /** Per group (without dedup: per kept row): its representative's key, tie, slot and row. */
-  key: Float64Array;
-  tie: Uint32Array;
-  slot: Int32Array;
-  row: Int32Array;
+  /**
+   * Per group (without dedup: per kept row): its representative's key, tie, slot (in
+   * `cells`) and global row; `reps` of them.
+   */
+  rep: GrowableColumns;
   reps: number;
   repeated: RepeatedId[];
-}
-
-function growReps(st: Absorbing, need: number): void {
-  const size = Math.max(need, st.key.length * 2);
-  const grow = <T extends Float64Array | Uint32Array | Int32Array>(
-    a: T,
-    make: (n: number) => T,
-  ) => {
-    const b = touched(make(size));
-    b.set(a);
-    return b;
-  };
-  st.key = grow(st.key, (n) => new Float64Array(n));
-  st.tie = grow(st.tie, (n) => new Uint32Array(n));
-  st.slot = grow(st.slot, (n) => new Int32Array(n));
-  st.row = grow(st.row, (n) => new Int32Array(n));
 }
 
 /** The part holding global row `row` (base: each part's first row, ascending). */
@@ -501,11 +485,10 @@ export class StreamingBalancer {
   }
 
   /**
-   * Parses, validates and offers one JSONL line. Returns the quarantine record when
-   * the line is set aside (the caller writes it), null otherwise. Blank lines are
-   * skipped. The line itself is what a retained candidate keeps, not the parsed object.
+   * A line parsed and checked as an annotated row: the row, the quarantine record of a
+   * bad one (invalid JSON, a failed check), or null for a blank line.
    */
-  addLine(line: string, lineNo: number, at = -1, len = 0): QuarantineRecord | null {
+  private checkLine(line: string, lineNo: number): { row: AnnotatedRow } | QuarantineRecord | null {
     if (line.length === 0 || line.trim().length === 0) return null;
     let value: unknown;
     try {
@@ -515,7 +498,19 @@ export class StreamingBalancer {
     }
     const problem = checkAnnotated(value, this.config.maxMessageChars, this.shape);
     if (problem) return this.quarantine(lineNo, line, problem, value);
-    if (this.add(value as AnnotatedRow, line, at, len)) {
+    return { row: value as AnnotatedRow };
+  }
+
+  /**
+   * Parses, validates and offers one JSONL line. Returns the quarantine record when
+   * the line is set aside (the caller writes it), null otherwise. Blank lines are
+   * skipped. The line itself is what a retained candidate keeps, not the parsed object.
+   */
+  addLine(line: string, lineNo: number, at = -1, len = 0): QuarantineRecord | null {
+    const checked = this.checkLine(line, lineNo);
+    if (checked === null || 'reason' in checked) return checked;
+    const value = checked.row;
+    if (this.add(value, line, at, len)) {
       return this.quarantine(
         lineNo,
         line,
@@ -720,16 +715,9 @@ export class StreamingBalancer {
     len: number,
     out: RowRecords,
   ): QuarantineRecord | null {
-    if (line.length === 0 || line.trim().length === 0) return null;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch {
-      return this.quarantine(lineNo, line, { reason: 'invalid_json' }, undefined);
-    }
-    const problem = checkAnnotated(value, this.config.maxMessageChars, this.shape);
-    if (problem) return this.quarantine(lineNo, line, problem, value);
-    const row = value as AnnotatedRow;
+    const checked = this.checkLine(line, lineNo);
+    if (checked === null || 'reason' in checked) return checked;
+    const { row } = checked;
     const id = sampleIdOf(row);
     const [idHi, idLo] = hash64(id, this.seedKey);
     const code = this.compiled.code(row);
@@ -768,17 +756,9 @@ export class StreamingBalancer {
     const n = Math.max(16, rows);
     this.sampleIds.reserve(this.sampleIds.size + n);
     if (this.config.dedup) this.groups.reserve(n);
-    this.absorbing = {
-      parts: [],
-      base: [],
-      total: 0,
-      key: touched(new Float64Array(n)),
-      tie: touched(new Uint32Array(n)),
-      slot: touched(new Int32Array(n)),
-      row: touched(new Int32Array(n)),
-      reps: 0,
-      repeated: [],
-    };
+    const rep = new GrowableColumns();
+    rep.reserve(n);
+    this.absorbing = { parts: [], base: [], total: 0, rep, reps: 0, repeated: [] };
   }
 
   /**
@@ -798,8 +778,8 @@ export class StreamingBalancer {
     const dedup = this.config.dedup;
     const cells = this.cells;
     const { idHi, idLo, msgHi, msgLo, slot: slots } = c;
-    if (st.reps + (end - start) > st.key.length) growReps(st, st.reps + (end - start));
-    const { key: repKey, tie: repTie, slot: repSlot, row: repRow } = st;
+    st.rep.ensure(st.reps + (end - start));
+    const { keys: repKey, ties: repTie, cells: repSlot, rows: repRow } = st.rep;
     for (let i = start; i < end; i++) {
       this.offered++;
       const hi = idHi[i]!;
@@ -859,15 +839,16 @@ export class StreamingBalancer {
     }
     // Each cell's representatives (keys and groups), in group order.
     const n = st.reps;
+    const { keys: repKey, ties: repTie, cells: repSlot, rows: repRow } = st.rep;
     const count = new Int32Array(this.cells.length);
-    for (let g = 0; g < n; g++) count[st.slot[g]!]!++;
+    for (let g = 0; g < n; g++) count[repSlot[g]!]!++;
     const keys = Array.from(count, (c) => new Float64Array(c));
     const groups = Array.from(count, (c) => new Int32Array(c));
     const fill = new Int32Array(count.length);
     for (let g = 0; g < n; g++) {
-      const slot = st.slot[g]!;
+      const slot = repSlot[g]!;
       const j = fill[slot]!++;
-      keys[slot]![j] = st.key[g]!;
+      keys[slot]![j] = repKey[g]!;
       groups[slot]![j] = g;
     }
     for (const cell of this.cellList) {
@@ -881,13 +862,13 @@ export class StreamingBalancer {
         const key = k[j]!;
         if (key > kth) continue;
         const g = gs[j]!;
-        const row = st.row[g]!;
+        const row = repRow[g]!;
         const p = partOf(st.base, row);
         const i = row - st.base[p]!;
         const c = st.parts[p]!;
         items.push({
           key,
-          tie: st.tie[g]!,
+          tie: repTie[g]!,
           id: recordedId(c, i),
           dead: false,
           row: null,

@@ -112,6 +112,8 @@ export class GrowableColumns {
   keys = new Float64Array(1024);
   ties = new Uint32Array(1024);
   cells = new Int32Array(1024);
+  /** A row index per id, for a caller that keeps one (StreamingBalancer.absorbChunk). */
+  rows = new Int32Array(1024);
 
   ensure(id: number): void {
     if (id < this.keys.length) return;
@@ -132,8 +134,11 @@ export class GrowableColumns {
     t.set(this.ties);
     const c = new Int32Array(cap);
     c.set(this.cells);
+    const r = new Int32Array(cap);
+    r.set(this.rows);
     this.keys = k;
     this.ties = t;
     this.cells = c;
+    this.rows = r;
   }
 }
