@@ -71,6 +71,15 @@ const splitsOf = (config: BalanceConfig) =>
     (s) => s === 'train' || (s === 'validation' ? config.validation : (config.test ?? 0)) > 0,
   );
 
+/**
+ * Whether a build's lines are written with an emit worker's help: not when it reads the
+ * lines another way (near-dedup) or all in one place (a split).
+ */
+function emitHelped(config: BalanceConfig): boolean {
+  const [, v, t] = splitShares(config);
+  return !config.nearDedup && v === 0 && t === 0;
+}
+
 export interface JobResult {
   manifest: Record<string, unknown>;
   manifestPath: string;
@@ -230,10 +239,8 @@ async function finishOnce(
       splitsOf(balancer.config).map((s) => [s, new JsonlWriter(join(outDir, `${s}.jsonl`))]),
     );
     const profiler = new ProfileBuilder(balancer.config);
-    // Started before the selection, so it is ready when the lines are; not for a build
-    // that reads the lines another way (near-dedup) or all here (a split).
-    const [, v, t] = splitShares(balancer.config);
-    const helped = more.loadBytes && !balancer.config.nearDedup && v === 0 && t === 0;
+    // Started before the selection, so it is ready when the lines are.
+    const helped = more.loadBytes && emitHelped(balancer.config);
     const helper = helped ? (more.emitWorker?.() ?? null) : null;
     const line = (line: DatasetLine, split: SplitName) => {
       writers.get(split)!.write(line);
@@ -284,14 +291,13 @@ export async function balanceFile(
   const quarantine = new JsonlWriter(join(outDir, 'quarantine.jsonl'));
   const progress = new Progress('balance', opts.quiet);
   const plain = !input.endsWith('.gz');
-  const [, v, t] = splitShares(config);
   // The report's charting and the emit worker start once the scan is done, on the core
   // the single-threaded resolution leaves idle (the scan wants both).
   const early: { report: ReportRenderer | null; emit: EmitWorker | null } = {
     report: null,
     emit: null,
   };
-  const helped = plain && !config.nearDedup && v === 0 && t === 0;
+  const helped = plain && emitHelped(config);
   const onScanned = () => {
     early.report ??= startReportRenderer();
     if (helped) early.emit ??= emitWorkerFor(input, opts.threads);

@@ -62,10 +62,17 @@ function tooLong(
 }
 
 /**
+ * How a line's row is kept: as the byte range of the input (read back if selected), as
+ * its text (gzip: no range to read back), or recorded into records to resolve at once
+ * (shared/balance/records.ts).
+ */
+export type RowKeep = 'range' | 'text' | RowRecords;
+
+/**
  * Offers one line, given as bytes, to a balancer: through the scanner that reads only
  * what a row needs (shared/scan.ts), or, when it cannot vouch for the row, decoded and
- * parsed whole. `ranged`: keep candidates as byte ranges (else as text). Returns the
- * quarantine record when the line is set aside.
+ * parsed whole; kept as `keep` says. Returns the quarantine record when the line is set
+ * aside.
  */
 export function offerRawLine(
   balancer: StreamingBalancer,
@@ -75,7 +82,7 @@ export function offerRawLine(
   lineNo: number,
   at: number,
   len: number,
-  ranged: boolean,
+  keep: RowKeep,
   /** Lines longer than this are quarantined `line_too_long` (the reader cut them). */
   maxLineBytes = Infinity,
 ): QuarantineRecord | null {
@@ -85,42 +92,21 @@ export function offerRawLine(
   }
   const s = balancer.scanLine(buf, start, end, utf8Span);
   if (s === 0) return null;
+  const recorded = keep instanceof RowRecords ? keep : null;
   if (s < 0) {
     const line = lineText(buf, start, end, lineNo, at);
-    return ranged ? balancer.addLine(line, lineNo, at, len) : balancer.addLine(line, lineNo);
+    if (recorded) return balancer.recordLine(line, lineNo, at, len, recorded);
+    return keep === 'range'
+      ? balancer.addLine(line, lineNo, at, len)
+      : balancer.addLine(line, lineNo);
   }
-  // Kept as text only when not ranged (gzip: no byte range to read back).
-  const kept = ranged ? null : lineText(buf, start, end, lineNo, at);
+  if (recorded) {
+    balancer.recordScanned(buf, at, len, lineNo, recorded);
+    return null;
+  }
+  const kept = keep === 'range' ? null : lineText(buf, start, end, lineNo, at);
   if (!balancer.addScanned(buf, at, len, kept)) return null;
   return balancer.duplicateRecord(kept ?? lineText(buf, start, end, lineNo, at), lineNo);
-}
-
-/**
- * {@link offerRawLine} for the recording scan (see shared/balance/records.ts): a valid
- * row is recorded into `out`, nothing balanced yet. Returns the quarantine record when
- * the line is set aside.
- */
-export function recordRawLine(
-  balancer: StreamingBalancer,
-  out: RowRecords,
-  buf: Buffer,
-  start: number,
-  end: number,
-  lineNo: number,
-  at: number,
-  len: number,
-  maxLineBytes = Infinity,
-): QuarantineRecord | null {
-  if (len > maxLineBytes) {
-    const text = lineText(buf, start, Math.min(end, start + 2_000), lineNo, at);
-    return tooLong(balancer, text, lineNo, len, maxLineBytes);
-  }
-  const s = balancer.scanLine(buf, start, end, utf8Span);
-  if (s === 0) return null;
-  if (s < 0)
-    return balancer.recordLine(lineText(buf, start, end, lineNo, at), lineNo, at, len, out);
-  balancer.recordScanned(buf, at, len, lineNo, out);
-  return null;
 }
 
 /**
@@ -227,7 +213,8 @@ async function balanceSerial(
   const balancer = new StreamingBalancer(config, opts.balancer);
   const limit = opts.maxLineBytes;
   const onRaw: RawLineHandler = (buf, start, end, lineNo, at, len) => {
-    const q = offerRawLine(balancer, buf, start, end, lineNo, at, len, ranged, limit);
+    const keep = ranged ? 'range' : 'text';
+    const q = offerRawLine(balancer, buf, start, end, lineNo, at, len, keep, limit);
     if (q) opts.onQuarantine(q);
     if ((lineNo & 0x3fff) === 0) opts.onProgress?.(lineNo);
   };
@@ -277,7 +264,7 @@ export function scanChunks(
     const lines = readFileRawLinesSync(
       task.path,
       (buf, start, end, lineNo, at, len) => {
-        const record = offerRawLine(balancer, buf, start, end, lineNo, at, len, true, limit);
+        const record = offerRawLine(balancer, buf, start, end, lineNo, at, len, 'range', limit);
         if (record) onQuarantine({ chunk, record });
         opts.onLine?.();
       },
@@ -304,7 +291,7 @@ export function recordChunk(
   const lines = readFileRawLinesSync(
     task.path,
     (buf, s, e, lineNo, at, len) => {
-      const record = recordRawLine(balancer, out, buf, s, e, lineNo, at, len, limit);
+      const record = offerRawLine(balancer, buf, s, e, lineNo, at, len, out, limit);
       if (record) onQuarantine({ chunk: k, record });
       onLine?.();
     },
@@ -359,12 +346,10 @@ export async function balanceFileParallel(
   );
   const script = workerScript();
   if (recordable(path, config, opts, size)) {
-    try {
-      return await balanceByRecords(path, config, opts, size, script === null ? 1 : wanted, script);
-    } catch (err) {
-      if (!(err instanceof TooManyRows)) throw err;
-      return balanceFileParallel(path, config, { ...opts, recording: false });
-    }
+    const threads = script === null ? 1 : wanted;
+    const recorded = await balanceByRecords(path, config, opts, size, threads, script);
+    // Null: more rows than a recording scan may hold; the file streams instead.
+    return recorded ?? balanceFileParallel(path, config, { ...opts, recording: false });
   }
   if (wanted <= 1 || script === null) return balanceSerial(path, config, opts, true);
   const chunks = Math.min(1024, Math.max(wanted * 4, Math.ceil(size / CHUNK_BYTES)));
@@ -434,9 +419,6 @@ function recordable(path: string, config: BalanceConfig, opts: ParallelOptions, 
  */
 export const RECORDING_LIMIT = 2 * MAX_RECORDED_ROWS;
 
-/** Thrown inside balanceByRecords when the input holds more rows than it may record. */
-class TooManyRows extends Error {}
-
 /** A chunk's records, as a recording worker sends them (see balance-worker.ts). */
 export interface RecordedMessage {
   chunk: number;
@@ -456,7 +438,8 @@ export interface RecordingDone {
  * come (StreamingBalancer.absorbChunk): workers only record, each chunk sent as it is
  * done; this thread resolves the next chunk whenever it is there, and records one itself
  * when it is not. No table probes while scanning, no merge, and no fallback when a
- * sampleId occurs in two chunks.
+ * sampleId occurs in two chunks. Null when the file holds more rows than the limit
+ * (opts.recordingLimit): nothing is reported then, the caller streams the file.
  */
 async function balanceByRecords(
   path: string,
@@ -465,7 +448,7 @@ async function balanceByRecords(
   size: number,
   threads: number,
   script: string | null,
-): Promise<StreamingBalancer> {
+): Promise<StreamingBalancer | null> {
   const count = Math.max(1, Math.min(1024, Math.max(threads * 4, Math.ceil(size / CHUNK_BYTES))));
   const bounds = size === 0 ? [0, 0] : [...(await partStarts(path, size, count)), size];
   const chunks = bounds.length - 1;
@@ -518,7 +501,7 @@ async function balanceByRecords(
     while (next < chunks || done < workers.length) {
       const posted = Atomics.load(signal, 0);
       for (const w of workers) w.drain(take);
-      if (recorded > limit) throw new TooManyRows();
+      if (recorded > limit) break;
       const r = ready.get(next);
       if (r) {
         ready.delete(next++);
@@ -532,7 +515,6 @@ async function balanceByRecords(
         const lines = recordChunk(main, task, k, records, (q) => quarantine.push(q), onLine);
         ready.set(k, { records, lines });
         recorded += records.size;
-        if (recorded > limit) throw new TooManyRows();
         continue;
       }
       for (const w of workers) w.check();
@@ -541,6 +523,10 @@ async function balanceByRecords(
   } catch (err) {
     for (const w of workers) void w.worker.terminate();
     throw err;
+  }
+  if (recorded > limit) {
+    for (const w of workers) void w.worker.terminate();
+    return null;
   }
   for (const [i, w] of workers.entries()) {
     if (i === 0 && opts.onEmitWorker) opts.onEmitWorker(w.adopt(path));
