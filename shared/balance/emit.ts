@@ -16,6 +16,7 @@
  * test/balance/emit.test.ts holds it to the exact path on a table of tricky lines.
  */
 import { LABEL_NAMES } from '../contracts/rows';
+import type { SignalRow } from '../strata/strata';
 import {
   F_CONV,
   F_DUR,
@@ -65,14 +66,8 @@ export function cellBytes(strata: Record<string, string>, weight: number): Uint8
 }
 
 /** What profiling needs of an emitted row (shared/report/profile.ts ProfileBuilder.addSignals). */
-export interface EmittedSignals {
+export interface EmittedSignals extends Omit<SignalRow, 'tools'> {
   label: 0 | 1;
-  turnIndex: number;
-  turnCount: number;
-  model: string;
-  numRequests: number;
-  turnDurationMs: number;
-  promptTokenDelta: number;
   /** Distinct tool names (toolDiversity of the tools). */
   toolDiversity: number;
   /** metadata.confidence when it is a number. */

@@ -8,7 +8,13 @@
 import { z } from 'zod';
 import type { EmittedSignals } from '../balance/emit';
 import type { BalanceConfig } from '../contracts/config';
-import { complexityScore, complexityTier, turnBucket, turnPosition } from '../strata/strata';
+import {
+  complexityScore,
+  complexityTier,
+  turnBucket,
+  turnPosition,
+  type SignalRow,
+} from '../strata/strata';
 
 const count = z.number().int().min(0);
 
@@ -34,15 +40,8 @@ export const ProfileSchema = z.object({
 export type Profile = z.infer<typeof ProfileSchema>;
 
 /** What profiling needs of a row: an annotated row and a dataset line both have it. */
-export interface ProfileRow {
+export interface ProfileRow extends SignalRow {
   label: 0 | 1;
-  turnIndex: number;
-  turnCount: number;
-  model: string;
-  numRequests: number;
-  turnDurationMs: number;
-  promptTokenDelta: number;
-  tools: readonly string[];
   confidence?: number;
   metadata?: Record<string, unknown>;
 }
